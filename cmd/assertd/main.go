@@ -1,0 +1,144 @@
+// Command assertd is the one binary of assertd: it checks assert files and
+// (as later issues land) runs the engine, the demo and the operator commands.
+// It only parses flags; the work is done by the packages it calls.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/assertd/assertd/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+type cli struct {
+	Check   checkCmd   `cmd:"" help:"Check assertd.yaml and assert/remediation files; report every problem as path:line:col."`
+	Schema  schemaCmd  `cmd:"" help:"Print the JSON Schema of rule files (rules) or of assertd.yaml (config)."`
+	Demo    demoCmd    `cmd:"" help:"Run the demo on the embedded default (not yet: see the README)."`
+	Version versionCmd `cmd:"" help:"Print the version."`
+}
+
+// exitCode carries a process exit status without printing anything more.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+type env struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type checkCmd struct {
+	Config string   `short:"c" placeholder:"FILE" help:"assertd.yaml (default ./assertd.yaml). With PATHs: the config (policies, sources, heartbeats) they are checked against."`
+	Output string   `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	Paths  []string `arg:"" optional:"" help:"Files, directories, dir/... (recursive) or globs. Default: the files the config lists."`
+}
+
+func (c *checkCmd) Run(e *env) error {
+	cfg, given := c.Config, c.Config != ""
+	if !given {
+		cfg = "assertd.yaml"
+	}
+	rep := config.Check(cfg, given, c.Paths)
+	if c.Output == "json" {
+		if err := rep.WriteJSON(e.stdout); err != nil {
+			return err
+		}
+	} else {
+		rep.WriteText(e.stdout, e.stderr)
+	}
+	if !rep.OK() {
+		return exitCode(1)
+	}
+	return nil
+}
+
+type schemaCmd struct {
+	Kind string `arg:"" enum:"rules,config" help:"rules or config."`
+}
+
+func (c *schemaCmd) Run(e *env) error {
+	f := config.RulesSchema
+	if c.Kind == "config" {
+		f = config.ConfigSchema
+	}
+	out, err := f()
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(out)
+	return err
+}
+
+type demoCmd struct{}
+
+func (demoCmd) Run(e *env) error {
+	fmt.Fprintln(e.stderr, "assertd demo: not yet. The embedded engine, demo service and UI land with the demo issue;")
+	fmt.Fprintln(e.stderr, "today assertd checks assert files: try  go run ./cmd/assertd check examples/...")
+	return exitCode(2)
+}
+
+type versionCmd struct{}
+
+func (versionCmd) Run(e *env) error {
+	v := version
+	if v == "" {
+		v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+	}
+	fmt.Fprintf(e.stdout, "assertd %s\n", v)
+	return nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c cli
+	exit := -1
+	parser, err := kong.New(&c, kong.Name("assertd"),
+		kong.Description("Assertion-based monitoring and auto-remediation."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exit = code }),
+		kong.UsageOnError())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	kctx, err := parser.Parse(args)
+	if exit >= 0 {
+		return exit
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "assertd: %v\n", err)
+		return 2
+	}
+	err = kctx.Run(&env{ctx: ctx, stdout: stdout, stderr: stderr})
+	var ec exitCode
+	switch {
+	case errors.As(err, &ec):
+		return int(ec)
+	case err != nil:
+		fmt.Fprintf(stderr, "assertd: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,121 @@
+package assertd
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/assertd/assertd/internal/strictyaml"
+)
+
+// FnDuration is the expression function that turns "26h" into a duration.
+const FnDuration = "duration"
+
+var durationFn = expr.Function(FnDuration, func(params ...any) (any, error) {
+	return ParseDuration(params[0].(string))
+}, new(func(string) time.Duration))
+
+// CompileExpr compiles a boolean expression against env (built by Env, plus
+// any extra functions the caller adds) and checks the literal arguments of
+// duration() and of the functions in nameArgs (such as heartbeat), whose
+// first argument must be a quoted name; those names are returned by function.
+func CompileExpr(src string, env map[string]any, nameArgs ...string) (*vm.Program, map[string][]string, error) {
+	prog, err := expr.Compile(src, expr.Env(env), expr.AsBool(), durationFn, expr.Optimize(false))
+	if err != nil {
+		return nil, nil, exprError(err, env)
+	}
+	node := prog.Node()
+	c := &callCollector{want: nameArgs, names: map[string][]string{}}
+	ast.Walk(&node, c)
+	if c.err != nil {
+		return nil, nil, c.err
+	}
+	// Compile again with optimisations now that the tree has been checked.
+	prog, err = expr.Compile(src, expr.Env(env), expr.AsBool(), durationFn)
+	if err != nil {
+		return nil, nil, exprError(err, env)
+	}
+	return prog, c.names, nil
+}
+
+type callCollector struct {
+	want  []string
+	names map[string][]string
+	err   error
+}
+
+func (c *callCollector) Visit(n *ast.Node) {
+	call, ok := (*n).(*ast.CallNode)
+	if !ok || c.err != nil {
+		return
+	}
+	id, ok := call.Callee.(*ast.IdentifierNode)
+	if !ok || (id.Value != FnDuration && !slices.Contains(c.want, id.Value)) {
+		return
+	}
+	if len(call.Arguments) == 0 {
+		return // the type checker reports it
+	}
+	s, ok := call.Arguments[0].(*ast.StringNode)
+	if !ok {
+		c.err = fmt.Errorf("%s() takes a quoted literal, such as %s(%q)", id.Value, id.Value, example(id.Value))
+		return
+	}
+	if id.Value == FnDuration {
+		if _, err := ParseDuration(s.Value); err != nil {
+			c.err = fmt.Errorf("in duration(): %v", err)
+		}
+		return
+	}
+	c.names[id.Value] = append(c.names[id.Value], s.Value)
+}
+
+func example(fn string) string {
+	if fn == FnDuration {
+		return "26h"
+	}
+	return "nightly-backup"
+}
+
+// exprError turns expr's error into one sentence in the user's words.
+func exprError(err error, env map[string]any) error {
+	fe, ok := err.(*file.Error)
+	if !ok {
+		return err
+	}
+	msg := fe.Message
+	if strings.HasPrefix(msg, "expected bool, but got ") {
+		msg = fmt.Sprintf("must be true or false, such as p99_ms < 50, but it is %s", kindWord(strings.TrimPrefix(msg, "expected bool, but got ")))
+	}
+	var name string
+	if _, e := fmt.Sscanf(msg, "unknown name %s", &name); e == nil {
+		var names []string
+		for k := range env {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		msg = fmt.Sprintf("unknown name %s%s; the names here are: %s", name,
+			strictyaml.DidYouMean(name, names), strings.Join(names, ", "))
+	}
+	return fmt.Errorf("%s (at column %d of the expression)", msg, fe.Column+1)
+}
+
+func kindWord(goType string) string {
+	switch goType {
+	case "float64", "int":
+		return "a number"
+	case "string":
+		return "a string"
+	case "time.Duration":
+		return "a duration"
+	case "time.Time":
+		return "a time"
+	}
+	return "not a boolean"
+}
