@@ -1,6 +1,7 @@
 package assertd
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -85,11 +86,10 @@ func example(fn string) string {
 
 // exprError turns expr's error into one sentence in the user's words.
 func exprError(err error, env map[string]any) error {
-	fe, ok := err.(*file.Error)
-	if !ok {
-		return err
+	msg, col := err.Error(), 0
+	if fe, ok := err.(*file.Error); ok {
+		msg, col = fe.Message, fe.Column+1
 	}
-	msg := fe.Message
 	if strings.HasPrefix(msg, "expected bool, but got ") {
 		msg = fmt.Sprintf("must be true or false, such as p99_ms < 50, but it is %s", kindWord(strings.TrimPrefix(msg, "expected bool, but got ")))
 	}
@@ -103,7 +103,10 @@ func exprError(err error, env map[string]any) error {
 		msg = fmt.Sprintf("unknown name %s%s; the names here are: %s", name,
 			strictyaml.DidYouMean(name, names), strings.Join(names, ", "))
 	}
-	return fmt.Errorf("%s (at column %d of the expression)", msg, fe.Column+1)
+	if col == 0 {
+		return errors.New(msg)
+	}
+	return fmt.Errorf("%s (at column %d of the expression)", msg, col)
 }
 
 func kindWord(goType string) string {

@@ -146,7 +146,8 @@ func Compile(a *Assert, loc strictyaml.Loc, def Defaults) (*Compiled, strictyaml
 		switch e.Type() {
 		case parser.ValueTypeVector, parser.ValueTypeScalar:
 		default:
-			errs.Add(at("query", name), "query %s returns a %s; it must return an instant vector or a scalar (wrap a range selector in rate(), avg_over_time() …)", name, e.Type())
+			kind := map[parser.ValueType]string{parser.ValueTypeMatrix: "range vector", parser.ValueTypeString: "string"}[e.Type()]
+			errs.Add(at("query", name), "query %s returns a %s; it must return an instant vector or a scalar (wrap a range selector in rate(), avg_over_time() …)", name, kind)
 			continue
 		}
 		c.Queries = append(c.Queries, Query{Name: name, Text: text, Expr: e})
@@ -157,7 +158,15 @@ func Compile(a *Assert, loc strictyaml.Loc, def Defaults) (*Compiled, strictyaml
 		}
 	}
 
-	env := Env(c.QueryNames())
+	// Every usable name goes into the environment, even when its PromQL does
+	// not parse, so that expect is not blamed for the query's mistake.
+	var envNames []string
+	for name := range a.Query {
+		if identRE.MatchString(name) && !slices.Contains(reservedNames, name) {
+			envNames = append(envNames, name)
+		}
+	}
+	env := Env(envNames)
 	compile := func(key, src string) *vm.Program {
 		prog, names, err := assertd.CompileExpr(src, env, EnvHeartbeat)
 		if err != nil {
@@ -186,7 +195,7 @@ func Compile(a *Assert, loc strictyaml.Loc, def Defaults) (*Compiled, strictyaml
 			errs.Add(at("labels", k), "%v", err)
 		}
 	}
-	fields := AnnotationFields(c.QueryNames())
+	fields := AnnotationFields(sortedKeys(a.Query))
 	c.Annotations = map[string]*template.Template{}
 	for _, k := range sortedKeys(a.Annotations) {
 		t, err := assertd.ParseTemplate(k, a.Annotations[k], fields)

@@ -52,6 +52,11 @@ func (r *Report) add(set *Set, errs strictyaml.Errors) {
 func Check(cfgPath string, cfgGiven bool, paths []string) *Report {
 	rep := &Report{}
 	if len(paths) == 0 {
+		if _, err := os.Stat(cfgPath); err != nil && !cfgGiven {
+			rep.Errors = append(rep.Errors, &strictyaml.Error{Pos: strictyaml.Pos{File: cfgPath},
+				Msg: "no config here: pass -c path/to/assertd.yaml, or the files to check, such as assertd check examples/..."})
+			return rep.finish()
+		}
 		set, errs := Load(cfgPath)
 		rep.add(set, errs)
 		return rep.finish()

@@ -32,6 +32,12 @@ func schemaOf(v any, id, title string) ([]byte, error) {
 		DoNotReference:             false,
 	}
 	s := r.Reflect(v)
+	// Keys starting with x- are ignored by the loader (a place for anchors).
+	for _, d := range s.Definitions {
+		if d.Type == "object" && d.Properties != nil {
+			d.PatternProperties = map[string]*jsonschema.Schema{"^x-": {}}
+		}
+	}
 	s.ID = jsonschema.ID(id)
 	s.Title = title
 	out, err := json.MarshalIndent(s, "", "  ")
@@ -41,7 +47,9 @@ func schemaOf(v any, id, title string) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-func str(desc string) *jsonschema.Schema { return &jsonschema.Schema{Type: "string", Description: desc} }
+func str(desc string) *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "string", Description: desc}
+}
 
 func object(desc string, required []string, props ...any) *jsonschema.Schema {
 	p := jsonschema.NewProperties()

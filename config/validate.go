@@ -49,7 +49,7 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 		}
 	}
 	if d := c.Sources.Default; d != "" && !slices.Contains(names, d) {
-		errs.Add(at("sources", "default"), "default source %q is not defined%s (embedded, or the name of a sources.prometheus entry)", d, strictyaml.DidYouMean(d, names))
+		errs.Add(at("sources", "default"), "default source %q is not defined%s; write embedded or the name of a sources.prometheus entry", d, strictyaml.DidYouMean(d, names))
 	}
 	e := c.Sources.Embedded
 	if e.ScrapeInterval < 0 || (e.ScrapeInterval == 0 && p.Has("sources", "embedded", "scrape_interval")) {
@@ -173,7 +173,7 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 			if l.After < 0 || (j > 0 && l.After <= last) {
 				errs.Add(ll.At("after"), "level %d: after must be later than the level before (%s)", j+1, last)
 			}
-			last = l.After
+			last = max(last, l.After)
 		}
 		for k, ch := range ep.Info {
 			knownChannel(loc.At("info", k), ch)

@@ -24,7 +24,7 @@ func checkGraph(c *Compiled, loc strictyaml.Loc, index map[string]int, errs *str
 		case "page":
 			if key == "on_success" {
 				errs.Add(at, "on_success cannot be page: a step that worked should go on (name the next step, or done after a verify)")
-				return Done
+				return dflt
 			}
 			return Page
 		case "done":
@@ -36,18 +36,17 @@ func checkGraph(c *Compiled, loc strictyaml.Loc, index map[string]int, errs *str
 		}
 		j, ok := index[target]
 		if !ok {
-			errs.Add(at, "%s names step %q, which does not exist%s (write a step name, %s)", key, target,
-				strictyaml.DidYouMean(target, names), map[string]string{"on_success": "or done after a verify", "on_failure": "or page"}[key])
-			return Page
+			errs.Add(at, "%s names step %q, which does not exist%s; write a step name %s", key, target,
+				strictyaml.DidYouMean(target, names), map[string]string{"on_success": "or done (after a verify)", "on_failure": "or page"}[key])
+			return dflt
 		}
 		if j == i {
 			errs.Add(at, "step %q sends itself to itself: steps cannot loop; use retries: N to repeat it a bounded number of times", target)
-			return Page
+			return dflt
 		}
 		return j
 	}
 
-	hasVerify := false
 	for i := range c.Steps {
 		s := &c.Steps[i]
 		next := Done
@@ -56,19 +55,6 @@ func checkGraph(c *Compiled, loc strictyaml.Loc, index map[string]int, errs *str
 		}
 		s.OnSuccess = resolve(i, "on_success", s.Step.OnSuccess, next)
 		s.OnFailure = resolve(i, "on_failure", s.Step.OnFailure, Page)
-		if s.Kind == "verify" {
-			hasVerify = true
-		} else if s.OnSuccess == Done && s.Kind != "" {
-			at := loc.In("steps", i)
-			pos := at.At()
-			if s.Step.OnSuccess == "done" {
-				pos = at.At("on_success")
-			}
-			errs.Add(pos, "the run ends after step %q without verifying the fix: add a verify step after it (verify: <assert name>), or send on_success to one", s.Name)
-		}
-	}
-	if !hasVerify {
-		errs.Add(loc.At("steps"), "remediation %q has no verify step: every remediation must check that the assert holds again (add a step with verify: <assert name>)", c.Name)
 	}
 
 	// Reachability from the first step.
@@ -91,6 +77,24 @@ func checkGraph(c *Compiled, loc strictyaml.Loc, index map[string]int, errs *str
 		if !seen[i] {
 			errs.Add(loc.In("steps", i).At(), "step %q can never run: no step leads to it (name it in on_success or on_failure of an earlier step, or remove it)", names[i])
 		}
+	}
+
+	hasVerify := false
+	for i := range c.Steps {
+		s := &c.Steps[i]
+		if s.Kind == "verify" {
+			hasVerify = true
+		} else if s.OnSuccess == Done && s.Kind != "" && seen[i] {
+			at := loc.In("steps", i)
+			pos := at.At()
+			if s.Step.OnSuccess == "done" {
+				pos = at.At("on_success")
+			}
+			errs.Add(pos, "the run ends after step %q without verifying the fix: add a verify step after it (verify: <assert name>), or send on_success to one", s.Name)
+		}
+	}
+	if !hasVerify {
+		errs.Add(loc.At(), "remediation %q has no verify step: every remediation must check that the assert holds again (add a step with verify: <assert name>)", c.Name)
 	}
 
 	// Cycles: depth-first search; an edge back to a step on the current path

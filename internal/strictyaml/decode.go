@@ -14,6 +14,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// ExtensionPrefix starts keys that are ignored everywhere, so that a file can
+// hold YAML anchors to reuse: x-defaults: &defaults {every: 15s}.
+const ExtensionPrefix = "x-"
+
 // MaxBytes bounds the size of one document; larger input is refused unread.
 const MaxBytes = 8 << 20
 
@@ -42,6 +46,7 @@ type Decoder struct {
 	errs   Errors
 	pos    map[string]Pos
 	path   []string
+	bad    map[string]bool
 	budget int
 	depth  int
 }
@@ -51,6 +56,7 @@ type Decoder struct {
 type Positions struct {
 	file string
 	m    map[string]Pos
+	bad  map[string]bool // values that did not decode
 }
 
 // PathKey joins path elements (strings and ints) into a key for Positions.
@@ -80,13 +86,15 @@ func (p *Positions) Of(path ...any) Pos {
 	return Pos{File: p.file}
 }
 
-// Has reports whether the document set the value at path.
+// Has reports whether the document set the value at path, and it decoded:
+// checks of explicitly set values then skip values already reported.
 func (p *Positions) Has(path ...any) bool {
 	if p == nil {
 		return false
 	}
-	_, ok := p.m[PathKey(path...)]
-	return ok
+	k := PathKey(path...)
+	_, ok := p.m[k]
+	return ok && !p.bad[k]
 }
 
 // File is the name the positions refer to.
@@ -141,7 +149,7 @@ func syntaxMsg(err error) string {
 func Decode(file string, data []byte, v any) (*Positions, Errors) {
 	doc, errs := Parse(file, data)
 	if doc == nil {
-		return &Positions{file: file, m: map[string]Pos{}}, errs
+		return &Positions{file: file, m: map[string]Pos{}, bad: map[string]bool{}}, errs
 	}
 	p, derrs := DecodeNode(file, doc, v)
 	errs.Append(derrs)
@@ -150,23 +158,24 @@ func Decode(file string, data []byte, v any) (*Positions, Errors) {
 
 // DecodeNode decodes an already parsed document into v.
 func DecodeNode(file string, doc *yaml.Node, v any) (*Positions, Errors) {
-	d := &Decoder{file: file, pos: map[string]Pos{}, budget: maxNodes}
+	d := &Decoder{file: file, pos: map[string]Pos{}, bad: map[string]bool{}, budget: maxNodes}
 	n := doc
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
-			return &Positions{file: file, m: d.pos}, nil
+			return &Positions{file: file, m: d.pos, bad: d.bad}, nil
 		}
 		n = n.Content[0]
 	}
 	d.Decode(n, v)
-	return &Positions{file: file, m: d.pos}, d.errs
+	return &Positions{file: file, m: d.pos, bad: d.bad}, d.errs
 }
 
 // Pos returns where n stands.
 func (d *Decoder) Pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
 
-// Errorf records a problem at n.
+// Errorf records a problem at n, the value being decoded.
 func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
+	d.bad[strings.Join(d.path, ".")] = true
 	d.errs.Add(d.Pos(n), format, args...)
 }
 
@@ -422,6 +431,9 @@ func (d *Decoder) structure(n *yaml.Node, v reflect.Value) {
 	for _, kv := range d.Pairs(n) {
 		k := kv[0]
 		i, ok := fi.index[k.Value]
+		if !ok && strings.HasPrefix(k.Value, ExtensionPrefix) {
+			continue // a place for anchors: x-defaults: &defaults {...}
+		}
 		if !ok {
 			d.unknownKey(k, fi.names, hints)
 			continue
@@ -434,16 +446,16 @@ func (d *Decoder) structure(n *yaml.Node, v reflect.Value) {
 
 func (d *Decoder) unknownKey(k *yaml.Node, names []string, hints map[string]string) {
 	if h, ok := hints[k.Value]; ok {
-		d.Errorf(k, "unknown key %q: %s", k.Value, h)
+		d.errs.Add(d.Pos(k), "unknown key %q: %s", k.Value, h)
 		return
 	}
 	if s := DidYouMean(k.Value, names); s != "" {
-		d.Errorf(k, "unknown key %q%s", k.Value, s)
+		d.errs.Add(d.Pos(k), "unknown key %q%s", k.Value, s)
 		return
 	}
 	sorted := append([]string(nil), names...)
 	sort.Strings(sorted)
-	d.Errorf(k, "unknown key %q; expected one of: %s", k.Value, strings.Join(sorted, ", "))
+	d.errs.Add(d.Pos(k), "unknown key %q; the keys here are: %s", k.Value, strings.Join(sorted, ", "))
 }
 
 // Loc finds positions below a prefix path, such as the third assert of a file.

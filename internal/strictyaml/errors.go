@@ -78,49 +78,68 @@ func (es Errors) Sort() Errors {
 }
 
 // Suggest returns the candidate closest to word when it is close enough to be
-// a likely typo, or "".
+// a likely typo (or word is a clear prefix of it), or "".
 func Suggest(word string, candidates []string) string {
 	best, bestDist := "", 1<<30
 	lw := strings.ToLower(word)
 	for _, c := range candidates {
-		if strings.ToLower(c) == lw {
+		lc := strings.ToLower(c)
+		if lc == lw {
 			return c
 		}
-		d := levenshtein(lw, strings.ToLower(c))
-		limit := max(1, min(len(c), len(word))/3)
-		if d <= limit && d < bestDist {
+		d := distance(lw, lc)
+		if len(lw) >= 3 && strings.HasPrefix(lc, lw) {
+			d = 1
+		}
+		if d <= typoLimit(min(len(lw), len(lc))) && d < bestDist {
 			best, bestDist = c, d
 		}
 	}
 	return best
 }
 
-func levenshtein(a, b string) int {
+func typoLimit(n int) int {
+	switch {
+	case n <= 3:
+		return 1
+	case n <= 6:
+		return 2
+	}
+	return n / 3
+}
+
+// distance is the optimal string alignment distance: insertions, deletions,
+// substitutions and transpositions of neighbours each cost one.
+func distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
 }
 
-// DidYouMean formats a suggestion suffix such as `; did you mean "for"?`, or
-// returns "" when nothing is close.
+// DidYouMean formats a suggestion suffix such as ` (did you mean "for"?)`,
+// or returns "" when nothing is close.
 func DidYouMean(word string, candidates []string) string {
 	if s := Suggest(word, candidates); s != "" {
-		return fmt.Sprintf("; did you mean %q?", s)
+		return fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return ""
 }

@@ -1,0 +1,241 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+// golden compares got with the file, or rewrites the file with -update.
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./config -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (go test ./config -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+var wantRE = regexp.MustCompile(`# want((?: "(?:[^"\\]|\\.)*")+)`)
+var wantArgRE = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+
+// wants reads the `# want "substring" ...` annotations of a file by line.
+func wants(t *testing.T, path string) map[int][]string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int][]string{}
+	for i, line := range strings.Split(string(data), "\n") {
+		m := wantRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		for _, a := range wantArgRE.FindAllStringSubmatch(m[1], -1) {
+			s, err := strconv.Unquote(`"` + a[1] + `"`)
+			if err != nil {
+				t.Fatalf("%s:%d: bad want: %v", path, i+1, err)
+			}
+			out[i+1] = append(out[i+1], s)
+		}
+	}
+	return out
+}
+
+// TestBadFiles checks every testdata/*.bad.yaml: each error must be wanted by
+// an annotation on its line, each annotation must be met by an error on its
+// line, and the whole output must match the golden file.
+func TestBadFiles(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.bad.yaml")
+	if len(files) == 0 {
+		t.Fatal("no testdata/*.bad.yaml")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			rep := Check("", false, []string{f})
+			if rep.OK() {
+				t.Fatal("no errors reported")
+			}
+			want := wants(t, f)
+			met := map[string]bool{}
+			for _, e := range rep.Errors {
+				if e.Pos.File != f {
+					t.Errorf("error in another file: %v", e)
+					continue
+				}
+				if e.Pos.Line == 0 || e.Pos.Col == 0 {
+					t.Errorf("error without line:col: %v", e)
+				}
+				ok := false
+				for _, w := range want[e.Pos.Line] {
+					if strings.Contains(e.Msg, w) {
+						ok, met[fmt.Sprint(e.Pos.Line, w)] = true, true
+					}
+				}
+				if !ok {
+					t.Errorf("unexpected error %v (wanted on that line: %q)", e, want[e.Pos.Line])
+				}
+			}
+			for line, ws := range want {
+				for _, w := range ws {
+					if !met[fmt.Sprint(line, w)] {
+						t.Errorf("%s:%d: no error containing %q", f, line, w)
+					}
+				}
+			}
+			var out bytes.Buffer
+			rep.WriteText(&out, &out)
+			golden(t, strings.TrimSuffix(f, ".yaml")+".golden", out.Bytes())
+		})
+	}
+}
+
+func TestGoodFiles(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.good.yaml")
+	if len(files) == 0 {
+		t.Fatal("no testdata/*.good.yaml")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			rep := Check("", false, []string{f})
+			for _, e := range rep.Errors {
+				t.Error(e)
+			}
+			if rep.Asserts+rep.Remediations+rep.Heartbeats == 0 {
+				t.Error("nothing loaded")
+			}
+		})
+	}
+}
+
+// The Done-when line: a file with five different mistakes yields five lines.
+func TestFiveMistakesFiveLines(t *testing.T) {
+	rep := Check("", false, []string{"testdata/five.bad.yaml"})
+	var out, summary bytes.Buffer
+	rep.WriteText(&out, &summary)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("got %d lines, want 5:\n%s", len(lines), out.String())
+	}
+	lineRE := regexp.MustCompile(`^testdata/five\.bad\.yaml:\d+:\d+: `)
+	for _, l := range lines {
+		if !lineRE.MatchString(l) {
+			t.Errorf("line %q is not path:line:col: message", l)
+		}
+	}
+	if !strings.HasPrefix(summary.String(), "5 errors") {
+		t.Errorf("summary %q", summary.String())
+	}
+}
+
+func TestExamplesCheckClean(t *testing.T) {
+	rep := Check("", false, []string{"../examples/..."})
+	for _, e := range rep.Errors {
+		t.Error(e)
+	}
+	if rep.Asserts < 8 || rep.Remediations < 6 || rep.Heartbeats < 1 {
+		t.Errorf("examples hold %d asserts, %d remediations, %d heartbeats; expected the web and database sets", rep.Asserts, rep.Remediations, rep.Heartbeats)
+	}
+	// Every example set loads with its own config, so that escalation
+	// policies and sources are checked too.
+	configs, _ := filepath.Glob("../examples/*/assertd.yaml")
+	if len(configs) < 2 {
+		t.Fatalf("example configs: %v", configs)
+	}
+	for _, c := range configs {
+		set, errs := Load(c)
+		if len(errs) > 0 {
+			t.Errorf("%s: %v", c, errs)
+		}
+		if set.Config == nil || len(set.Asserts) == 0 {
+			t.Errorf("%s: loaded nothing", c)
+		}
+	}
+}
+
+func TestCheckJSON(t *testing.T) {
+	rep := Check("", false, []string{"testdata/five.bad.yaml"})
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		OK     bool `json:"ok"`
+		Errors []struct {
+			File    string `json:"file"`
+			Line    int    `json:"line"`
+			Col     int    `json:"col"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.OK || len(got.Errors) != 5 || got.Errors[0].Line != 4 || got.Errors[0].Col != 12 || got.Errors[0].File != "testdata/five.bad.yaml" {
+		t.Errorf("json report: %+v", got)
+	}
+}
+
+// With -c, the given rule files are checked against that config's policies.
+func TestCheckAgainstConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := write("assertd.yaml", "files: [none.yaml]\nnotifiers: [{name: c, console: {}}]\nescalation_policies: [{name: ops, levels: [{notify: [c]}]}]\n")
+	write("none.yaml", "asserts: [{name: x, query: {u: up}, expect: u == 1, escalate: ops}]\n")
+	rules := write("rules.yaml", "asserts:\n  - name: a\n    query: {u: up}\n    expect: u == 1\n    escalate: opps\n")
+	rep := Check(cfg, true, []string{rules})
+	if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0].Msg, `unknown escalation policy "opps" (did you mean "ops"?)`) || rep.Errors[0].Pos.Line != 5 {
+		t.Fatalf("errors: %v", rep.Errors)
+	}
+	// Without a config the policy cannot be checked, and is not.
+	if rep := Check("", false, []string{rules}); !rep.OK() {
+		t.Fatalf("standalone: %v", rep.Errors)
+	}
+	// With no paths, the config and the files it lists.
+	if rep := Check(cfg, true, nil); !rep.OK() || rep.Asserts != 1 {
+		t.Fatalf("config alone: %+v", rep)
+	}
+	// A missing default config says what to do.
+	if rep := Check(filepath.Join(dir, "nope", "assertd.yaml"), false, nil); rep.OK() || !strings.Contains(rep.Errors[0].Msg, "-c") {
+		t.Fatalf("missing config: %v", rep.Errors)
+	}
+}
+
+func TestDuplicatesAcrossFiles(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.yaml")
+	b := filepath.Join(dir, "b.yaml")
+	os.WriteFile(a, []byte("asserts:\n  - name: same\n    query: {u: up}\n    expect: u == 1\n"), 0o644)
+	os.WriteFile(b, []byte("heartbeats: [{name: hb, period: 1h}]\nasserts:\n  - name: same\n    query: {u: up}\n    expect: u == 1\n"), 0o644)
+	rep := Check("", false, []string{dir})
+	if len(rep.Errors) != 1 {
+		t.Fatalf("errors: %v", rep.Errors)
+	}
+	e := rep.Errors[0]
+	if e.Pos.File != b || e.Pos.Line != 3 || !strings.Contains(e.Msg, `duplicate assert name "same" (first defined at `+a+":2:5)") {
+		t.Fatalf("error: %v", e)
+	}
+}
