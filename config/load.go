@@ -179,38 +179,52 @@ func LoadRules(cfgPath string, cfg *Config, cfgPos *strictyaml.Positions, files 
 			errs.Append(rerrs)
 			continue
 		}
-		var rf RuleFile
-		pos, derrs := strictyaml.Decode(f, data, &rf)
-		errs.Append(derrs)
-		if len(rf.Asserts)+len(rf.Heartbeats)+len(rf.Remediations) == 0 && len(derrs) == 0 {
-			errs.Add(strictyaml.Pos{File: f, Line: 1, Col: 1}, "file holds no asserts, heartbeats or remediations")
-		}
-		for i := range rf.Asserts {
-			a := &rf.Asserts[i]
-			loc := pos.In("asserts", i)
-			a.Pos = loc.At()
-			c, aerrs := asserts.Compile(a, loc, def)
-			errs.Append(aerrs)
-			set.Asserts = append(set.Asserts, c)
-		}
-		for i := range rf.Heartbeats {
-			h := &rf.Heartbeats[i]
-			loc := pos.In("heartbeats", i)
-			h.Pos = loc.At()
-			c, herrs := asserts.CompileHeartbeat(h, loc, def)
-			errs.Append(herrs)
-			set.Heartbeats = append(set.Heartbeats, c)
-		}
-		for i := range rf.Remediations {
-			r := &rf.Remediations[i]
-			loc := pos.In("remediations", i)
-			r.Pos = loc.At()
-			c, rerrs := remediations.Compile(r, loc)
-			errs.Append(rerrs)
-			set.Remediations = append(set.Remediations, c)
-		}
+		errs.Append(set.addRules(f, data, def))
 	}
 	errs.Append(crossCheck(set, cfgPos))
+	return set, errs.Sort()
+}
+
+// addRules decodes and compiles one rule file into the set.
+func (set *Set) addRules(file string, data []byte, def asserts.Defaults) strictyaml.Errors {
+	var rf RuleFile
+	pos, errs := strictyaml.Decode(file, data, &rf)
+	if len(rf.Asserts)+len(rf.Heartbeats)+len(rf.Remediations) == 0 && len(errs) == 0 {
+		errs.Add(strictyaml.Pos{File: file, Line: 1, Col: 1}, "file holds no asserts, heartbeats or remediations")
+	}
+	for i := range rf.Asserts {
+		a := &rf.Asserts[i]
+		loc := pos.In("asserts", i)
+		a.Pos = loc.At()
+		c, aerrs := asserts.Compile(a, loc, def)
+		errs.Append(aerrs)
+		set.Asserts = append(set.Asserts, c)
+	}
+	for i := range rf.Heartbeats {
+		h := &rf.Heartbeats[i]
+		loc := pos.In("heartbeats", i)
+		h.Pos = loc.At()
+		c, herrs := asserts.CompileHeartbeat(h, loc, def)
+		errs.Append(herrs)
+		set.Heartbeats = append(set.Heartbeats, c)
+	}
+	for i := range rf.Remediations {
+		r := &rf.Remediations[i]
+		loc := pos.In("remediations", i)
+		r.Pos = loc.At()
+		c, rerrs := remediations.Compile(r, loc)
+		errs.Append(rerrs)
+		set.Remediations = append(set.Remediations, c)
+	}
+	return errs
+}
+
+// ParseRules decodes, compiles and cross-checks one rule file given as
+// bytes, on its own (no config).
+func ParseRules(file string, data []byte) (*Set, strictyaml.Errors) {
+	set := &Set{Files: []string{file}}
+	errs := set.addRules(file, data, asserts.DefaultDefaults)
+	errs.Append(crossCheck(set, nil))
 	return set, errs.Sort()
 }
 

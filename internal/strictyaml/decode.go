@@ -83,7 +83,7 @@ func (p *Positions) Of(path ...any) Pos {
 			return pos
 		}
 	}
-	return Pos{File: p.file}
+	return Pos{File: p.file, Line: 1, Col: 1}
 }
 
 // Has reports whether the document set the value at path, and it decoded:

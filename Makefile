@@ -1,0 +1,40 @@
+# make test: everything CI runs. It installs what the tests need when it is
+# missing (Debian packages; we run as root), then vets, checks formatting, runs
+# the race-enabled tests and checks the examples.
+SHELL := /bin/bash
+GO ?= go
+DEB_PACKAGES := prometheus postgresql chromium
+# The command each package provides, to tell whether it is installed.
+DEB_PROBES := /usr/bin/prometheus /usr/lib/postgresql/*/bin/initdb /usr/bin/chromium
+
+.PHONY: test deps vet fmt-check unit examples fuzz build
+
+test: deps vet fmt-check unit examples
+
+deps:
+	@missing=0; for p in $(DEB_PROBES); do ls $$p >/dev/null 2>&1 || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+		echo "installing $(DEB_PACKAGES) (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES) >/dev/null; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+examples:
+	$(GO) run ./cmd/assertd check examples/...
+
+# Fuzz the loaders for a while (not part of make test).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./config -run '^$$' -fuzz FuzzParseRules -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
+	$(GO) test ./config -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
+
+build:
+	$(GO) build -o assertd ./cmd/assertd
