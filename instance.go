@@ -1,6 +1,7 @@
 package assertd
 
 import (
+	"errors"
 	"hash/fnv"
 	"slices"
 	"strconv"
@@ -130,3 +131,17 @@ type HeartbeatRecord struct {
 	Paused      bool      `json:"paused"`
 	Created     time.Time `json:"created"`
 }
+
+// Vector is the result of one instant query: the samples at one time. A scalar
+// result is one sample with no labels and Scalar set.
+type Vector struct {
+	Samples []Sample
+	Scalar  bool
+}
+
+// Errors of sources, told apart by errors.Is: an unavailable source makes
+// instances uncertain; a bad query is a configuration error.
+var (
+	ErrSourceUnavailable = errors.New("source unavailable")
+	ErrBadQuery          = errors.New("bad query")
+)

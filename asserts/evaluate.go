@@ -1,0 +1,254 @@
+package asserts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/assertd/assertd"
+)
+
+// Querier answers instant queries; the sources implement it.
+type Querier interface {
+	Query(ctx context.Context, q string, ts time.Time) (assertd.Vector, error)
+}
+
+// HeartbeatFunc returns a heartbeat's status at the evaluation time. An error
+// means its state cannot be trusted (it stopped: "if we have no heartbeat we
+// don't know health"); the instance is then uncertain, with the error as the
+// reason.
+type HeartbeatFunc func(name string) (HeartbeatStatus, error)
+
+// Verdict is the outcome of one instance at one evaluation.
+type Verdict struct {
+	Labels assertd.Labels     `json:"labels"`
+	Values map[string]float64 `json:"values"`
+	State  assertd.State      `json:"state"` // ok, violated or uncertain
+	Reason string             `json:"reason"`
+	// Clear says whether clear (or expect, when there is no clear) holds:
+	// the state machine uses it for hysteresis.
+	Clear bool `json:"clear"`
+}
+
+// Evaluation is the outcome of one evaluation of an assert.
+type Evaluation struct {
+	At       time.Time `json:"at"`
+	Verdicts []Verdict `json:"verdicts"`
+	// SourceErr is set when a query failed: the source is unavailable
+	// (errors.Is assertd.ErrSourceUnavailable) or the query is bad. Every
+	// instance known from earlier evaluations is then uncertain; Verdicts is
+	// empty.
+	SourceErr error `json:"-"`
+}
+
+// Evaluate runs the queries at now, joins their results into instances by
+// the join rule (docs/ASSERTS.md) and evaluates expect and clear for each.
+func (c *Compiled) Evaluate(ctx context.Context, q Querier, hb HeartbeatFunc, now time.Time) Evaluation {
+	ev := Evaluation{At: now}
+	results := make(map[string]assertd.Vector, len(c.Queries))
+	for _, qu := range c.Queries {
+		v, err := q.Query(ctx, qu.Text, now)
+		if err != nil {
+			ev.SourceErr = fmt.Errorf("query %s: %w", qu.Name, err)
+			return ev
+		}
+		results[qu.Name] = v
+	}
+	for _, in := range c.join(results) {
+		ev.Verdicts = append(ev.Verdicts, c.judge(in, hb, now))
+	}
+	slices.SortFunc(ev.Verdicts, func(a, b Verdict) int { return strings.Compare(a.Labels.String(), b.Labels.String()) })
+	return ev
+}
+
+type joined struct {
+	labels  assertd.Labels
+	values  map[string]float64
+	dupes   []string // queries that returned several series for this key
+	missing []string // queries without a value for this instance
+	noData  bool     // every query returned nothing
+}
+
+// join applies the join rule.
+func (c *Compiled) join(results map[string]assertd.Vector) []*joined {
+	globals := map[string]float64{}
+	byKey := map[string]*joined{}
+	var order []string
+	empty := true
+	for _, q := range c.Queries {
+		v := results[q.Name]
+		if len(v.Samples) > 0 {
+			empty = false
+		}
+		if v.Scalar || (len(v.Samples) == 1 && len(withoutName(v.Samples[0].Labels)) == 0) {
+			if len(v.Samples) == 1 {
+				globals[q.Name] = v.Samples[0].Value
+			}
+			continue
+		}
+		seen := map[string]bool{}
+		for _, s := range v.Samples {
+			ls := withoutName(s.Labels)
+			key := ls
+			if len(c.Join) > 0 {
+				key = assertd.Labels{}
+				for _, l := range c.Join {
+					if val, ok := ls[l]; ok {
+						key[l] = val
+					}
+				}
+			}
+			fp := key.Fingerprint()
+			in := byKey[fp]
+			if in == nil {
+				in = &joined{labels: assertd.Labels{}, values: map[string]float64{}}
+				byKey[fp] = in
+				order = append(order, fp)
+			}
+			for k, val := range ls {
+				if _, taken := in.labels[k]; !taken {
+					in.labels[k] = val // the first query by name wins
+				}
+			}
+			if seen[fp] {
+				if !slices.Contains(in.dupes, q.Name) {
+					in.dupes = append(in.dupes, q.Name)
+				}
+				continue
+			}
+			seen[fp] = true
+			in.values[q.Name] = s.Value
+		}
+	}
+	var out []*joined
+	for _, fp := range order {
+		out = append(out, byKey[fp])
+	}
+	if len(out) == 0 {
+		// No keyed series: one instance, carrying the globals (or no data).
+		out = []*joined{{labels: assertd.Labels{}, values: map[string]float64{}, noData: empty && len(c.Queries) > 0}}
+	}
+	for _, in := range out {
+		for k, v := range globals {
+			in.values[k] = v
+		}
+		for k, v := range c.Assert.Labels {
+			in.labels[k] = v // the assert's labels win, as a rule's do in Prometheus
+		}
+		for _, q := range c.Queries {
+			if _, ok := in.values[q.Name]; !ok && !in.noData {
+				in.missing = append(in.missing, q.Name)
+			}
+		}
+	}
+	return out
+}
+
+func withoutName(ls assertd.Labels) assertd.Labels {
+	if _, ok := ls["__name__"]; !ok {
+		return ls
+	}
+	out := make(assertd.Labels, len(ls)-1)
+	for k, v := range ls {
+		if k != "__name__" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (c *Compiled) noDataState() assertd.State {
+	switch c.NoData {
+	case NoDataOK:
+		return assertd.OK
+	case NoDataViolated:
+		return assertd.Violated
+	}
+	return assertd.Uncertain
+}
+
+// judge evaluates one joined instance.
+func (c *Compiled) judge(in *joined, hb HeartbeatFunc, now time.Time) Verdict {
+	v := Verdict{Labels: in.labels, Values: in.values}
+	switch {
+	case len(in.dupes) > 0:
+		v.State = assertd.Uncertain
+		v.Reason = fmt.Sprintf("query %s returned several series for this instance; aggregate them (sum by (…)) or add the labels that tell them apart to join", strings.Join(in.dupes, ", "))
+		return v
+	case in.noData:
+		v.State, v.Clear = c.noDataState(), c.noDataState() == assertd.OK
+		v.Reason = fmt.Sprintf("no data: the queries returned nothing (no_data: %s)", c.NoData)
+		return v
+	case len(in.missing) > 0:
+		v.State, v.Clear = c.noDataState(), c.noDataState() == assertd.OK
+		v.Reason = fmt.Sprintf("partial data: no value for %s (no_data: %s)", strings.Join(in.missing, ", "), c.NoData)
+		return v
+	}
+	env := Env(nil)
+	for k, val := range in.values {
+		env[k] = val
+	}
+	env[EnvNow] = now
+	env[EnvLabels] = map[string]string(in.labels)
+	var hbErr error
+	env[EnvHeartbeat] = func(name string) HeartbeatStatus {
+		if hb == nil {
+			hbErr = errors.Join(hbErr, fmt.Errorf("heartbeat %s: no heartbeat state here", name))
+			return HeartbeatStatus{Name: name}
+		}
+		st, err := hb(name)
+		if err != nil {
+			hbErr = errors.Join(hbErr, err)
+		}
+		return st
+	}
+	holds, err := run(c.Expect, env)
+	switch {
+	case hbErr != nil:
+		v.State, v.Reason = assertd.Uncertain, "cannot tell: "+hbErr.Error()
+		return v
+	case err != nil:
+		v.State, v.Reason = assertd.Uncertain, "expect failed: "+err.Error()
+		return v
+	}
+	v.Clear = holds
+	if c.Clear != nil {
+		if v.Clear, err = run(c.Clear, env); err != nil {
+			v.Clear = false
+		}
+	}
+	if holds {
+		v.State, v.Reason = assertd.OK, "holds: "+c.Assert.Expect+valuesSuffix(in.values)
+	} else {
+		v.State, v.Reason = assertd.Violated, "violated: "+c.Assert.Expect+" is false"+valuesSuffix(in.values)
+	}
+	return v
+}
+
+func run(p *vm.Program, env map[string]any) (bool, error) {
+	out, err := expr.Run(p, env)
+	if err != nil {
+		return false, err
+	}
+	b, _ := out.(bool)
+	return b, nil
+}
+
+// valuesSuffix writes " with p99_ms=61.2, rate=3".
+func valuesSuffix(values map[string]float64) string {
+	if len(values) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range sortedKeys(values) {
+		parts = append(parts, k+"="+strconv.FormatFloat(values[k], 'g', 6, 64))
+	}
+	return " with " + strings.Join(parts, ", ")
+}
