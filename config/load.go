@@ -241,3 +241,36 @@ func plural(n int, word string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, word)
 }
+
+// Dir is the directory of the config file, against which its relative paths
+// are resolved.
+func (s *Set) Dir() string {
+	if s.ConfigPath == "" {
+		return "."
+	}
+	return filepath.Dir(s.ConfigPath)
+}
+
+// DataDir is where the embedded store and TSDB keep their files: data_dir,
+// relative to the config file, by default "data" beside it.
+func (s *Set) DataDir() string {
+	d := "data"
+	if s.Config != nil && s.Config.DataDir != "" {
+		d = s.Config.DataDir
+	}
+	if filepath.IsAbs(d) {
+		return d
+	}
+	return filepath.Join(s.Dir(), d)
+}
+
+// SourceName is the source an assert reads: its own, or the default.
+func (s *Set) SourceName(a *asserts.Compiled) string {
+	switch {
+	case a.Source != "":
+		return a.Source
+	case s.Config != nil && s.Config.Sources.Default != "":
+		return s.Config.Sources.Default
+	}
+	return EmbeddedName
+}

@@ -23,6 +23,7 @@ var version = ""
 
 type cli struct {
 	Check   checkCmd   `cmd:"" help:"Check assertd.yaml and assert/remediation files; report every problem as path:line:col."`
+	Eval    evalCmd    `cmd:"" help:"Evaluate one assert now: every instance with its values and verdict."`
 	Schema  schemaCmd  `cmd:"" help:"Print the JSON Schema of rule files (rules) or of assertd.yaml (config)."`
 	Demo    demoCmd    `cmd:"" help:"Run the demo on the embedded default (not yet: see the README)."`
 	Version versionCmd `cmd:"" help:"Print the version."`

@@ -1,0 +1,162 @@
+// Package testprom starts a real Prometheus server (Debian's prometheus
+// package) on 127.0.0.1 for tests, with a scrape configuration and an
+// optional remote_write target, and stops it when the test ends.
+package testprom
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Options say what the server scrapes and where it writes.
+type Options struct {
+	Targets        []string          // host:port of /metrics endpoints
+	Labels         map[string]string // target labels
+	ScrapeInterval time.Duration     // default 1s
+	RemoteWriteURL string            // optional
+}
+
+// Server is a running Prometheus.
+type Server struct {
+	URL  string // http://127.0.0.1:port
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  string
+}
+
+// Start runs Prometheus until the test ends. It fails the test, loudly, when
+// the binary is missing: make test installs it (apt-get install prometheus).
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("prometheus is not installed: run make deps (apt-get install prometheus)")
+	}
+	dir, err := os.MkdirTemp("", "testprom-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if o.ScrapeInterval == 0 {
+		o.ScrapeInterval = time.Second
+	}
+	job := map[string]any{
+		"job_name":        "test",
+		"scrape_interval": o.ScrapeInterval.String(),
+		"scrape_timeout":  o.ScrapeInterval.String(),
+		"static_configs":  []map[string]any{{"targets": o.Targets, "labels": o.Labels}},
+	}
+	cfg := map[string]any{
+		"global":         map[string]any{"scrape_interval": o.ScrapeInterval.String(), "evaluation_interval": "1s"},
+		"scrape_configs": []any{job},
+	}
+	if o.RemoteWriteURL != "" {
+		cfg["remote_write"] = []any{map[string]any{
+			"url":          o.RemoteWriteURL,
+			"queue_config": map[string]any{"batch_send_deadline": "1s", "min_backoff": "100ms", "max_backoff": "1s"},
+		}}
+	}
+	text, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgFile, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	s := &Server{URL: "http://" + addr, done: make(chan struct{}), log: filepath.Join(dir, "prometheus.log")}
+	logf, err := os.Create(s.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(bin, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--web.enable-lifecycle")
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("starting prometheus: %v", err)
+	}
+	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
+	t.Cleanup(s.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		resp, err := http.Get(s.URL + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("prometheus exited at start:\n%s", s.Log())
+		case <-ctx.Done():
+			t.Fatalf("prometheus not ready after 30s:\n%s", s.Log())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop terminates the server and waits for it (killing it after 10s).
+func (s *Server) Stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+// Log returns the server's output, for failure messages.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(s.log)
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Eventually polls f every 200ms until it returns nil or the timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not after %s: %v", timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
