@@ -159,4 +159,3 @@ func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
