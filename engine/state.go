@@ -1,0 +1,182 @@
+// Package engine is the heart of assertd: it schedules each assert, runs
+// its evaluations, moves every instance through its state machine, stores
+// each transition before acting on it, and decides — remediate, page, or
+// wait — with a recorded reason for every decision, including why it did
+// not act.
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
+)
+
+// Flap detection, Nagios-style: the share of state changes over the last
+// flapWindow results, weighted from 0.8 (oldest) to 1.2 (newest). An instance
+// starts flapping above FlapHigh and stops below FlapLow.
+const (
+	flapWindow     = 21
+	flapMinHistory = 10 // results needed before an instance can be called flapping
+)
+
+// FlapThresholds are the percentages that start and stop flapping.
+type FlapThresholds struct {
+	High, Low float64
+}
+
+// DefaultFlap is the Nagios default.
+var DefaultFlap = FlapThresholds{High: 50, Low: 25}
+
+// tracked is one instance as the engine holds it between evaluations.
+type tracked struct {
+	assertd.Instance
+	history  []bool // recent results: true = problem (violated or uncertain), newest last
+	flapping bool
+	missing  int // evaluations in a row without this instance's series
+	silenced bool
+}
+
+// input is what one evaluation says about an instance.
+type input struct {
+	now     time.Time
+	verdict *asserts.Verdict // nil: the instance's series are missing
+	srcErr  error            // the source could not answer
+}
+
+// change is a state change the machine decided; it becomes a transition.
+type change struct {
+	from, to assertd.State
+	reason   string
+}
+
+// advance moves t by one evaluation of a and returns the state change, if
+// any. It does not decide remediation or escalation: entering violated (or
+// staying uncertain past uncertain_for) is reported, and the policy acts.
+func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *change {
+	t.LastEval = in.now
+	var verdict assertd.State
+	var clear bool
+	reason := ""
+	switch {
+	case in.srcErr != nil:
+		verdict, reason = assertd.Uncertain, "source unavailable: "+in.srcErr.Error()
+	case in.verdict == nil:
+		t.missing++
+		if a.Missing == asserts.MissingResolve {
+			if t.missing < 2 || t.State == assertd.OK {
+				return nil
+			}
+			verdict, clear, reason = assertd.OK, true, "resolved: its series are gone (missing: resolve)"
+		} else {
+			verdict, reason = assertd.Uncertain, "its series are gone while the source is healthy (missing: uncertain)"
+		}
+	default:
+		t.missing = 0
+		verdict, clear, reason = in.verdict.State, in.verdict.Clear, in.verdict.Reason
+		t.Values = in.verdict.Values
+	}
+	t.record(verdict != assertd.OK, flap)
+
+	switch t.State {
+	case assertd.Remediating:
+		// A run is in progress; its verify step decides. Keep the clocks.
+		return nil
+	case assertd.Violated, assertd.Escalated:
+		return t.recover(a, verdict, clear, reason, in.now)
+	}
+
+	switch verdict {
+	case assertd.OK:
+		t.ViolatedSince = time.Time{}
+		if t.State == assertd.OK {
+			return nil
+		}
+		return t.move(assertd.OK, reason, in.now)
+	case assertd.Uncertain:
+		t.ViolatedSince = time.Time{}
+		if t.State == assertd.Uncertain {
+			t.Reason = reason
+			return nil
+		}
+		return t.move(assertd.Uncertain, reason, in.now)
+	}
+	// Violated.
+	if t.ViolatedSince.IsZero() {
+		t.ViolatedSince = in.now
+	}
+	if in.now.Sub(t.ViolatedSince) >= a.For.Std() {
+		return t.move(assertd.Violated, reason, in.now)
+	}
+	if t.State == assertd.Pending {
+		t.Reason = reason
+		return nil
+	}
+	return t.move(assertd.Pending, fmt.Sprintf("%s (for %s)", reason, a.For), in.now)
+}
+
+// recover handles a violated or escalated instance: it returns to ok only
+// when clear (or expect) has held for clear_for.
+func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clear bool, reason string, now time.Time) *change {
+	if verdict == assertd.Uncertain {
+		t.ClearSince = time.Time{}
+		t.Reason = reason
+		return nil
+	}
+	if verdict != assertd.OK || !clear {
+		t.ClearSince = time.Time{}
+		return nil
+	}
+	if t.ClearSince.IsZero() {
+		t.ClearSince = now
+	}
+	if now.Sub(t.ClearSince) < a.ClearFor.Std() {
+		return nil
+	}
+	t.ViolatedSince, t.ClearSince = time.Time{}, time.Time{}
+	return t.move(assertd.OK, "recovered: "+reason, now)
+}
+
+func (t *tracked) move(to assertd.State, reason string, now time.Time) *change {
+	c := &change{from: t.State, to: to, reason: reason}
+	t.State, t.Since, t.Reason = to, now, reason
+	if to == assertd.OK {
+		t.ViolatedSince, t.ClearSince = time.Time{}, time.Time{}
+	}
+	return c
+}
+
+// record adds a result to the flap history and updates flapping.
+func (t *tracked) record(problem bool, th FlapThresholds) {
+	t.history = append(t.history, problem)
+	if len(t.history) > flapWindow {
+		t.history = t.history[len(t.history)-flapWindow:]
+	}
+	if len(t.history) < flapMinHistory {
+		return
+	}
+	p := flapPercent(t.history)
+	switch {
+	case !t.flapping && p > th.High:
+		t.flapping = true
+	case t.flapping && p < th.Low:
+		t.flapping = false
+	}
+}
+
+// flapPercent is the weighted share of changes between consecutive results.
+func flapPercent(h []bool) float64 {
+	if len(h) < 2 {
+		return 0
+	}
+	var changed, total float64
+	for i := 1; i < len(h); i++ {
+		w := 0.8 + 0.4*float64(i-1)/float64(max(len(h)-2, 1))
+		total += w
+		if h[i] != h[i-1] {
+			changed += w
+		}
+	}
+	return 100 * changed / total
+}
