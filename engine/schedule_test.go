@@ -1,0 +1,45 @@
+package engine
+
+import (
+	"testing"
+	"time"
+)
+
+func TestNextEvalEvery(t *testing.T) {
+	a := compileAssert(t, "asserts: [{name: api-latency, every: 15s, query: {x: X}, expect: x < 1}]")
+	off := offset("api-latency", 15*time.Second)
+	if off < 0 || off >= 15*time.Second || off != offset("api-latency", 15*time.Second) {
+		t.Fatalf("offset %v not stable or out of range", off)
+	}
+	first := nextEval(a, t0)
+	if !first.After(t0) || first.Sub(t0) > 15*time.Second {
+		t.Fatalf("first %v", first)
+	}
+	for i, at := 0, first; i < 10; i++ {
+		next := nextEval(a, at)
+		if next.Sub(at) != 15*time.Second {
+			t.Fatalf("step %d: %v → %v", i, at, next)
+		}
+		// Just before an evaluation time, the next one is that time.
+		if got := nextEval(a, next.Add(-time.Nanosecond)); !got.Equal(next) {
+			t.Fatalf("nextEval just before %v = %v", next, got)
+		}
+		at = next
+	}
+	if n := missed(a, first, first.Add(61*time.Second)); n != 4 {
+		t.Errorf("missed = %d, want 4", n)
+	}
+	if offset("a", 15*time.Second) == offset("b", 15*time.Second) && offset("c", 15*time.Second) == offset("d", 15*time.Second) {
+		t.Error("offsets do not spread")
+	}
+}
+
+func TestNextEvalSchedule(t *testing.T) {
+	a := compileAssert(t, "asserts: [{name: nightly, schedule: 'CRON_TZ=Europe/Berlin 0 3 * * *', query: {x: X}, expect: x < 1}]")
+	// 03:00 Berlin on the day clocks go back (2026-10-25) is 02:00 UTC.
+	from := time.Date(2026, 10, 24, 12, 0, 0, 0, time.UTC)
+	want := time.Date(2026, 10, 25, 2, 0, 0, 0, time.UTC)
+	if got := nextEval(a, from); !got.Equal(want) {
+		t.Fatalf("next = %v, want %v", got.UTC(), want)
+	}
+}
