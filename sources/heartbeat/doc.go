@@ -1,0 +1,82 @@
+// Package heartbeat follows heartbeats: named pings by which a job or a
+// service says it is alive or that it ran. It takes pings over HTTP (an API
+// like Healthchecks.io's), keeps them durable through a Store, computes each
+// heartbeat's state from an injected time, and exposes the states to asserts
+// (heartbeat("name")) and as Prometheus series.
+//
+// # Pings
+//
+//	GET|POST|HEAD /ping/{name}            success (the job ran, or the service is alive)
+//	GET|POST|HEAD /ping/{name}/start      a run started
+//	GET|POST|HEAD /ping/{name}/fail       the run failed (exit code 1)
+//	GET|POST|HEAD /ping/{name}/{0-255}    the run ended with this exit code; 0 is success
+//
+// ?rid= names a run, so that overlapping runs of one job are told apart: a
+// success or failure with a rid ends the run started with that rid; one
+// without a rid ends the most recently started run. Every ping is durable in
+// the Store before it is acknowledged. See Tracker.Handler for the errors.
+//
+// # States
+//
+// A heartbeat expects a success every period, or at every time of its cron
+// schedule. Its deadline is last success + period, or the first scheduled
+// time after the last success. States are computed, never stored, from the
+// stored record and the current time; the first rule that applies wins:
+//
+//   - paused: an operator paused it (Pause). Any ping resumes it, as does
+//     Resume.
+//   - started: a run is in progress (/start without an end yet). With
+//     max_runtime set it stays started until exactly start + max_runtime of
+//     its oldest open run, then it is
+//   - running-too-long, until that run ends. Without max_runtime a run in
+//     progress does not move the deadline: the heartbeat is started until the
+//     deadline (counted from the last success, or from the start when there
+//     was none), then late, then down, as below.
+//   - down, at once, when the last finished run failed (/fail or a non-zero
+//     exit code), until a success.
+//   - new until the first success; its age counts from when assertd first
+//     knew the heartbeat (HeartbeatRecord.Created).
+//   - up while now < deadline; late while deadline <= now < deadline + grace;
+//     down from deadline + grace on.
+//
+// Each change happens at the exact instant named; NextDeadline returns it so
+// that the engine can wake up then (the Tracker itself runs no timers).
+// heartbeat("name").up is true for up, late and started. last_exit is the exit
+// code of the last finished run (0 for a success, 1 for /fail).
+//
+// # Schedules and daylight saving time
+//
+// Cron schedules are read in their own zone (CRON_TZ=Europe/Berlin, else the
+// local zone) on the wall clock, with the rules of ISC/Debian cron (which
+// Healthchecks.io also follows) for fixed-time jobs, those whose minute and
+// hour fields do not start with '*': a job whose time is skipped when clocks
+// spring forward is expected at the first instant after the jump (a 02:30
+// job at 03:00 summer time), and a job whose time occurs twice when clocks
+// fall back is expected once, at the first occurrence. A daily 02:00 job is
+// thus expected once a day at 02:00 local time, never shifted by an hour and
+// never twice. Jobs with a wildcard minute or hour (*/15 * * * *) are expected
+// at every wall-clock time that exists, in both passes of a repeated hour.
+// Periods are absolute durations and ignore the zone.
+//
+// # What the engine must make of a state
+//
+// A heartbeat that has gone silent says nothing about the health of what it
+// watches: the job may have stopped, or only its pings, or the network. So a
+// heartbeat that is new, or down because no ping came in time, is evidence of
+// unknown health, and Certain reports false for it (and for paused). An assert
+// whose expect reads such a heartbeat must be uncertain — never ok and never
+// remediated blindly — whatever the expression says; Describe gives the
+// reason in words. A heartbeat that is up, late or started is certain (the
+// sender was heard from in time), and so are running-too-long and down after
+// a reported failure (last_exit != 0): the sender itself said what went wrong.
+// A paused heartbeat was put aside by an operator; the engine should report
+// its asserts silenced rather than page about them.
+//
+// # Persistence
+//
+// State lives in assertd.HeartbeatRecord values and the ping log
+// (assertd.Ping), both written through Store; MemoryStore implements it in
+// memory, the SQL stores in store/. A new Tracker over the same Store computes
+// the same states. The record holds the oldest run in progress; others are
+// rebuilt from the recent pings when a Tracker starts.
+package heartbeat

@@ -1,0 +1,424 @@
+package heartbeat
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
+)
+
+// Limits on what a ping may carry.
+const (
+	// MaxBody is how many bytes of a ping body are kept. A longer body is
+	// cut (at a character boundary) and TruncatedMarker is appended, so a
+	// stored body is at most MaxBody+len(TruncatedMarker) bytes.
+	MaxBody = 10000
+	// MaxRunID is the longest accepted ?rid=.
+	MaxRunID = 64
+	// maxKey is the longest accepted ping key (and key file).
+	maxKey = 1024
+	// replayPings is how many recent pings are read at start-up to rebuild
+	// the runs in progress.
+	replayPings = 1000
+)
+
+// TruncatedMarker ends a stored ping body that was cut to MaxBody bytes.
+const TruncatedMarker = "\n[assertd: body truncated]"
+
+// Errors returned by Ping, Pause and Resume; test them with errors.Is.
+var (
+	ErrUnknown     = errors.New("unknown heartbeat")
+	ErrInvalidPing = errors.New("invalid ping")
+)
+
+var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+
+const ridRule = "a rid is 1 to 64 letters, digits, '.', '_', ':' or '-' (a UUID fits), starting with a letter or digit"
+
+// CheckRunID checks a ?rid= run id: up to 64 letters, digits, '.', '_', ':'
+// and '-' (a UUID fits), starting with a letter or digit.
+func CheckRunID(rid string) error {
+	if len(rid) > MaxRunID || !runIDRE.MatchString(rid) {
+		return fmt.Errorf("%w: %s", ErrInvalidPing, ridRule)
+	}
+	return nil
+}
+
+// Options tune a Tracker.
+type Options struct {
+	// Now is the clock used to stamp heartbeats seen for the first time
+	// (their Created). Default time.Now.
+	Now func() time.Time
+	// LookupEnv resolves key_env. Default os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Logger receives pings that could not be stored. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Tracker follows the declared heartbeats: it takes their pings, keeps their
+// state durable through a Store and computes their states from an injected
+// time. It is safe for concurrent use.
+type Tracker struct {
+	store    Store
+	log      *slog.Logger
+	entries  map[string]*entry
+	names    []string
+	rejected [numReasons]atomic.Uint64
+}
+
+type entry struct {
+	name string
+	spec spec
+	key  *[sha256.Size]byte // nil: no key required
+
+	pingMu sync.Mutex // serializes writes of this heartbeat (held during store I/O)
+	mu     sync.RWMutex
+	rec    assertd.HeartbeatRecord
+	runs   []run
+	pings  [numKinds]atomic.Uint64
+}
+
+// New builds a Tracker for the declared heartbeats, resolving their ping
+// keys and loading their stored state. A heartbeat seen for the first time is
+// stored as new, Created now, so its age survives restarts.
+func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, store Store, opts Options) (*Tracker, error) {
+	if store == nil {
+		return nil, errors.New("heartbeat tracker: no store")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	t := &Tracker{store: store, log: opts.Logger, entries: make(map[string]*entry, len(hbs))}
+	for i, c := range hbs {
+		if c == nil || c.Heartbeat == nil {
+			return nil, fmt.Errorf("heartbeat #%d is nil", i+1)
+		}
+		if err := assertd.CheckName("heartbeat", c.Name); err != nil {
+			return nil, err
+		}
+		if _, dup := t.entries[c.Name]; dup {
+			return nil, fmt.Errorf("heartbeat %q is declared twice", c.Name)
+		}
+		if c.Schedule == nil && c.Period <= 0 {
+			return nil, fmt.Errorf("heartbeat %q has neither a period nor a schedule", c.Name)
+		}
+		if c.Grace < 0 || c.MaxRuntime < 0 {
+			return nil, fmt.Errorf("heartbeat %q: grace and max_runtime must not be negative", c.Name)
+		}
+		key, err := resolveKey(c.Heartbeat, opts.LookupEnv)
+		if err != nil {
+			return nil, err
+		}
+		t.entries[c.Name] = &entry{name: c.Name, spec: specOf(c), key: key}
+		t.names = append(t.names, c.Name)
+	}
+	slices.Sort(t.names)
+	recs, err := store.LoadHeartbeats(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load heartbeats: %w", err)
+	}
+	stored := map[string]assertd.HeartbeatRecord{}
+	for _, r := range recs {
+		stored[r.Name] = r
+	}
+	now := opts.Now()
+	for _, name := range t.names {
+		e := t.entries[name]
+		r, ok := stored[name]
+		if !ok {
+			r = assertd.HeartbeatRecord{Name: name, Created: now}
+			if err := store.SaveHeartbeat(ctx, r); err != nil {
+				return nil, fmt.Errorf("save new heartbeat %q: %w", name, err)
+			}
+		}
+		e.rec = r
+		if !r.LastStart.IsZero() {
+			recent, err := store.RecentPings(ctx, name, replayPings)
+			if err != nil {
+				return nil, fmt.Errorf("load pings of heartbeat %q: %w", name, err)
+			}
+			e.runs = replay(r, recent)
+		}
+	}
+	return t, nil
+}
+
+// resolveKey reads a heartbeat's ping key. Errors name the heartbeat and the
+// setting, never the key.
+func resolveKey(h *asserts.Heartbeat, lookup func(string) (string, bool)) (*[sha256.Size]byte, error) {
+	var key string
+	switch {
+	case h.KeyEnv != "" && h.KeyFile != "":
+		return nil, fmt.Errorf("heartbeat %q: set key_env or key_file, not both", h.Name)
+	case h.KeyEnv != "":
+		v, ok := lookup(h.KeyEnv)
+		if !ok {
+			return nil, fmt.Errorf("heartbeat %q: key_env %s is not set in assertd's environment", h.Name, h.KeyEnv)
+		}
+		key = strings.TrimSpace(v)
+		if key == "" {
+			return nil, fmt.Errorf("heartbeat %q: key_env %s is empty", h.Name, h.KeyEnv)
+		}
+	case h.KeyFile != "":
+		f, err := os.Open(h.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("heartbeat %q: key_file: %w", h.Name, err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxKey+2))
+		if err != nil {
+			return nil, fmt.Errorf("heartbeat %q: key_file %s: %w", h.Name, h.KeyFile, err)
+		}
+		key = strings.TrimSpace(string(b))
+		if key == "" {
+			return nil, fmt.Errorf("heartbeat %q: key_file %s is empty", h.Name, h.KeyFile)
+		}
+	default:
+		return nil, nil
+	}
+	if len(key) > maxKey || !utf8.ValidString(key) || strings.ContainsAny(key, "\r\n\x00") {
+		return nil, fmt.Errorf("heartbeat %q: the ping key from %s must be one line of at most %d bytes", h.Name, keySetting(h), maxKey)
+	}
+	sum := sha256.Sum256([]byte(key))
+	return &sum, nil
+}
+
+func keySetting(h *asserts.Heartbeat) string {
+	if h.KeyEnv != "" {
+		return "key_env " + h.KeyEnv
+	}
+	return "key_file " + h.KeyFile
+}
+
+// Names returns the declared heartbeats, sorted.
+func (t *Tracker) Names() []string { return slices.Clone(t.names) }
+
+// Known reports whether name is a declared heartbeat.
+func (t *Tracker) Known(name string) bool { return t.entries[name] != nil }
+
+// NeedsKey reports whether pings of name must carry its key.
+func (t *Tracker) NeedsKey(name string) bool {
+	e := t.entries[name]
+	return e != nil && e.key != nil
+}
+
+// CheckKey compares a presented ping key with the heartbeat's in constant
+// time (the comparison does not depend on where, or whether, they differ,
+// nor on their lengths). It reports true when the heartbeat needs no key.
+func (t *Tracker) CheckKey(name, key string) bool {
+	e := t.entries[name]
+	if e == nil {
+		return false
+	}
+	if e.key == nil {
+		return true
+	}
+	sum := sha256.Sum256([]byte(key))
+	return subtle.ConstantTimeCompare(sum[:], e.key[:]) == 1
+}
+
+// Record returns the stored record of name.
+func (t *Tracker) Record(name string) (assertd.HeartbeatRecord, bool) {
+	e := t.entries[name]
+	if e == nil {
+		return assertd.HeartbeatRecord{}, false
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.rec, true
+}
+
+// State returns the state of name at now; false when name is not declared.
+func (t *Tracker) State(name string, now time.Time) (State, bool) {
+	e := t.entries[name]
+	if e == nil {
+		return "", false
+	}
+	st, _ := e.evaluate(now)
+	return st, true
+}
+
+// Status returns what heartbeat("name") evaluates to at now; false when name
+// is not declared.
+func (t *Tracker) Status(name string, now time.Time) (asserts.HeartbeatStatus, bool) {
+	e := t.entries[name]
+	if e == nil {
+		return asserts.HeartbeatStatus{}, false
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st, _ := evaluate(e.spec, &e.rec, e.runs, now)
+	return status(name, st, &e.rec, now), true
+}
+
+// NextDeadline returns the instant after now at which the state of name will
+// change unless a ping or an operator changes it first; false when name is
+// not declared or when no such instant is pending (new, down, paused,
+// running-too-long). The engine can wake up at it to re-evaluate.
+func (t *Tracker) NextDeadline(name string, now time.Time) (time.Time, bool) {
+	e := t.entries[name]
+	if e == nil {
+		return time.Time{}, false
+	}
+	_, next := e.evaluate(now)
+	return next, !next.IsZero()
+}
+
+func (e *entry) evaluate(now time.Time) (State, time.Time) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return evaluate(e.spec, &e.rec, e.runs, now)
+}
+
+// Ping records one ping: it validates p, makes it and the state it produces
+// durable through the Store, and only then applies it. p.At must be set;
+// p.ID is assigned by the store. A longer body is cut to MaxBody. Errors:
+// ErrUnknown, ErrInvalidPing, or the store's (the ping was not recorded).
+func (t *Tracker) Ping(ctx context.Context, p assertd.Ping) error {
+	e := t.entries[p.Heartbeat]
+	if e == nil {
+		return fmt.Errorf("%w %q: declare it under heartbeats:", ErrUnknown, clip(p.Heartbeat, 64))
+	}
+	if err := normalize(&p); err != nil {
+		return err
+	}
+	e.pingMu.Lock()
+	defer e.pingMu.Unlock()
+	e.mu.RLock()
+	rec, runs := apply(e.rec, e.runs, p)
+	e.mu.RUnlock()
+	p.ID = 0
+	var err error
+	if rp, ok := t.store.(PingRecorder); ok {
+		err = rp.RecordPing(ctx, p, rec)
+	} else if err = t.store.AddPing(ctx, p); err == nil {
+		err = t.store.SaveHeartbeat(ctx, rec)
+	}
+	if err != nil {
+		return fmt.Errorf("record ping of heartbeat %q: %w", p.Heartbeat, err)
+	}
+	e.mu.Lock()
+	e.rec, e.runs = rec, runs
+	e.mu.Unlock()
+	e.pings[kindIndex(p.Kind)].Add(1)
+	return nil
+}
+
+// normalize validates p and bounds its body.
+func normalize(p *assertd.Ping) error {
+	if p.At.IsZero() {
+		return fmt.Errorf("%w: no time", ErrInvalidPing)
+	}
+	switch p.Kind {
+	case assertd.PingSuccess, assertd.PingStart:
+		p.ExitCode = 0
+	case assertd.PingFail:
+		if p.ExitCode == 0 {
+			p.ExitCode = 1
+		}
+		if p.ExitCode < 1 || p.ExitCode > 255 {
+			return fmt.Errorf("%w: a fail exit code must be 1 to 255", ErrInvalidPing)
+		}
+	case assertd.PingExit:
+		if p.ExitCode < 0 || p.ExitCode > 255 {
+			return fmt.Errorf("%w: exit code must be 0 to 255", ErrInvalidPing)
+		}
+	default:
+		return fmt.Errorf("%w: kind %q is not success, start, fail or exit", ErrInvalidPing, clip(string(p.Kind), 32))
+	}
+	if p.RunID != "" {
+		if err := CheckRunID(p.RunID); err != nil {
+			return err
+		}
+	}
+	if len(p.Body) > MaxBody+len(TruncatedMarker) || !utf8.ValidString(p.Body) || strings.Contains(p.Body, "\x00") {
+		p.Body, _ = boundBody(p.Body, false)
+	}
+	p.Source = clip(strings.ToValidUTF8(p.Source, "?"), 128)
+	return nil
+}
+
+// boundBody makes b valid UTF-8 without NUL bytes (what a SQL text column
+// takes) and at most MaxBody bytes, marking a cut with TruncatedMarker.
+func boundBody(b string, truncated bool) (string, bool) {
+	b = strings.ToValidUTF8(b, "\uFFFD")
+	b = strings.ReplaceAll(b, "\x00", "\uFFFD")
+	if len(b) > MaxBody {
+		cut := MaxBody
+		for cut > 0 && !utf8.RuneStart(b[cut]) {
+			cut--
+		}
+		b, truncated = b[:cut], true
+	}
+	if truncated {
+		b += TruncatedMarker
+	}
+	return b, truncated
+}
+
+// Pause pauses name: it is paused until Resume or its next ping, and its
+// runs in progress are forgotten (as Healthchecks does).
+func (t *Tracker) Pause(ctx context.Context, name string) error {
+	return t.update(ctx, name, func(r *assertd.HeartbeatRecord, runs *[]run) {
+		r.Paused = true
+		*runs = nil
+		setStart(r, nil)
+	})
+}
+
+// Resume ends a pause. The state is then computed from the last pings as
+// usual: a heartbeat silent for longer than its deadline is down at once.
+func (t *Tracker) Resume(ctx context.Context, name string) error {
+	return t.update(ctx, name, func(r *assertd.HeartbeatRecord, _ *[]run) { r.Paused = false })
+}
+
+func (t *Tracker) update(ctx context.Context, name string, f func(*assertd.HeartbeatRecord, *[]run)) error {
+	e := t.entries[name]
+	if e == nil {
+		return fmt.Errorf("%w %q: declare it under heartbeats:", ErrUnknown, clip(name, 64))
+	}
+	e.pingMu.Lock()
+	defer e.pingMu.Unlock()
+	e.mu.RLock()
+	rec, runs := e.rec, slices.Clone(e.runs)
+	e.mu.RUnlock()
+	f(&rec, &runs)
+	if err := t.store.SaveHeartbeat(ctx, rec); err != nil {
+		return fmt.Errorf("save heartbeat %q: %w", name, err)
+	}
+	e.mu.Lock()
+	e.rec, e.runs = rec, runs
+	e.mu.Unlock()
+	return nil
+}
+
+// clip shortens s to at most n bytes (at a character boundary) for messages.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
