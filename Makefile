@@ -35,6 +35,8 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./config -run '^$$' -fuzz FuzzParseRules -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 	$(GO) test ./config -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
+	$(GO) test ./sources -run '^$$' -fuzz FuzzWriteHandler -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
+	$(GO) test ./sources/heartbeat -run '^$$' -fuzz FuzzPingHandler -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 
 build:
 	$(GO) build -o assertd ./cmd/assertd

@@ -12,7 +12,7 @@ import (
 type HeartbeatStatus struct {
 	Name     string        `expr:"name"`
 	State    string        `expr:"state"`     // new, up, late, down, started, running-too-long, paused
-	Up       bool          `expr:"up"`        // state is up or late
+	Up       bool          `expr:"up"`        // state is up, late or started
 	Age      time.Duration `expr:"age"`       // since the last successful ping
 	LastPing time.Time     `expr:"last_ping"` // of any kind
 	LastExit int           `expr:"last_exit"` // exit code of the last finished run
