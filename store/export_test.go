@@ -1,6 +1,11 @@
 package store
 
-import "context"
+import (
+	"context"
+	"database/sql"
+)
+
+type sqlNullInt64 = sql.NullInt64
 
 // HoldWriteLockForTest holds s's write lock (an immediate transaction on
 // SQLite, as another process would) from when it closes held until release
@@ -13,4 +18,11 @@ func HoldWriteLockForTest(ctx context.Context, s Store, held chan<- struct{}, re
 	}
 	<-release
 	return tx.Rollback()
+}
+
+func nullInt(v any) (n sqlNullInt64) {
+	if v != nil {
+		n.Int64, n.Valid = v.(int64), true
+	}
+	return n
 }

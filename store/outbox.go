@@ -85,7 +85,7 @@ func (s *db) Claim(ctx context.Context, owner string, now time.Time, lease time.
 	var out []assertd.Message
 	err := s.tx(ctx, "claim", func(tx *sql.Tx) error {
 		if _, err := s.exec(ctx, tx, `UPDATE outbox SET status = ?, last_error = ?, claimed_by = '', claim_until = NULL
-			WHERE status = ? AND claim_until <= ? AND attempts >= max_attempts`,
+			WHERE id IN (SELECT id FROM outbox WHERE status = ? AND claim_until <= ? AND attempts >= max_attempts`+s.d.skipLocked+`)`,
 			string(assertd.MsgDead), "the deliverer's claim expired after the last attempt",
 			string(assertd.MsgSending), tm(now)); err != nil {
 			return err

@@ -186,6 +186,9 @@ func (s *db) PutStep(ctx context.Context, st assertd.RunStep) error {
 		ON CONFLICT (run_id, seq) DO UPDATE SET name = excluded.name, attempt = excluded.attempt, started = excluded.started,
 			ended = excluded.ended, outcome = excluded.outcome, exit_code = excluded.exit_code, output = excluded.output, error = excluded.error`,
 		st.RunID, st.Seq, st.Name, st.Attempt, tm(st.Started), tm(st.Ended), string(st.Outcome), st.ExitCode, head(st.Output, MaxStepOutput), head(st.Error, MaxStepOutput))
+	if isForeignKeyViolation(err) {
+		return fmt.Errorf("store: put step: run %s: %w", st.RunID, ErrNotFound)
+	}
 	return err
 }
 

@@ -13,6 +13,9 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
+// SQLiteFile is the name of the embedded store's file in the data directory.
+const SQLiteFile = "assertd.db"
+
 // SQLiteOption changes how OpenSQLite opens the database.
 type SQLiteOption func(*sqliteConfig)
 
@@ -32,6 +35,7 @@ func WithBusyTimeout(d time.Duration) SQLiteOption {
 // keys on; writes go through one connection in immediate transactions, so
 // writers queue instead of deadlocking, and reads use a pool of their own.
 // The directory must exist: a missing directory is an error, not created.
+// The embedded default is filepath.Join(dataDir, SQLiteFile).
 func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (Store, error) {
 	cfg := sqliteConfig{busyTimeout: 5 * time.Second, readers: 4}
 	for _, o := range opts {

@@ -223,7 +223,7 @@ func testOutboxConcurrentClaim(t *testing.T, open Open) {
 		t.Error(err)
 	}
 	if len(dup) > 0 {
-		t.Fatalf("claimed twice: %v", dup)
+		t.Fatalf("%d claims of a message already claimed, such as %v", len(dup), dup[:min(5, len(dup))])
 	}
 	if len(seen) != total {
 		t.Fatalf("claimed %d of %d messages", len(seen), total)

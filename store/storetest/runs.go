@@ -71,6 +71,7 @@ func testRunLifecycle(t *testing.T, open Open) {
 	}
 	_, err := s.Run(c, "nope")
 	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.PutStep(c, assertd.RunStep{RunID: "ghost", Name: "x", Started: at(0)}), store.ErrNotFound)
 	_, err = s.CreateRun(c, assertd.Run{ID: "x"})
 	wantErr(t, err, store.ErrInvalid)
 }
