@@ -1,0 +1,390 @@
+package assertd
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// This file holds the records the store keeps besides instances, transitions
+// and heartbeats (see instance.go): decisions, runs and their steps, outbox
+// messages, locks, approvals, silences, runtime settings and audit entries.
+
+// Key is the idempotency key of t: the same transition (same instance, states
+// and time) always yields the same key, so committing it twice is a no-op and
+// an action derived from it cannot be doubled.
+func (t Transition) Key() string {
+	return fmt.Sprintf("t/%s/%s/%s>%s/%d", t.Assert, t.Fingerprint, t.From, t.To, t.At.UnixMicro())
+}
+
+// Action is what a decision does about a transition.
+type Action string
+
+// The actions a decision can take.
+const (
+	ActNone      Action = "none"      // record only
+	ActRemediate Action = "remediate" // start a remediation run
+	ActShadow    Action = "shadow"    // record what a remediation would have done
+	ActEscalate  Action = "escalate"  // page humans (messages go to the outbox)
+	ActNotify    Action = "notify"    // informational message, never a page
+	ActHold      Action = "hold"      // refused: kill switch, budget, guard, lock …
+	ActResolve   Action = "resolve"   // resolve pages sent earlier
+)
+
+// Decision is what the engine decided to do about one transition. It is
+// committed together with the transition, before any action is taken.
+type Decision struct {
+	ID          int64     `json:"id"`
+	Key         string    `json:"key"` // idempotency key, unique; derived from the transition
+	Assert      string    `json:"assert"`
+	Fingerprint string    `json:"fingerprint"`
+	At          time.Time `json:"at"`
+	Action      Action    `json:"action"`
+	Remediation string    `json:"remediation,omitempty"`
+	Policy      string    `json:"policy,omitempty"` // escalation policy
+	Reason      string    `json:"reason"`
+	// ActedAt is when the action was taken (a run created for it); zero
+	// while it is still owed. Decisions that need no action are stored
+	// with ActedAt = At.
+	ActedAt time.Time `json:"acted_at,omitzero"`
+	RunID   string    `json:"run_id,omitempty"`
+}
+
+// NeedsAction reports whether the decision asks for an action that the
+// engine must take (and may still owe after a crash).
+func (d Decision) NeedsAction() bool { return d.Action == ActRemediate || d.Action == ActShadow }
+
+// RunStatus is where a remediation run stands.
+type RunStatus string
+
+// The run statuses. Every status but Running and Waiting is final.
+const (
+	RunRunning     RunStatus = "running"
+	RunWaiting     RunStatus = "waiting" // for an approval
+	RunSucceeded   RunStatus = "succeeded"
+	RunFailed      RunStatus = "failed"
+	RunInterrupted RunStatus = "interrupted" // assertd stopped while it ran
+	RunRefused     RunStatus = "refused"     // approval denied or expired
+)
+
+// Final reports whether s is a final status.
+func (s RunStatus) Final() bool { return s != RunRunning && s != RunWaiting }
+
+// Run is one execution of a remediation for one instance.
+type Run struct {
+	ID          string    `json:"id"` // chosen by the caller; unique (the action's idempotency key)
+	Remediation string    `json:"remediation"`
+	Assert      string    `json:"assert"`
+	Fingerprint string    `json:"fingerprint"`
+	Labels      Labels    `json:"labels"`
+	LockKey     string    `json:"lock_key,omitempty"`
+	DecisionKey string    `json:"decision_key,omitempty"`
+	Shadow      bool      `json:"shadow,omitempty"`
+	Status      RunStatus `json:"status"`
+	Started     time.Time `json:"started"`
+	Ended       time.Time `json:"ended,omitzero"`
+	Outcome     string    `json:"outcome,omitempty"` // in words: "verified", "step restart failed: exit 1" …
+}
+
+// StepOutcome is how a step ended.
+type StepOutcome string
+
+// The step outcomes.
+const (
+	StepRunning StepOutcome = "running"
+	StepOK      StepOutcome = "ok"
+	StepFailed  StepOutcome = "failed"
+	StepTimeout StepOutcome = "timeout"
+	StepSkipped StepOutcome = "skipped"
+)
+
+// RunStep is the record of one step attempt of a run.
+type RunStep struct {
+	RunID    string      `json:"run_id"`
+	Seq      int         `json:"seq"` // order within the run, from 0; a retry is a new Seq
+	Name     string      `json:"name"`
+	Attempt  int         `json:"attempt"`
+	Started  time.Time   `json:"started"`
+	Ended    time.Time   `json:"ended,omitzero"`
+	Outcome  StepOutcome `json:"outcome"`
+	ExitCode int         `json:"exit_code"`
+	Output   string      `json:"output,omitempty"` // bounded by the store
+	Error    string      `json:"error,omitempty"`
+}
+
+// MessageStatus is where an outbox message stands.
+type MessageStatus string
+
+// The message statuses.
+const (
+	MsgPending   MessageStatus = "pending"   // due at NextAttempt
+	MsgSending   MessageStatus = "sending"   // claimed by a deliverer until ClaimUntil
+	MsgDelivered MessageStatus = "delivered" // final
+	MsgDead      MessageStatus = "dead"      // final: attempts exhausted or refused; kept and visible
+)
+
+// Message is one notification in the durable outbox.
+type Message struct {
+	ID      int64  `json:"id"`
+	Key     string `json:"key"` // idempotency key, unique: enqueuing the same key twice is a no-op
+	Channel string `json:"channel"`
+	// DedupKey groups the messages of one incident for the provider
+	// (PagerDuty dedup_key, the Slack thread).
+	DedupKey    string        `json:"dedup_key,omitempty"`
+	Kind        string        `json:"kind"` // trigger, resolve, info …
+	Payload     string        `json:"payload"`
+	Status      MessageStatus `json:"status"`
+	Created     time.Time     `json:"created"`
+	NextAttempt time.Time     `json:"next_attempt"`
+	Attempts    int           `json:"attempts"`
+	MaxAttempts int           `json:"max_attempts"` // 0: the store's default
+	LastError   string        `json:"last_error,omitempty"`
+	ClaimedBy   string        `json:"claimed_by,omitempty"`
+	ClaimUntil  time.Time     `json:"claim_until,omitzero"`
+	Delivered   time.Time     `json:"delivered,omitzero"`
+	ProviderID  string        `json:"provider_id,omitempty"` // e.g. Slack ts, PagerDuty dedup key
+}
+
+// Lock is a store-backed lock with an owner and an expiry, shared by every
+// replica. Token grows each time the lock changes hands (a fencing token).
+type Lock struct {
+	Key      string    `json:"key"`
+	Owner    string    `json:"owner"`
+	Token    int64     `json:"token"`
+	Acquired time.Time `json:"acquired"`
+	Expires  time.Time `json:"expires"`
+}
+
+// Approval is a human's go-ahead for a run, requested before it starts.
+type Approval struct {
+	RunID     string    `json:"run_id"`
+	Requested time.Time `json:"requested"`
+	Expires   time.Time `json:"expires"`
+	Decided   time.Time `json:"decided,omitzero"`
+	By        string    `json:"by,omitempty"`
+	Approved  bool      `json:"approved"`
+	Comment   string    `json:"comment,omitempty"`
+}
+
+// MatchOp is a label matcher's operator.
+type MatchOp string
+
+// The matcher operators, as in Prometheus.
+const (
+	MatchEqual    MatchOp = "="
+	MatchNotEqual MatchOp = "!="
+	MatchRegexp   MatchOp = "=~"
+	MatchNotRegex MatchOp = "!~"
+)
+
+// Matcher matches one label. Regular expressions are anchored at both ends,
+// as in Prometheus; a missing label matches as the empty string.
+type Matcher struct {
+	Name  string  `json:"name"`
+	Op    MatchOp `json:"op"`
+	Value string  `json:"value"`
+}
+
+// Validate checks the matcher.
+func (m Matcher) Validate() error {
+	if m.Name == "" {
+		return fmt.Errorf("matcher has no label name")
+	}
+	switch m.Op {
+	case MatchEqual, MatchNotEqual:
+	case MatchRegexp, MatchNotRegex:
+		if _, err := regexp.Compile("^(?:" + m.Value + ")$"); err != nil {
+			return fmt.Errorf("matcher %s%s%q: invalid regular expression: %w", m.Name, m.Op, m.Value, err)
+		}
+	default:
+		return fmt.Errorf("matcher %s: unknown operator %q: write =, !=, =~ or !~", m.Name, m.Op)
+	}
+	return nil
+}
+
+// Matches reports whether l satisfies m. An invalid regular expression
+// matches nothing.
+func (m Matcher) Matches(l Labels) bool {
+	v := l[m.Name]
+	switch m.Op {
+	case MatchEqual:
+		return v == m.Value
+	case MatchNotEqual:
+		return v != m.Value
+	case MatchRegexp, MatchNotRegex:
+		re, err := regexp.Compile("^(?:" + m.Value + ")$")
+		if err != nil {
+			return false
+		}
+		return re.MatchString(v) == (m.Op == MatchRegexp)
+	}
+	return false
+}
+
+func (m Matcher) String() string { return m.Name + string(m.Op) + strconv.Quote(m.Value) }
+
+// Silence mutes the instances whose labels match all its matchers, from Start
+// until End, or — when Cron is set — in windows of Duration that begin at each
+// cron occurrence between Start and End (a maintenance window); a schedule
+// without CRON_TZ= is read in the time zone of the time asked about (UTC for
+// times from the store). A zero End never ends. The instances are still evaluated and recorded; nothing acts.
+type Silence struct {
+	ID       string    `json:"id"`
+	Matchers []Matcher `json:"matchers"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end,omitzero"`
+	Cron     string    `json:"cron,omitempty"` // e.g. "CRON_TZ=Europe/Berlin 0 2 * * SUN"
+	Duration Duration  `json:"duration,omitempty"`
+	Author   string    `json:"author"`
+	Comment  string    `json:"comment"`
+	Created  time.Time `json:"created"`
+}
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// Validate checks the silence.
+func (s Silence) Validate() error {
+	if s.ID == "" {
+		return fmt.Errorf("silence has no id")
+	}
+	if len(s.Matchers) == 0 {
+		return fmt.Errorf("silence %s has no matchers: add at least one, such as instance=\"db1\"", s.ID)
+	}
+	for _, m := range s.Matchers {
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("silence %s: %w", s.ID, err)
+		}
+	}
+	if s.Start.IsZero() {
+		return fmt.Errorf("silence %s has no start", s.ID)
+	}
+	if !s.End.IsZero() && !s.End.After(s.Start) {
+		return fmt.Errorf("silence %s ends (%s) before it starts (%s)", s.ID, s.End.UTC().Format(time.RFC3339), s.Start.UTC().Format(time.RFC3339))
+	}
+	if s.Cron != "" {
+		if _, err := cronParser.Parse(s.Cron); err != nil {
+			return fmt.Errorf("silence %s: invalid cron schedule %q: %w", s.ID, s.Cron, err)
+		}
+		if s.Duration <= 0 {
+			return fmt.Errorf("silence %s: a recurring silence needs a duration, such as 2h", s.ID)
+		}
+	} else if s.End.IsZero() {
+		return fmt.Errorf("silence %s has no end: give an end time or a cron schedule with a duration", s.ID)
+	}
+	if s.Author == "" {
+		return fmt.Errorf("silence %s has no author", s.ID)
+	}
+	return nil
+}
+
+// ActiveAt reports whether the silence is in force at t.
+func (s Silence) ActiveAt(t time.Time) bool {
+	if t.Before(s.Start) || (!s.End.IsZero() && !t.Before(s.End)) {
+		return false
+	}
+	if s.Cron == "" {
+		return true
+	}
+	sched, err := cronParser.Parse(s.Cron)
+	if err != nil || s.Duration <= 0 {
+		return false
+	}
+	// The window of an occurrence o is [o, o+Duration): t is inside one when
+	// the first occurrence after t-Duration is not after t.
+	from := t.Add(-s.Duration.Std())
+	if from.Before(s.Start) {
+		from = s.Start.Add(-time.Nanosecond)
+	}
+	next := sched.Next(from)
+	return !next.IsZero() && !next.After(t)
+}
+
+// Matches reports whether every matcher of s matches l.
+func (s Silence) Matches(l Labels) bool {
+	for _, m := range s.Matchers {
+		if !m.Matches(l) {
+			return false
+		}
+	}
+	return len(s.Matchers) > 0
+}
+
+// The runtime settings assertd knows. They are stored and can be changed
+// while it runs.
+const (
+	// SettingKillSwitch is "on" to stop all automated actions, "off" otherwise.
+	SettingKillSwitch = "automation.kill_switch"
+	// SettingMaxConcurrentRuns is the global number of runs at a time, such as "4".
+	SettingMaxConcurrentRuns = "runs.max_concurrent"
+	// SettingRunBudget is the global number of runs per window, such as "20/1h".
+	SettingRunBudget = "runs.budget"
+	// SettingRatePrefix starts a per-remediation rate override:
+	// "remediation.rate/restart-api" = "3/1h".
+	SettingRatePrefix = "remediation.rate/"
+)
+
+// Setting is one runtime setting.
+type Setting struct {
+	Key     string    `json:"key"`
+	Value   string    `json:"value"`
+	Updated time.Time `json:"updated"`
+	By      string    `json:"by"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+// Validate checks the value of a known setting.
+func (s Setting) Validate() error {
+	switch {
+	case s.Key == SettingKillSwitch:
+		if s.Value != "on" && s.Value != "off" {
+			return fmt.Errorf("setting %s: %q is not on or off", s.Key, s.Value)
+		}
+	case s.Key == SettingMaxConcurrentRuns:
+		if n, err := strconv.Atoi(s.Value); err != nil || n < 0 {
+			return fmt.Errorf("setting %s: %q is not a number of runs such as 4", s.Key, s.Value)
+		}
+	case s.Key == SettingRunBudget || strings.HasPrefix(s.Key, SettingRatePrefix):
+		if strings.HasPrefix(s.Key, SettingRatePrefix) {
+			if err := CheckName("remediation", strings.TrimPrefix(s.Key, SettingRatePrefix)); err != nil {
+				return fmt.Errorf("setting %s: %w", s.Key, err)
+			}
+		}
+		if _, _, err := ParseRate(s.Value); err != nil {
+			return fmt.Errorf("setting %s: %w", s.Key, err)
+		}
+	default:
+		return fmt.Errorf("unknown setting %q: the settings are %s, %s, %s and %s<remediation>",
+			s.Key, SettingKillSwitch, SettingMaxConcurrentRuns, SettingRunBudget, SettingRatePrefix)
+	}
+	return nil
+}
+
+// ParseRate reads a rate written as count/window, such as "3/1h".
+func ParseRate(s string) (count int, within time.Duration, err error) {
+	c, w, ok := strings.Cut(s, "/")
+	if ok {
+		count, err = strconv.Atoi(c)
+		if err == nil {
+			within, err = ParseDuration(w)
+		}
+	}
+	if !ok || err != nil || count < 0 || within <= 0 {
+		return 0, 0, fmt.Errorf("%q is not a rate: write a count and a window, such as 3/1h", s)
+	}
+	return count, within, nil
+}
+
+// AuditEntry records one operator action: who did what, to what, and why.
+type AuditEntry struct {
+	ID     int64     `json:"id"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"` // silence.add, setting.put, run.approve …
+	Target string    `json:"target,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+}

@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/assertd/assertd"
+)
+
+func (s *db) Commit(ctx context.Context, c Change) (CommitResult, error) {
+	var res CommitResult
+	at := c.At
+	for _, t := range []time.Time{at, when(c.Transition), whenD(c.Decision), whenI(c.Instance)} {
+		if at.IsZero() {
+			at = t
+		}
+	}
+	switch {
+	case c.Key == "":
+		return res, fmt.Errorf("store: commit: the change has no idempotency key: %w", ErrInvalid)
+	case at.IsZero():
+		return res, fmt.Errorf("store: commit %s: the change has no time: %w", c.Key, ErrInvalid)
+	case c.Instance != nil && (c.Instance.Assert == "" || c.Instance.Fingerprint == ""):
+		return res, fmt.Errorf("store: commit %s: the instance has no assert or fingerprint: %w", c.Key, ErrInvalid)
+	case c.Transition != nil && (c.Transition.Assert == "" || c.Transition.Fingerprint == "" || c.Transition.At.IsZero()):
+		return res, fmt.Errorf("store: commit %s: the transition has no assert, fingerprint or time: %w", c.Key, ErrInvalid)
+	case c.Decision != nil && (c.Decision.Action == "" || c.Decision.At.IsZero()):
+		return res, fmt.Errorf("store: commit %s: the decision has no action or time: %w", c.Key, ErrInvalid)
+	}
+	msgs := make([]assertd.Message, len(c.Messages))
+	for i, m := range c.Messages {
+		if m.Key == "" {
+			m.Key = fmt.Sprintf("%s/%d", c.Key, i)
+		}
+		if m.Created.IsZero() {
+			m.Created = at
+		}
+		if err := checkMessage(m); err != nil {
+			return res, fmt.Errorf("store: commit %s: %w", c.Key, err)
+		}
+		msgs[i] = m
+	}
+	err := s.tx(ctx, "commit "+c.Key, func(tx *sql.Tx) error {
+		r, err := s.exec(ctx, tx, `INSERT INTO changes (idem_key, at) VALUES (?, ?) ON CONFLICT (idem_key) DO NOTHING`, c.Key, tm(at))
+		if err != nil {
+			return err
+		}
+		if n, err := r.RowsAffected(); err != nil || n == 0 {
+			return err // committed before: nothing to do
+		}
+		if t := c.Transition; t != nil {
+			if res.TransitionID, err = s.insertTransition(ctx, tx, c.Key, *t); err != nil || res.TransitionID == 0 {
+				// No ID: the transition is stored, so the change was
+				// committed before (its key since compacted away).
+				return err
+			}
+		}
+		res.Applied = true
+		if c.Instance != nil {
+			if err := s.putInstance(ctx, tx, *c.Instance); err != nil {
+				return err
+			}
+		}
+		if d := c.Decision; d != nil {
+			key := d.Key
+			if key == "" {
+				key = c.Key
+			}
+			acted := d.ActedAt
+			if acted.IsZero() && !d.NeedsAction() {
+				acted = d.At
+			}
+			err := s.queryRow(ctx, tx, `INSERT INTO decisions (idem_key, assert, fingerprint, at, action, remediation, policy, reason, acted_at, run_id)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+				key, d.Assert, d.Fingerprint, tm(d.At), string(d.Action), d.Remediation, d.Policy, d.Reason, tm(acted), d.RunID).Scan(&res.DecisionID)
+			if isUniqueViolation(err) {
+				// Another change already made this decision: refuse the
+				// whole change rather than act twice or lose this one.
+				return fmt.Errorf("decision key %q belongs to another change: %w", key, ErrConflict)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		res.MessageIDs, err = s.insertMessages(ctx, tx, msgs)
+		return err
+	})
+	if err != nil {
+		return CommitResult{}, err
+	}
+	return res, nil
+}
+
+func when(t *assertd.Transition) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.At
+}
+
+func whenD(d *assertd.Decision) time.Time {
+	if d == nil {
+		return time.Time{}
+	}
+	return d.At
+}
+
+func whenI(in *assertd.Instance) time.Time {
+	if in == nil {
+		return time.Time{}
+	}
+	return in.LastEval
+}
+
+func (s *db) insertTransition(ctx context.Context, q querier, key string, t assertd.Transition) (int64, error) {
+	var id int64
+	err := s.queryRow(ctx, q, `INSERT INTO transitions (idem_key, assert, fingerprint, labels, from_state, to_state, at, reason, vals)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING RETURNING id`,
+		key, t.Assert, t.Fingerprint, encLabels(t.Labels), string(t.From), string(t.To), tm(t.At), t.Reason, encValues(t.Values)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return id, err
+}
+
+func (s *db) putInstance(ctx context.Context, q querier, in assertd.Instance) error {
+	_, err := s.exec(ctx, q, `INSERT INTO instances (assert, fingerprint, labels, state, since, reason, vals, last_eval, violated_since, clear_since)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (assert, fingerprint) DO UPDATE SET labels = excluded.labels, state = excluded.state, since = excluded.since,
+			reason = excluded.reason, vals = excluded.vals, last_eval = excluded.last_eval,
+			violated_since = excluded.violated_since, clear_since = excluded.clear_since`,
+		in.Assert, in.Fingerprint, encLabels(in.Labels), string(in.State), tm(in.Since), in.Reason, encValues(in.Values),
+		tm(in.LastEval), tm(in.ViolatedSince), tm(in.ClearSince))
+	return err
+}
+
+func (s *db) PutInstance(ctx context.Context, in assertd.Instance) error {
+	if in.Assert == "" || in.Fingerprint == "" {
+		return fmt.Errorf("store: put instance: no assert or fingerprint: %w", ErrInvalid)
+	}
+	return s.tx(ctx, "put instance "+in.Assert, func(tx *sql.Tx) error { return s.putInstance(ctx, tx, in) })
+}
+
+const instanceCols = `assert, fingerprint, labels, state, since, reason, vals, last_eval, violated_since, clear_since`
+
+func scanInstance(sc interface{ Scan(...any) error }) (assertd.Instance, error) {
+	var in assertd.Instance
+	var labels, vals, state string
+	var since, last, viol, clr sql.NullInt64
+	if err := sc.Scan(&in.Assert, &in.Fingerprint, &labels, &state, &since, &in.Reason, &vals, &last, &viol, &clr); err != nil {
+		return in, err
+	}
+	in.State = assertd.State(state)
+	in.Since, in.LastEval, in.ViolatedSince, in.ClearSince = fromMicros(since), fromMicros(last), fromMicros(viol), fromMicros(clr)
+	var err error
+	if in.Labels, err = decLabels(labels); err != nil {
+		return in, err
+	}
+	in.Values, err = decValues(vals)
+	return in, err
+}
+
+func (s *db) Instance(ctx context.Context, assert, fingerprint string) (assertd.Instance, error) {
+	var in assertd.Instance
+	err := s.read("instance "+assert, func(q querier) (err error) {
+		in, err = scanInstance(s.queryRow(ctx, q, `SELECT `+instanceCols+` FROM instances WHERE assert = ? AND fingerprint = ?`, assert, fingerprint))
+		return notFound(err, "instance "+assert+"/"+fingerprint)
+	})
+	return in, err
+}
+
+func (s *db) Instances(ctx context.Context, assert string) ([]assertd.Instance, error) {
+	var out []assertd.Instance
+	err := s.read("instances", func(q querier) error {
+		var w where
+		w.eq("assert", assert)
+		rows, err := s.query(ctx, q, `SELECT `+instanceCols+` FROM instances`+w.String()+` ORDER BY assert, fingerprint`, w.args...)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scanInstance)
+		return err
+	})
+	return out, err
+}
+
+func (s *db) DeleteInstance(ctx context.Context, assert, fingerprint string) error {
+	_, err := s.write(ctx, "delete instance "+assert, `DELETE FROM instances WHERE assert = ? AND fingerprint = ?`, assert, fingerprint)
+	return err
+}
+
+const transitionCols = `id, assert, fingerprint, labels, from_state, to_state, at, reason, vals`
+
+func scanTransition(sc interface{ Scan(...any) error }) (assertd.Transition, error) {
+	var t assertd.Transition
+	var labels, vals, from, to string
+	var at sql.NullInt64
+	if err := sc.Scan(&t.ID, &t.Assert, &t.Fingerprint, &labels, &from, &to, &at, &t.Reason, &vals); err != nil {
+		return t, err
+	}
+	t.From, t.To, t.At = assertd.State(from), assertd.State(to), fromMicros(at)
+	var err error
+	if t.Labels, err = decLabels(labels); err != nil {
+		return t, err
+	}
+	t.Values, err = decValues(vals)
+	return t, err
+}
+
+func (s *db) Transitions(ctx context.Context, f TransitionFilter) ([]assertd.Transition, error) {
+	var out []assertd.Transition
+	err := s.read("transitions", func(q querier) error {
+		var w where
+		w.eq("assert", f.Assert)
+		w.eq("fingerprint", f.Fingerprint)
+		w.eq("to_state", string(f.To))
+		if !f.Since.IsZero() {
+			w.add("at >= ?", tm(f.Since))
+		}
+		if !f.Until.IsZero() {
+			w.add("at < ?", tm(f.Until))
+		}
+		rows, err := s.query(ctx, q, `SELECT `+transitionCols+` FROM transitions`+w.String()+
+			fmt.Sprintf(` ORDER BY at DESC, id DESC LIMIT %d`, limit(f.Limit)), w.args...)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scanTransition)
+		return err
+	})
+	return out, err
+}
+
+const decisionCols = `id, idem_key, assert, fingerprint, at, action, remediation, policy, reason, acted_at, run_id`
+
+func scanDecision(sc interface{ Scan(...any) error }) (assertd.Decision, error) {
+	var d assertd.Decision
+	var action string
+	var at, acted sql.NullInt64
+	err := sc.Scan(&d.ID, &d.Key, &d.Assert, &d.Fingerprint, &at, &action, &d.Remediation, &d.Policy, &d.Reason, &acted, &d.RunID)
+	d.Action, d.At, d.ActedAt = assertd.Action(action), fromMicros(at), fromMicros(acted)
+	return d, err
+}
+
+func (s *db) Decisions(ctx context.Context, f DecisionFilter) ([]assertd.Decision, error) {
+	var out []assertd.Decision
+	err := s.read("decisions", func(q querier) error {
+		var w where
+		w.eq("assert", f.Assert)
+		w.eq("fingerprint", f.Fingerprint)
+		w.eq("action", string(f.Action))
+		rows, err := s.query(ctx, q, `SELECT `+decisionCols+` FROM decisions`+w.String()+
+			fmt.Sprintf(` ORDER BY at DESC, id DESC LIMIT %d`, limit(f.Limit)), w.args...)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scanDecision)
+		return err
+	})
+	return out, err
+}
+
+func (s *db) PendingDecisions(ctx context.Context) ([]assertd.Decision, error) {
+	var out []assertd.Decision
+	err := s.read("pending decisions", func(q querier) error {
+		rows, err := s.query(ctx, q, `SELECT `+decisionCols+` FROM decisions WHERE acted_at IS NULL ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scanDecision)
+		return err
+	})
+	return out, err
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
