@@ -88,3 +88,22 @@ func CheckLabelName(name string) error {
 	}
 	return nil
 }
+
+// Severity orders states worst first (higher is worse), for status listings.
+func (s State) Severity() int {
+	switch s {
+	case Escalated:
+		return 6
+	case Remediating:
+		return 5
+	case Violated:
+		return 4
+	case Uncertain:
+		return 3
+	case Pending:
+		return 2
+	case Silenced:
+		return 1
+	}
+	return 0
+}

@@ -34,8 +34,12 @@ type tracked struct {
 	assertd.Instance
 	history  []bool // recent results: true = problem (violated or uncertain), newest last
 	flapping bool
-	missing  int // evaluations in a row without this instance's series
-	silenced bool
+	missing  int    // evaluations in a row without this instance's series
+	silenced string // the ID of a silence that matches it, or ""
+	// flapPaged: this flapping episode has been paged once already.
+	flapPaged bool
+	// The clocks as last stored, to store them again only when they move.
+	savedViolated, savedClear time.Time
 }
 
 // input is what one evaluation says about an instance.
@@ -161,7 +165,7 @@ func (t *tracked) record(problem bool, th FlapThresholds) {
 	case !t.flapping && p > th.High:
 		t.flapping = true
 	case t.flapping && p < th.Low:
-		t.flapping = false
+		t.flapping, t.flapPaged = false, false
 	}
 }
 

@@ -1,0 +1,266 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/store"
+)
+
+// act records what an evaluation changed and decides what to do about it.
+// Every transition and the decision it causes are committed (with the
+// outbox messages) before anything acts on them.
+func (e *Engine) act(ctx context.Context, a *asserts.Compiled, t *tracked, c *change, now time.Time) {
+	e.mu.Lock()
+	inst := t.Instance
+	silenced, flapping := t.silenced, t.flapping
+	e.mu.Unlock()
+
+	if c == nil {
+		// No state change. An instance uncertain for too long is escalated.
+		if inst.State == assertd.Uncertain && now.Sub(inst.Since) >= a.UncertainFor && silenced == "" {
+			reason := fmt.Sprintf("uncertain for %s: %s", now.Sub(inst.Since).Round(time.Second), inst.Reason)
+			e.escalate(ctx, a, t, assertd.Uncertain, reason, now)
+			return
+		}
+		e.persistClocks(ctx, t)
+		return
+	}
+	tr := transition(inst, c, now)
+	d := assertd.Decision{Assert: a.Name, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActNone, Reason: "recorded"}
+	switch {
+	case c.to == assertd.Violated && silenced != "":
+		d.Reason = "silenced by " + silenced + ": no action"
+	case c.to == assertd.Violated && flapping && t.flapPaged:
+		d.Reason = "flapping: already paged; no remediation while it flaps"
+	case c.to == assertd.Violated && flapping:
+		e.mu.Lock()
+		t.flapPaged = true
+		e.mu.Unlock()
+		e.commitAndEscalate(ctx, a, t, tr, "flapping (its state keeps changing): never remediated; paging once", now)
+		return
+	case c.to == assertd.Violated && a.Remediate != "":
+		e.commitAndEscalate(ctx, a, t, tr, fmt.Sprintf("remediation %s cannot run: this build has no remediation runner; paging instead", a.Remediate), now)
+		return
+	case c.to == assertd.Violated:
+		e.commitAndEscalate(ctx, a, t, tr, "no remediation is set for this assert: paging", now)
+		return
+	case c.to == assertd.OK && c.from == assertd.Escalated:
+		d.Action, d.Reason = assertd.ActResolve, "recovered: resolving the page"
+		d.Policy = e.policyName(a)
+		e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d,
+			Messages: e.messages(a, inst, assertd.NoticeResolve, d.Reason, now)})
+		return
+	case c.to == assertd.OK:
+		d.Reason = "recovered"
+	}
+	e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d})
+}
+
+func transition(in assertd.Instance, c *change, now time.Time) assertd.Transition {
+	return assertd.Transition{Assert: in.Assert, Fingerprint: in.Fingerprint, Labels: in.Labels,
+		From: c.from, To: c.to, At: now, Reason: c.reason, Values: in.Values}
+}
+
+// commitAndEscalate commits the transition with an escalate decision and its
+// pages, then the move to escalated.
+func (e *Engine) commitAndEscalate(ctx context.Context, a *asserts.Compiled, t *tracked, tr assertd.Transition, reason string, now time.Time) {
+	e.mu.Lock()
+	t.State, t.Since, t.Reason = assertd.Escalated, now, reason
+	inst := t.Instance
+	e.mu.Unlock()
+	d := assertd.Decision{Assert: a.Name, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActEscalate, Reason: reason, Policy: e.policyName(a)}
+	e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d,
+		Messages: e.messages(a, inst, assertd.NoticeTrigger, reason, now)})
+	esc := assertd.Transition{Assert: a.Name, Fingerprint: inst.Fingerprint, Labels: inst.Labels,
+		From: tr.To, To: assertd.Escalated, At: now, Reason: reason, Values: inst.Values}
+	e.commit(ctx, store.Change{Key: esc.Key(), Instance: &inst, Transition: &esc})
+}
+
+// escalate moves an instance that is already in state from to escalated.
+func (e *Engine) escalate(ctx context.Context, a *asserts.Compiled, t *tracked, from assertd.State, reason string, now time.Time) {
+	e.mu.Lock()
+	t.State, t.Since, t.Reason = assertd.Escalated, now, reason
+	inst := t.Instance
+	e.mu.Unlock()
+	tr := assertd.Transition{Assert: a.Name, Fingerprint: inst.Fingerprint, Labels: inst.Labels,
+		From: from, To: assertd.Escalated, At: now, Reason: reason, Values: inst.Values}
+	d := assertd.Decision{Assert: a.Name, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActEscalate, Reason: reason, Policy: e.policyName(a)}
+	e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d,
+		Messages: e.messages(a, inst, assertd.NoticeTrigger, reason, now)})
+}
+
+// persistClocks stores an instance whose for/clear clocks moved without a
+// state change, so that a restart continues them.
+func (e *Engine) persistClocks(ctx context.Context, t *tracked) {
+	e.mu.Lock()
+	dirty := !t.ViolatedSince.Equal(t.savedViolated) || !t.ClearSince.Equal(t.savedClear)
+	inst := t.Instance
+	if dirty {
+		t.savedViolated, t.savedClear = t.ViolatedSince, t.ClearSince
+	}
+	e.mu.Unlock()
+	if !dirty {
+		return
+	}
+	if err := e.opts.Store.PutInstance(ctx, inst); err != nil {
+		e.log.Warn("storing instance clocks", "assert", inst.Assert, "err", err)
+	}
+}
+
+// interrupted escalates, exactly once, the instance of a run that was left
+// running when assertd stopped (the store made it uncertain).
+func (e *Engine) interrupted(ctx context.Context, r assertd.Run, now time.Time) {
+	e.mu.Lock()
+	a := e.asserts[r.Assert]
+	t := e.instancesOf(r.Assert)[r.Fingerprint]
+	if t == nil {
+		t = &tracked{Instance: assertd.Instance{Assert: r.Assert, Fingerprint: r.Fingerprint, Labels: r.Labels}}
+		e.instancesOf(r.Assert)[r.Fingerprint] = t
+	}
+	reason := fmt.Sprintf("run %s of %s was interrupted: assertd stopped while it ran, so the fix is not verified", r.ID, r.Remediation)
+	t.State, t.Since, t.Reason = assertd.Escalated, now, reason
+	inst := t.Instance
+	e.mu.Unlock()
+	tr := assertd.Transition{Assert: r.Assert, Fingerprint: r.Fingerprint, Labels: r.Labels,
+		From: assertd.Uncertain, To: assertd.Escalated, At: now, Reason: reason}
+	d := assertd.Decision{Assert: r.Assert, Fingerprint: r.Fingerprint, At: now, Action: assertd.ActEscalate, Reason: reason, RunID: r.ID}
+	var msgs []assertd.Message
+	if a != nil {
+		d.Policy = e.policyName(a)
+		msgs = e.messages(a, inst, assertd.NoticeTrigger, reason, now)
+		for i := range msgs {
+			msgs[i].Key = "escalate-interrupted/" + r.ID + "/" + msgs[i].Channel
+		}
+	}
+	// The key is the run's: a second restart finds it committed and pages no one again.
+	e.commit(ctx, store.Change{Key: "escalate-interrupted/" + r.ID, Instance: &inst, Transition: &tr, Decision: &d, Messages: msgs})
+}
+
+func (e *Engine) policyName(a *asserts.Compiled) string {
+	if a.Escalate != "" {
+		return a.Escalate
+	}
+	if e.set.Config != nil {
+		return e.set.Config.Defaults.Escalate
+	}
+	return ""
+}
+
+func (e *Engine) policy(a *asserts.Compiled) *config.EscalationPolicy {
+	if e.set.Config == nil {
+		return nil
+	}
+	name := e.policyName(a)
+	for i := range e.set.Config.EscalationPolicies {
+		if p := &e.set.Config.EscalationPolicies[i]; p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// messages builds the outbox messages of a notice: pages and resolves go to
+// the first level's channels (the deliverer escalates further), information
+// to the policy's info channels.
+func (e *Engine) messages(a *asserts.Compiled, in assertd.Instance, kind assertd.NoticeKind, reason string, now time.Time) []assertd.Message {
+	p := e.policy(a)
+	if p == nil {
+		return nil
+	}
+	var channels []string
+	switch {
+	case kind == assertd.NoticeInfo:
+		channels = p.Info
+	case len(p.Levels) > 0:
+		channels = p.Levels[0].Notify
+	}
+	n := assertd.Notice{Version: assertd.NoticeVersion, Kind: kind, Assert: a.Name, Description: a.Description,
+		Fingerprint: in.Fingerprint, Labels: in.Labels, Values: in.Values, State: in.State, Reason: reason,
+		Annotations: annotations(a, in), Policy: p.Name, At: now, Since: in.Since}
+	payload, _ := json.Marshal(n)
+	var out []assertd.Message
+	for _, ch := range channels {
+		out = append(out, assertd.Message{Channel: ch, DedupKey: a.Name + "/" + in.Fingerprint, Kind: string(kind),
+			Payload: string(payload), Status: assertd.MsgPending, Created: now, NextAttempt: now})
+	}
+	return out
+}
+
+// annotations renders an assert's annotation templates for an instance.
+func annotations(a *asserts.Compiled, in assertd.Instance) map[string]string {
+	if len(a.Annotations) == 0 {
+		return nil
+	}
+	data := map[string]any{"Assert": a.Name, "Description": a.Description, "State": string(in.State),
+		"Labels": map[string]string(in.Labels), "Values": in.Values}
+	out := map[string]string{}
+	for k, t := range a.Annotations {
+		var b bytes.Buffer
+		if err := t.Execute(&b, data); err != nil {
+			out[k] = "(annotation failed: " + err.Error() + ")"
+			continue
+		}
+		out[k] = b.String()
+	}
+	return out
+}
+
+// commit writes a change, or holds it (in order) while the store is away.
+func (e *Engine) commit(ctx context.Context, c store.Change) {
+	e.heldMu.Lock()
+	defer e.heldMu.Unlock()
+	if len(e.held) > 0 {
+		e.held = append(e.held, c)
+		e.metrics.held.Set(float64(len(e.held)))
+		return
+	}
+	if err := e.commitOne(ctx, c); err != nil {
+		e.held = append(e.held, c)
+		e.metrics.held.Set(float64(len(e.held)))
+	}
+}
+
+func (e *Engine) commitOne(ctx context.Context, c store.Change) error {
+	_, err := e.opts.Store.Commit(ctx, c)
+	switch {
+	case err == nil:
+		e.metrics.storeUp.Set(1)
+		return nil
+	case errors.Is(err, store.ErrUnavailable):
+		e.metrics.storeUp.Set(0)
+		e.log.Error("store unavailable: holding the change and every action after it", "key", c.Key, "err", err)
+		return err
+	default:
+		// A change the store refuses will not succeed later: record it and move on.
+		e.log.Error("store refused a change", "key", c.Key, "err", err)
+		return nil
+	}
+}
+
+// flushHeld commits held changes once the store is back.
+func (e *Engine) flushHeld(ctx context.Context) {
+	e.heldMu.Lock()
+	defer e.heldMu.Unlock()
+	for len(e.held) > 0 {
+		if err := e.commitOne(ctx, e.held[0]); err != nil {
+			return
+		}
+		e.held = e.held[1:]
+		e.metrics.held.Set(float64(len(e.held)))
+	}
+}
+
+// Held is the number of changes waiting for the store.
+func (e *Engine) Held() int {
+	e.heldMu.Lock()
+	defer e.heldMu.Unlock()
+	return len(e.held)
+}

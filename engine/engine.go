@@ -1,0 +1,377 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/sources/heartbeat"
+	"github.com/assertd/assertd/store"
+)
+
+// Heartbeats gives the state of heartbeats at a time.
+type Heartbeats interface {
+	Status(name string, now time.Time) (asserts.HeartbeatStatus, bool)
+}
+
+// Options configure an Engine.
+type Options struct {
+	Set        *config.Set
+	Store      store.Store
+	Sources    map[string]asserts.Querier // by source name
+	Heartbeats Heartbeats                 // nil: heartbeat() is uncertain
+	Now        func() time.Time           // default time.Now
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: not registered
+	// Concurrency bounds evaluations running at once (default 4).
+	Concurrency int
+	Flap        FlapThresholds // default DefaultFlap
+	// Retention of history (default 30 days); compaction runs hourly.
+	Retention time.Duration
+}
+
+// Engine evaluates asserts and acts on their instances.
+type Engine struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+
+	mu        sync.Mutex
+	set       *config.Set
+	asserts   map[string]*asserts.Compiled
+	hashes    map[string]string
+	instances map[string]map[string]*tracked // assert → fingerprint → instance
+	next      map[string]time.Time           // assert → next evaluation
+	last      map[string]time.Time           // assert → last evaluation
+	reloadErr error
+	reloadAt  time.Time
+
+	heldMu sync.Mutex
+	held   []store.Change // changes waiting for the store to come back, in order
+}
+
+// New loads the instances stored by an earlier run, turns runs left running
+// into interrupted ones (their instances uncertain, escalated once), and
+// returns an engine ready to Run.
+func New(ctx context.Context, o Options) (*Engine, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Flap == (FlapThresholds{}) {
+		o.Flap = DefaultFlap
+	}
+	if o.Retention <= 0 {
+		o.Retention = store.DefaultRetention
+	}
+	e := &Engine{opts: o, log: o.Logger, instances: map[string]map[string]*tracked{},
+		next: map[string]time.Time{}, last: map[string]time.Time{}}
+	e.metrics = newMetrics(o.Registerer, e)
+	e.install(o.Set)
+
+	stored, err := o.Store.Instances(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("loading instances: %w", err)
+	}
+	for _, in := range stored {
+		if e.asserts[in.Assert] == nil {
+			continue // the assert is gone from the config; its history stays
+		}
+		e.instancesOf(in.Assert)[in.Fingerprint] = &tracked{Instance: in}
+	}
+	now := o.Now()
+	runs, err := o.Store.InterruptRuns(ctx, now, "assertd stopped while the run was in progress")
+	if err != nil {
+		return nil, fmt.Errorf("interrupting runs left running: %w", err)
+	}
+	for _, r := range runs {
+		e.interrupted(ctx, r, now)
+	}
+	return e, nil
+}
+
+// install makes set the current configuration.
+func (e *Engine) install(set *config.Set) {
+	e.set = set
+	e.asserts = map[string]*asserts.Compiled{}
+	e.hashes = map[string]string{}
+	for _, a := range set.Asserts {
+		e.asserts[a.Name] = a
+		e.hashes[a.Name] = definitionHash(a)
+	}
+}
+
+func (e *Engine) instancesOf(assert string) map[string]*tracked {
+	m := e.instances[assert]
+	if m == nil {
+		m = map[string]*tracked{}
+		e.instances[assert] = m
+	}
+	return m
+}
+
+// Run evaluates every assert on its schedule until ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	compactEvery := time.Hour
+	nextCompact := e.opts.Now().Add(time.Minute)
+	for {
+		now := e.opts.Now()
+		wake := e.Tick(ctx, now)
+		if !now.Before(nextCompact) {
+			e.compact(ctx, now)
+			nextCompact = now.Add(compactEvery)
+		}
+		if wake.IsZero() || wake.After(nextCompact) {
+			wake = nextCompact
+		}
+		timer := time.NewTimer(wake.Sub(e.opts.Now()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		}
+	}
+}
+
+// Tick evaluates every assert that is due at now, concurrently within the
+// configured bound, and returns when the next one is due.
+func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
+	e.flushHeld(ctx)
+	e.mu.Lock()
+	var due []*asserts.Compiled
+	for name, a := range e.asserts {
+		n, ok := e.next[name]
+		if !ok {
+			n = nextEval(a, now.Add(-time.Nanosecond)) // a new assert: at its first slot
+			if last, seen := e.last[name]; seen {
+				n = nextEval(a, last)
+			}
+			e.next[name] = n
+		}
+		if !n.After(now) {
+			due = append(due, a)
+		}
+	}
+	e.mu.Unlock()
+	slices.SortFunc(due, func(a, b *asserts.Compiled) int { return compareStrings(a.Name, b.Name) })
+
+	sem := make(chan struct{}, e.opts.Concurrency)
+	var wg sync.WaitGroup
+	for _, a := range due {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			e.evaluate(ctx, a, now)
+		}()
+	}
+	wg.Wait()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var wake time.Time
+	for _, a := range due {
+		if last, ok := e.last[a.Name]; ok {
+			if n := missed(a, last, now); n > 0 {
+				e.metrics.missed.WithLabelValues(a.Name).Add(float64(n))
+			}
+		}
+		e.last[a.Name] = now
+		e.next[a.Name] = nextEval(a, now)
+	}
+	for _, n := range e.next {
+		if wake.IsZero() || n.Before(wake) {
+			wake = n
+		}
+	}
+	return wake
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// EvaluateNow evaluates one assert at now, outside its schedule.
+func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) error {
+	e.mu.Lock()
+	a := e.asserts[name]
+	e.mu.Unlock()
+	if a == nil {
+		return fmt.Errorf("no assert %q", name)
+	}
+	e.evaluate(ctx, a, now)
+	return nil
+}
+
+// evaluate runs one evaluation of a and moves its instances.
+func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time) {
+	start := time.Now()
+	q := e.opts.Sources[e.set.SourceName(a)]
+	var ev asserts.Evaluation
+	if q == nil {
+		ev = asserts.Evaluation{At: now, SourceErr: fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, e.set.SourceName(a))}
+	} else {
+		ev = a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
+	}
+	e.metrics.evaluations.WithLabelValues(a.Name).Inc()
+	e.metrics.duration.WithLabelValues(a.Name).Observe(time.Since(start).Seconds())
+	if ev.SourceErr != nil {
+		e.metrics.failures.WithLabelValues(a.Name).Inc()
+		if errors.Is(ev.SourceErr, assertd.ErrBadQuery) {
+			e.log.Error("query failed", "assert", a.Name, "at", a.Pos.String(), "err", ev.SourceErr)
+		}
+	}
+	silences := e.activeSilences(ctx, now)
+
+	e.mu.Lock()
+	insts := e.instancesOf(a.Name)
+	seen := map[string]bool{}
+	type work struct {
+		t *tracked
+		c *change
+	}
+	var todo []work
+	if ev.SourceErr != nil {
+		for _, t := range insts {
+			todo = append(todo, work{t, t.advance(a, input{now: now, srcErr: ev.SourceErr}, e.opts.Flap)})
+		}
+		if len(insts) == 0 {
+			// Nothing known yet: one instance stands for the assert.
+			t := e.newTracked(a, assertd.Labels{}, now)
+			insts[t.Fingerprint] = t
+			todo = append(todo, work{t, t.advance(a, input{now: now, srcErr: ev.SourceErr}, e.opts.Flap)})
+		}
+	} else {
+		for i := range ev.Verdicts {
+			v := &ev.Verdicts[i]
+			fp := v.Labels.Fingerprint()
+			seen[fp] = true
+			t := insts[fp]
+			if t == nil {
+				t = e.newTracked(a, v.Labels, now)
+				insts[fp] = t
+			}
+			t.Labels = v.Labels
+			todo = append(todo, work{t, t.advance(a, input{now: now, verdict: v}, e.opts.Flap)})
+		}
+		for fp, t := range insts {
+			if !seen[fp] {
+				todo = append(todo, work{t, t.advance(a, input{now: now}, e.opts.Flap)})
+			}
+		}
+	}
+	for _, w := range todo {
+		w.t.silenced = matchSilence(silences, w.t.Labels)
+	}
+	e.mu.Unlock()
+
+	for _, w := range todo {
+		e.act(ctx, a, w.t, w.c, now)
+	}
+}
+
+func (e *Engine) newTracked(a *asserts.Compiled, ls assertd.Labels, now time.Time) *tracked {
+	return &tracked{Instance: assertd.Instance{
+		Assert: a.Name, Fingerprint: ls.Fingerprint(), Labels: ls, State: assertd.OK, Since: now,
+	}}
+}
+
+func (e *Engine) heartbeatFunc(now time.Time) asserts.HeartbeatFunc {
+	return func(name string) (asserts.HeartbeatStatus, error) {
+		if e.opts.Heartbeats == nil {
+			return asserts.HeartbeatStatus{Name: name}, fmt.Errorf("heartbeat %s: no heartbeats are tracked", name)
+		}
+		st, ok := e.opts.Heartbeats.Status(name, now)
+		switch {
+		case !ok:
+			return st, fmt.Errorf("heartbeat %s is not declared", name)
+		case !heartbeat.Certain(st):
+			return st, fmt.Errorf("heartbeat %s: %s", name, heartbeat.Describe(st))
+		}
+		return st, nil
+	}
+}
+
+func (e *Engine) activeSilences(ctx context.Context, now time.Time) []assertd.Silence {
+	all, err := e.opts.Store.Silences(ctx, now, false)
+	if err != nil {
+		e.log.Warn("reading silences", "err", err)
+		return nil
+	}
+	var out []assertd.Silence
+	for _, s := range all {
+		if s.ActiveAt(now) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func matchSilence(ss []assertd.Silence, ls assertd.Labels) string {
+	for _, s := range ss {
+		if s.Matches(ls) {
+			return s.ID
+		}
+	}
+	return ""
+}
+
+// Instances returns a snapshot of every instance.
+func (e *Engine) Instances() []assertd.Instance {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []assertd.Instance
+	for _, m := range e.instances {
+		for _, t := range m {
+			out = append(out, t.Instance)
+		}
+	}
+	SortWorstFirst(out)
+	return out
+}
+
+// SortWorstFirst orders instances by severity, then longest in that state.
+func SortWorstFirst(in []assertd.Instance) {
+	slices.SortStableFunc(in, func(a, b assertd.Instance) int {
+		if d := b.State.Severity() - a.State.Severity(); d != 0 {
+			return d
+		}
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		if c := compareStrings(a.Assert, b.Assert); c != 0 {
+			return c
+		}
+		return compareStrings(a.Labels.String(), b.Labels.String())
+	})
+}
+
+func (e *Engine) compact(ctx context.Context, now time.Time) {
+	st, err := e.opts.Store.Compact(ctx, now.Add(-e.opts.Retention))
+	if err != nil {
+		e.log.Warn("compacting history", "err", err)
+		return
+	}
+	e.log.Debug("compacted history", "transitions", st.Transitions, "pings", st.Pings)
+}

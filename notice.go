@@ -1,0 +1,36 @@
+package assertd
+
+import "time"
+
+// NoticeKind says what a notice is.
+type NoticeKind string
+
+// The notice kinds. Trigger pages; Info never pages.
+const (
+	NoticeTrigger NoticeKind = "trigger" // humans are paged
+	NoticeResolve NoticeKind = "resolve" // a paged incident recovered
+	NoticeInfo    NoticeKind = "info"    // for the record: auto-healed, shadow run …
+)
+
+// NoticeVersion is the version of the Notice payload.
+const NoticeVersion = 1
+
+// Notice is what the engine tells people: the payload of an outbox message,
+// which each notifier renders for its channel.
+type Notice struct {
+	Version     int                `json:"version"`
+	Kind        NoticeKind         `json:"kind"`
+	Assert      string             `json:"assert"`
+	Description string             `json:"description,omitempty"`
+	Fingerprint string             `json:"fingerprint"`
+	Labels      Labels             `json:"labels"`
+	Values      map[string]float64 `json:"values,omitempty"`
+	State       State              `json:"state"`
+	Reason      string             `json:"reason"`
+	Annotations map[string]string  `json:"annotations,omitempty"`
+	Policy      string             `json:"policy,omitempty"`
+	At          time.Time          `json:"at"`
+	Since       time.Time          `json:"since"`
+	RunID       string             `json:"run_id,omitempty"`
+	StepLog     string             `json:"step_log,omitempty"`
+}
