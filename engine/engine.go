@@ -307,7 +307,7 @@ func (e *Engine) heartbeatFunc(now time.Time) asserts.HeartbeatFunc {
 		case !ok:
 			return st, fmt.Errorf("heartbeat %s is not declared", name)
 		case !heartbeat.Certain(st):
-			return st, fmt.Errorf("heartbeat %s: %s", name, heartbeat.Describe(st))
+			return st, errors.New(heartbeat.Describe(st))
 		}
 		return st, nil
 	}

@@ -149,7 +149,7 @@ func (e *Embedded) startScraping(c config.Embedded, reg prometheus.Registerer) e
 	if err != nil {
 		return err
 	}
-	m, err := scrape.NewManager(&scrape.Options{}, e.logger.With("component", "scrape"), nil, e.db, nil, reg)
+	m, err := scrape.NewManager(&scrape.Options{DiscoveryReloadInterval: model.Duration(100 * time.Millisecond)}, e.logger.With("component", "scrape"), nil, e.db, nil, reg)
 	if err != nil {
 		return fmt.Errorf("scrape manager: %w", err)
 	}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/assertd/assertd/app"
+	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/engine"
+)
+
+type runCmd struct {
+	Config   string `short:"c" default:"assertd.yaml" placeholder:"FILE" help:"assertd.yaml."`
+	Listen   string `placeholder:"ADDR" help:"Listen on this address instead of web.listen."`
+	LogLevel string `enum:"debug,info,warn,error" default:"info" help:"Log level."`
+}
+
+func (c *runCmd) Run(e *env) error {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if err := app.Run(e.ctx, app.Options{ConfigPath: c.Config, Listen: c.Listen, Logger: logger}); err != nil {
+		fmt.Fprintf(e.stderr, "assertd run: %v\n", err)
+		return exitCode(1)
+	}
+	return nil
+}
+
+type statusCmd struct {
+	Config string `short:"c" default:"assertd.yaml" placeholder:"FILE" help:"assertd.yaml."`
+	Output string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	All    bool   `short:"a" help:"Show ok instances too."`
+}
+
+func (c *statusCmd) Run(e *env) error {
+	set, errs := config.Load(c.Config)
+	if len(errs) > 0 {
+		fmt.Fprintf(e.stderr, "assertd status: %s has errors (run assertd check):\n%v\n", c.Config, errs)
+		return exitCode(2)
+	}
+	st, err := app.OpenStore(e.ctx, set, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "assertd status: %v\n", err)
+		return exitCode(1)
+	}
+	defer st.Close()
+	ins, err := st.Instances(e.ctx, "")
+	if err != nil {
+		fmt.Fprintf(e.stderr, "assertd status: %v\n", err)
+		return exitCode(1)
+	}
+	engine.SortWorstFirst(ins)
+	if c.Output == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"instances": ins})
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATE\tSINCE\tASSERT\tINSTANCE\tREASON")
+	shown, counts := 0, map[string]int{}
+	for _, in := range ins {
+		counts[string(in.State)]++
+		if in.State == "ok" && !c.All {
+			continue
+		}
+		shown++
+		fmt.Fprintf(tw, "%s\t%s ago\t%s\t%s\t%s\n", in.State, now.Sub(in.Since).Round(time.Second), in.Assert, in.Labels, truncate(in.Reason, 120))
+	}
+	tw.Flush()
+	var parts []string
+	for _, s := range []string{"escalated", "remediating", "violated", "uncertain", "pending", "ok"} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	if len(ins) == 0 {
+		parts = append(parts, "no instances yet (is assertd run running?)")
+	}
+	fmt.Fprintf(e.stdout, "%d instances: %s\n", len(ins), strings.Join(parts, ", "))
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
