@@ -81,6 +81,13 @@ type Instance struct {
 	// ClearSince is when clear (or expect) began to hold again (the
 	// `clear_for` clock); zero otherwise.
 	ClearSince time.Time `json:"clear_since,omitzero"`
+	// Silenced names the silence that matches the instance (an overlay: it
+	// is still evaluated and recorded, but nothing acts on it). Not stored:
+	// recomputed at each evaluation.
+	Silenced string `json:"silenced,omitempty"`
+	// Lifecycle is the target's lifecycle state (from its lifecycle label
+	// or the engine API), such as upgrading; "" when none is known.
+	Lifecycle string `json:"lifecycle,omitempty"`
 }
 
 // Transition is one recorded change of an instance's state.

@@ -43,6 +43,18 @@ type Defaults struct {
 	UncertainFor assertd.Duration `yaml:"uncertain_for" jsonschema_description:"How long an instance may be uncertain before it is escalated (default 5m)."`
 	Grace        assertd.Duration `yaml:"grace" jsonschema_description:"Grace of heartbeats that set none (default 5m)."`
 	Escalate     string           `yaml:"escalate" jsonschema_description:"Escalation policy of asserts that name none."`
+	Flapping     Flapping         `yaml:"flapping"`
+	// ExpectedDisruption bounds how long a target in an expected-disruption
+	// lifecycle state (installing, upgrading, restart, retiring) may stay
+	// violated unpaged.
+	ExpectedDisruption assertd.Duration `yaml:"expected_disruption" jsonschema_description:"How long a target that is installing, upgrading, restarting or retiring may stay violated before it is paged anyway (default 30m)."`
+}
+
+// Flapping sets the thresholds of flap detection (percent of weighted state
+// changes over the last 21 results, Nagios-style).
+type Flapping struct {
+	High float64 `yaml:"high" jsonschema_description:"Start flapping above this percentage (default 50)."`
+	Low  float64 `yaml:"low" jsonschema_description:"Stop flapping below this percentage (default 25)."`
 }
 
 // Sources says where values come from.

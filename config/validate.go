@@ -22,6 +22,10 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 		errs.Add(at("defaults", "every"), "defaults.every must be more than 0s, such as every: 30s")
 	}
 
+	if f := c.Defaults.Flapping; f.High < 0 || f.High > 100 || f.Low < 0 || f.Low > 100 || (f.High > 0 && f.Low >= f.High) {
+		errs.Add(at("defaults", "flapping"), "flapping thresholds are percentages with low below high, such as {high: 50, low: 25}")
+	}
+
 	// Sources.
 	names := []string{EmbeddedName}
 	for i, s := range c.Sources.Prometheus {

@@ -2,6 +2,9 @@ package engine
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,37 +23,31 @@ import (
 func (e *Engine) act(ctx context.Context, a *asserts.Compiled, t *tracked, c *change, now time.Time) {
 	e.mu.Lock()
 	inst := t.Instance
-	silenced, flapping := t.silenced, t.flapping
+	deferred := t.deferred
 	e.mu.Unlock()
 
 	if c == nil {
-		// No state change. An instance uncertain for too long is escalated.
-		if inst.State == assertd.Uncertain && now.Sub(inst.Since) >= a.UncertainFor && silenced == "" {
+		switch {
+		case inst.State == assertd.Uncertain && now.Sub(inst.Since) >= a.UncertainFor && inst.Silenced == "":
+			// An instance uncertain for too long is escalated: we cannot tell.
 			reason := fmt.Sprintf("uncertain for %s: %s", now.Sub(inst.Since).Round(time.Second), inst.Reason)
 			e.escalate(ctx, a, t, assertd.Uncertain, reason, now)
-			return
+		case inst.State == assertd.Violated && deferred:
+			// Held back by a silence or an expected disruption: act once
+			// that ends, or once the disruption has lasted too long.
+			if why := e.holdBack(inst, now); why == "" {
+				e.onViolated(ctx, a, t, nil, now)
+			}
+		default:
+			e.persistClocks(ctx, t)
 		}
-		e.persistClocks(ctx, t)
 		return
 	}
 	tr := transition(inst, c, now)
 	d := assertd.Decision{Assert: a.Name, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActNone, Reason: "recorded"}
 	switch {
-	case c.to == assertd.Violated && silenced != "":
-		d.Reason = "silenced by " + silenced + ": no action"
-	case c.to == assertd.Violated && flapping && t.flapPaged:
-		d.Reason = "flapping: already paged; no remediation while it flaps"
-	case c.to == assertd.Violated && flapping:
-		e.mu.Lock()
-		t.flapPaged = true
-		e.mu.Unlock()
-		e.commitAndEscalate(ctx, a, t, tr, "flapping (its state keeps changing): never remediated; paging once", now)
-		return
-	case c.to == assertd.Violated && a.Remediate != "":
-		e.commitAndEscalate(ctx, a, t, tr, fmt.Sprintf("remediation %s cannot run: this build has no remediation runner; paging instead", a.Remediate), now)
-		return
 	case c.to == assertd.Violated:
-		e.commitAndEscalate(ctx, a, t, tr, "no remediation is set for this assert: paging", now)
+		e.onViolated(ctx, a, t, &tr, now)
 		return
 	case c.to == assertd.OK && c.from == assertd.Escalated:
 		d.Action, d.Reason = assertd.ActResolve, "recovered: resolving the page"
@@ -64,23 +61,125 @@ func (e *Engine) act(ctx context.Context, a *asserts.Compiled, t *tracked, c *ch
 	e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d})
 }
 
+// holdBack says why a violated instance must not be acted on now, or "".
+func (e *Engine) holdBack(in assertd.Instance, now time.Time) string {
+	if in.Silenced != "" {
+		return "silenced by " + in.Silenced + ": no action"
+	}
+	if slices.Contains(expectedDisruption, in.Lifecycle) {
+		bound := DefaultExpectedDisruption
+		if c := e.set.Config; c != nil && c.Defaults.ExpectedDisruption > 0 {
+			bound = c.Defaults.ExpectedDisruption.Std()
+		}
+		if now.Sub(in.Since) < bound {
+			return fmt.Sprintf("expected disruption: the target is %s; no action unless still violated after %s", in.Lifecycle, bound)
+		}
+	}
+	return ""
+}
+
+// onViolated decides what to do about an instance that is violated: tr is
+// the transition that made it so (nil when an earlier, held-back violation
+// is acted on now).
+func (e *Engine) onViolated(ctx context.Context, a *asserts.Compiled, t *tracked, tr *assertd.Transition, now time.Time) {
+	e.mu.Lock()
+	inst := t.Instance
+	flapping, flapPaged := t.flapping, t.flapPaged
+	e.mu.Unlock()
+	key := ""
+	if tr != nil {
+		key = tr.Key()
+	} else {
+		key = fmt.Sprintf("act/%s/%s/%d", a.Name, inst.Fingerprint, inst.Since.UnixMicro())
+	}
+	d := assertd.Decision{Key: key, Assert: a.Name, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActNone, Policy: e.policyName(a)}
+	if why := e.holdBack(inst, now); why != "" {
+		e.mu.Lock()
+		t.deferred = true
+		e.mu.Unlock()
+		d.Reason = why
+		e.commit(ctx, store.Change{Key: key, Instance: &inst, Transition: tr, Decision: &d})
+		return
+	}
+	e.mu.Lock()
+	t.deferred = false
+	e.mu.Unlock()
+	switch {
+	case flapping && flapPaged:
+		d.Reason = "flapping: already paged; no remediation while it flaps"
+		e.commit(ctx, store.Change{Key: key, Instance: &inst, Transition: tr, Decision: &d})
+		return
+	case flapping:
+		e.mu.Lock()
+		t.flapPaged = true
+		e.mu.Unlock()
+		e.commitAndEscalate(ctx, a, t, tr, key, "flapping (its state keeps changing): never remediated; paging once", now)
+		return
+	case a.Remediate == "":
+		e.commitAndEscalate(ctx, a, t, tr, key, "no remediation is set for this assert: paging", now)
+		return
+	case e.opts.Remediator == nil:
+		e.commitAndEscalate(ctx, a, t, tr, key, fmt.Sprintf("remediation %s cannot run: no remediation runner is configured; paging instead", a.Remediate), now)
+		return
+	}
+	rd := e.opts.Remediator.Decide(ctx, a.Remediate, inst, now)
+	rd.Key, rd.Assert, rd.Fingerprint, rd.At, rd.Remediation = key, a.Name, inst.Fingerprint, now, a.Remediate
+	if rd.Policy == "" {
+		rd.Policy = e.policyName(a)
+	}
+	switch rd.Action {
+	case assertd.ActRemediate:
+		if rd.RunID == "" {
+			rd.RunID = runID(key)
+		}
+		e.mu.Lock()
+		t.State, t.Since, t.Reason = assertd.Remediating, now, rd.Reason
+		inst = t.Instance
+		e.mu.Unlock()
+		if !e.commit(ctx, store.Change{Key: key, Instance: &inst, Transition: tr, Decision: &rd}) {
+			return // held: the run starts only with its record
+		}
+		e.startRun(ctx, a, rd, inst)
+	case assertd.ActShadow:
+		if rd.RunID == "" {
+			rd.RunID = runID(key)
+		}
+		if e.commit(ctx, store.Change{Key: key + "/shadow", Decision: &rd}) {
+			e.startRun(ctx, a, rd, inst)
+		}
+		e.commitAndEscalate(ctx, a, t, tr, key, "shadow mode: "+rd.Reason+"; nothing was done, paging", now)
+	default:
+		// Refused (hold) or escalate: page, with the reason.
+		e.commitAndEscalate(ctx, a, t, tr, key, rd.Reason, now)
+	}
+}
+
+func runID(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return "run-" + hex.EncodeToString(h[:8])
+}
+
 func transition(in assertd.Instance, c *change, now time.Time) assertd.Transition {
 	return assertd.Transition{Assert: in.Assert, Fingerprint: in.Fingerprint, Labels: in.Labels,
 		From: c.from, To: c.to, At: now, Reason: c.reason, Values: in.Values}
 }
 
-// commitAndEscalate commits the transition with an escalate decision and its
-// pages, then the move to escalated.
-func (e *Engine) commitAndEscalate(ctx context.Context, a *asserts.Compiled, t *tracked, tr assertd.Transition, reason string, now time.Time) {
+// commitAndEscalate commits the transition (when there is one) with an
+// escalate decision and its pages, then the move to escalated.
+func (e *Engine) commitAndEscalate(ctx context.Context, a *asserts.Compiled, t *tracked, tr *assertd.Transition, key, reason string, now time.Time) {
 	e.mu.Lock()
+	from := t.State
 	t.State, t.Since, t.Reason = assertd.Escalated, now, reason
 	inst := t.Instance
 	e.mu.Unlock()
-	d := assertd.Decision{Assert: a.Name, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActEscalate, Reason: reason, Policy: e.policyName(a)}
-	e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d,
+	d := assertd.Decision{Key: key, Assert: a.Name, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActEscalate, Reason: reason, Policy: e.policyName(a)}
+	e.commit(ctx, store.Change{Key: key, Instance: &inst, Transition: tr, Decision: &d,
 		Messages: e.messages(a, inst, assertd.NoticeTrigger, reason, now)})
+	if tr != nil {
+		from = tr.To
+	}
 	esc := assertd.Transition{Assert: a.Name, Fingerprint: inst.Fingerprint, Labels: inst.Labels,
-		From: tr.To, To: assertd.Escalated, At: now, Reason: reason, Values: inst.Values}
+		From: from, To: assertd.Escalated, At: now, Reason: reason, Values: inst.Values}
 	e.commit(ctx, store.Change{Key: esc.Key(), Instance: &inst, Transition: &esc})
 }
 
@@ -213,19 +312,26 @@ func annotations(a *asserts.Compiled, in assertd.Instance) map[string]string {
 	return out
 }
 
-// commit writes a change, or holds it (in order) while the store is away.
-func (e *Engine) commit(ctx context.Context, c store.Change) {
+// commit writes a change, or holds it (in order) while the store is away;
+// it reports whether the change is stored now.
+func (e *Engine) commit(ctx context.Context, c store.Change) bool {
 	e.heldMu.Lock()
 	defer e.heldMu.Unlock()
 	if len(e.held) > 0 {
 		e.held = append(e.held, c)
 		e.metrics.held.Set(float64(len(e.held)))
-		return
+		return false
 	}
 	if err := e.commitOne(ctx, c); err != nil {
 		e.held = append(e.held, c)
 		e.metrics.held.Set(float64(len(e.held)))
+		return false
 	}
+	return true
+}
+
+func commitDecision(key string, d assertd.Decision) store.Change {
+	return store.Change{Key: key, Decision: &d}
 }
 
 func (e *Engine) commitOne(ctx context.Context, c store.Change) error {
@@ -263,4 +369,15 @@ func (e *Engine) Held() int {
 	e.heldMu.Lock()
 	defer e.heldMu.Unlock()
 	return len(e.held)
+}
+
+// withStepLog adds a run's step log to a notice payload.
+func withStepLog(payload, runID, log string) string {
+	var n assertd.Notice
+	if err := json.Unmarshal([]byte(payload), &n); err != nil {
+		return payload
+	}
+	n.RunID, n.StepLog = runID, log
+	b, _ := json.Marshal(n)
+	return string(b)
 }

@@ -34,7 +34,9 @@ type Options struct {
 	Registerer prometheus.Registerer // nil: not registered
 	// Concurrency bounds evaluations running at once (default 4).
 	Concurrency int
-	Flap        FlapThresholds // default DefaultFlap
+	Flap        FlapThresholds // default from the config, else DefaultFlap
+	// Remediator runs remediations; nil: violations are paged.
+	Remediator Remediator
 	// Retention of history (default 30 days); compaction runs hourly.
 	Retention time.Duration
 }
@@ -55,6 +57,8 @@ type Engine struct {
 	reloadErr error
 	reloadAt  time.Time
 
+	lifecycles []lifecycleOverride
+
 	heldMu sync.Mutex
 	held   []store.Change // changes waiting for the store to come back, in order
 }
@@ -74,6 +78,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	if o.Flap == (FlapThresholds{}) {
 		o.Flap = DefaultFlap
+		if f := o.Set.Config; f != nil && f.Defaults.Flapping.High > 0 {
+			o.Flap = FlapThresholds{High: f.Defaults.Flapping.High, Low: f.Defaults.Flapping.Low}
+		}
 	}
 	if o.Retention <= 0 {
 		o.Retention = store.DefaultRetention
@@ -252,6 +259,16 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		c *change
 	}
 	var todo []work
+	type retired struct {
+		in    assertd.Instance
+		state string
+	}
+	type lcChange struct {
+		in       assertd.Instance
+		from, to string
+	}
+	var gone []retired
+	var lcChanges []lcChange
 	if ev.SourceErr != nil {
 		for _, t := range insts {
 			todo = append(todo, work{t, t.advance(a, input{now: now, srcErr: ev.SourceErr}, e.opts.Flap)})
@@ -265,12 +282,31 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	} else {
 		for i := range ev.Verdicts {
 			v := &ev.Verdicts[i]
+			lc := e.lifecycleOf(v.Labels)
+			if _, ok := v.Labels[LifecycleLabel]; ok {
+				// The lifecycle is a property of the target, not part of
+				// the instance's identity.
+				v.Labels = v.Labels.Copy()
+				delete(v.Labels, LifecycleLabel)
+			}
 			fp := v.Labels.Fingerprint()
 			seen[fp] = true
 			t := insts[fp]
+			if slices.Contains(notEvaluated, lc) {
+				if t != nil {
+					delete(insts, fp)
+					gone = append(gone, retired{t.Instance, lc})
+				}
+				continue
+			}
 			if t == nil {
 				t = e.newTracked(a, v.Labels, now)
+				t.Lifecycle = lc
 				insts[fp] = t
+			}
+			if t.Lifecycle != lc {
+				lcChanges = append(lcChanges, lcChange{t.Instance, t.Lifecycle, lc})
+				t.Lifecycle = lc
 			}
 			t.Labels = v.Labels
 			todo = append(todo, work{t, t.advance(a, input{now: now, verdict: v}, e.opts.Flap)})
@@ -283,9 +319,16 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	}
 	for _, w := range todo {
 		w.t.silenced = matchSilence(silences, w.t.Labels)
+		w.t.Silenced = w.t.silenced
 	}
 	e.mu.Unlock()
 
+	for _, c := range lcChanges {
+		e.lifecycleChange(ctx, c.in, c.from, c.to, now)
+	}
+	for _, g := range gone {
+		e.retire(ctx, g.in, g.state, now)
+	}
 	for _, w := range todo {
 		e.act(ctx, a, w.t, w.c, now)
 	}

@@ -38,6 +38,9 @@ type tracked struct {
 	silenced string // the ID of a silence that matches it, or ""
 	// flapPaged: this flapping episode has been paged once already.
 	flapPaged bool
+	// deferred: the instance is violated but a silence or an expected
+	// disruption held the decision back; it is taken when that ends.
+	deferred bool
 	// The clocks as last stored, to store them again only when they move.
 	savedViolated, savedClear time.Time
 }

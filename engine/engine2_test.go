@@ -1,0 +1,178 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/store"
+)
+
+// labelSource answers with series that carry arbitrary labels.
+type labelSource struct {
+	mu     sync.Mutex
+	series []assertd.Sample
+}
+
+func (s *labelSource) set(ss ...assertd.Sample) { s.mu.Lock(); s.series = ss; s.mu.Unlock() }
+
+func (s *labelSource) Query(context.Context, string, time.Time) (assertd.Vector, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return assertd.Vector{Samples: append([]assertd.Sample(nil), s.series...)}, nil
+}
+
+func TestLifecycle(t *testing.T) {
+	set, _ := loadSet(t, "asserts: [{name: latency, query: {ms: latency_ms}, expect: ms < 50}]")
+	st, src := openStore(t), &labelSource{}
+	e, err := New(context.Background(), Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	up := assertd.Labels{"instance": "a", "lifecycle": "upgrading"}
+	src.set(assertd.Sample{Labels: up, Value: 80})
+	e.EvaluateNow(ctx, "latency", t0)
+	if got := states(e); got != "a=violated" || len(messages(t, st)) != 0 {
+		t.Fatalf("an upgrading target is recorded, not paged: %s, %d messages", got, len(messages(t, st)))
+	}
+	e.EvaluateNow(ctx, "latency", t0.Add(29*time.Minute))
+	if len(messages(t, st)) != 0 {
+		t.Fatal("paged within the expected disruption")
+	}
+	e.EvaluateNow(ctx, "latency", t0.Add(30*time.Minute))
+	if got := states(e); got != "a=escalated" || len(messages(t, st)) != 2 {
+		t.Fatalf("still violated after 30m of upgrading must page: %s", got)
+	}
+
+	// An engine API override: another target goes into restart, then back.
+	b := assertd.Labels{"instance": "b"}
+	if err := e.SetLifecycle(ctx, assertd.Labels{"instance": "b"}, "restart", "ops", "rolling restart", t0); err != nil {
+		t.Fatal(err)
+	}
+	src.set(assertd.Sample{Labels: up, Value: 80}, assertd.Sample{Labels: b, Value: 80})
+	e.EvaluateNow(ctx, "latency", t0.Add(31*time.Minute))
+	if n := len(messages(t, st)); n != 2 {
+		t.Fatalf("a restarting target was paged: %d messages", n)
+	}
+	e.SetLifecycle(ctx, assertd.Labels{"instance": "b"}, "", "ops", "done", t0)
+	e.EvaluateNow(ctx, "latency", t0.Add(32*time.Minute))
+	if n := len(messages(t, st)); n != 4 {
+		t.Fatalf("after the restart, the held-back violation must page: %d messages", n)
+	}
+	ds, _ := st.Decisions(ctx, store.DecisionFilter{Fingerprint: b.Fingerprint()})
+	found := false
+	for _, d := range ds {
+		found = found || d.Reason == "lifecycle: restart → (none)"
+	}
+	if !found {
+		t.Fatalf("lifecycle change not recorded: %+v", ds)
+	}
+	if _, err := st.AuditLog(ctx, store.AuditFilter{Action: "lifecycle.set"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetLifecycle(ctx, b, "exploded", "ops", "", t0); err == nil {
+		t.Fatal("unknown lifecycle state accepted")
+	}
+
+	// A retired target is no longer evaluated.
+	src.set(assertd.Sample{Labels: assertd.Labels{"instance": "a", "lifecycle": "retired"}, Value: 80}, assertd.Sample{Labels: b, Value: 10})
+	e.EvaluateNow(ctx, "latency", t0.Add(33*time.Minute))
+	if got := states(e); got != "b=ok" {
+		t.Fatalf("after retiring a: %s", got)
+	}
+}
+
+// fakeRemediator decides to run and reports the outcome it is given.
+type fakeRemediator struct {
+	action   assertd.Action
+	verified bool
+	started  []assertd.Decision
+}
+
+func (f *fakeRemediator) Decide(_ context.Context, rem string, _ assertd.Instance, _ time.Time) assertd.Decision {
+	return assertd.Decision{Action: f.action, Reason: "allowed: " + rem}
+}
+
+func (f *fakeRemediator) Start(_ context.Context, d assertd.Decision, _ assertd.Instance, done func(RunResult)) {
+	f.started = append(f.started, d)
+	done(RunResult{RunID: d.RunID, Verified: f.verified, Outcome: "verify " + map[bool]string{true: "passed", false: "failed"}[f.verified],
+		StepLog: "restart: exit 0\nverify: latency still 80ms", At: t0.Add(time.Minute)})
+}
+
+func TestRemediationOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		rem      *fakeRemediator
+		state    string
+		kinds    string
+		contains string
+	}{
+		{"verified: ok, one informational message, no page", &fakeRemediator{action: assertd.ActRemediate, verified: true}, "a=ok", "info", "fixed by remediation restart"},
+		{"verify failed: escalated, one page with the step log", &fakeRemediator{action: assertd.ActRemediate}, "a=escalated", "trigger trigger", "verify: latency still 80ms"},
+		{"refused: paged with the reason", &fakeRemediator{action: assertd.ActHold}, "a=escalated", "trigger trigger", "allowed: restart"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, _ := loadSet(t, "asserts: [{name: latency, query: {ms: latency_ms}, expect: ms < 50, remediate: restart}]\nremediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verify: latency}]}]")
+			st, src := openStore(t), &source{}
+			e, err := New(context.Background(), Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Remediator: tc.rem})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.set(map[string]float64{"a": 80}, nil)
+			e.EvaluateNow(context.Background(), "latency", t0)
+			if got := states(e); got != tc.state {
+				t.Fatalf("state %s", got)
+			}
+			var kinds []string
+			ms := messages(t, st)
+			for i := len(ms) - 1; i >= 0; i-- {
+				kinds = append(kinds, ms[i].Kind)
+			}
+			if strings.Join(kinds, " ") != tc.kinds {
+				t.Fatalf("messages %v", kinds)
+			}
+			var n assertd.Notice
+			json.Unmarshal([]byte(ms[0].Payload), &n)
+			if !strings.Contains(n.Reason+n.StepLog, tc.contains) {
+				t.Fatalf("notice %+v", n)
+			}
+			if tc.rem.action == assertd.ActRemediate {
+				if len(tc.rem.started) != 1 || tc.rem.started[0].RunID == "" {
+					t.Fatalf("started %+v", tc.rem.started)
+				}
+				if ch := ms[0].Channel; tc.rem.verified && ch != "slack" {
+					t.Fatalf("information goes to the info channel only, got %s", ch)
+				}
+			}
+		})
+	}
+}
+
+func TestVerifyAndCounts(t *testing.T) {
+	set, _ := loadSet(t, latencyRules)
+	st, src := openStore(t), &source{}
+	e := newEngine(t, set, st, src)
+	ctx := context.Background()
+	src.set(map[string]float64{"a": 80, "b": 10, "c": 90}, nil)
+	e.EvaluateNow(ctx, "latency", t0)
+	e.EvaluateNow(ctx, "latency", t0.Add(time.Minute))
+	if v, n := e.Counts("latency", "", ""); v != 2 || n != 3 {
+		t.Fatalf("counts %d/%d", v, n)
+	}
+	if ok, why, err := e.Verify(ctx, "latency", assertd.Labels{"instance": "b", "other": "x"}, t0); !ok || err != nil {
+		t.Fatalf("verify b: %v %s %v", ok, why, err)
+	}
+	if ok, why, _ := e.Verify(ctx, "latency", assertd.Labels{"instance": "a"}, t0); ok || !strings.Contains(why, "violated") {
+		t.Fatalf("verify a: %v %s", ok, why)
+	}
+	if ok, why, _ := e.Verify(ctx, "latency", assertd.Labels{"instance": "zz"}, t0); ok || !strings.Contains(why, "no instance") {
+		t.Fatalf("verify zz: %v %s", ok, why)
+	}
+}

@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/store"
+)
+
+// Remediator decides whether a remediation may run for an instance and runs
+// it. The engine commits each decision before it calls Start.
+type Remediator interface {
+	// Decide is asked when an instance of an assert naming remediation
+	// turns violated. It returns ActRemediate or ActShadow to run it, or
+	// ActHold / ActEscalate with the refusal's reason (the engine then pages).
+	Decide(ctx context.Context, remediation string, in assertd.Instance, now time.Time) assertd.Decision
+	// Start runs the decided remediation in the background under d.RunID
+	// (creating the run is idempotent) and calls done exactly once.
+	Start(ctx context.Context, d assertd.Decision, in assertd.Instance, done func(RunResult))
+}
+
+// RunResult is how a run ended.
+type RunResult struct {
+	RunID    string
+	Shadow   bool
+	Verified bool   // the verify step passed: the instance is ok again
+	Outcome  string // in words
+	StepLog  string // bounded; attached to the page
+	At       time.Time
+}
+
+func (e *Engine) startRun(ctx context.Context, a *asserts.Compiled, d assertd.Decision, in assertd.Instance) {
+	e.opts.Remediator.Start(ctx, d, in, func(r RunResult) { e.runFinished(context.WithoutCancel(ctx), a.Name, in.Fingerprint, r) })
+}
+
+// runFinished moves an instance whose run ended: verified → ok with an
+// informational message (never a page); anything else → escalated, paged
+// with the run's step log.
+func (e *Engine) runFinished(ctx context.Context, assert, fp string, r RunResult) {
+	if r.Shadow {
+		return
+	}
+	e.mu.Lock()
+	a := e.asserts[assert]
+	t := e.instances[assert][fp]
+	if a == nil || t == nil || t.State != assertd.Remediating {
+		e.mu.Unlock()
+		return
+	}
+	from := t.State
+	to, kind, action := assertd.Escalated, assertd.NoticeTrigger, assertd.ActEscalate
+	reason := fmt.Sprintf("remediation %s did not fix it (run %s): %s", a.Remediate, r.RunID, r.Outcome)
+	if r.Verified {
+		to, kind, action = assertd.OK, assertd.NoticeInfo, assertd.ActNotify
+		reason = fmt.Sprintf("fixed by remediation %s (run %s): %s", a.Remediate, r.RunID, r.Outcome)
+		t.ViolatedSince, t.ClearSince = time.Time{}, time.Time{}
+	}
+	t.State, t.Since, t.Reason = to, r.At, reason
+	inst := t.Instance
+	e.mu.Unlock()
+	tr := assertd.Transition{Assert: assert, Fingerprint: fp, Labels: inst.Labels, From: from, To: to, At: r.At, Reason: reason, Values: inst.Values}
+	d := assertd.Decision{Assert: assert, Fingerprint: fp, At: r.At, Action: action, Reason: reason, Policy: e.policyName(a), RunID: r.RunID}
+	msgs := e.messages(a, inst, kind, reason, r.At)
+	for i := range msgs {
+		msgs[i].Key = "run/" + r.RunID + "/" + msgs[i].Channel
+	}
+	if len(msgs) > 0 && r.StepLog != "" {
+		for i := range msgs {
+			msgs[i].Payload = withStepLog(msgs[i].Payload, r.RunID, r.StepLog)
+		}
+	}
+	e.commit(ctx, store.Change{Key: "run/" + r.RunID, Instance: &inst, Transition: &tr, Decision: &d, Messages: msgs})
+}
+
+// Verify evaluates an assert now for the instance with these labels (its
+// instances that agree with them on every label they share) and reports
+// whether it holds. A verify step of a remediation calls it.
+func (e *Engine) Verify(ctx context.Context, assert string, labels assertd.Labels, now time.Time) (bool, string, error) {
+	e.mu.Lock()
+	a := e.asserts[assert]
+	e.mu.Unlock()
+	if a == nil {
+		return false, "", fmt.Errorf("no assert %q", assert)
+	}
+	q := e.opts.Sources[e.set.SourceName(a)]
+	if q == nil {
+		return false, "", fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, e.set.SourceName(a))
+	}
+	ev := a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
+	if ev.SourceErr != nil {
+		return false, "", ev.SourceErr
+	}
+	matched := 0
+	for _, v := range ev.Verdicts {
+		if !agree(v.Labels, labels) {
+			continue
+		}
+		matched++
+		if v.State != assertd.OK {
+			return false, fmt.Sprintf("%s is %s: %s", assert, v.State, v.Reason), nil
+		}
+	}
+	if matched == 0 {
+		return false, fmt.Sprintf("%s has no instance matching %s", assert, labels), nil
+	}
+	return true, fmt.Sprintf("%s holds for %s", assert, labels), nil
+}
+
+// agree reports whether two label sets agree on every label they share.
+func agree(a, b assertd.Labels) bool {
+	for k, v := range a {
+		if w, ok := b[k]; ok && w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Counts returns how many instances of an assert are violated (violated,
+// remediating or escalated) and how many there are, optionally only those
+// whose label by has value (by == "": all).
+func (e *Engine) Counts(assert, by, value string) (violating, total int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range e.instances[assert] {
+		if by != "" && t.Labels[by] != value {
+			continue
+		}
+		total++
+		if slices.Contains([]assertd.State{assertd.Violated, assertd.Remediating, assertd.Escalated}, t.State) {
+			violating++
+		}
+	}
+	return violating, total
+}
+
+// retire forgets an instance whose target has left service.
+func (e *Engine) retire(ctx context.Context, in assertd.Instance, state string, now time.Time) {
+	tr := assertd.Transition{Assert: in.Assert, Fingerprint: in.Fingerprint, Labels: in.Labels, From: in.State, To: assertd.OK, At: now,
+		Reason: fmt.Sprintf("the target is %s: no longer evaluated", state)}
+	d := assertd.Decision{Assert: in.Assert, Fingerprint: in.Fingerprint, At: now, Action: assertd.ActNone, Reason: tr.Reason}
+	if in.State == assertd.Escalated {
+		d.Action = assertd.ActResolve
+	}
+	if e.commit(ctx, store.Change{Key: tr.Key(), Transition: &tr, Decision: &d}) {
+		if err := e.opts.Store.DeleteInstance(ctx, in.Assert, in.Fingerprint); err != nil {
+			e.log.Warn("forgetting a retired instance", "assert", in.Assert, "err", err)
+		}
+	}
+}
