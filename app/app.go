@@ -259,4 +259,3 @@ func fileStamps(set *config.Set) string {
 	}
 	return b.String()
 }
-
