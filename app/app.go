@@ -38,6 +38,8 @@ type Options struct {
 	Ready chan<- string
 	// ReloadEvery is how often files are checked for changes (default 5s; <0: never).
 	ReloadEvery time.Duration
+	// DataDir overrides data_dir (the demo runs in a temporary directory).
+	DataDir string
 }
 
 // DefaultListen is the listener's address when the config names none.
@@ -55,6 +57,9 @@ func Run(ctx context.Context, o Options) error {
 	set, errs := config.Load(o.ConfigPath)
 	if len(errs) > 0 {
 		return fmt.Errorf("%s has errors (run assertd check):\n%w", o.ConfigPath, errs)
+	}
+	if o.DataDir != "" {
+		set.Config.DataDir = o.DataDir
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

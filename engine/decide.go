@@ -200,10 +200,10 @@ func (e *Engine) escalate(ctx context.Context, a *asserts.Compiled, t *tracked, 
 // state change, so that a restart continues them.
 func (e *Engine) persistClocks(ctx context.Context, t *tracked) {
 	e.mu.Lock()
-	dirty := !t.ViolatedSince.Equal(t.savedViolated) || !t.ClearSince.Equal(t.savedClear)
+	dirty := !t.stored || !t.ViolatedSince.Equal(t.savedViolated) || !t.ClearSince.Equal(t.savedClear)
 	inst := t.Instance
 	if dirty {
-		t.savedViolated, t.savedClear = t.ViolatedSince, t.ClearSince
+		t.savedViolated, t.savedClear, t.stored = t.ViolatedSince, t.ClearSince, true
 	}
 	e.mu.Unlock()
 	if !dirty {

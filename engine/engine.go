@@ -98,7 +98,8 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		if e.asserts[in.Assert] == nil {
 			continue // the assert is gone from the config; its history stays
 		}
-		e.instancesOf(in.Assert)[in.Fingerprint] = &tracked{Instance: in}
+		e.instancesOf(in.Assert)[in.Fingerprint] = &tracked{Instance: in, stored: true,
+			savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
 	}
 	now := o.Now()
 	runs, err := o.Store.InterruptRuns(ctx, now, "assertd stopped while the run was in progress")
@@ -331,6 +332,22 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	}
 	for _, w := range todo {
 		e.act(ctx, a, w.t, w.c, now)
+	}
+	// Instances whose series are gone and that resolved are forgotten
+	// (their history stays).
+	e.mu.Lock()
+	var forget []string
+	for fp, t := range insts {
+		if !seen[fp] && ev.SourceErr == nil && t.missing >= 2 && t.State == assertd.OK {
+			delete(insts, fp)
+			forget = append(forget, fp)
+		}
+	}
+	e.mu.Unlock()
+	for _, fp := range forget {
+		if err := e.opts.Store.DeleteInstance(ctx, a.Name, fp); err != nil {
+			e.log.Warn("forgetting an instance whose series are gone", "assert", a.Name, "err", err)
+		}
 	}
 }
 

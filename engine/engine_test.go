@@ -364,3 +364,24 @@ func TestTickFollowsTheSchedule(t *testing.T) {
 		t.Fatal()
 	}
 }
+
+func TestVanishedInstanceIsForgotten(t *testing.T) {
+	set, _ := loadSet(t, "asserts: [{name: latency, query: {ms: latency_ms}, expect: ms < 50}]")
+	st, src := openStore(t), &source{}
+	e := newEngine(t, set, st, src)
+	ctx := context.Background()
+	src.set(map[string]float64{"a": 10, "b": 10}, nil)
+	e.EvaluateNow(ctx, "latency", t0)
+	src.set(map[string]float64{"a": 10}, nil)
+	e.EvaluateNow(ctx, "latency", t0.Add(time.Minute))
+	if got := states(e); got != "a=ok b=ok" {
+		t.Fatalf("after one evaluation without b: %s", got)
+	}
+	e.EvaluateNow(ctx, "latency", t0.Add(2*time.Minute))
+	if got := states(e); got != "a=ok" {
+		t.Fatalf("after two: %s", got)
+	}
+	if ins, _ := st.Instances(ctx, "latency"); len(ins) != 1 {
+		t.Fatalf("stored instances: %d", len(ins))
+	}
+}

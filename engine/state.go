@@ -43,6 +43,7 @@ type tracked struct {
 	deferred bool
 	// The clocks as last stored, to store them again only when they move.
 	savedViolated, savedClear time.Time
+	stored                    bool // the instance is in the store
 }
 
 // input is what one evaluation says about an instance.

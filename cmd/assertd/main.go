@@ -27,7 +27,7 @@ type cli struct {
 	Check   checkCmd   `cmd:"" help:"Check assertd.yaml and assert/remediation files; report every problem as path:line:col."`
 	Eval    evalCmd    `cmd:"" help:"Evaluate one assert now: every instance with its values and verdict."`
 	Schema  schemaCmd  `cmd:"" help:"Print the JSON Schema of rule files (rules) or of assertd.yaml (config)."`
-	Demo    demoCmd    `cmd:"" help:"Run the demo on the embedded default (not yet: see the README)."`
+	Demo    demoCmd    `cmd:"" help:"Run the demo: a demo service, the quickstart asserts and the UI on 127.0.0.1:8080."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 
@@ -82,14 +82,6 @@ func (c *schemaCmd) Run(e *env) error {
 	}
 	_, err = e.stdout.Write(out)
 	return err
-}
-
-type demoCmd struct{}
-
-func (demoCmd) Run(e *env) error {
-	fmt.Fprintln(e.stderr, "assertd demo: not yet. The embedded engine, demo service and UI land with the demo issue;")
-	fmt.Fprintln(e.stderr, "today assertd checks assert files: try  go run ./cmd/assertd check examples/...")
-	return exitCode(2)
 }
 
 type versionCmd struct{}

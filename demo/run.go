@@ -1,0 +1,204 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/assertd/assertd/app"
+	"github.com/assertd/assertd/examples"
+)
+
+// Options configure the demo.
+type Options struct {
+	DataDir  string        // "" : a temporary directory, removed at the end
+	Listen   string        // assertd's listener (UI), default 127.0.0.1:8080
+	Service  string        // the demo service, default 127.0.0.1:8081 (the quickstart scrapes it there)
+	AutoSlow time.Duration // switch the latency fault on after this (0: 20s; <0: never)
+	Out      io.Writer     // the story as it happens
+	Logger   *slog.Logger
+}
+
+// Run starts the demo service and assertd on the quickstart set, tells the
+// story on Out, and runs until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8080"
+	}
+	if o.Service == "" {
+		o.Service = "127.0.0.1:8081"
+	}
+	if o.AutoSlow == 0 {
+		o.AutoSlow = 20 * time.Second
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	dir, err := os.MkdirTemp("", "assertd-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := writeQuickstart(dir); err != nil {
+		return err
+	}
+	data := o.DataDir
+	if data == "" {
+		data = filepath.Join(dir, "data")
+	}
+
+	svc := New(nil)
+	ln, err := net.Listen("tcp", o.Service)
+	if err != nil {
+		return fmt.Errorf("demo service on %s: %w (is another demo running?)", o.Service, err)
+	}
+	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(ctx, app.Options{ConfigPath: filepath.Join(dir, "assertd.yaml"), Listen: o.Listen, DataDir: data,
+			Logger: o.Logger, Ready: ready, ReloadEvery: -1})
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		return err
+	}
+	base := "http://" + addr
+	go svc.Run(ctx, 50, base+"/ping/demo-job", 10*time.Second)
+
+	fmt.Fprintf(o.Out, "assertd demo: the UI is on %s (data in %s)\n", base, data)
+	fmt.Fprintf(o.Out, "the demo service is on http://%s; its faults: %s\n", o.Service, strings.Join(Faults, ", "))
+	fmt.Fprintf(o.Out, "story 1 starts by itself: in %s the demo service turns slow; watch assertd restart it.\n", o.AutoSlow)
+	fmt.Fprintf(o.Out, "then try: assertd demo fault stuck-latency   (a restart cannot fix it: you get paged)\n")
+	fmt.Fprintf(o.Out, "          assertd demo fault heartbeat       (its job stops pinging: uncertain, then paged)\n")
+	if o.AutoSlow > 0 {
+		time.AfterFunc(o.AutoSlow, func() {
+			if ctx.Err() == nil {
+				svc.SetFault(FaultLatency, true)
+				fmt.Fprintf(o.Out, "%s  demo service: latency fault on (requests take 200ms+)\n", time.Now().Format("15:04:05"))
+			}
+		})
+	}
+	go narrate(ctx, base, o.Out)
+	return <-done
+}
+
+func writeQuickstart(dir string) error {
+	return fs.WalkDir(examples.Quickstart, "quickstart", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := examples.Quickstart.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644)
+	})
+}
+
+// narrate prints every state change of the demo's instances.
+func narrate(ctx context.Context, base string, out io.Writer) {
+	last := map[string]string{}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		resp, err := http.Get(base + "/api/v1/instances")
+		if err != nil {
+			continue
+		}
+		var body struct {
+			Instances []struct {
+				Assert string            `json:"assert"`
+				Labels map[string]string `json:"labels"`
+				State  string            `json:"state"`
+				Reason string            `json:"reason"`
+			} `json:"instances"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil {
+			continue
+		}
+		sort.Slice(body.Instances, func(i, j int) bool { return body.Instances[i].Assert < body.Instances[j].Assert })
+		for _, in := range body.Instances {
+			key := in.Assert + labelsKey(in.Labels)
+			if last[key] != in.State {
+				if last[key] != "" || in.State != "ok" {
+					fmt.Fprintf(out, "%s  %-20s %s → %s: %s\n", time.Now().Format("15:04:05"), in.Assert, orDash(last[key]), in.State, in.Reason)
+				}
+				last[key] = in.State
+			}
+		}
+	}
+}
+
+func labelsKey(ls map[string]string) string {
+	keys := make([]string, 0, len(ls))
+	for k, v := range ls {
+		keys = append(keys, k+"="+v)
+	}
+	sort.Strings(keys)
+	return "{" + strings.Join(keys, ",") + "}"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// SetFault switches a fault of a running demo service.
+func SetFault(ctx context.Context, service, name string, on bool) (State, error) {
+	return post(ctx, fmt.Sprintf("http://%s/admin/fault/%s?on=%t", service, name, on))
+}
+
+// RestartService restarts a running demo service, as the remediation does.
+func RestartService(ctx context.Context, service string) (State, error) {
+	return post(ctx, fmt.Sprintf("http://%s/admin/restart", service))
+}
+
+func post(ctx context.Context, url string) (State, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return State{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return State{}, fmt.Errorf("is assertd demo running? %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		return State{}, errors.New(e.Error)
+	}
+	var st State
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
