@@ -1,5 +1,5 @@
-// Command assertd is the one binary of assertd: it checks assert files and
-// (as later issues land) runs the engine, the demo and the operator commands.
+// Package main is assertd, the one binary: it checks assert files, runs the
+// engine and the demo, and answers the operator commands.
 // It only parses flags; the work is done by the packages it calls.
 package main
 
