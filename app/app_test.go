@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/assertd/assertd/internal/testpg"
 	"github.com/assertd/assertd/internal/testprom"
 )
 
@@ -163,4 +164,41 @@ func TestRunRefusesBrokenConfigAndUnreachableStore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "store") || strings.Contains(err.Error(), "secret-pw") {
 		t.Fatalf("unreachable store: %v", err)
 	}
+}
+
+// The same loop with state in a real PostgreSQL.
+func TestRunOnPostgres(t *testing.T) {
+	pg := testpg.Start(t)
+	dsn, err := pg.CreateDB(context.Background(), "assertd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ASSERTD_TEST_PG_DSN", dsn)
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "queue_depth"})
+	reg.MustRegister(g)
+	g.Set(500)
+	target := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer target.Close()
+	cfg := fmt.Sprintf(`files: [rules.yaml]
+data_dir: data
+store: {driver: postgres, dsn_env: ASSERTD_TEST_PG_DSN}
+sources:
+  embedded:
+    scrape_interval: 200ms
+    targets: [{url: %q, labels: {job: worker}}]
+notifiers: [{name: console, console: {}}]
+escalation_policies: [{name: ops, levels: [{notify: [console]}]}]
+defaults: {escalate: ops}
+`, target.URL+"/metrics")
+	base, stop := start(t, cfg, "asserts: [{name: queue, every: 1s, query: {d: 'max by (job) (queue_depth)'}, expect: d < 100}]\n")
+	defer stop()
+	testprom.Eventually(t, 20*time.Second, func() error {
+		for _, in := range instances(t, base).Instances {
+			if in.Assert == "queue" && in.State == "escalated" {
+				return nil
+			}
+		}
+		return fmt.Errorf("%+v", instances(t, base))
+	})
 }
