@@ -9,20 +9,16 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
-	"github.com/assertd/assertd/internal/strictyaml"
+	"github.com/assertd/assertd/config"
 )
 
 func compileAssert(t *testing.T, src string) *asserts.Compiled {
 	t.Helper()
-	var f struct {
-		Asserts []asserts.Assert `yaml:"asserts"`
-	}
-	pos, errs := strictyaml.Decode("t.yaml", []byte(src), &f)
-	c, cerrs := asserts.Compile(&f.Asserts[0], pos.In("asserts", 0), asserts.DefaultDefaults)
-	if errs = append(errs, cerrs...); len(errs) > 0 {
+	set, errs := config.ParseRules("t.yaml", []byte(src))
+	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	return c
+	return set.Asserts[0]
 }
 
 var t0 = time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)

@@ -20,7 +20,6 @@ import (
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
-	"github.com/assertd/assertd/internal/strictyaml"
 	"github.com/assertd/assertd/internal/testprom"
 )
 
@@ -57,15 +56,11 @@ func target(t *testing.T) *httptest.Server {
 
 func compile(t *testing.T, src string) *asserts.Compiled {
 	t.Helper()
-	var f struct {
-		Asserts []asserts.Assert `yaml:"asserts"`
-	}
-	pos, errs := strictyaml.Decode("t.yaml", []byte(src), &f)
-	c, cerrs := asserts.Compile(&f.Asserts[0], pos.In("asserts", 0), asserts.DefaultDefaults)
-	if errs = append(errs, cerrs...); len(errs) > 0 {
+	set, errs := config.ParseRules("t.yaml", []byte(src))
+	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	return c
+	return set.Asserts[0]
 }
 
 func TestEmbeddedScrapesTargets(t *testing.T) {
