@@ -68,7 +68,7 @@ func (e *Engine) holdBack(in assertd.Instance, now time.Time) string {
 	}
 	if slices.Contains(expectedDisruption, in.Lifecycle) {
 		bound := DefaultExpectedDisruption
-		if c := e.set.Config; c != nil && c.Defaults.ExpectedDisruption > 0 {
+		if c := e.current().Config; c != nil && c.Defaults.ExpectedDisruption > 0 {
 			bound = c.Defaults.ExpectedDisruption.Std()
 		}
 		if now.Sub(in.Since) < bound {
@@ -247,19 +247,20 @@ func (e *Engine) policyName(a *asserts.Compiled) string {
 	if a.Escalate != "" {
 		return a.Escalate
 	}
-	if e.set.Config != nil {
-		return e.set.Config.Defaults.Escalate
+	if c := e.current().Config; c != nil {
+		return c.Defaults.Escalate
 	}
 	return ""
 }
 
 func (e *Engine) policy(a *asserts.Compiled) *config.EscalationPolicy {
-	if e.set.Config == nil {
+	c := e.current().Config
+	if c == nil {
 		return nil
 	}
 	name := e.policyName(a)
-	for i := range e.set.Config.EscalationPolicies {
-		if p := &e.set.Config.EscalationPolicies[i]; p.Name == name {
+	for i := range c.EscalationPolicies {
+		if p := &c.EscalationPolicies[i]; p.Name == name {
 			return p
 		}
 	}

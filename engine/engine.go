@@ -123,6 +123,13 @@ func (e *Engine) install(set *config.Set) {
 	}
 }
 
+// current returns the configuration in force.
+func (e *Engine) current() *config.Set {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.set
+}
+
 func (e *Engine) instancesOf(assert string) map[string]*tracked {
 	m := e.instances[assert]
 	if m == nil {
@@ -235,10 +242,11 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 // evaluate runs one evaluation of a and moves its instances.
 func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time) {
 	start := time.Now()
-	q := e.opts.Sources[e.set.SourceName(a)]
+	src := e.current().SourceName(a)
+	q := e.opts.Sources[src]
 	var ev asserts.Evaluation
 	if q == nil {
-		ev = asserts.Evaluation{At: now, SourceErr: fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, e.set.SourceName(a))}
+		ev = asserts.Evaluation{At: now, SourceErr: fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)}
 	} else {
 		ev = a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
 	}

@@ -385,3 +385,27 @@ func TestVanishedInstanceIsForgotten(t *testing.T) {
 		t.Fatalf("stored instances: %d", len(ins))
 	}
 }
+
+// Reloads while evaluations run: no data race (go test -race).
+func TestReloadDuringEvaluation(t *testing.T) {
+	set, dir := loadSet(t, latencyRules)
+	st, src := openStore(t), &source{}
+	src.set(map[string]float64{"a": 80, "b": 10}, nil)
+	e := newEngine(t, set, st, src)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 20 {
+			e.EvaluateNow(ctx, "latency", t0.Add(time.Duration(i)*10*time.Second))
+		}
+	}()
+	for range 10 {
+		next, errs := config.Load(filepath.Join(dir, "assertd.yaml"))
+		if err := e.Reload(next, errs, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+}

@@ -86,9 +86,10 @@ func (e *Engine) Verify(ctx context.Context, assert string, labels assertd.Label
 	if a == nil {
 		return false, "", fmt.Errorf("no assert %q", assert)
 	}
-	q := e.opts.Sources[e.set.SourceName(a)]
+	src := e.current().SourceName(a)
+	q := e.opts.Sources[src]
 	if q == nil {
-		return false, "", fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, e.set.SourceName(a))
+		return false, "", fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)
 	}
 	ev := a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
 	if ev.SourceErr != nil {
