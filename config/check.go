@@ -65,9 +65,12 @@ func Check(cfgPath string, cfgGiven bool, paths []string) *Report {
 	rep.Errors = append(rep.Errors, errs...)
 	var configs, rules []string
 	for _, f := range files {
-		if isConfigFile(f) {
+		switch {
+		case IsTestFile(f):
+			continue // checked by assertd test
+		case isConfigFile(f):
 			configs = append(configs, f)
-		} else {
+		default:
 			rules = append(rules, f)
 		}
 	}
@@ -193,21 +196,33 @@ func isConfigFile(path string) bool {
 	if base == "assertd.yaml" || base == "assertd.yml" {
 		return true
 	}
-	data, errs := readFile(path)
-	if errs != nil {
-		return false
-	}
-	doc, _ := strictyaml.Parse(path, data)
-	if doc == nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return false
-	}
-	top := doc.Content[0]
-	for i := 0; i < len(top.Content); i += 2 {
-		if k := top.Content[i].Value; !slices.Contains(ruleKeys, k) && slices.Contains(strictyaml.Keys(reflectConfig), k) {
+	for _, k := range topKeys(path) {
+		if !slices.Contains(ruleKeys, k) && slices.Contains(strictyaml.Keys(reflectConfig), k) {
 			return true
 		}
 	}
 	return false
+}
+
+// IsTestFile reports whether path is an `assertd test` file: one with a
+// top-level tests: key.
+func IsTestFile(path string) bool { return slices.Contains(topKeys(path), "tests") }
+
+func topKeys(path string) []string {
+	data, errs := readFile(path)
+	if errs != nil {
+		return nil
+	}
+	doc, _ := strictyaml.Parse(path, data)
+	if doc == nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	var keys []string
+	top := doc.Content[0]
+	for i := 0; i < len(top.Content); i += 2 {
+		keys = append(keys, top.Content[i].Value)
+	}
+	return keys
 }
 
 // WriteText prints one path:line:col: message line per problem, then a summary.

@@ -1,0 +1,234 @@
+// Package asserttest runs `assertd test`: YAML test files that feed input
+// series (promtool's notation) and heartbeat pings to the real engine on an
+// injected clock, and check what assertd does — instance states, remediation
+// runs and their outcomes, refusals, pages and informational messages per
+// channel — at given times. There is no second, simulated copy of the logic:
+// the engine, the decision code and the remediation runner are the real ones.
+package asserttest
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/internal/strictyaml"
+)
+
+// File is one test file.
+type File struct {
+	// Config is the assertd.yaml under test, relative to the test file.
+	Config string `yaml:"config"`
+	// Interval is the step of the input series (default 1m, like promtool).
+	Interval assertd.Duration `yaml:"interval"`
+	// EvaluationInterval is how often the clock advances and due asserts
+	// are evaluated (default: 1s).
+	EvaluationInterval assertd.Duration `yaml:"evaluation_interval"`
+	InputSeries        []Series         `yaml:"input_series"`
+	Pings              []Ping           `yaml:"pings"`
+	// Outcomes fake the external effects of remediation steps, by
+	// remediation and step name; unlisted steps succeed, verify steps are
+	// evaluated for real unless listed.
+	Outcomes map[string]map[string]Outcome `yaml:"outcomes"`
+	// Channels fake channel behaviour: a channel may be down for a while.
+	Channels []Channel `yaml:"channels"`
+	Tests    []Test    `yaml:"tests"`
+}
+
+// Series is one input series in promtool's notation: `a+bxn`, `a-bxn`,
+// `axn`, `_` (no sample) and `stale`.
+type Series struct {
+	Series string `yaml:"series"`
+	Values string `yaml:"values"`
+}
+
+// Ping is a heartbeat ping at a time.
+type Ping struct {
+	Heartbeat string           `yaml:"heartbeat"`
+	At        assertd.Duration `yaml:"at"`
+	Kind      string           `yaml:"kind"` // success (default), start, fail, exit
+	Exit      int              `yaml:"exit"`
+}
+
+// Outcome fakes one step's effect.
+type Outcome struct {
+	Exit   *int  `yaml:"exit"`   // run steps: the exit code
+	Status *int  `yaml:"status"` // http steps: the response status
+	Pass   *bool `yaml:"pass"`   // verify steps: the result
+}
+
+// Channel fakes a channel's behaviour.
+type Channel struct {
+	Name string             `yaml:"name"`
+	Down []assertd.Duration `yaml:"down"` // [from, to): deliveries fail in between
+}
+
+// Test is a set of expectations at one time.
+type Test struct {
+	Name   string           `yaml:"name"`
+	At     assertd.Duration `yaml:"at"`
+	States []StateExpect    `yaml:"states"`
+	Runs   []RunExpect      `yaml:"runs"`
+	// Pages and Info count the trigger and informational messages per
+	// channel sent so far; NoPage says no channel was paged.
+	Pages  map[string]int `yaml:"pages"`
+	Info   map[string]int `yaml:"info"`
+	NoPage bool           `yaml:"no_page"`
+}
+
+// StateExpect expects an instance's state.
+type StateExpect struct {
+	Assert string            `yaml:"assert"`
+	Labels map[string]string `yaml:"labels"` // the instance carries at least these
+	State  string            `yaml:"state"`
+}
+
+// RunExpect expects the runs of a remediation: how many, their outcome, or
+// a refusal and its reason.
+type RunExpect struct {
+	Remediation string `yaml:"remediation"`
+	Count       *int   `yaml:"count"`
+	Status      string `yaml:"status"`  // succeeded, failed, refused, … of the latest
+	Refused     string `yaml:"refused"` // a substring of a refusal's reason
+}
+
+// loaded is a test file with its config and positions.
+type loaded struct {
+	path   string
+	file   File
+	pos    *strictyaml.Positions
+	set    *config.Set
+	series []loadedSeries
+	end    time.Duration // the last input sample
+}
+
+type loadedSeries struct {
+	labels labels.Labels
+	values []parser.SequenceValue
+}
+
+var seriesParser = parser.NewParser(parser.Options{})
+
+// Load reads and checks a test file: every name it uses must exist, every
+// series must parse, and no expectation may lie beyond the input.
+func Load(path string) (*loaded, strictyaml.Errors) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var errs strictyaml.Errors
+		errs.Add(strictyaml.Pos{File: path}, "cannot read: %v", err)
+		return nil, errs
+	}
+	l := &loaded{path: path}
+	pos, errs := strictyaml.Decode(path, data, &l.file)
+	l.pos = pos
+	f := &l.file
+	if f.Config == "" {
+		errs.Add(pos.Of("config"), "name the config under test: config: assertd.yaml")
+		return l, errs
+	}
+	set, cerrs := config.Load(filepath.Join(filepath.Dir(path), f.Config))
+	if len(cerrs) > 0 {
+		errs.Add(pos.Of("config"), "the config under test has errors (run assertd check):\n%v", cerrs)
+		return l, errs
+	}
+	l.set = set
+	interval := f.Interval.Std()
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	for i, s := range f.InputSeries {
+		ls, vals, err := seriesParser.ParseSeriesDesc(s.Series + " " + s.Values)
+		if err != nil {
+			errs.Add(pos.Of("input_series", i), "series %d: %v", i, err)
+			continue
+		}
+		l.series = append(l.series, loadedSeries{labels: ls, values: vals})
+		if d := time.Duration(len(vals)-1) * interval; d > l.end {
+			l.end = d
+		}
+	}
+	var hbs, asserts, rems, chans []string
+	for _, h := range set.Heartbeats {
+		hbs = append(hbs, h.Name)
+	}
+	for _, a := range set.Asserts {
+		asserts = append(asserts, a.Name)
+	}
+	for _, r := range set.Remediations {
+		rems = append(rems, r.Name)
+	}
+	for _, n := range set.Config.Notifiers {
+		chans = append(chans, n.Name)
+	}
+	known := func(at strictyaml.Pos, kind, name string, names []string) {
+		if !slices.Contains(names, name) {
+			errs.Add(at, "unknown %s %q%s; the %ss are: %s", kind, name, strictyaml.DidYouMean(name, names), kind, strings.Join(names, ", "))
+		}
+	}
+	for i, p := range f.Pings {
+		known(pos.Of("pings", i, "heartbeat"), "heartbeat", p.Heartbeat, hbs)
+		if !slices.Contains([]string{"", "success", "start", "fail", "exit"}, p.Kind) {
+			errs.Add(pos.Of("pings", i, "kind"), "kind must be success, start, fail or exit")
+		}
+	}
+	for rem, steps := range f.Outcomes {
+		known(pos.Of("outcomes", rem), "remediation", rem, rems)
+		r := set.Remediation(rem)
+		if r == nil {
+			continue
+		}
+		var names []string
+		for _, s := range r.Steps {
+			names = append(names, s.Name)
+		}
+		for step := range steps {
+			known(pos.Of("outcomes", rem, step), "step", step, names)
+		}
+	}
+	for i, c := range f.Channels {
+		known(pos.Of("channels", i, "name"), "channel", c.Name, chans)
+		if len(c.Down) != 2 || c.Down[1] <= c.Down[0] {
+			errs.Add(pos.Of("channels", i, "down"), "down takes [from, to] with to after from, such as down: [0s, 10m]")
+		}
+	}
+	if len(f.Tests) == 0 {
+		errs.Add(pos.Of("tests"), "no tests: add tests: [{name: …, at: 5m, states: […]}]")
+	}
+	for i, t := range f.Tests {
+		if t.Name == "" {
+			errs.Add(pos.Of("tests", i), "test %d has no name", i+1)
+		}
+		if len(l.series) > 0 && t.At.Std() > l.end {
+			errs.Add(pos.Of("tests", i, "at"), "at %s is beyond the input series (they end at %s): the expectation could never be checked", t.At, assertd.Duration(l.end))
+		}
+		for j, s := range t.States {
+			known(pos.Of("tests", i, "states", j, "assert"), "assert", s.Assert, asserts)
+			if !slices.Contains([]string{"ok", "pending", "violated", "remediating", "escalated", "uncertain", "silenced"}, s.State) {
+				errs.Add(pos.Of("tests", i, "states", j, "state"), "state must be ok, pending, violated, remediating, escalated, uncertain or silenced")
+			}
+		}
+		for j, r := range t.Runs {
+			known(pos.Of("tests", i, "runs", j, "remediation"), "remediation", r.Remediation, rems)
+		}
+		for ch := range t.Pages {
+			known(pos.Of("tests", i, "pages", ch), "channel", ch, chans)
+		}
+		for ch := range t.Info {
+			known(pos.Of("tests", i, "info", ch), "channel", ch, chans)
+		}
+	}
+	return l, errs.Sort()
+}
+
+// isStale reports whether a sequence value is a staleness marker.
+func isStale(v float64) bool {
+	return value.IsStaleNaN(v) || math.IsNaN(v) && math.Float64bits(v) == value.StaleNaN
+}

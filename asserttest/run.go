@@ -1,0 +1,349 @@
+package asserttest
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/value"
+
+	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/sources"
+	"github.com/assertd/assertd/sources/heartbeat"
+	"github.com/assertd/assertd/store"
+)
+
+// Origin is the time the input series start at (as in promtool).
+var Origin = time.Unix(0, 0).UTC()
+
+// Result is the outcome of one test.
+type Result struct {
+	File     string
+	Name     string
+	Failures []string
+	Duration time.Duration
+}
+
+// clock is the injected time of a test run.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
+
+// env is everything one test file runs on.
+type env struct {
+	l      *loaded
+	clock  *clock
+	emb    *sources.Embedded
+	st     store.Store
+	eng    *engine.Engine
+	hb     *heartbeat.Tracker
+	dir    string
+	closer []func()
+}
+
+// RunFile runs the tests of one file. Load errors are returned, not results.
+func RunFile(ctx context.Context, path string) ([]Result, error) {
+	l, errs := Load(path)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	e, err := setup(ctx, l)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer e.close()
+	tests := slices.Clone(l.file.Tests)
+	sort.SliceStable(tests, func(i, j int) bool { return tests[i].At < tests[j].At })
+	step := l.file.EvaluationInterval.Std()
+	if step <= 0 {
+		step = time.Second
+	}
+	var out []Result
+	now := Origin
+	pings := slices.Clone(l.file.Pings)
+	sort.SliceStable(pings, func(i, j int) bool { return pings[i].At < pings[j].At })
+	for _, t := range tests {
+		start := time.Now()
+		until := Origin.Add(t.At.Std())
+		for !now.After(until) {
+			e.clock.set(now)
+			for len(pings) > 0 && !Origin.Add(pings[0].At.Std()).After(now) {
+				if err := e.ping(ctx, pings[0]); err != nil {
+					return nil, err
+				}
+				pings = pings[1:]
+			}
+			e.eng.Tick(ctx, now)
+			now = now.Add(step)
+		}
+		r := Result{File: path, Name: t.Name, Failures: e.check(ctx, t)}
+		r.Duration = time.Since(start)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func setup(ctx context.Context, l *loaded) (*env, error) {
+	dir, err := os.MkdirTemp("", "assertd-test-")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{l: l, clock: &clock{now: Origin}, dir: dir}
+	e.closer = append(e.closer, func() { os.RemoveAll(dir) })
+	e.emb, err = sources.OpenEmbedded(sources.EmbeddedOptions{Dir: filepath.Join(dir, "tsdb")})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.closer = append(e.closer, func() { e.emb.Close() })
+	if err := e.loadSeries(ctx); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.st, err = store.OpenSQLite(ctx, filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.closer = append(e.closer, func() { e.st.Close() })
+	e.hb, err = heartbeat.New(ctx, l.set.Heartbeats, heartbeat.NewMemoryStore(), heartbeat.Options{
+		Now: e.clock.Now, LookupEnv: func(string) (string, bool) { return "test-key", true }})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	srcs := map[string]asserts.Querier{config.EmbeddedName: e.emb}
+	for _, p := range l.set.Config.Sources.Prometheus {
+		srcs[p.Name] = e.emb // every source reads the input series
+	}
+	e.eng, err = engine.New(ctx, engine.Options{Set: l.set, Store: e.st, Sources: srcs, Heartbeats: e.hb,
+		Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *env) close() {
+	for i := len(e.closer) - 1; i >= 0; i-- {
+		e.closer[i]()
+	}
+}
+
+// loadSeries appends the input series in time order (the TSDB's head only
+// takes recent samples, so all series advance together).
+func (e *env) loadSeries(ctx context.Context) error {
+	interval := e.l.file.Interval.Std()
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	steps := 0
+	for _, s := range e.l.series {
+		steps = max(steps, len(s.values))
+	}
+	for i := range steps {
+		app := e.emb.Appendable().Appender(ctx)
+		ts := Origin.Add(time.Duration(i) * interval).UnixMilli()
+		for _, s := range e.l.series {
+			if i >= len(s.values) || s.values[i].Omitted {
+				continue
+			}
+			v := s.values[i].Value
+			if isStale(v) {
+				v = staleNaN()
+			}
+			if _, err := app.Append(0, s.labels, ts, v); err != nil {
+				app.Rollback()
+				return fmt.Errorf("series %s at %s: %w", s.labels, time.Duration(i)*interval, err)
+			}
+		}
+		if err := app.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func staleNaN() float64 { return math.Float64frombits(value.StaleNaN) }
+
+func (e *env) ping(ctx context.Context, p Ping) error {
+	kind := assertd.PingKind(p.Kind)
+	if kind == "" {
+		kind = assertd.PingSuccess
+	}
+	return e.hb.Ping(ctx, assertd.Ping{Heartbeat: p.Heartbeat, Kind: kind, ExitCode: p.Exit, At: Origin.Add(p.At.Std())})
+}
+
+// check compares what assertd did with a test's expectations.
+func (e *env) check(ctx context.Context, t Test) []string {
+	var fails []string
+	insts := e.eng.Instances()
+	for _, s := range t.States {
+		var got []string
+		matched := false
+		for _, in := range insts {
+			if in.Assert != s.Assert || !carries(in.Labels, s.Labels) {
+				continue
+			}
+			got = append(got, fmt.Sprintf("%s %s", in.Labels, in.State))
+			if string(in.State) == s.State {
+				matched = true
+			}
+		}
+		if !matched {
+			fails = append(fails, fmt.Sprintf("state of %s%s:\n      want: %s\n      got:  %s",
+				s.Assert, assertd.Labels(s.Labels), s.State, orNothing(strings.Join(got, "; "))))
+		}
+	}
+	if len(t.Runs) > 0 {
+		runs, _ := e.st.Runs(ctx, store.RunFilter{})
+		decisions, _ := e.st.Decisions(ctx, store.DecisionFilter{})
+		for _, want := range t.Runs {
+			var mine []assertd.Run
+			for _, r := range runs {
+				if r.Remediation == want.Remediation && !r.Shadow {
+					mine = append(mine, r)
+				}
+			}
+			if want.Count != nil && len(mine) != *want.Count {
+				fails = append(fails, fmt.Sprintf("runs of %s:\n      want: %d\n      got:  %d", want.Remediation, *want.Count, len(mine)))
+			}
+			if want.Status != "" {
+				got := "none"
+				if len(mine) > 0 {
+					got = string(mine[0].Status) // newest first
+				}
+				if got != want.Status {
+					fails = append(fails, fmt.Sprintf("status of the latest run of %s:\n      want: %s\n      got:  %s", want.Remediation, want.Status, got))
+				}
+			}
+			if want.Refused != "" {
+				found := false
+				var reasons []string
+				for _, d := range decisions {
+					if (d.Action == assertd.ActHold || d.Action == assertd.ActEscalate) && strings.Contains(d.Reason, want.Refused) {
+						found = true
+					}
+					reasons = append(reasons, d.Reason)
+				}
+				if !found {
+					fails = append(fails, fmt.Sprintf("a refusal of %s:\n      want: reason containing %q\n      got:  %s", want.Remediation, want.Refused, orNothing(strings.Join(reasons, "; "))))
+				}
+			}
+		}
+	}
+	if len(t.Pages) > 0 || len(t.Info) > 0 || t.NoPage {
+		msgs, _ := e.st.Messages(ctx, store.MessageFilter{})
+		pages, info := map[string]int{}, map[string]int{}
+		for _, m := range msgs {
+			switch m.Kind {
+			case string(assertd.NoticeTrigger):
+				pages[m.Channel]++
+			case string(assertd.NoticeInfo):
+				info[m.Channel]++
+			}
+		}
+		for ch, n := range t.Pages {
+			if pages[ch] != n {
+				fails = append(fails, fmt.Sprintf("pages on %s:\n      want: %d\n      got:  %d", ch, n, pages[ch]))
+			}
+		}
+		for ch, n := range t.Info {
+			if info[ch] != n {
+				fails = append(fails, fmt.Sprintf("informational messages on %s:\n      want: %d\n      got:  %d", ch, n, info[ch]))
+			}
+		}
+		if t.NoPage && len(pages) > 0 {
+			fails = append(fails, fmt.Sprintf("no page:\n      want: none\n      got:  %v", pages))
+		}
+	}
+	return fails
+}
+
+func carries(ls assertd.Labels, want map[string]string) bool {
+	for k, v := range want {
+		if ls[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func orNothing(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
+}
+
+// Report prints results the way go test does and returns whether all passed.
+func Report(w io.Writer, results []Result) bool {
+	ok := true
+	for _, r := range results {
+		fmt.Fprintf(w, "=== RUN   %s\n", r.Name)
+		if len(r.Failures) == 0 {
+			fmt.Fprintf(w, "--- PASS: %s (%.2fs)\n", r.Name, r.Duration.Seconds())
+			continue
+		}
+		ok = false
+		fmt.Fprintf(w, "--- FAIL: %s (%.2fs)\n", r.Name, r.Duration.Seconds())
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "    %s: %s\n", filepath.Base(r.File), f)
+		}
+	}
+	return ok
+}
+
+// JUnit writes results as JUnit XML.
+func JUnit(w io.Writer, results []Result) error {
+	type failure struct {
+		Message string `xml:"message,attr"`
+		Text    string `xml:",chardata"`
+	}
+	type testcase struct {
+		Name      string   `xml:"name,attr"`
+		Classname string   `xml:"classname,attr"`
+		Time      string   `xml:"time,attr"`
+		Failure   *failure `xml:"failure,omitempty"`
+	}
+	type suite struct {
+		XMLName  xml.Name   `xml:"testsuite"`
+		Name     string     `xml:"name,attr"`
+		Tests    int        `xml:"tests,attr"`
+		Failures int        `xml:"failures,attr"`
+		Cases    []testcase `xml:"testcase"`
+	}
+	s := suite{Name: "assertd", Tests: len(results)}
+	for _, r := range results {
+		c := testcase{Name: r.Name, Classname: r.File, Time: fmt.Sprintf("%.3f", r.Duration.Seconds())}
+		if len(r.Failures) > 0 {
+			s.Failures++
+			c.Failure = &failure{Message: r.Failures[0], Text: strings.Join(r.Failures, "\n")}
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	return enc.Encode(s)
+}
