@@ -53,8 +53,8 @@ func TestOtherCommands(t *testing.T) {
 	if code, out, _ := runCLI("version"); code != 0 || !strings.HasPrefix(out, "assertd ") {
 		t.Errorf("version: %d %q", code, out)
 	}
-	if code, _, errs := runCLI("demo"); code != 2 || !strings.Contains(errs, "not yet") {
-		t.Errorf("demo: %d %q", code, errs)
+	if code, _, errs := runCLI("demo", "fault", "latency", "--service", "127.0.0.1:1"); code != 1 || !strings.Contains(errs, "is assertd demo running?") {
+		t.Errorf("demo fault without a demo: %d %q", code, errs)
 	}
 	if code, _, errs := runCLI("chek"); code != 2 || !strings.Contains(errs, "unexpected argument chek") {
 		t.Errorf("unknown command: %d %q", code, errs)
