@@ -107,7 +107,7 @@ type RunnerOptions struct {
 	// Grace is how long a process may take to stop after SIGTERM before
 	// its process group is killed (default DefaultGrace).
 	Grace time.Duration
-	// MaxOutput bounds the output kept per step (default store.MaxStepOutput).
+	// MaxOutput bounds the output kept per step (default: just under store.MaxStepOutput).
 	MaxOutput int
 }
 
@@ -147,7 +147,7 @@ func NewRunner(o RunnerOptions) *Runner {
 		o.Grace = DefaultGrace
 	}
 	if o.MaxOutput <= 0 {
-		o.MaxOutput = store.MaxStepOutput
+		o.MaxOutput = store.MaxStepOutput - 1<<10 // room for the marker line within the store's bound
 	}
 	return &Runner{o: o, log: o.Logger, host: o.Host, waiters: map[string]chan struct{}{}, breakers: map[string]*breaker{}}
 }
