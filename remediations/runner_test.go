@@ -67,8 +67,11 @@ func TestRunSteps(t *testing.T) {
 			}},
 		{name: "a label with a NUL byte fails before exec",
 			steps: []Step{{Name: "restart", Run: []string{helper, "touch", marker + "{{ .Labels.instance }}"}}, verifyStep()},
-			in:    func(in assertd.Instance) assertd.Instance { in.Labels = assertd.Labels{"instance": "a\x00b"}; return in },
-			want:  want{outcome: "renders a NUL byte", steps: []string{"restart:failed"}},
+			in: func(in assertd.Instance) assertd.Instance {
+				in.Labels = assertd.Labels{"instance": "a\x00b"}
+				return in
+			},
+			want: want{outcome: "renders a NUL byte", steps: []string{"restart:failed"}},
 			check: func(t *testing.T, g *rig, _ time.Duration) {
 				if m, _ := filepath.Glob(marker + "*"); len(m) > 0 {
 					t.Fatal("the program ran")
