@@ -102,10 +102,14 @@ func TestGates(t *testing.T) {
 				pastRun(t, g.st, "p1", "restart", keyA, t0.Add(-50*time.Minute), assertd.RunSucceeded)
 			}, action: assertd.ActHold, reason: "max_runs: 1 runs"},
 		{name: "cooldown", rem: with(func(r *Remediation) { r.Cooldown = assertd.Duration(5 * time.Minute) }),
-			setup: func(t *testing.T, g *rig) { pastRun(t, g.st, "p1", "restart", keyA, t0.Add(-5*time.Minute+time.Second), assertd.RunSucceeded) },
+			setup: func(t *testing.T, g *rig) {
+				pastRun(t, g.st, "p1", "restart", keyA, t0.Add(-5*time.Minute+time.Second), assertd.RunSucceeded)
+			},
 			action: assertd.ActHold, reason: "cooldown: the last run of restart for lock/api/a started at 2026-11-22T00:55:01Z; the next may start at 2026-11-22T01:00:01Z"},
 		{name: "cooldown passed", rem: with(func(r *Remediation) { r.Cooldown = assertd.Duration(5 * time.Minute) }),
-			setup: func(t *testing.T, g *rig) { pastRun(t, g.st, "p1", "restart", keyA, t0.Add(-5*time.Minute), assertd.RunSucceeded) },
+			setup: func(t *testing.T, g *rig) {
+				pastRun(t, g.st, "p1", "restart", keyA, t0.Add(-5*time.Minute), assertd.RunSucceeded)
+			},
 			action: assertd.ActRemediate},
 		{name: "lock held", rem: base, setup: func(t *testing.T, g *rig) {
 			if _, ok, err := g.st.AcquireLock(context.Background(), keyA, "run-other", t0.Add(-time.Minute), 10*time.Minute); !ok || err != nil {
