@@ -98,7 +98,7 @@ func withRunner(t *testing.T, set *config.Set, st store.Store, srcs map[string]a
 	return e, r
 }
 
-// settle waits until no instance is remediating.
+// settle waits until no instance is remediating and the runs have ended.
 func settle(t *testing.T, e *Engine) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -108,6 +108,11 @@ func settle(t *testing.T, e *Engine) {
 			busy = busy || in.State == assertd.Remediating
 		}
 		if !busy {
+			// runFinished moves the instance before it commits; the
+			// runner's goroutine returns only after that commit.
+			if r, ok := e.opts.Remediator.(*remediations.Runner); ok {
+				r.Wait()
+			}
 			return
 		}
 		if time.Now().After(deadline) {
@@ -216,7 +221,7 @@ remediations:
       - name: verify
         verify: svc-up
         retries: 5
-        backoff: 200ms
+        backoff: 50ms
 `
 }
 
