@@ -52,6 +52,10 @@ type Decision struct {
 	// with ActedAt = At.
 	ActedAt time.Time `json:"acted_at,omitzero"`
 	RunID   string    `json:"run_id,omitempty"`
+	// Group, on a refusal, names a refusal that many instances share (the
+	// blast-radius breaker): the engine pages once per group, not once per
+	// instance. It is not stored; the reason says the same in words.
+	Group string `json:"group,omitempty"`
 }
 
 // NeedsAction reports whether the decision asks for an action that the

@@ -22,6 +22,7 @@ import (
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
@@ -95,10 +96,16 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Sources: srcs, Heartbeats: hb, Logger: log, Registerer: reg})
+	// The runner needs the engine (verify, fleet counts, the loaded
+	// remediations) and the engine needs the runner: attach it after.
+	runner := remediations.NewRunner(remediations.RunnerOptions{Store: st, Logger: log,
+		LookupEnv: func(k string) (string, bool) { v := o.Getenv(k); return v, v != "" }})
+	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Sources: srcs, Heartbeats: hb, Logger: log, Registerer: reg, Remediator: runner})
 	if err != nil {
 		return err
 	}
+	runner.Attach(eng)
+	defer runner.Wait() // runs stop with runCtx; their last records go in before the store closes
 
 	listen := o.Listen
 	if listen == "" {

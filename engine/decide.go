@@ -149,7 +149,12 @@ func (e *Engine) onViolated(ctx context.Context, a *asserts.Compiled, t *tracked
 		}
 		e.commitAndEscalate(ctx, a, t, tr, key, "shadow mode: "+rd.Reason+"; nothing was done, paging", now)
 	default:
-		// Refused (hold) or escalate: page, with the reason.
+		// Refused (hold) or escalate: page, with the reason; once per
+		// group when many instances share the refusal (grouped.go).
+		if rd.Group != "" {
+			e.escalateGrouped(ctx, a, t, tr, key, rd, now)
+			return
+		}
 		e.commitAndEscalate(ctx, a, t, tr, key, rd.Reason, now)
 	}
 }

@@ -23,15 +23,9 @@ type Remediator interface {
 	Start(ctx context.Context, d assertd.Decision, in assertd.Instance, done func(RunResult))
 }
 
-// RunResult is how a run ended.
-type RunResult struct {
-	RunID    string
-	Shadow   bool
-	Verified bool   // the verify step passed: the instance is ok again
-	Outcome  string // in words
-	StepLog  string // bounded; attached to the page
-	At       time.Time
-}
+// RunResult is how a run ended. It is an alias of assertd.RunResult so that
+// a runner outside the engine (remediations.Runner) has the same Start.
+type RunResult = assertd.RunResult
 
 func (e *Engine) startRun(ctx context.Context, a *asserts.Compiled, d assertd.Decision, in assertd.Instance) {
 	e.opts.Remediator.Start(ctx, d, in, func(r RunResult) { e.runFinished(context.WithoutCancel(ctx), a.Name, in.Fingerprint, r) })
