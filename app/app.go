@@ -22,6 +22,7 @@ import (
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
@@ -90,6 +91,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
+	// Notifications: secrets are read now, so a missing one stops the start.
+	del, err := notifiers.New(set.Config, set.Dir(), o.Getenv, notifiers.Options{Store: st, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
 	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Sources: srcs, Heartbeats: hb, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
@@ -126,6 +132,8 @@ func Run(ctx context.Context, o Options) error {
 	defer stop()
 	engDone := make(chan error, 1)
 	go func() { engDone <- eng.Run(runCtx) }()
+	delDone := make(chan struct{})
+	go func() { defer close(delDone); _ = del.Run(runCtx) }()
 	go watchReload(runCtx, o, set, eng, log)
 
 	select {
@@ -144,6 +152,11 @@ func Run(ctx context.Context, o Options) error {
 	case <-engDone:
 	case <-shutdownCtx.Done():
 		log.Warn("engine did not stop within 10s")
+	}
+	select {
+	case <-delDone:
+	case <-shutdownCtx.Done():
+		log.Warn("notification delivery did not stop within 10s")
 	}
 	log.Info("assertd stopped")
 	return err
