@@ -94,4 +94,8 @@ func (p *PagerDuty) Events() []Event {
 func (p *PagerDuty) Incidents() int { p.mu.Lock(); defer p.mu.Unlock(); return p.incidents }
 
 // Open reports whether the incident with this dedup key is open.
-func (p *PagerDuty) Open(dedupKey string) bool { p.mu.Lock(); defer p.mu.Unlock(); return p.open[dedupKey] }
+func (p *PagerDuty) Open(dedupKey string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open[dedupKey]
+}

@@ -114,7 +114,11 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 // Posts returns what the fake accepted so far.
-func (s *Slack) Posts() []Post { s.mu.Lock(); defer s.mu.Unlock(); return append([]Post(nil), s.posts...) }
+func (s *Slack) Posts() []Post {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Post(nil), s.posts...)
+}
 
 // TopLevel returns the accepted chat.postMessage calls that started a
 // thread (not replies).
@@ -127,4 +131,3 @@ func (s *Slack) TopLevel() []Post {
 	}
 	return out
 }
-
