@@ -60,7 +60,7 @@ func (t *teeHead) Read(p []byte) (int, error) {
 // excerpt is the bounded, printable head of an answer, for an error.
 func (c *capture) excerpt() string {
 	if c == nil || len(c.head) == 0 {
-		return ""
+		return "(no answer body)"
 	}
 	return excerpt(string(c.head))
 }
