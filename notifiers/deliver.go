@@ -36,9 +36,10 @@ type Deliverer struct {
 	redact   redactor
 	m        *metrics
 
-	mu      sync.Mutex // channel health, statsAt, noneWorks
+	mu      sync.Mutex // channel health, statsAt, none, windows
 	statsAt time.Time
 	none    bool
+	windows map[string]time.Time // channel/group → when its group_wait window opened
 }
 
 // channel is one configured notifier and how it fares.
@@ -77,7 +78,7 @@ func New(cfg *config.Config, dir string, getenv func(string) string, o Options) 
 	o.defaults()
 	sec := &secrets{dir: dir, getenv: getenv}
 	d := &Deliverer{o: o, st: o.Store, log: o.Logger, ui: cfg.Web.ExternalURL,
-		policies: map[string]config.EscalationPolicy{}, chans: map[string]*channel{}}
+		policies: map[string]config.EscalationPolicy{}, chans: map[string]*channel{}, windows: map[string]time.Time{}}
 	for _, n := range cfg.Notifiers {
 		nt, kind := o.Notifiers[n.Name], "custom"
 		if nt == nil {
@@ -218,7 +219,8 @@ func (d *Deliverer) deliverChannel(ctx context.Context, name string, ms []assert
 		if wait <= 0 {
 			wait = DefaultGroupWait
 		}
-		if due := m.Created.Add(wait); now.Before(due) {
+		gk := fmt.Sprintf("%s/r%d/l%d", groupKey(p.Name, p.GroupBy, n), round, level)
+		if due := d.window(name+"/"+gk, m.Created, wait, now); now.Before(due) {
 			errs = append(errs, d.release(ctx, []assertd.Message{m}, due, ""))
 			continue
 		}
@@ -228,7 +230,6 @@ func (d *Deliverer) deliverChannel(ctx context.Context, name string, ms []assert
 			continue
 		}
 		u.thread, _ = threadOf(hist, m)
-		gk := fmt.Sprintf("%s/r%d/l%d", groupKey(p.Name, p.GroupBy, n), round, level)
 		if u.thread != "" {
 			gk = "thread/" + u.thread + gk
 		}
@@ -248,6 +249,27 @@ func (d *Deliverer) deliverChannel(ctx context.Context, name string, ms []assert
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// window returns when the group_wait window of a page created at created
+// closes: the first page of a group opens a window, and the pages that come
+// while it is open wait for its end, to go out together.
+func (d *Deliverer) window(key string, created time.Time, wait time.Duration, now time.Time) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.windows) > 10000 {
+		for k, w := range d.windows {
+			if now.Sub(w) > time.Hour {
+				delete(d.windows, k)
+			}
+		}
+	}
+	w, ok := d.windows[key]
+	if !ok || !created.Before(w.Add(wait)) || created.Before(w) {
+		w = created
+		d.windows[key] = w
+	}
+	return w.Add(wait)
 }
 
 // send sends one unit, unless its channel is cooling down or over its rate.

@@ -94,4 +94,3 @@ remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verif
 		})
 	}
 }
-
