@@ -315,12 +315,12 @@ func (d *Deliverer) send(ctx context.Context, ch *channel, u *unit, now time.Tim
 	text := d.redact.String(err.Error())
 	if !recoverable {
 		d.m.failures.WithLabelValues(ch.name, "refused").Inc()
-		d.failed(ch, now, text, 0)
+		d.failed(ch, now, text, 0, false)
 		d.log.Error("notification refused: dead letter", "channel", ch.name, "key", m.Key, "err", text)
 		return d.dead(ctx, ch.name, u.msgs, now, "refused: "+text)
 	}
 	d.m.failures.WithLabelValues(ch.name, "recoverable").Inc()
-	retry, n := d.failed(ch, now, text, retryAfter(err))
+	retry, n := d.failed(ch, now, text, retryAfter(err), true)
 	d.log.Warn("notification failed: will retry", "channel", ch.name, "key", m.Key, "retry_at", retry, "failures", n, "err", text)
 	var old, young []assertd.Message
 	for _, x := range u.msgs {
@@ -336,9 +336,9 @@ func (d *Deliverer) send(ctx context.Context, ch *channel, u *unit, now time.Tim
 }
 
 // failed records a failure of ch and returns when it may be tried again.
-// A refusal (retryAfter < 0 is never given; refusals pass 0 and do not
-// cool the channel down) counts toward its failing streak only.
-func (d *Deliverer) failed(ch *channel, now time.Time, text string, after time.Duration) (time.Time, int) {
+// A refusal (cool false) counts toward its failing streak only: the next
+// message may well be taken.
+func (d *Deliverer) failed(ch *channel, now time.Time, text string, after time.Duration, cool bool) (time.Time, int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if ch.failures == 0 {
@@ -347,8 +347,9 @@ func (d *Deliverer) failed(ch *channel, now time.Time, text string, after time.D
 	ch.failures++
 	ch.lastErr = text
 	d.m.up.WithLabelValues(ch.name).Set(0)
-	back := d.backoff(ch.failures)
-	ch.until = now.Add(max(back, after))
+	if cool {
+		ch.until = now.Add(max(d.backoff(ch.failures), after))
+	}
 	return ch.until, ch.failures
 }
 

@@ -80,7 +80,7 @@ func runSummary(n assertd.Notice) string {
 
 // uiLink links an instance in the UI ("" without an external URL).
 func uiLink(base string, n assertd.Notice) string {
-	if base == "" || n.Assert == "" {
+	if base == "" || n.Assert == "" || n.Fingerprint == "" {
 		return ""
 	}
 	u := strings.TrimRight(base, "/") + "/asserts/" + url.PathEscape(n.Assert)
