@@ -33,6 +33,7 @@ const (
 	ActNotify    Action = "notify"    // informational message, never a page
 	ActHold      Action = "hold"      // refused: kill switch, budget, guard, lock …
 	ActResolve   Action = "resolve"   // resolve pages sent earlier
+	ActAck       Action = "ack"       // a human acknowledged the page: escalation stops
 )
 
 // Decision is what the engine decided to do about one transition. It is

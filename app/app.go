@@ -22,6 +22,7 @@ import (
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
@@ -96,6 +97,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
+	// Notifications: secrets are read now, so a missing one stops the start.
+	del, err := notifiers.New(set.Config, set.Dir(), o.Getenv, notifiers.Options{Store: st, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: attach it after.
 	runner := remediations.NewRunner(remediations.RunnerOptions{Store: st, Logger: log,
@@ -138,6 +144,8 @@ func Run(ctx context.Context, o Options) error {
 	defer stop()
 	engDone := make(chan error, 1)
 	go func() { engDone <- eng.Run(runCtx) }()
+	delDone := make(chan struct{})
+	go func() { defer close(delDone); _ = del.Run(runCtx) }()
 	go watchReload(runCtx, o, set, eng, log)
 
 	select {
@@ -156,6 +164,11 @@ func Run(ctx context.Context, o Options) error {
 	case <-engDone:
 	case <-shutdownCtx.Done():
 		log.Warn("engine did not stop within 10s")
+	}
+	select {
+	case <-delDone:
+	case <-shutdownCtx.Done():
+		log.Warn("notification delivery did not stop within 10s")
 	}
 	log.Info("assertd stopped")
 	return err

@@ -172,6 +172,28 @@ func (s *db) Nack(ctx context.Context, id int64, owner string, at time.Time, err
 	})
 }
 
+func (s *db) Release(ctx context.Context, id int64, owner string, next time.Time, note string) error {
+	if next.IsZero() {
+		return fmt.Errorf("store: release message %d: no time: %w", id, ErrInvalid)
+	}
+	return s.tx(ctx, fmt.Sprintf("release message %d", id), func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE outbox SET status = ?, next_attempt = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+				last_error = CASE WHEN ? = '' THEN last_error ELSE ? END, claimed_by = '', claim_until = NULL
+			WHERE id = ? AND status = ? AND claimed_by = ?`,
+			string(assertd.MsgPending), tm(next), note, head(note, maxErrorText), id, string(assertd.MsgSending), owner)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		if err := s.messageExists(ctx, tx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("message %d is not claimed by %s: %w", id, owner, ErrConflict)
+	})
+}
+
 func (s *db) Requeue(ctx context.Context, id int64, by string, at time.Time) error {
 	if by == "" || at.IsZero() {
 		return fmt.Errorf("store: requeue message %d: who, and when, is required: %w", id, ErrInvalid)

@@ -141,6 +141,11 @@ type Store interface {
 	// dead when its attempts are spent or dead is true. ErrConflict when
 	// owner no longer holds the claim.
 	Nack(ctx context.Context, id int64, owner string, at time.Time, errText string, retryAt time.Time, dead bool) error
+	// Release gives back a claimed message without counting the claim as an
+	// attempt (a deliverer that held it back: rate limit, grouping, a
+	// channel cooling down), due again at next; a non-empty note becomes
+	// its LastError. ErrConflict when owner no longer holds the claim.
+	Release(ctx context.Context, id int64, owner string, next time.Time, note string) error
 	// Requeue makes a dead message pending again, due at at (an operator
 	// action, audited).
 	Requeue(ctx context.Context, id int64, by string, at time.Time) error

@@ -243,3 +243,40 @@ func testOutboxConcurrentClaim(t *testing.T, open Open) {
 		t.Error("duplicate IDs in the outbox")
 	}
 }
+
+// A deliverer that holds a claimed message back (rate limit, grouping, a
+// channel cooling down) gives it back without spending an attempt.
+func testOutboxRelease(t *testing.T, open Open) {
+	s, c := open(t, "release"), ctx(t)
+	m := msg("m1", "pagerduty", at(0))
+	m.MaxAttempts = 2
+	id := must1[[]int64](t)(s.Enqueue(c, m))[0]
+	for i := range 5 {
+		now := at(time.Duration(i) * time.Minute)
+		got := must1[[]assertd.Message](t)(s.Claim(c, "d1", now, 30*time.Second, 1))
+		if len(got) != 1 || got[0].Attempts != 1 {
+			t.Fatalf("release %d: claimed %+v", i, got)
+		}
+		wantErr(t, s.Release(c, id, "d2", now.Add(time.Minute), "not mine"), store.ErrConflict)
+		note := ""
+		if i == 0 {
+			note = "pagerduty failing: HTTP 500"
+		}
+		must(t, s.Release(c, id, "d1", now.Add(time.Minute), note))
+		mm := must1[assertd.Message](t)(s.Message(c, id))
+		if mm.Status != assertd.MsgPending || mm.Attempts != 0 || mm.ClaimedBy != "" || mm.LastError != "pagerduty failing: HTTP 500" {
+			t.Fatalf("release %d: %+v", i, mm)
+		}
+		sameTime(t, "released until", mm.NextAttempt, now.Add(time.Minute))
+		if early := must1[[]assertd.Message](t)(s.Claim(c, "d1", now.Add(time.Minute-time.Microsecond), 30*time.Second, 1)); len(early) != 0 {
+			t.Fatal("claimed before the release time")
+		}
+	}
+	wantErr(t, s.Release(c, id, "d1", at(time.Hour), ""), store.ErrConflict) // not claimed
+	wantErr(t, s.Release(c, id+1000, "d1", at(time.Hour), ""), store.ErrNotFound)
+	_ = must1[[]assertd.Message](t)(s.Claim(c, "d1", at(time.Hour), 30*time.Second, 1))
+	must(t, s.Ack(c, id, "d1", at(time.Hour), "dedup"))
+	if mm := must1[assertd.Message](t)(s.Message(c, id)); mm.Status != assertd.MsgDelivered || mm.LastError != "" {
+		t.Errorf("after release and ack: %+v", mm)
+	}
+}

@@ -52,6 +52,7 @@ func Run(t *testing.T, open Open) {
 		{"OutboxRetryBackoffDead", testOutboxRetryBackoffDead},
 		{"OutboxClaimExpiry", testOutboxClaimExpiry},
 		{"OutboxConcurrentClaim", testOutboxConcurrentClaim},
+		{"OutboxRelease", testOutboxRelease},
 		{"Heartbeats", testHeartbeats},
 		{"Silences", testSilences},
 		{"Settings", testSettings},
