@@ -148,6 +148,7 @@ func (s *server) mux() http.Handler {
 // serveRoute checks who calls and runs the route's handler.
 func (s *server) serveRoute(rt route, w http.ResponseWriter, r *http.Request) {
 	p, status, msg := s.authorize(rt, r)
+	r = r.WithContext(withPrincipal(r.Context(), p))
 	if status != 0 {
 		if !rt.api && status == http.StatusUnauthorized && !rt.mutating() {
 			http.Redirect(w, r, "/login?next="+urlEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -159,7 +160,7 @@ func (s *server) serveRoute(rt route, w http.ResponseWriter, r *http.Request) {
 		s.fail(rt, w, r, status, "", msg)
 		return
 	}
-	rt.h(w, r.WithContext(withPrincipal(r.Context(), p)))
+	rt.h(w, r)
 }
 
 // fail answers an error the way the route speaks: JSON for the API, a page

@@ -58,6 +58,8 @@ func timeline(in assertd.Instance, trs []assertd.Transition, now time.Time, widt
 			start = t.At
 		}
 	}
+	// Show a little of the state before the first known change.
+	start = start.Add(-max(now.Sub(start)/8, time.Minute))
 	if start.IsZero() || start.Before(now.Add(-timelineSpan)) {
 		start = now.Add(-timelineSpan)
 	}

@@ -182,7 +182,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ss := s.sessions.create(t, s.now())
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: ss.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, Expires: ss.expires})
+		Secure: r.TLS != nil, MaxAge: int(s.d.SessionTTL.Seconds())})
 	s.log.Info("UI sign-in", "token", t.name, "role", t.role.String())
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
