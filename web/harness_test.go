@@ -397,3 +397,11 @@ func (e *env) instance(assert, instance string) assertd.Instance {
 	e.t.Fatalf("no instance %s %s in %+v", assert, instance, e.eng.Instances())
 	return assertd.Instance{}
 }
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"math"
@@ -26,8 +27,7 @@ type segment struct {
 // segments turns transitions (newest first, as the store returns them) into
 // the states over [start, now].
 func segments(in assertd.Instance, trs []assertd.Transition, start, now time.Time) []segment {
-	asc := slices.Clone(trs)
-	slices.SortStableFunc(asc, func(a, b assertd.Transition) int { return a.At.Compare(b.At) })
+	asc := ascending(trs)
 	var out []segment
 	cur, curFrom, reason := in.State, start, in.Reason
 	if len(asc) > 0 {
@@ -47,6 +47,19 @@ func segments(in assertd.Instance, trs []assertd.Transition, start, now time.Tim
 		out = append(out, segment{from: curFrom, to: now, state: cur, reason: reason})
 	}
 	return out
+}
+
+// ascending orders transitions oldest first; those at the same time in the
+// order they were recorded.
+func ascending(trs []assertd.Transition) []assertd.Transition {
+	asc := slices.Clone(trs)
+	slices.SortStableFunc(asc, func(a, b assertd.Transition) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return asc
 }
 
 // timeline draws an instance's states over time as a band, and under it
@@ -95,8 +108,7 @@ func timeline(in assertd.Instance, trs []assertd.Transition, now time.Time, widt
 	}
 	fmt.Fprintf(&b, `<text class="axis" x="0" y="%d">%s</text>`, bar+12, template.HTMLEscapeString(ago(now, start)))
 	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" text-anchor="end">now</text>`, width, bar+12)
-	asc := slices.Clone(trs)
-	slices.SortStableFunc(asc, func(a, b assertd.Transition) int { return a.At.Compare(b.At) })
+	asc := ascending(trs)
 	for i, name := range names {
 		type pt struct {
 			t time.Time
