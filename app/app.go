@@ -124,15 +124,21 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("web listener: %w", err)
 	}
-	srv := web.Server(web.Handler(web.Deps{
-		Engine: eng, Pings: hb.Handler(time.Now), RemoteWrite: sources.WriteHandler(emb.Appendable(), time.Now),
-		Gatherer: reg, Ready: func() error {
+	h, err := web.New(web.Deps{
+		Engine: eng, Store: st, Heartbeats: hb, Web: set.Config.Web, ConfigDir: set.Dir(), Getenv: o.Getenv,
+		Pings: hb.Handler(time.Now), RemoteWrite: sources.WriteHandler(emb.Appendable(), time.Now),
+		Gatherer: reg, Registerer: reg, Logger: log, Ready: func() error {
 			if n := eng.Held(); n > 0 {
 				return fmt.Errorf("the store is unavailable: %d changes held", n)
 			}
 			return nil
 		},
-	}))
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := web.Server(h)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("assertd running", "listen", ln.Addr().String(), "asserts", len(set.Asserts), "config", o.ConfigPath, "data", set.DataDir())

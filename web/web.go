@@ -1,105 +1,152 @@
-// Package web is assertd's one HTTP listener: heartbeat pings at /ping/,
-// Prometheus remote-write at POST /api/v1/write, the JSON API under /api/v1/,
-// /metrics, /healthz and /readyz.
+// Package web is assertd's one HTTP listener: the status UI at /, the JSON
+// API under /api/v1/ (described by /api/v1/openapi.json), server-sent events
+// for live pages, heartbeat pings at /ping/, Prometheus remote-write at POST
+// /api/v1/write, /metrics, /healthz and /readyz.
+//
+// Reads go to the store and to the engine's snapshot; mutations go to the
+// store (silences, settings) or to the engine (break glass, approvals,
+// acknowledgements). Who may do what is decided per route (see routes.go):
+// named tokens from the config carry the role read or admin; reads may be
+// public by config, mutations never are. The UI signs in with a token once and
+// keeps a server-side session in an HttpOnly cookie; its forms carry a CSRF
+// token. Every mutation is written to the audit trail under the token's name.
 package web
 
 import (
-	"encoding/json"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/store"
 )
 
-// Engine is what the web layer reads from the engine.
+// Engine is what the web layer needs from the engine: its snapshot and
+// configuration for reads, and the operator actions that go through it.
 type Engine interface {
 	Instances() []assertd.Instance
 	LastReload() engine.ReloadStatus
 	Held() int
+	Config() *config.Set
+
+	// BreakGlass starts a remediation by hand (audited with its reason).
+	BreakGlass(ctx context.Context, req engine.BreakGlassRequest) (assertd.Run, error)
+	// Approve decides an approval a run waits for.
+	Approve(ctx context.Context, runID, by string, approved bool, comment string, now time.Time) error
+	// Acknowledge stops the escalation of an instance's page.
+	Acknowledge(ctx context.Context, assert, fingerprint, by, comment string, now time.Time) error
+}
+
+// ErrNotAvailable is what an engine without an operator action returns; the
+// API answers 501.
+var ErrNotAvailable = errors.New("not available in this build")
+
+// Heartbeats is what the web layer reads from the heartbeat tracker.
+type Heartbeats interface {
+	Names() []string
+	Status(name string, now time.Time) (asserts.HeartbeatStatus, bool)
+	NextDeadline(name string, now time.Time) (time.Time, bool)
 }
 
 // Deps are the parts the handler serves.
 type Deps struct {
-	Engine      Engine
+	Engine     Engine
+	Store      store.Store
+	Heartbeats Heartbeats // nil: no heartbeats
+	// Web holds the tokens and public_read; ConfigDir resolves token_file.
+	Web       config.Web
+	ConfigDir string
+	Getenv    func(string) string // default os.Getenv
+
 	Pings       http.Handler // mounted at /ping/
 	RemoteWrite http.Handler // POST /api/v1/write; nil: not offered
 	Gatherer    prometheus.Gatherer
-	Ready       func() error // nil: always ready
+	Registerer  prometheus.Registerer // the web layer's metrics; nil: not registered
+	Ready       func() error          // nil: always ready
+	Now         func() time.Time      // default time.Now
+	Logger      *slog.Logger
+	// EventEvery is how often the event stream looks for changes (default 1s).
+	EventEvery time.Duration
+	// SessionTTL bounds a UI sign-in (default 12h).
+	SessionTTL time.Duration
 }
 
 // MaxBody bounds request bodies other than remote-write (which has its own).
 const MaxBody = 1 << 20
 
-// Handler returns the HTTP handler.
+// server holds what the handlers share.
+type server struct {
+	d        Deps
+	log      *slog.Logger
+	now      func() time.Time
+	tokens   []token
+	sessions *sessions
+	pages    *pages
+	metrics  *webMetrics
+	routes   []route
+}
+
+// New returns the HTTP handler. It fails when a token's secret cannot be read.
+func New(d Deps) (http.Handler, error) {
+	if d.Engine == nil || d.Store == nil {
+		return nil, errors.New("web: an engine and a store are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.EventEvery <= 0 {
+		d.EventEvery = time.Second
+	}
+	if d.SessionTTL <= 0 {
+		d.SessionTTL = 12 * time.Hour
+	}
+	toks, err := loadTokens(d.Web, d.ConfigDir, d.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := loadPages(d.Now)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{d: d, log: d.Logger, now: d.Now, tokens: toks, sessions: newSessions(d.SessionTTL), pages: pg}
+	if len(toks) == 0 && !d.Web.PublicRead {
+		s.log.Warn("web: no tokens are configured: reads are open and every change is refused; add web.tokens to allow changes")
+	}
+	s.metrics = newWebMetrics(s)
+	if d.Registerer != nil {
+		if err := d.Registerer.Register(s.metrics); err != nil {
+			return nil, fmt.Errorf("web metrics: %w", err)
+		}
+	}
+	s.routes = s.routeTable()
+	return s.mux(), nil
+}
+
+// Handler returns the HTTP handler, or one that answers 500 with the reason
+// when New fails. Prefer New.
 func Handler(d Deps) http.Handler {
-	mux := http.NewServeMux()
-	if d.Pings != nil {
-		mux.Handle("/ping/", d.Pings)
+	h, err := New(d)
+	if err != nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusInternalServerError, "", err.Error())
+		})
 	}
-	if d.RemoteWrite != nil {
-		mux.Handle("/api/v1/write", d.RemoteWrite)
-	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if d.Ready != nil {
-			if err := d.Ready(); err != nil {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
-				return
-			}
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	mux.HandleFunc("GET /api/v1/instances", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"instances": d.Engine.Instances()})
-	})
-	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
-		rs := d.Engine.LastReload()
-		st := map[string]any{"held_changes": d.Engine.Held(), "last_reload": rs.At}
-		if rs.Err != nil {
-			st["reload_error"] = rs.Err.Error()
-		}
-		writeJSON(w, http.StatusOK, st)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no route " + r.Method + " " + r.URL.Path})
-	})
-	return limitBody(securityHeaders(mux))
+	return h
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func securityHeaders(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("X-Frame-Options", "DENY")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		h.ServeHTTP(w, r)
-	})
-}
-
-func limitBody(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v1/write" && r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// Server returns an http.Server with timeouts suited to a monitoring daemon.
+// Server returns an http.Server with timeouts suited to a monitoring daemon
+// (the event stream lifts its own write deadline).
 func Server(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}

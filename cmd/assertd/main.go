@@ -22,14 +22,15 @@ import (
 var version = ""
 
 type cli struct {
-	Run     runCmd     `cmd:"" help:"Run assertd: evaluate, act and serve the HTTP listener."`
-	Status  statusCmd  `cmd:"" help:"Print the instances, worst first, from the store."`
-	Check   checkCmd   `cmd:"" help:"Check assertd.yaml and assert/remediation files; report every problem as path:line:col."`
-	Eval    evalCmd    `cmd:"" help:"Evaluate one assert now: every instance with its values and verdict."`
-	Test    testCmd    `cmd:"" help:"Run assertd test files: input series and pings against the real engine, expectations at times."`
-	Schema  schemaCmd  `cmd:"" help:"Print the JSON Schema of rule files (rules) or of assertd.yaml (config)."`
-	Demo    demoCmd    `cmd:"" help:"Run the demo: a demo service, the quickstart asserts and the UI on 127.0.0.1:8080."`
-	Version versionCmd `cmd:"" help:"Print the version."`
+	Run          runCmd    `cmd:"" help:"Run assertd: evaluate, act and serve the HTTP listener."`
+	Status       statusCmd `cmd:"" help:"Print the instances, worst first: from the API with --url, else from the store."`
+	operatorCmds `embed:""`
+	Check        checkCmd   `cmd:"" help:"Check assertd.yaml and assert/remediation files; report every problem as path:line:col."`
+	Eval         evalCmd    `cmd:"" help:"Evaluate one assert now: every instance with its values and verdict."`
+	Test         testCmd    `cmd:"" help:"Run assertd test files: input series and pings against the real engine, expectations at times."`
+	Schema       schemaCmd  `cmd:"" help:"Print the JSON Schema of rule files (rules) or of assertd.yaml (config)."`
+	Demo         demoCmd    `cmd:"" help:"Run the demo: a demo service, the quickstart asserts and the UI on 127.0.0.1:8080."`
+	Version      versionCmd `cmd:"" help:"Print the version."`
 }
 
 // exitCode carries a process exit status without printing anything more.

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/app"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
@@ -32,12 +33,24 @@ func (c *runCmd) Run(e *env) error {
 }
 
 type statusCmd struct {
-	Config string `short:"c" default:"assertd.yaml" placeholder:"FILE" help:"assertd.yaml."`
+	Config string `short:"c" default:"assertd.yaml" placeholder:"FILE" help:"assertd.yaml (read when --url is not given)."`
 	Output string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
 	All    bool   `short:"a" help:"Show ok instances too."`
+	apiFlags
 }
 
 func (c *statusCmd) Run(e *env) error {
+	if c.URL != "" {
+		// Through the API of a running assertd (the live view, silences included).
+		var r struct {
+			Instances []assertd.Instance `json:"instances"`
+		}
+		if err := c.client().call(e.ctx, "GET", "/api/v1/instances", nil, &r); err != nil {
+			fmt.Fprintf(e.stderr, "assertd status: %v\n", err)
+			return exitCode(1)
+		}
+		return c.print(e, r.Instances)
+	}
 	set, errs := config.Load(c.Config)
 	if len(errs) > 0 {
 		fmt.Fprintf(e.stderr, "assertd status: %s has errors (run assertd check):\n%v\n", c.Config, errs)
@@ -55,6 +68,10 @@ func (c *statusCmd) Run(e *env) error {
 		return exitCode(1)
 	}
 	engine.SortWorstFirst(ins)
+	return c.print(e, ins)
+}
+
+func (c *statusCmd) print(e *env, ins []assertd.Instance) error {
 	if c.Output == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

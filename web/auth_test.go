@@ -1,0 +1,271 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// routesForTest is the route table (method, path, role), built the way New
+// builds it.
+func routesForTest() []route {
+	return (&server{d: Deps{Gatherer: prometheus.NewRegistry()}}).routeTable()
+}
+
+// concrete fills a route pattern's wildcards with plausible values.
+func concrete(path string) string {
+	r := strings.NewReplacer("{key...}", "automation.kill_switch", "{id}", "s-nope", "{run}", "run-nope", "{assert}", "pg-connections",
+		"{fingerprint}", "0", "{name}", "pg-connections", "{file}", "style.css", "{$}", "")
+	return r.Replace(path)
+}
+
+// TestEveryMutatingRouteRefusesNoTokenAndReadToken is the one table over
+// every route that changes something: without a token it answers 401, with
+// a read token 403 (as a bearer token, and for the UI's forms also as a
+// signed-in read session with a valid CSRF token). Nothing is changed.
+func TestEveryMutatingRouteRefusesNoTokenAndReadToken(t *testing.T) {
+	e := newEnv(t)
+	e.seed()
+	readJar := signIn(t, e, readSecret)
+	csrf := csrfOf(t, e, readJar)
+	n := 0
+	for _, rt := range routesForTest() {
+		if !rt.mutating() {
+			continue
+		}
+		if rt.role != roleAdmin {
+			// Signing in and out are the only changes without a role.
+			if rt.path != "/login" && rt.path != "/logout" {
+				t.Errorf("%s %s changes something but needs only %s", rt.method, rt.path, rt.role)
+			}
+			continue
+		}
+		n++
+		path := concrete(rt.path)
+		body := `{}`
+		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
+			if code, b := e.do(rt.method, path, "", body); code != http.StatusUnauthorized {
+				t.Errorf("no token: %d %s", code, b)
+			}
+			if code, b := e.do(rt.method, path, readSecret, body); code != http.StatusForbidden {
+				t.Errorf("read token: %d %s", code, b)
+			}
+			if code, b := e.do(rt.method, path, "not-a-token-at-all", body); code != http.StatusUnauthorized {
+				t.Errorf("unknown token: %d %s", code, b)
+			}
+			if !rt.api {
+				form := url.Values{"csrf": {csrf}, "key": {"automation.kill_switch"}, "value": {"on"}}
+				code, b := postForm(t, readJar, e.base+path, form, "")
+				if code != http.StatusForbidden || !strings.Contains(b, "has the role read") {
+					t.Errorf("read session: %d %s", code, b)
+				}
+			}
+		})
+	}
+	if n < 13 {
+		t.Fatalf("only %d admin routes: the table lost some", n)
+	}
+	// Nothing was changed by the refused requests.
+	if calls := e.ops.Calls(); len(calls) != 0 {
+		t.Errorf("engine called: %v", calls)
+	}
+	if sts, _ := e.st.Settings(e.ctx); len(sts) != 0 {
+		t.Errorf("settings changed: %+v", sts)
+	}
+	if log, _ := e.st.AuditLog(e.ctx, storeAuditAll); len(log) != 0 {
+		t.Errorf("audited: %+v", log)
+	}
+}
+
+// TestReadRoutesNeedAToken: without public_read, reads need a token; the
+// UI's pages send the browser to sign in.
+func TestReadRoutesNeedAToken(t *testing.T) {
+	e := newEnv(t)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, rt := range routesForTest() {
+		if rt.mutating() || rt.role != roleRead {
+			continue
+		}
+		path := concrete(rt.path)
+		if rt.path == "/api/v1/events" {
+			continue // a stream: covered by TestEvents
+		}
+		resp, err := noRedirect.Get(e.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch {
+		case rt.api && resp.StatusCode != http.StatusUnauthorized:
+			t.Errorf("GET %s without a token: %d", path, resp.StatusCode)
+		case !rt.api && (resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=")):
+			t.Errorf("page %s without a token: %d %s", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	if code, _ := e.do("GET", "/api/v1/events", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("events without a token: %d", code)
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/login", "/static/style.css"} {
+		if code, _ := e.do("GET", p, "", ""); code != 200 {
+			t.Errorf("public %s: %d", p, code)
+		}
+	}
+}
+
+// signIn signs in through the login form and returns the browser's jar.
+func signIn(t *testing.T, e *env, secret string) http.CookieJar {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(e.base+"/login", url.Values{"token": {secret}, "next": {"/settings"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/settings" {
+		t.Fatalf("sign in: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	return jar
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+// csrfOf reads the CSRF token from a page with a form.
+func csrfOf(t *testing.T, e *env, jar http.CookieJar) string {
+	t.Helper()
+	c := &http.Client{Jar: jar}
+	resp, err := c.Get(e.base + "/break-glass?assert=pg-connections&fingerprint=" + e.instance("pg-connections", "db3").Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := csrfRE.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no csrf token in %s", b)
+	}
+	return string(m[1])
+}
+
+func postForm(t *testing.T, jar http.CookieJar, u string, form url.Values, origin string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestUISessionAndCSRF: the token is typed once; the cookie is HttpOnly and
+// holds no token; a form needs the session's CSRF token and this origin.
+func TestUISessionAndCSRF(t *testing.T) {
+	e := newEnv(t)
+	e.seed()
+	jar := signIn(t, e, adminSecret)
+	u, _ := url.Parse(e.base)
+	cookies := jar.Cookies(u)
+	if len(cookies) != 1 || cookies[0].Name != sessionCookie || strings.Contains(cookies[0].Value, adminSecret) {
+		t.Fatalf("cookies %+v", cookies)
+	}
+	// The Set-Cookie header's flags.
+	code, _ := postForm(t, nil, e.base+"/login", url.Values{"token": {adminSecret}}, "")
+	if code != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", code)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.PostForm(e.base+"/login", url.Values{"token": {adminSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sc := strings.Join(resp.Header.Values("Set-Cookie"), ";")
+	if !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Strict") {
+		t.Errorf("Set-Cookie %q", sc)
+	}
+	form := url.Values{"key": {"automation.kill_switch"}, "value": {"on"}, "reason": {"AZ outage"}}
+	if code, _ := postForm(t, jar, e.base+"/settings", form, ""); code != http.StatusForbidden {
+		t.Errorf("no csrf: %d", code)
+	}
+	form.Set("csrf", "0000")
+	if code, _ := postForm(t, jar, e.base+"/settings", form, ""); code != http.StatusForbidden {
+		t.Errorf("wrong csrf: %d", code)
+	}
+	form.Set("csrf", csrfOf(t, e, jar))
+	if code, _ := postForm(t, jar, e.base+"/settings", form, "http://evil.example"); code != http.StatusForbidden {
+		t.Errorf("cross-origin: %d", code)
+	}
+	if code, b := postForm(t, jar, e.base+"/settings", form, e.base); code != http.StatusSeeOther {
+		t.Fatalf("with csrf: %d %s", code, b)
+	}
+	sts, _ := e.st.Settings(e.ctx)
+	if len(sts) != 1 || sts[0].Value != "on" || sts[0].By != "alice" || sts[0].Reason != "AZ outage" {
+		t.Fatalf("settings %+v", sts)
+	}
+	// A wrong token on the form: 401 and no cookie.
+	resp, err = http.PostForm(e.base+"/login", url.Values{"token": {"wrong-token-1234567890"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Errorf("bad sign-in: %d %v", resp.StatusCode, resp.Cookies())
+	}
+	// Signing out ends the session.
+	if code, _ := postForm(t, jar, e.base+"/logout", url.Values{}, ""); code != http.StatusSeeOther {
+		t.Errorf("logout %d", code)
+	}
+	if code, _ := postForm(t, jar, e.base+"/settings", form, ""); code != http.StatusUnauthorized {
+		t.Errorf("after logout: %d", code)
+	}
+	// A redirect after sign-in stays on this site.
+	for in, want := range map[string]string{"//evil.example/x": "/", "https://evil.example": "/", "/silences": "/silences", `/\evil`: "/"} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q", in, got)
+		}
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []string{"/", "/login", "/api/v1/status", "/nope"} {
+		req, _ := http.NewRequest("GET", e.base+p, nil)
+		req.Header.Set("Authorization", "Bearer "+readSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if h.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+			!strings.Contains(h.Get("Content-Security-Policy"), "script-src 'self'") || h.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s: headers %v", p, h)
+		}
+	}
+}
+
+func TestTokensFromConfig(t *testing.T) {
+	toks, err := loadTokens(harnessEnvWeb(), "", func(k string) string { return map[string]string{"T_ADMIN": adminSecret, "T_READ": readSecret}[k] })
+	if err != nil || len(toks) != 2 || toks[0].role != roleAdmin || toks[1].role != roleRead {
+		t.Fatalf("%+v %v", toks, err)
+	}
+	if _, err := loadTokens(harnessEnvWeb(), "", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "$T_ADMIN is empty") {
+		t.Errorf("unset: %v", err)
+	}
+	if _, err := loadTokens(harnessEnvWeb(), "", func(string) string { return "tiny" }); err == nil || strings.Contains(err.Error(), "tiny") {
+		t.Errorf("short secret (the error must not show it): %v", err)
+	}
+}
