@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/assertd/assertd/engine"
 	"net/http"
 	"net/url"
 	"os"
@@ -287,10 +288,10 @@ func TestChangesAreAudited(t *testing.T) {
 	}
 }
 
-// TestOperatorActionsNotAvailable: an engine without them answers 501.
-func TestOperatorActionsNotAvailable(t *testing.T) {
-	status, _, _ := errStatus(fmt.Errorf("break glass: %w", ErrNotAvailable))
-	if status != http.StatusNotImplemented {
+// An acknowledgement of an instance nobody was paged for is a conflict.
+func TestAckOfUnpagedIsConflict(t *testing.T) {
+	status, _, _ := errStatus(fmt.Errorf("acknowledge: %w", engine.ErrNotEscalated))
+	if status != http.StatusConflict {
 		t.Fatal(status)
 	}
 }
@@ -348,7 +349,6 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`assertd_evaluations_total{assert="pg-connections"}`, `assertd_evaluation_duration_seconds_bucket`,
 		`assertd_instances{state="escalated"} 2`, `assertd_runs{status="succeeded"} 1`,
-		`assertd_outbox_messages{status="pending"} 4`, `assertd_outbox_oldest_undelivered_age_seconds`,
 		`assertd_config_info{hash="`, `assertd_config_last_reload_successful 1`, `assertd_http_requests_total{code="202",handler="api"} 1`,
 		`assertd_web_store_scrape_errors 0`,
 	} {

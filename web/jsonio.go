@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/store"
 )
 
@@ -104,10 +105,8 @@ func errStatus(err error) (int, string, string) {
 		return http.StatusNotFound, "", err.Error()
 	case errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest, "", err.Error()
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, engine.ErrNotEscalated):
 		return http.StatusConflict, "", err.Error()
-	case errors.Is(err, ErrNotAvailable):
-		return http.StatusNotImplemented, "", err.Error()
 	case errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable, "", err.Error()
 	}

@@ -24,8 +24,6 @@ type webMetrics struct {
 var (
 	runsDesc     = prometheus.NewDesc("assertd_runs", "Remediation runs kept in the store (up to the retention), by status.", []string{"status"}, nil)
 	refusalsDesc = prometheus.NewDesc("assertd_refusals", "Decisions kept in the store that refused a remediation (hold), by reason.", []string{"reason"}, nil)
-	outboxDesc   = prometheus.NewDesc("assertd_outbox_messages", "Outbox messages by status.", []string{"status"}, nil)
-	outboxAge    = prometheus.NewDesc("assertd_outbox_oldest_undelivered_age_seconds", "Age of the oldest pending or sending outbox message (0 when none).", nil, nil)
 	failedDesc   = prometheus.NewDesc("assertd_outbox_failed_messages", "Outbox messages whose last delivery attempt failed (pending again, or dead), by channel.", []string{"channel", "status"}, nil)
 	configDesc   = prometheus.NewDesc("assertd_config_info", "The loaded configuration: hash of its files' contents.", []string{"hash"}, nil)
 	scrapeErr    = prometheus.NewDesc("assertd_web_store_scrape_errors", "1 when the store could not be read for these metrics.", nil, nil)
@@ -38,7 +36,7 @@ func newWebMetrics(s *server) *webMetrics {
 
 func (m *webMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.requests.Describe(ch)
-	for _, d := range []*prometheus.Desc{runsDesc, refusalsDesc, outboxDesc, outboxAge, failedDesc, configDesc, scrapeErr} {
+	for _, d := range []*prometheus.Desc{runsDesc, refusalsDesc, failedDesc, configDesc, scrapeErr} {
 		ch <- d
 	}
 }
@@ -88,30 +86,14 @@ func (m *webMetrics) Collect(ch chan<- prometheus.Metric) {
 		failed = 1
 	}
 	if msgs, err := s.d.Store.Messages(ctx, store.MessageFilter{Limit: 100000}); err == nil {
-		now := s.now()
-		by := map[assertd.MessageStatus]int{}
+		// Outbox depth and age are the deliverer's metrics (notifiers).
 		type cs struct{ channel, status string }
 		fails := map[cs]int{}
-		oldest := time.Time{}
 		for _, msg := range msgs {
-			by[msg.Status]++
-			if msg.Status == assertd.MsgPending || msg.Status == assertd.MsgSending {
-				if oldest.IsZero() || msg.Created.Before(oldest) {
-					oldest = msg.Created
-				}
-			}
 			if msg.Status == assertd.MsgDead || (msg.Status != assertd.MsgDelivered && msg.LastError != "") {
 				fails[cs{msg.Channel, string(msg.Status)}]++
 			}
 		}
-		for _, st := range []assertd.MessageStatus{assertd.MsgPending, assertd.MsgSending, assertd.MsgDelivered, assertd.MsgDead} {
-			ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(by[st]), string(st))
-		}
-		age := 0.0
-		if !oldest.IsZero() {
-			age = now.Sub(oldest).Seconds()
-		}
-		ch <- prometheus.MustNewConstMetric(outboxAge, prometheus.GaugeValue, age)
 		for k, n := range fails {
 			ch <- prometheus.MustNewConstMetric(failedDesc, prometheus.GaugeValue, float64(n), k.channel, k.status)
 		}

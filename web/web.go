@@ -45,10 +45,6 @@ type Engine interface {
 	Acknowledge(ctx context.Context, assert, fingerprint, by, comment string, now time.Time) error
 }
 
-// ErrNotAvailable is what an engine without an operator action returns; the
-// API answers 501.
-var ErrNotAvailable = errors.New("not available in this build")
-
 // Heartbeats is what the web layer reads from the heartbeat tracker.
 type Heartbeats interface {
 	Names() []string

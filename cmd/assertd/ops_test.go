@@ -48,8 +48,12 @@ remediations:
 		done <- app.Run(ctx, app.Options{ConfigPath: filepath.Join(dir, "assertd.yaml"), Listen: "127.0.0.1:0", Ready: ready,
 			Logger: slog.New(slog.DiscardHandler), ReloadEvery: -1, Getenv: func(k string) string { return secrets[k] }})
 	}()
+	stopped := false
 	t.Cleanup(func() {
 		cancel()
+		if stopped {
+			return
+		}
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
@@ -58,6 +62,7 @@ remediations:
 	case addr := <-ready:
 		return "http://" + addr
 	case err := <-done:
+		stopped = true
 		t.Fatalf("Run: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("not ready after 30s")
@@ -102,19 +107,19 @@ func TestOperatorCommandsOverTheAPI(t *testing.T) {
 			t.Fatalf("status --url: %d %s", code, out)
 		}
 	}
-	// The operator actions reach the engine; in this build it has no
-	// remediation runner or notifiers yet, which the API reports as 501.
-	code, _, errs = runCLI("remediate", "rerun-backup", "--instance", "{}", "--reason", "backup missed")
-	if code != 1 || !strings.Contains(errs, "HTTP 501") {
-		t.Errorf("remediate: %d %s", code, errs)
+	// The operator actions reach the engine: a dry-run break glass records
+	// a shadow run (and makes no external call).
+	code, out, errs = runCLI("remediate", "rerun-backup", "--instance", "{}", "--reason", "backup missed", "--dry-run")
+	if code != 0 || !strings.HasPrefix(out, "run bg-") {
+		t.Errorf("remediate --dry-run: %d %s %s", code, out, errs)
 	}
 	if code, _, errs := runCLI("remediate", "rerun-backup", "--instance", "{}", "--reason", " "); code != 1 || !strings.Contains(errs, "reason") {
 		t.Errorf("remediate without a reason: %d %s", code, errs)
 	}
-	if code, _, errs := runCLI("approve", "run-x"); code != 1 || !strings.Contains(errs, "HTTP 501") {
+	if code, _, errs := runCLI("approve", "run-x"); code != 1 || !strings.Contains(errs, "HTTP 404") {
 		t.Errorf("approve: %d %s", code, errs)
 	}
-	if code, _, errs := runCLI("ack", "backup"); code != 1 || !strings.Contains(errs, "HTTP 501") {
+	if code, _, errs := runCLI("ack", "backup"); code != 1 || !strings.Contains(errs, "nobody is paged") || !strings.Contains(errs, "HTTP 409") {
 		t.Errorf("ack: %d %s", code, errs)
 	}
 	// A read token may look, not change.
