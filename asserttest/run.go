@@ -21,6 +21,7 @@ import (
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
@@ -37,14 +38,52 @@ type Result struct {
 	Duration time.Duration
 }
 
-// clock is the injected time of a test run.
+// clock is the injected time of a test run. Remediation runs wait on it
+// (wait steps, backoff, approval expiry); it counts its waiters so that the
+// harness knows when every run in flight is blocked on time.
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	timers []timer
 }
 
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
+type timer struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+// After fires when the clock reaches now+d.
+func (c *clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.timers = append(c.timers, timer{at: c.now.Add(d), ch: ch})
+	return ch
+}
+
+// set moves the clock and fires the timers that are due.
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+	kept := c.timers[:0]
+	for _, tm := range c.timers {
+		if !tm.at.After(t) {
+			tm.ch <- tm.at
+			continue
+		}
+		kept = append(kept, tm)
+	}
+	c.timers = kept
+}
+
+func (c *clock) waiting() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.timers) }
 
 // env is everything one test file runs on.
 type env struct {
@@ -53,6 +92,7 @@ type env struct {
 	emb    *sources.Embedded
 	st     store.Store
 	eng    *engine.Engine
+	runner *remediations.Runner
 	hb     *heartbeat.Tracker
 	dir    string
 	closer []func()
@@ -69,6 +109,7 @@ func RunFile(ctx context.Context, path string) ([]Result, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer e.close()
+	defer e.runner.Wait()
 	tests := slices.Clone(l.file.Tests)
 	sort.SliceStable(tests, func(i, j int) bool { return tests[i].At < tests[j].At })
 	step := l.file.EvaluationInterval.Std()
@@ -90,7 +131,13 @@ func RunFile(ctx context.Context, path string) ([]Result, error) {
 				}
 				pings = pings[1:]
 			}
+			if err := e.quiesce(); err != nil {
+				return nil, err
+			}
 			e.eng.Tick(ctx, now)
+			if err := e.quiesce(); err != nil {
+				return nil, err
+			}
 			now = now.Add(step)
 		}
 		r := Result{File: path, Name: t.Name, Failures: e.check(ctx, t)}
@@ -133,13 +180,65 @@ func setup(ctx context.Context, l *loaded) (*env, error) {
 	for _, p := range l.set.Config.Sources.Prometheus {
 		srcs[p.Name] = e.emb // every source reads the input series
 	}
+	e.runner = remediations.NewRunner(remediations.RunnerOptions{Store: e.st, Clock: e.clock, Effects: effects(l.file.Outcomes),
+		Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "test-secret", true },
+		ReadFile: func(string) ([]byte, error) { return []byte("test-secret"), nil }})
 	e.eng, err = engine.New(ctx, engine.Options{Set: l.set, Store: e.st, Sources: srcs, Heartbeats: e.hb,
-		Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+		Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler), Remediator: e.runner})
 	if err != nil {
 		e.close()
 		return nil, err
 	}
+	e.runner.Attach(e.eng)
 	return e, nil
+}
+
+// quiesce waits until every remediation run in flight is blocked on the
+// clock (or done), so that the clock only moves when nothing is running.
+func (e *env) quiesce() error {
+	deadline := time.Now().Add(10 * time.Second)
+	for e.runner.InFlight() > e.clock.waiting() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("a remediation run did not settle within 10s")
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return nil
+}
+
+// effects fake the external effects of steps: nothing in a test runs a
+// command or calls a URL. Run and http steps pass unless an outcome says
+// otherwise; verify steps are evaluated for real unless an outcome is given.
+type effects map[string]map[string]Outcome
+
+func (f effects) Step(rem string, st *remediations.CompiledStep) (bool, string, bool) {
+	o, listed := f[rem][st.Name]
+	switch st.Kind {
+	case "run":
+		exit := 0
+		if listed && o.Exit != nil {
+			exit = *o.Exit
+		}
+		return exit == 0, fmt.Sprintf("assertd test: faked exit %d", exit), true
+	case "http":
+		status := 200
+		if len(st.HTTP.ExpectStatus) > 0 {
+			status = st.HTTP.ExpectStatus[0]
+		}
+		if listed && o.Status != nil {
+			status = *o.Status
+		}
+		ok := status >= 200 && status < 300
+		if len(st.HTTP.ExpectStatus) > 0 {
+			ok = slices.Contains(st.HTTP.ExpectStatus, status)
+		}
+		return ok, fmt.Sprintf("assertd test: faked status %d", status), true
+	case "verify":
+		if listed && o.Pass != nil {
+			return *o.Pass, fmt.Sprintf("assertd test: faked verify %t", *o.Pass), true
+		}
+	}
+	return false, "", false
 }
 
 func (e *env) close() {

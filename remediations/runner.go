@@ -109,6 +109,17 @@ type RunnerOptions struct {
 	Grace time.Duration
 	// MaxOutput bounds the output kept per step (default: just under store.MaxStepOutput).
 	MaxOutput int
+	// Effects, when set, stand in for the external effects of steps
+	// (assertd test): a step they answer for runs and calls nothing.
+	Effects Effects
+}
+
+// Effects stand in for what steps do outside assertd.
+type Effects interface {
+	// Step answers for a run, http or verify step of a remediation: whether
+	// it passed and what it said. ok false: do the step for real (only
+	// verify steps may be left to the real thing).
+	Step(remediation string, st *CompiledStep) (passed bool, detail string, ok bool)
 }
 
 // Runner decides whether a remediation may run for an instance (the gates)
@@ -123,6 +134,7 @@ type Runner struct {
 	active   int                      // runs executing steps now
 	waiters  map[string]chan struct{} // run ID → signalled when its approval is decided
 	breakers map[string]*breaker      // by assert
+	inflight int                      // runs started and not yet reported done
 	wg       sync.WaitGroup
 }
 
@@ -241,8 +253,16 @@ func (r *Runner) start(ctx context.Context, d assertd.Decision, in assertd.Insta
 		return
 	}
 	r.wg.Add(1)
+	r.mu.Lock()
+	r.inflight++
+	r.mu.Unlock()
 	go func() {
 		defer r.wg.Done()
+		defer func() {
+			r.mu.Lock()
+			r.inflight--
+			r.mu.Unlock()
+		}()
 		verified, outcome, ok := r.execute(ctx, ru)
 		if !ok {
 			r.log.Warn("run interrupted: assertd is stopping; the next start escalates it", "run", ru.ID)
@@ -250,6 +270,13 @@ func (r *Runner) start(ctx context.Context, d assertd.Decision, in assertd.Insta
 		}
 		done(result(ru, verified, outcome))
 	}()
+}
+
+// InFlight is the number of runs started and not yet reported done.
+func (r *Runner) InFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inflight
 }
 
 // finish records the run's end and returns its outcome.
