@@ -40,8 +40,16 @@ func (b *pingBatcher) start(s *db) {
 		b.s = s
 		b.queue = make(chan *pingReq, maxPingBatch)
 		b.quit = make(chan struct{})
-		b.wg.Add(1)
-		go b.run()
+		// SQLite has one writer; PostgreSQL takes several transactions at
+		// once, each batch a round trip per statement.
+		n := 1
+		if s.d.name != sqliteDialect.name {
+			n = 4
+		}
+		for range n {
+			b.wg.Add(1)
+			go b.run()
+		}
 	})
 }
 
@@ -143,7 +151,15 @@ const pruneEvery = 8
 // recordPings writes pings and their heartbeats' states, keeping the
 // newest PingsKept pings of each heartbeat (see pruneEvery).
 func (s *db) recordPings(ctx context.Context, tx *sql.Tx, batch []*pingReq) error {
-	prep := func(q string) (*sql.Stmt, error) { return tx.PrepareContext(ctx, s.d.q(q)) }
+	prep := func(q string) (stmt, error) {
+		if s.d.name != sqliteDialect.name {
+			// pgx caches prepared statements itself: preparing here
+			// would only add round trips.
+			return txStmt{s, tx, q}, nil
+		}
+		st, err := tx.PrepareContext(ctx, s.d.q(q))
+		return preparedStmt{st}, err
+	}
 	put, err := prep(putHeartbeatSQL)
 	if err != nil {
 		return err
@@ -178,3 +194,28 @@ func (s *db) recordPings(ctx context.Context, tx *sql.Tx, batch []*pingReq) erro
 	}
 	return nil
 }
+
+// stmt is a statement run many times in one transaction.
+type stmt interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, args ...any) *sql.Row
+	Close() error
+}
+
+type preparedStmt struct{ *sql.Stmt }
+
+type txStmt struct {
+	s  *db
+	tx *sql.Tx
+	q  string
+}
+
+func (t txStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return t.s.exec(ctx, t.tx, t.q, args...)
+}
+
+func (t txStmt) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	return t.s.queryRow(ctx, t.tx, t.q, args...)
+}
+
+func (txStmt) Close() error { return nil }
