@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/assertd/assertd"
@@ -149,73 +151,80 @@ func (b *pingBatcher) commit(batch []*pingReq) {
 const pruneEvery = 8
 
 // recordPings writes pings and their heartbeats' states, keeping the
-// newest PingsKept pings of each heartbeat (see pruneEvery).
+// newest PingsKept pings of each heartbeat (see pruneEvery). The states
+// and the pings are each written by one multi-row statement: per-statement
+// overhead, not the rows, was most of a batch's time.
 func (s *db) recordPings(ctx context.Context, tx *sql.Tx, batch []*pingReq) error {
-	prep := func(q string) (stmt, error) {
-		if s.d.name != sqliteDialect.name {
-			// pgx caches prepared statements itself: preparing here
-			// would only add round trips.
-			return txStmt{s, tx, q}, nil
+	// The newest state of each heartbeat (a batch holds one ping per
+	// heartbeat from the Tracker, but other callers may send several).
+	last := map[string]int{}
+	var names []string
+	for i, r := range batch {
+		if _, ok := last[r.h.Name]; !ok {
+			names = append(names, r.h.Name)
 		}
-		st, err := tx.PrepareContext(ctx, s.d.q(q))
-		return preparedStmt{st}, err
+		last[r.h.Name] = i
 	}
-	put, err := prep(putHeartbeatSQL)
+	var q strings.Builder
+	args := make([]any, 0, 9*len(names))
+	q.WriteString(`INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created) VALUES `)
+	for i, n := range names {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, heartbeatArgs(batch[last[n]].h)...)
+	}
+	q.WriteString(heartbeatConflict)
+	if _, err := s.exec(ctx, tx, q.String(), args...); err != nil {
+		return err
+	}
+
+	q.Reset()
+	args = args[:0]
+	q.WriteString(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source) VALUES `)
+	for i, r := range batch {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+		p := r.p
+		args = append(args, r.h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, MaxPingBody), head(p.Source, 256))
+	}
+	q.WriteString(" RETURNING id")
+	rows, err := s.query(ctx, tx, q.String(), args...)
 	if err != nil {
 		return err
 	}
-	defer put.Close()
-	ins, err := prep(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`)
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	prune, err := prep(fmt.Sprintf(`DELETE FROM pings WHERE heartbeat = ? AND id <= (
-		SELECT id FROM pings WHERE heartbeat = ? ORDER BY id DESC LIMIT 1 OFFSET %d)`, PingsKept))
-	if err != nil {
-		return err
-	}
-	defer prune.Close()
-	for _, r := range batch {
-		h, p := r.h, r.p
-		if _, err := put.ExecContext(ctx, s.args(heartbeatArgs(h))...); err != nil {
+	ids := make([]int64, 0, len(batch))
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
 			return err
 		}
-		if err := ins.QueryRowContext(ctx, s.args([]any{h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At),
-			head(p.Body, MaxPingBody), head(p.Source, 256)})...).Scan(&r.id); err != nil {
-			return err
-		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(ids) != len(batch) {
+		return fmt.Errorf("%d pings inserted, %d IDs returned", len(batch), len(ids))
+	}
+	// One statement assigns its rows ascending IDs in the order of VALUES.
+	slices.Sort(ids)
+	for i, r := range batch {
+		r.id = ids[i]
 		if r.id%pruneEvery != 0 {
 			continue
 		}
-		if _, err := prune.ExecContext(ctx, h.Name, h.Name); err != nil {
+		if _, err := s.exec(ctx, tx, fmt.Sprintf(`DELETE FROM pings WHERE heartbeat = ? AND id <= (
+			SELECT id FROM pings WHERE heartbeat = ? ORDER BY id DESC LIMIT 1 OFFSET %d)`, PingsKept), r.h.Name, r.h.Name); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-// stmt is a statement run many times in one transaction.
-type stmt interface {
-	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
-	QueryRowContext(ctx context.Context, args ...any) *sql.Row
-	Close() error
-}
-
-type preparedStmt struct{ *sql.Stmt }
-
-type txStmt struct {
-	s  *db
-	tx *sql.Tx
-	q  string
-}
-
-func (t txStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
-	return t.s.exec(ctx, t.tx, t.q, args...)
-}
-
-func (t txStmt) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
-	return t.s.queryRow(ctx, t.tx, t.q, args...)
-}
-
-func (txStmt) Close() error { return nil }

@@ -13,11 +13,13 @@ import (
 // This file: heartbeats and pings, silences, runtime settings, the audit
 // trail and compaction.
 
-const putHeartbeatSQL = `INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+const heartbeatConflict = `
 		ON CONFLICT (name) DO UPDATE SET last_success = excluded.last_success, last_ping = excluded.last_ping,
 			last_start = excluded.last_start, start_rid = excluded.start_rid, last_exit = excluded.last_exit,
 			failed = excluded.failed, paused = excluded.paused, created = excluded.created`
+
+const putHeartbeatSQL = `INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)` + heartbeatConflict
 
 func heartbeatArgs(h assertd.HeartbeatRecord) []any {
 	return []any{h.Name, tm(h.LastSuccess), tm(h.LastPing), tm(h.LastStart), h.StartRunID, h.LastExit, h.Failed, h.Paused, tm(h.Created)}
