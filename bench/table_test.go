@@ -57,7 +57,7 @@ func machine() string {
 
 // evalRounds: each round measures every variant once, interleaved, so that
 // a noisy neighbour slows all of them alike; the table shows medians.
-const evalRounds = 3
+const evalRounds = 5
 
 func evalRows(ctx context.Context, t *testing.T, tab *Table) {
 	workers := runtime.GOMAXPROCS(0)
