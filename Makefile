@@ -7,7 +7,7 @@ DEB_PACKAGES := prometheus postgresql chromium
 # The command each package provides, to tell whether it is installed.
 DEB_PROBES := /usr/bin/prometheus /usr/lib/postgresql/*/bin/initdb /usr/bin/chromium
 
-.PHONY: test deps vet fmt-check unit examples fuzz build
+.PHONY: test deps vet fmt-check unit examples fuzz build bench
 
 test: deps vet fmt-check unit examples
 
@@ -40,3 +40,12 @@ fuzz:
 
 build:
 	$(GO) build -o assertd ./cmd/assertd
+
+# The benchmark table of docs/BENCHMARKS.md (issue 9): every figure a ratio
+# against a baseline measured in the same run. Takes about 5 minutes and a
+# few GiB; needs PostgreSQL (make deps). Not part of make test.
+# BENCH_ROWS=1,2 picks rows. The Benchmark functions underneath run alone
+# with: go test ./bench -run '^$$' -bench . -benchtime 3x
+BENCH_ROWS ?=
+bench: deps
+	ASSERTD_BENCH=1 ASSERTD_BENCH_ROWS=$(BENCH_ROWS) $(GO) test ./bench -run '^TestTable$$' -count=1 -v -timeout 20m

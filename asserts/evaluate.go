@@ -61,11 +61,46 @@ func (c *Compiled) Evaluate(ctx context.Context, q Querier, hb HeartbeatFunc, no
 		}
 		results[qu.Name] = v
 	}
-	for _, in := range c.join(results) {
-		ev.Verdicts = append(ev.Verdicts, c.judge(in, hb, now))
+	joined := c.join(results)
+	// One environment for every instance: judge overwrites what differs.
+	j := &judgement{env: Env(nil), hb: hb}
+	j.env[EnvNow] = now
+	j.env[EnvHeartbeat] = j.heartbeat
+	type keyed struct {
+		key string
+		v   Verdict
 	}
-	slices.SortFunc(ev.Verdicts, func(a, b Verdict) int { return strings.Compare(a.Labels.String(), b.Labels.String()) })
+	out := make([]keyed, len(joined))
+	for i, in := range joined {
+		v := c.judge(in, j)
+		out[i] = keyed{v.Labels.String(), v}
+	}
+	slices.SortFunc(out, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	ev.Verdicts = make([]Verdict, len(out))
+	for i := range out {
+		ev.Verdicts[i] = out[i].v
+	}
 	return ev
+}
+
+// judgement is the expression environment shared by the instances of one
+// evaluation, and the heartbeat errors of the instance being judged.
+type judgement struct {
+	env   map[string]any
+	hb    HeartbeatFunc
+	hbErr error
+}
+
+func (j *judgement) heartbeat(name string) HeartbeatStatus {
+	if j.hb == nil {
+		j.hbErr = errors.Join(j.hbErr, fmt.Errorf("heartbeat %s: no heartbeat state here", name))
+		return HeartbeatStatus{Name: name}
+	}
+	st, err := j.hb(name)
+	if err != nil {
+		j.hbErr = errors.Join(j.hbErr, err)
+	}
+	return st
 }
 
 type joined struct {
@@ -175,7 +210,7 @@ func (c *Compiled) noDataState() assertd.State {
 }
 
 // judge evaluates one joined instance.
-func (c *Compiled) judge(in *joined, hb HeartbeatFunc, now time.Time) Verdict {
+func (c *Compiled) judge(in *joined, j *judgement) Verdict {
 	v := Verdict{Labels: in.labels, Values: in.values}
 	switch {
 	case len(in.dupes) > 0:
@@ -191,28 +226,16 @@ func (c *Compiled) judge(in *joined, hb HeartbeatFunc, now time.Time) Verdict {
 		v.Reason = fmt.Sprintf("partial data: no value for %s (no_data: %s)", strings.Join(in.missing, ", "), c.NoData)
 		return v
 	}
-	env := Env(nil)
+	env := j.env
 	for k, val := range in.values {
 		env[k] = val
 	}
-	env[EnvNow] = now
 	env[EnvLabels] = map[string]string(in.labels)
-	var hbErr error
-	env[EnvHeartbeat] = func(name string) HeartbeatStatus {
-		if hb == nil {
-			hbErr = errors.Join(hbErr, fmt.Errorf("heartbeat %s: no heartbeat state here", name))
-			return HeartbeatStatus{Name: name}
-		}
-		st, err := hb(name)
-		if err != nil {
-			hbErr = errors.Join(hbErr, err)
-		}
-		return st
-	}
+	j.hbErr = nil
 	holds, err := run(c.Expect, env)
 	switch {
-	case hbErr != nil:
-		v.State, v.Reason = assertd.Uncertain, "cannot tell: "+hbErr.Error()
+	case j.hbErr != nil:
+		v.State, v.Reason = assertd.Uncertain, "cannot tell: "+j.hbErr.Error()
 		return v
 	case err != nil:
 		v.State, v.Reason = assertd.Uncertain, "expect failed: "+err.Error()

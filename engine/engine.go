@@ -185,6 +185,11 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	e.mu.Unlock()
 	slices.SortFunc(due, func(a, b *asserts.Compiled) int { return compareStrings(a.Name, b.Name) })
 
+	// The silences are read once for the whole tick, not once per assert.
+	var silences []assertd.Silence
+	if len(due) > 0 {
+		silences = e.activeSilences(ctx, now)
+	}
 	sem := make(chan struct{}, e.opts.Concurrency)
 	var wg sync.WaitGroup
 	for _, a := range due {
@@ -192,7 +197,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			e.evaluate(ctx, a, now)
+			e.evaluate(ctx, a, now, silences)
 		}()
 	}
 	wg.Wait()
@@ -235,12 +240,13 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 	if a == nil {
 		return fmt.Errorf("no assert %q", name)
 	}
-	e.evaluate(ctx, a, now)
+	e.evaluate(ctx, a, now, e.activeSilences(ctx, now))
 	return nil
 }
 
-// evaluate runs one evaluation of a and moves its instances.
-func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time) {
+// evaluate runs one evaluation of a and moves its instances; silences are
+// the silences active at now.
+func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []assertd.Silence) {
 	start := time.Now()
 	src := e.current().SourceName(a)
 	q := e.opts.Sources[src]
@@ -258,8 +264,6 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 			e.log.Error("query failed", "assert", a.Name, "at", a.Pos.String(), "err", ev.SourceErr)
 		}
 	}
-	silences := e.activeSilences(ctx, now)
-
 	e.mu.Lock()
 	insts := e.instancesOf(a.Name)
 	seen := map[string]bool{}

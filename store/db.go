@@ -17,6 +17,7 @@ type db struct {
 	r     *sql.DB // reads; the same pool as w for PostgreSQL
 	where string  // what to name in errors: the file or host
 	shut  atomic.Bool
+	pings pingBatcher // group commit of RecordPing
 }
 
 var _ Store = (*db)(nil)
@@ -114,6 +115,7 @@ func (s *db) Close() error {
 	if s.shut.Swap(true) {
 		return nil
 	}
+	s.pings.stop()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())

@@ -13,13 +13,20 @@ import (
 // This file: heartbeats and pings, silences, runtime settings, the audit
 // trail and compaction.
 
-func (s *db) putHeartbeat(ctx context.Context, q querier, h assertd.HeartbeatRecord) error {
-	_, err := s.exec(ctx, q, `INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+const heartbeatConflict = `
 		ON CONFLICT (name) DO UPDATE SET last_success = excluded.last_success, last_ping = excluded.last_ping,
 			last_start = excluded.last_start, start_rid = excluded.start_rid, last_exit = excluded.last_exit,
-			failed = excluded.failed, paused = excluded.paused, created = excluded.created`,
-		h.Name, tm(h.LastSuccess), tm(h.LastPing), tm(h.LastStart), h.StartRunID, h.LastExit, h.Failed, h.Paused, tm(h.Created))
+			failed = excluded.failed, paused = excluded.paused, created = excluded.created`
+
+const putHeartbeatSQL = `INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)` + heartbeatConflict
+
+func heartbeatArgs(h assertd.HeartbeatRecord) []any {
+	return []any{h.Name, tm(h.LastSuccess), tm(h.LastPing), tm(h.LastStart), h.StartRunID, h.LastExit, h.Failed, h.Paused, tm(h.Created)}
+}
+
+func (s *db) putHeartbeat(ctx context.Context, q querier, h assertd.HeartbeatRecord) error {
+	_, err := s.exec(ctx, q, putHeartbeatSQL, heartbeatArgs(h)...)
 	return err
 }
 
@@ -34,20 +41,7 @@ func (s *db) RecordPing(ctx context.Context, h assertd.HeartbeatRecord, p assert
 	if h.Name == "" || p.At.IsZero() || (p.Heartbeat != "" && p.Heartbeat != h.Name) {
 		return 0, fmt.Errorf("store: record ping: the ping needs a time and the heartbeat's name: %w", ErrInvalid)
 	}
-	var id int64
-	err := s.tx(ctx, "record ping "+h.Name, func(tx *sql.Tx) error {
-		if err := s.putHeartbeat(ctx, tx, h); err != nil {
-			return err
-		}
-		if err := s.queryRow(ctx, tx, `INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, MaxPingBody), head(p.Source, 256)).Scan(&id); err != nil {
-			return err
-		}
-		_, err := s.exec(ctx, tx, fmt.Sprintf(`DELETE FROM pings WHERE heartbeat = ? AND id <= (
-			SELECT id FROM pings WHERE heartbeat = ? ORDER BY id DESC LIMIT 1 OFFSET %d)`, PingsKept), h.Name, h.Name)
-		return err
-	})
-	return id, err
+	return s.pings.record(ctx, s, h, p)
 }
 
 const heartbeatCols = `name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created`

@@ -1,0 +1,23 @@
+// Package bench is assertd's performance harness (issue 9). Every figure it
+// reports is a ratio against a baseline measured in the same process and the
+// same run, so numbers from different machines can be compared by shape:
+//
+//   - Evaluation cycle: 10,000 asserts over the embedded TSDB (synthetic,
+//     seeded data) against Prometheus' rule manager (rules.Group.Eval and
+//     AlertingRule.Eval) and the raw promql.Engine running the same queries,
+//     sequentially and with one worker per core.
+//   - Heartbeat pings: a loopback HTTP load (keep-alive connections, bounded
+//     in count and time) against /ping/{name} with durable state on SQLite
+//     and PostgreSQL, against a bare net/http handler that answers 200.
+//   - Reaction latency: the confirming evaluation to Remediator.Start, and a
+//     failed remediation to the page received by a fake PagerDuty server.
+//   - Memory per assert instance at 10k and 100k instances.
+//   - Restart: engine.New with 100k instances in the store.
+//
+// The Benchmark functions run one measurement each (benchstat reads their
+// output). TestTable runs them all once and prints the table; it is opt-in
+// (ASSERTD_BENCH=1) so that make test stays fast: run it with make bench.
+//
+// Loads target 127.0.0.1 only, are bounded in count and duration, and stop
+// by themselves.
+package bench

@@ -1,0 +1,219 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assertd/assertd/internal/testpg"
+	"github.com/assertd/assertd/store"
+)
+
+// TestTable runs every measurement once and prints the table. It takes a
+// few minutes and gigabytes, so it runs only with ASSERTD_BENCH=1 (make
+// bench); ASSERTD_BENCH_ROWS=1,2 picks rows.
+func TestTable(t *testing.T) {
+	if os.Getenv("ASSERTD_BENCH") == "" {
+		t.Skip("the benchmark table runs with ASSERTD_BENCH=1 (make bench)")
+	}
+	rows := os.Getenv("ASSERTD_BENCH_ROWS")
+	want := func(r string) bool { return rows == "" || strings.Contains(rows, r) }
+	ctx := context.Background()
+	tab := &Table{Machine: machine()}
+	if want("1") {
+		evalRows(ctx, t, tab)
+	}
+	if want("2") {
+		pingRows(ctx, t, tab)
+	}
+	if want("3") {
+		reactRows(ctx, t, tab)
+	}
+	if want("4") || want("5") {
+		memRows(ctx, t, tab)
+	}
+	tab.Print(os.Stdout)
+}
+
+func machine() string {
+	host, _ := os.Hostname()
+	cpu := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores (GOMAXPROCS %d), %s, %s/%s, host %s", cpu, runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, host)
+}
+
+// evalRounds: each round measures every variant once, interleaved, so that
+// a noisy neighbour slows all of them alike; the table shows medians.
+const evalRounds = 5
+
+func evalRows(ctx context.Context, t *testing.T, tab *Table) {
+	workers := runtime.GOMAXPROCS(0)
+	for _, name := range []string{"viol10", "viol50", "viol50-annotated"} {
+		w := scenarios()[name]
+		start := time.Now()
+		r := rigFor(t, w)
+		total, bad := r.Instances()
+		t.Logf("%s: %d series, %d instances (%d not ok), built in %s", name, r.Series, total, bad, time.Since(start).Round(time.Millisecond))
+		var ad, grp, ar, seq, par []time.Duration
+		var cores []float64
+		timed := func(into *[]time.Duration, f func() error) {
+			s := time.Now()
+			if err := f(); err != nil {
+				t.Fatal(err)
+			}
+			*into = append(*into, time.Since(s))
+		}
+		for range evalRounds {
+			c0, w0 := cpuTime(), time.Now()
+			timed(&ad, func() error { r.AssertdCycle(ctx); return nil })
+			cores = append(cores, float64(cpuTime()-c0)/float64(time.Since(w0)))
+			timed(&grp, func() error { r.GroupCycle(ctx); return nil })
+			timed(&ar, func() error { return r.AlertingRuleCycle(ctx) })
+			timed(&seq, func() error { return r.PromQLCycle(ctx, 1) })
+			timed(&par, func() error { return r.PromQLCycle(ctx, workers) })
+		}
+		a := median(ad)
+		label := fmt.Sprintf("1 eval %s", name)
+		what := fmt.Sprintf("cycle, %dk asserts, %d%% violating", w.Asserts/1000, int(w.Violating*100))
+		if w.Annotate {
+			what += ", annotated"
+		}
+		tab.Add(Row{Row: label, What: what + " vs rules.Group.Eval", Value: secs(a), Baseline: secs(median(grp)),
+			Ratio: a.Seconds() / median(grp).Seconds(), Goal: "≤ 1.0×", Met: met(a <= median(grp)),
+			Bench: "EvalCycle/" + name + "/assertd", Nanos: float64(a)})
+		tab.Add(Row{Row: label, What: "  vs AlertingRule.Eval loop", Value: secs(a), Baseline: secs(median(ar)),
+			Ratio: a.Seconds() / median(ar).Seconds(), Goal: "-", Met: "-", Bench: "EvalCycle/" + name + "/alerting-rule", Nanos: float64(median(ar))})
+		tab.Add(Row{Row: label, What: "  vs raw PromQL, sequential", Value: secs(a), Baseline: secs(median(seq)),
+			Ratio: a.Seconds() / median(seq).Seconds(), Goal: "-", Met: "-", Bench: "EvalCycle/" + name + "/promql-seq", Nanos: float64(median(seq))})
+		tab.Add(Row{Row: label, What: fmt.Sprintf("  vs raw PromQL, %d workers (assertd: %d)", workers, workers), Value: secs(a), Baseline: secs(median(par)),
+			Ratio: a.Seconds() / median(par).Seconds(), Goal: "≤ 1.05×", Met: met(a.Seconds() <= 1.05*median(par).Seconds()),
+			Bench: "EvalCycle/" + name + "/promql-par", Nanos: float64(median(par))})
+		tab.Add(Row{Row: label, What: "  cores busy during assertd's cycle", Value: fmt.Sprintf("%.2f", medianF(cores)), Baseline: fmt.Sprintf("%d cores", runtime.NumCPU()),
+			Ratio: medianF(cores) / float64(runtime.NumCPU()), Goal: "both used", Met: met(medianF(cores) >= 1.5)})
+		tab.Add(hidden(Row{Bench: "EvalCycle/" + name + "/rules-group", Nanos: float64(median(grp))}))
+	}
+	rigs.Lock()
+	if rigs.rig != nil {
+		rigs.rig.Close()
+		rigs.rig = nil
+	}
+	rigs.Unlock()
+	runtime.GC()
+}
+
+// hidden marks a row that only feeds the benchmark lines.
+func hidden(r Row) Row { r.Row = ""; return r }
+
+func pingRows(ctx context.Context, t *testing.T, tab *Table) {
+	hbs, paths := Heartbeats(1000)
+	load := Load{Conns: 128, Max: 1_000_000, Duration: 5 * time.Second, Warmup: time.Second, Paths: paths}
+	run := func(name string, h func() (any, error)) LoadResult {
+		t.Helper()
+		v, err := h()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.(LoadResult)
+	}
+	serve := func(st store.Store) (any, error) {
+		h, err := PingHandler(ctx, st, hbs)
+		if err != nil {
+			return nil, err
+		}
+		addr, stop, err := Serve(h)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		return load.Run(ctx, addr)
+	}
+	bare := run("bare", func() (any, error) {
+		addr, stop, err := Serve(Bare())
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		return load.Run(ctx, addr)
+	})
+	dir := t.TempDir()
+	lite := run("sqlite", func() (any, error) {
+		st, err := store.OpenSQLite(ctx, filepath.Join(dir, "pings.db"))
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		return serve(st)
+	})
+	pg := testpg.Start(t)
+	pgr := run("postgres", func() (any, error) {
+		st, err := store.OpenPostgres(ctx, fmt.Sprintf("postgres://%s@%s:%d/postgres?sslmode=disable", pg.User, pg.Host, pg.Port))
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		return serve(st)
+	})
+	t.Logf("bare %s; sqlite %s; postgres %s", bare, lite, pgr)
+	rate := func(r LoadResult) string { return fmt.Sprintf("%.0f req/s", r.PerSecond()) }
+	tab.Add(Row{Row: "2 pings", What: "SQLite (WAL), 128 conns, durable before 200, vs bare net/http", Value: rate(lite), Baseline: rate(bare),
+		Ratio: lite.PerSecond() / bare.PerSecond(), Goal: "≥ 0.6×", Met: met(lite.PerSecond() >= 0.6*bare.PerSecond()),
+		Bench: "Pings/sqlite", Nanos: 1e9 / lite.PerSecond()})
+	tab.Add(Row{Row: "2 pings", What: "  SQLite p99 latency (bare p99 beside)", Value: ms(lite.P99), Baseline: ms(bare.P99),
+		Ratio: float64(lite.P99) / float64(bare.P99), Goal: "≤ 10 ms", Met: met(lite.P99 <= 10*time.Millisecond)})
+	tab.Add(Row{Row: "2 pings", What: "PostgreSQL, 128 conns, durable before 200, vs bare", Value: rate(pgr), Baseline: rate(bare),
+		Ratio: pgr.PerSecond() / bare.PerSecond(), Goal: "(report)", Met: "-", Bench: "Pings/postgres", Nanos: 1e9 / pgr.PerSecond()})
+	tab.Add(Row{Row: "2 pings", What: "  PostgreSQL p99 latency", Value: ms(pgr.P99), Baseline: ms(bare.P99),
+		Ratio: float64(pgr.P99) / float64(bare.P99), Goal: "(report)", Met: "-"})
+	tab.Rows = append(tab.Rows, hidden(Row{Bench: "Pings/bare", Nanos: 1e9 / bare.PerSecond()}))
+}
+
+func reactRows(ctx context.Context, t *testing.T, tab *Table) {
+	const poll = 10 * time.Millisecond
+	r, err := MeasureReaction(ctx, 200, poll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Add(Row{Row: "3 reaction", What: "confirming eval → Remediator.Start (stub), p99, vs the eval alone", Value: ms(r.Confirm), Baseline: ms(r.EvalOnly),
+		Ratio: float64(r.Confirm) / float64(r.EvalOnly), Goal: "≤ 100 ms", Met: met(r.Confirm <= 100*time.Millisecond),
+		Bench: "Reaction/confirm-to-start-p99", Nanos: float64(r.Confirm)})
+	tab.Add(Row{Row: "3 reaction", What: fmt.Sprintf("run failed → page at fake PagerDuty, p99 (stand-in deliverer polls every %s), vs one POST", poll), Value: ms(r.Page), Baseline: ms(r.Post),
+		Ratio: float64(r.Page) / float64(r.Post), Goal: "≤ 1 s", Met: met(r.Page <= time.Second),
+		Bench: "Reaction/failed-to-page-p99", Nanos: float64(r.Page)})
+}
+
+func memRows(ctx context.Context, t *testing.T, tab *Table) {
+	for _, n := range []int{10_000, 100_000} {
+		dir := t.TempDir()
+		m, err := MeasureMemory(ctx, dir, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kib := func(b float64) string { return fmt.Sprintf("%.2f KiB", b/1024) }
+		tab.Add(Row{Row: "4 memory", What: fmt.Sprintf("heap per instance at %dk vs per Prometheus alert", n/1000), Value: kib(m.HeapPer), Baseline: kib(m.PromPer),
+			Ratio: m.HeapPer / m.PromPer, Goal: "≤ 2 KiB", Met: met(m.HeapPer <= 2048), Bench: fmt.Sprintf("Memory/heap-per-instance-%dk", n/1000), Nanos: m.HeapPer, Unit: "B/instance"})
+		tab.Add(Row{Row: "4 memory", What: fmt.Sprintf("  RSS per instance at %dk", n/1000), Value: kib(m.RSSPer), Baseline: kib(m.PromPer),
+			Ratio: m.RSSPer / m.PromPer, Goal: "≤ 2 KiB", Met: met(m.RSSPer <= 2048), Bench: fmt.Sprintf("Memory/rss-per-instance-%dk", n/1000), Nanos: m.RSSPer, Unit: "B/instance"})
+		if n == 100_000 {
+			r, err := MeasureRestart(ctx, dir, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tab.Add(Row{Row: "5 restart", What: "config + store + engine.New with 100k instances vs reading them", Value: secs(r.Ready), Baseline: secs(r.Read),
+				Ratio: r.Ready.Seconds() / r.Read.Seconds(), Goal: "≤ 3 s", Met: met(r.Ready <= 3*time.Second),
+				Bench: "Restart/ready-100k", Nanos: float64(r.Ready)})
+		}
+	}
+}
