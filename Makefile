@@ -29,6 +29,7 @@ unit:
 
 examples:
 	$(GO) run ./cmd/assertd check examples/...
+	$(GO) run ./cmd/assertd test examples/...
 
 # Fuzz the loaders for a while (not part of make test).
 FUZZTIME ?= 60s

@@ -3,18 +3,28 @@ package asserttest
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
-func TestQuickstartExamplePasses(t *testing.T) {
-	res, err := RunFile(context.Background(), "../examples/quickstart/quickstart.test.yaml")
-	if err != nil {
-		t.Fatal(err)
+// Every example ships its tests, and they pass.
+func TestExamplesPass(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*/*.test.yaml")
+	if len(files) < 4 {
+		t.Fatalf("example tests: %v", files)
 	}
-	var out bytes.Buffer
-	if !Report(&out, res) || len(res) < 3 {
-		t.Fatalf("%s", out.String())
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			res, err := RunFile(context.Background(), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if !Report(&out, res) || len(res) == 0 {
+				t.Fatalf("%s", out.String())
+			}
+		})
 	}
 }
 

@@ -336,6 +336,16 @@ func (e *Engine) commit(ctx context.Context, c store.Change) bool {
 	return true
 }
 
+// markStored notes that the store holds in, so that its clocks are not
+// written again until they move.
+func (e *Engine) markStored(in assertd.Instance) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.instances[in.Assert][in.Fingerprint]; t != nil {
+		t.stored, t.savedViolated, t.savedClear = true, in.ViolatedSince, in.ClearSince
+	}
+}
+
 func commitDecision(key string, d assertd.Decision) store.Change {
 	return store.Change{Key: key, Decision: &d}
 }
@@ -345,6 +355,9 @@ func (e *Engine) commitOne(ctx context.Context, c store.Change) error {
 	switch {
 	case err == nil:
 		e.metrics.storeUp.Set(1)
+		if in := c.Instance; in != nil {
+			e.markStored(*in)
+		}
 		return nil
 	case errors.Is(err, store.ErrUnavailable):
 		e.metrics.storeUp.Set(0)
