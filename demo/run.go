@@ -53,7 +53,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := writeQuickstart(dir); err != nil {
+	if err := writeQuickstart(dir, os.Getenv); err != nil {
 		return err
 	}
 	data := o.DataDir
@@ -104,7 +104,10 @@ func Run(ctx context.Context, o Options) error {
 	return <-done
 }
 
-func writeQuickstart(dir string) error {
+// writeQuickstart writes the quickstart set into dir, adding Slack and
+// PagerDuty channels when their environment variables are set
+// (SLACK_BOT_TOKEN with SLACK_CHANNEL, PAGERDUTY_ROUTING_KEY).
+func writeQuickstart(dir string, getenv func(string) string) error {
 	return fs.WalkDir(examples.Quickstart, "quickstart", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -113,8 +116,30 @@ func writeQuickstart(dir string) error {
 		if err != nil {
 			return err
 		}
+		if filepath.Base(p) == "assertd.yaml" {
+			b = []byte(withChannels(string(b), getenv))
+		}
 		return os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644)
 	})
+}
+
+// withChannels adds the real channels the environment names to the config.
+func withChannels(cfg string, getenv func(string) string) string {
+	var add, pages, info []string
+	if getenv("SLACK_BOT_TOKEN") != "" && getenv("SLACK_CHANNEL") != "" {
+		add = append(add, fmt.Sprintf("  - name: slack\n    slack: {token_env: SLACK_BOT_TOKEN, channel: %q}\n", getenv("SLACK_CHANNEL")))
+		pages, info = append(pages, "slack"), append(info, "slack")
+	}
+	if getenv("PAGERDUTY_ROUTING_KEY") != "" {
+		add = append(add, "  - name: pagerduty\n    pagerduty: {routing_key_env: PAGERDUTY_ROUTING_KEY}\n")
+		pages = append(pages, "pagerduty")
+	}
+	if len(add) == 0 {
+		return cfg
+	}
+	cfg = strings.Replace(cfg, "notifiers:\n", "notifiers:\n"+strings.Join(add, ""), 1)
+	cfg = strings.Replace(cfg, "info: [console]", "info: ["+strings.Join(append([]string{"console"}, info...), ", ")+"]", 1)
+	return strings.Replace(cfg, "notify: [console]", "notify: ["+strings.Join(append([]string{"console"}, pages...), ", ")+"]", 1)
 }
 
 // narrate prints every state change of the demo's instances.
