@@ -212,3 +212,21 @@ func (r *rig) state(assert, instance string) assertd.State {
 }
 
 func storeFilter(assert string) store.TransitionFilter { return store.TransitionFilter{Assert: assert} }
+
+// waitOK waits until n instances of assert (with an instance label) are ok.
+func (r *rig) waitOK(assert string, n int) {
+	r.t.Helper()
+	r.eventually(40*time.Second, fmt.Sprintf("%d instances of %s ok", n, assert), func() error {
+		ins, _ := r.st.Instances(context.Background(), assert)
+		ok := 0
+		for _, in := range ins {
+			if in.State == assertd.OK && in.Labels["instance"] != "" {
+				ok++
+			}
+		}
+		if ok != n {
+			return fmt.Errorf("%d ok", ok)
+		}
+		return nil
+	})
+}

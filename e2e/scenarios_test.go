@@ -40,12 +40,7 @@ func TestRestartFixesLatency(t *testing.T) {
 	svc := startService(t)
 	r := newRig(t, targets(svc), latencyRules("6s"))
 	r.start()
-	r.eventually(20*time.Second, "latency ok at first", func() error {
-		if s := r.state("latency", "demo-1"); s != assertd.OK {
-			return fmt.Errorf("state %q", s)
-		}
-		return nil
-	})
+	r.waitOK("latency", 1)
 	svc.SetFault(demo.FaultLatency, true)
 	r.eventually(40*time.Second, "the restart verified", func() error {
 		runs := r.runs("restart")
@@ -73,12 +68,7 @@ func TestUnfixableFaultPagesAndResolves(t *testing.T) {
 	svc := startService(t)
 	r := newRig(t, targets(svc), latencyRules("5s"))
 	r.start()
-	r.eventually(20*time.Second, "ok at first", func() error {
-		if s := r.state("latency", "demo-1"); s != assertd.OK {
-			return fmt.Errorf("state %q", s)
-		}
-		return nil
-	})
+	r.waitOK("latency", 1)
 	svc.SetFault(demo.FaultStuckLatency, true)
 	r.eventually(45*time.Second, "paged", func() error {
 		if runs := r.runs("restart"); len(runs) != 1 || runs[0].Status != assertd.RunFailed {
@@ -197,19 +187,7 @@ remediations:
 		return nil
 	})
 	r.start()
-	r.eventually(40*time.Second, "three instances ok", func() error {
-		ins, _ := r.st.Instances(t.Context(), "connections")
-		ok := 0
-		for _, in := range ins {
-			if in.State == assertd.OK && in.Labels["instance"] != "" {
-				ok++
-			}
-		}
-		if ok != 3 {
-			return fmt.Errorf("%d ok", ok)
-		}
-		return nil
-	})
+	r.waitOK("connections", 3)
 	prom.Stop()
 	r.eventually(30*time.Second, "all uncertain, then paged once", func() error {
 		ins, _ := r.st.Instances(t.Context(), "connections")
@@ -244,19 +222,7 @@ func TestBlastRadiusBreaker(t *testing.T) {
 	}
 	r := newRig(t, targets(svcs...), latencyRules("5s"))
 	r.start()
-	r.eventually(20*time.Second, "four instances ok", func() error {
-		ins, _ := r.st.Instances(t.Context(), "latency")
-		ok := 0
-		for _, in := range ins {
-			if in.State == assertd.OK && in.Labels["instance"] != "" {
-				ok++
-			}
-		}
-		if ok != 4 {
-			return fmt.Errorf("%d ok", ok)
-		}
-		return nil
-	})
+	r.waitOK("latency", 4)
 	svcs[0].SetFault(demo.FaultLatency, true)
 	svcs[1].SetFault(demo.FaultLatency, true)
 	r.eventually(30*time.Second, "one page", func() error {
@@ -283,12 +249,7 @@ func TestKill9MidRemediation(t *testing.T) {
 	svc := startService(t)
 	r := newRig(t, targets(svc), latencyRules("30s"))
 	r.start()
-	r.eventually(20*time.Second, "ok at first", func() error {
-		if s := r.state("latency", "demo-1"); s != assertd.OK {
-			return fmt.Errorf("state %q", s)
-		}
-		return nil
-	})
+	r.waitOK("latency", 1)
 	svc.SetFault(demo.FaultStuckLatency, true)
 	r.eventually(30*time.Second, "a run in its settle step", func() error {
 		if runs := r.runs("restart"); len(runs) != 1 || runs[0].Status != assertd.RunRunning {

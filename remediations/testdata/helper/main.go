@@ -1,4 +1,4 @@
-// Command helper is a small program the remediation tests run as a real
+// Package main is a small program the remediation tests run as a real
 // child process: it exits with a code, prints, floods, ignores SIGTERM,
 // spawns children, serves a health endpoint (a supervised service) and
 // signals a pid.
