@@ -20,6 +20,9 @@ import (
 	"github.com/assertd/assertd/examples"
 )
 
+// DefaultService is where the quickstart expects the demo service.
+const DefaultService = "127.0.0.1:8081"
+
 // Options configure the demo.
 type Options struct {
 	DataDir  string        // "" : a temporary directory, removed at the end
@@ -37,7 +40,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Listen = "127.0.0.1:8080"
 	}
 	if o.Service == "" {
-		o.Service = "127.0.0.1:8081"
+		o.Service = DefaultService
 	}
 	if o.AutoSlow == 0 {
 		o.AutoSlow = 20 * time.Second
@@ -53,9 +56,6 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := writeQuickstart(dir, os.Getenv); err != nil {
-		return err
-	}
 	data := o.DataDir
 	if data == "" {
 		data = filepath.Join(dir, "data")
@@ -65,6 +65,11 @@ func Run(ctx context.Context, o Options) error {
 	ln, err := net.Listen("tcp", o.Service)
 	if err != nil {
 		return fmt.Errorf("demo service on %s: %w (is another demo running?)", o.Service, err)
+	}
+	// The quickstart names the service's usual address; point it at the real one.
+	if err := writeQuickstart(dir, ln.Addr().String(), os.Getenv); err != nil {
+		ln.Close()
+		return err
 	}
 	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
@@ -88,7 +93,7 @@ func Run(ctx context.Context, o Options) error {
 	go svc.Run(ctx, 50, base+"/ping/demo-job", 10*time.Second)
 
 	fmt.Fprintf(o.Out, "assertd demo: the UI is on %s (data in %s)\n", base, data)
-	fmt.Fprintf(o.Out, "the demo service is on http://%s; its faults: %s\n", o.Service, strings.Join(Faults, ", "))
+	fmt.Fprintf(o.Out, "the demo service is on http://%s; its faults: %s\n", ln.Addr(), strings.Join(Faults, ", "))
 	fmt.Fprintf(o.Out, "story 1 starts by itself: in %s the demo service turns slow; watch assertd restart it.\n", o.AutoSlow)
 	fmt.Fprintf(o.Out, "then try: assertd demo fault stuck-latency   (a restart cannot fix it: you get paged)\n")
 	fmt.Fprintf(o.Out, "          assertd demo fault heartbeat       (its job stops pinging: uncertain, then paged)\n")
@@ -107,7 +112,7 @@ func Run(ctx context.Context, o Options) error {
 // writeQuickstart writes the quickstart set into dir, adding Slack and
 // PagerDuty channels when their environment variables are set
 // (SLACK_BOT_TOKEN with SLACK_CHANNEL, PAGERDUTY_ROUTING_KEY).
-func writeQuickstart(dir string, getenv func(string) string) error {
+func writeQuickstart(dir, service string, getenv func(string) string) error {
 	return fs.WalkDir(examples.Quickstart, "quickstart", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -119,6 +124,7 @@ func writeQuickstart(dir string, getenv func(string) string) error {
 		if filepath.Base(p) == "assertd.yaml" {
 			b = []byte(withChannels(string(b), getenv))
 		}
+		b = []byte(strings.ReplaceAll(string(b), DefaultService, service))
 		return os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644)
 	})
 }
