@@ -21,6 +21,7 @@ import (
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
@@ -93,6 +94,8 @@ type env struct {
 	st     store.Store
 	eng    *engine.Engine
 	runner *remediations.Runner
+	del    *notifiers.Deliverer
+	chans  map[string]*fakeChannel
 	hb     *heartbeat.Tracker
 	dir    string
 	closer []func()
@@ -137,6 +140,9 @@ func RunFile(ctx context.Context, path string) ([]Result, error) {
 			e.eng.Tick(ctx, now)
 			if err := e.quiesce(); err != nil {
 				return nil, err
+			}
+			if err := e.del.DeliverDue(ctx, now); err != nil {
+				return nil, fmt.Errorf("%s: delivering at %s: %w", path, now.Sub(Origin), err)
 			}
 			now = now.Add(step)
 		}
@@ -190,7 +196,56 @@ func setup(ctx context.Context, l *loaded) (*env, error) {
 		return nil, err
 	}
 	e.runner.Attach(e.eng)
+	// The channels are fakes that record what reached them; a channel can be
+	// down for a while. The deliverer is the real one (retries, grouping,
+	// escalation levels), on the test's clock.
+	e.chans = map[string]*fakeChannel{}
+	fakes := map[string]notifiers.Notifier{}
+	for _, n := range l.set.Config.Notifiers {
+		c := &fakeChannel{name: n.Name, clock: e.clock, got: map[assertd.NoticeKind]int{}}
+		for _, ch := range l.file.Channels {
+			if ch.Name == n.Name && len(ch.Down) == 2 {
+				c.down = append(c.down, [2]time.Time{Origin.Add(ch.Down[0].Std()), Origin.Add(ch.Down[1].Std())})
+			}
+		}
+		e.chans[n.Name], fakes[n.Name] = c, c
+	}
+	e.del, err = notifiers.New(l.set.Config, l.set.Dir(), func(string) string { return "test-secret" }, notifiers.Options{
+		Store: e.st, Now: e.clock.Now, Notifiers: fakes, Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard,
+		Jitter: func() float64 { return 0.5 }})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
 	return e, nil
+}
+
+// fakeChannel records the messages that reach a channel.
+type fakeChannel struct {
+	name  string
+	clock *clock
+	down  [][2]time.Time
+	mu    sync.Mutex
+	got   map[assertd.NoticeKind]int
+}
+
+func (f *fakeChannel) Notify(_ context.Context, m *notifiers.Message) (bool, error) {
+	now := f.clock.Now()
+	for _, w := range f.down {
+		if !now.Before(w[0]) && now.Before(w[1]) {
+			return true, fmt.Errorf("channel %s is down (assertd test)", f.name)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got[m.Kind]++
+	return false, nil
+}
+
+func (f *fakeChannel) count(k assertd.NoticeKind) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.got[k]
 }
 
 // quiesce waits until every remediation run in flight is blocked on the
@@ -350,14 +405,14 @@ func (e *env) check(ctx context.Context, t Test) []string {
 		}
 	}
 	if len(t.Pages) > 0 || len(t.Info) > 0 || t.NoPage {
-		msgs, _ := e.st.Messages(ctx, store.MessageFilter{})
+		// What reached each channel so far (a group is one message).
 		pages, info := map[string]int{}, map[string]int{}
-		for _, m := range msgs {
-			switch m.Kind {
-			case string(assertd.NoticeTrigger):
-				pages[m.Channel]++
-			case string(assertd.NoticeInfo):
-				info[m.Channel]++
+		for name, c := range e.chans {
+			if n := c.count(assertd.NoticeTrigger); n > 0 {
+				pages[name] = n
+			}
+			if n := c.count(assertd.NoticeInfo); n > 0 {
+				info[name] = n
 			}
 		}
 		for ch, n := range t.Pages {
