@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -183,7 +184,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 		}
 	}
 	e.mu.Unlock()
-	slices.SortFunc(due, func(a, b *asserts.Compiled) int { return compareStrings(a.Name, b.Name) })
+	slices.SortFunc(due, func(a, b *asserts.Compiled) int { return strings.Compare(a.Name, b.Name) })
 
 	// The silences are read once for the whole tick, not once per assert.
 	var silences []assertd.Silence
@@ -220,16 +221,6 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 		}
 	}
 	return wake
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // EvaluateNow evaluates one assert at now, outside its schedule.
@@ -432,10 +423,10 @@ func SortWorstFirst(in []assertd.Instance) {
 		if c := a.Since.Compare(b.Since); c != 0 {
 			return c
 		}
-		if c := compareStrings(a.Assert, b.Assert); c != 0 {
+		if c := strings.Compare(a.Assert, b.Assert); c != 0 {
 			return c
 		}
-		return compareStrings(a.Labels.String(), b.Labels.String())
+		return strings.Compare(a.Labels.String(), b.Labels.String())
 	})
 }
 
