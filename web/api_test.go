@@ -353,14 +353,17 @@ func TestEvents(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	e := newEnv(t)
 	e.seed()
-	e.do("POST", "/api/v1/break-glass", adminSecret, `{"remediation": "rerun-backup", "reason": "backup looked short"}`)
+	if code, body := e.do("POST", "/api/v1/break-glass", adminSecret, `{"remediation": "rerun-backup", "reason": "backup looked short"}`); code != 202 {
+		t.Fatalf("break glass %d %s", code, body)
+	}
+	e.settle() // the run ends (the backup's heartbeat holds: verified)
 	code, body := e.do("GET", "/metrics", "", "")
 	if code != 200 {
 		t.Fatal(code)
 	}
 	for _, want := range []string{
 		`assertd_evaluations_total{assert="pg-connections"}`, `assertd_evaluation_duration_seconds_bucket`,
-		`assertd_instances{state="escalated"} 2`, `assertd_runs{status="succeeded"} 1`,
+		`assertd_instances{state="escalated"} 2`, `assertd_runs{status="succeeded"} 1`, `assertd_runs{status="failed"} 1`,
 		`assertd_config_info{hash="`, `assertd_config_last_reload_successful 1`, `assertd_http_requests_total{code="202",handler="api"} 1`,
 		`assertd_web_store_scrape_errors 0`,
 	} {

@@ -244,6 +244,12 @@ func TestBrowser(t *testing.T) {
 		signInBrowser(t, ctx, e, adminSecret, "/")
 		e.freeConnectionsOnTerminate(db3, 6, 51)
 		fill("connections exhausted on db3; idle sessions from the report job")
+		waitFor(t, ctx, "run page", `location.pathname.startsWith("/runs/") && document.querySelectorAll("#run-steps li.step").length >= 1`, 10*time.Second)
+		// The run goes on after the page is served, and the run page
+		// follows instance states, not steps (db3 is silenced here, so its
+		// recovery sends no event): once the run has ended, reload.
+		e.settle()
+		do(t, ctx, "reload the run page", chromedp.Reload())
 		waitFor(t, ctx, "run page with steps", `location.pathname.startsWith("/runs/") && document.querySelectorAll("#run-steps li.step").length === 2`, 10*time.Second)
 		steps := js[string](t, ctx, `[...document.querySelectorAll("#run-steps li.step")].map(s => s.querySelector(".outcome").textContent + " " + s.querySelector(".step-name").textContent).join(",")`)
 		// The real run: the (faked) psql freed the connections, the
