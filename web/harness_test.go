@@ -23,6 +23,7 @@ import (
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
@@ -30,9 +31,9 @@ import (
 
 // The harness runs the real thing in-process: the configuration loaded from
 // files, SQLite in a temporary directory, the embedded TSDB, the heartbeat
-// tracker, the engine and this handler on 127.0.0.1 — all on an injected
-// clock. Only the three operator actions that other branches add to the
-// engine (BreakGlass, Approve, Acknowledge) are fakes, recorded for the tests.
+// tracker, the engine with the remediation runner and this handler on
+// 127.0.0.1 — all on an injected clock. Only the external effects of the
+// run steps (psql, systemctl) are faked: see fakeEffects.
 
 const (
 	adminSecret = "admin-secret-0123456789"
@@ -103,10 +104,18 @@ remediations:
         on_failure: page
 `
 
-// clock is the injected time.
+// clock is the injected time. Remediation runs wait on it (wait steps,
+// retry backoff, approval expiry): After fires when Add moves the clock
+// past the deadline, as in asserttest.
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	t      time.Time
+	timers []timer
+}
+
+type timer struct {
+	at time.Time
+	ch chan time.Time
 }
 
 func (c *clock) Now() time.Time {
@@ -115,89 +124,84 @@ func (c *clock) Now() time.Time {
 	return c.t
 }
 
+// After fires when the clock reaches now+d.
+func (c *clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.t
+		return ch
+	}
+	c.timers = append(c.timers, timer{at: c.t.Add(d), ch: ch})
+	return ch
+}
+
+// Add moves the clock and fires the timers that are due.
 func (c *clock) Add(d time.Duration) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+	kept := c.timers[:0]
+	for _, tm := range c.timers {
+		if !tm.at.After(c.t) {
+			tm.ch <- tm.at
+			continue
+		}
+		kept = append(kept, tm)
+	}
+	c.timers = kept
 	return c.t
 }
 
-// fakeOps stands in for the engine's operator actions: it records the calls
-// and, for break glass, writes a run with its steps to the real store.
-type fakeOps struct {
-	st    store.Store
-	set   *config.Set
+func (c *clock) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
+// fakeEffects stand in for what run and http steps do outside assertd. The
+// harness runs the real remediation runner, but the machine running the
+// tests has no PostgreSQL to psql into and no pg-backup.service to start
+// (and a test must never run systemctl): so the runner's Effects answer for
+// those steps, with the output the real command prints. Verify steps are
+// left to the real engine. A test may add what a command does to the world
+// (a terminate frees connections) with onRun.
+type fakeEffects struct {
 	mu    sync.Mutex
-	calls []string
+	hooks map[string]func() string // "remediation/step": called when the step runs; returns its output ("": the usual)
 }
 
-func (f *fakeOps) record(s string) {
+// stepOutput is what the real commands of harnessRules print.
+var stepOutput = map[string]string{
+	"terminate-idle-connections/terminate": "pg_terminate_backend\n----------------------\n t\n t\n t\n(3 rows)\n",
+	"rerun-backup/start-backup":            "",
+}
+
+func (f *fakeEffects) onRun(remediation, step string, do func() string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, s)
-}
-
-func (f *fakeOps) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.calls...)
-}
-
-func (f *fakeOps) BreakGlass(ctx context.Context, req engine.BreakGlassRequest) (assertd.Run, error) {
-	f.record(fmt.Sprintf("break-glass %s %s %s by=%s dry=%v reason=%q", req.Remediation, req.Assert, req.Labels, req.By, req.DryRun, req.Reason))
-	rm := f.set.Remediation(req.Remediation)
-	run := assertd.Run{ID: fmt.Sprintf("bg-%d", req.At.UnixMicro()), Remediation: req.Remediation, Assert: req.Assert,
-		Fingerprint: req.Labels.Fingerprint(), Labels: req.Labels, LockKey: "pg/" + req.Labels["instance"], Shadow: req.DryRun,
-		Status: assertd.RunRunning, Started: req.At}
-	if _, err := f.st.CreateRun(ctx, run); err != nil {
-		return run, err
+	if f.hooks == nil {
+		f.hooks = map[string]func() string{}
 	}
-	at := req.At
-	for i, step := range rm.Steps {
-		out := "verified: " + req.Assert + " holds for " + req.Labels.String()
-		if step.Kind == "run" {
-			out = "pg_terminate_backend\n----------------------\n t\n t\n t\n(3 rows)\n"
-			if req.DryRun {
-				out = "dry run: would run " + step.Name
+	f.hooks[remediation+"/"+step] = do
+}
+
+func (f *fakeEffects) Step(remediation string, st *remediations.CompiledStep) (bool, string, bool) {
+	switch st.Kind {
+	case "run", "http":
+		f.mu.Lock()
+		hook := f.hooks[remediation+"/"+st.Name]
+		f.mu.Unlock()
+		out := stepOutput[remediation+"/"+st.Name]
+		if hook != nil {
+			if o := hook(); o != "" {
+				out = o
 			}
 		}
-		s := assertd.RunStep{RunID: run.ID, Seq: i, Name: step.Name, Attempt: 1, Started: at, Ended: at.Add(1200 * time.Millisecond),
-			Outcome: assertd.StepOK, Output: out}
-		if err := f.st.PutStep(ctx, s); err != nil {
-			return run, err
-		}
-		at = at.Add(1500 * time.Millisecond)
+		return true, out, true
 	}
-	run.Status, run.Ended, run.Outcome = assertd.RunSucceeded, at, "verified"
-	return run, f.st.FinishRun(ctx, run.ID, run.Status, run.Ended, run.Outcome)
-}
-
-func (f *fakeOps) Approve(ctx context.Context, runID, by string, approved bool, comment string, now time.Time) error {
-	f.record(fmt.Sprintf("approve %s by=%s approved=%v", runID, by, approved))
-	return f.st.DecideApproval(ctx, runID, by, approved, now, comment)
-}
-
-func (f *fakeOps) Acknowledge(ctx context.Context, assert, fp, by, comment string, now time.Time) error {
-	f.record(fmt.Sprintf("ack %s/%s by=%s", assert, fp, by))
-	return nil
-}
-
-// testEngine is the real engine with the fake operator actions.
-type testEngine struct {
-	*engine.Engine
-	ops *fakeOps
-}
-
-func (e testEngine) BreakGlass(ctx context.Context, req engine.BreakGlassRequest) (assertd.Run, error) {
-	return e.ops.BreakGlass(ctx, req)
-}
-
-func (e testEngine) Approve(ctx context.Context, runID, by string, approved bool, comment string, now time.Time) error {
-	return e.ops.Approve(ctx, runID, by, approved, comment, now)
-}
-
-func (e testEngine) Acknowledge(ctx context.Context, assert, fp, by, comment string, now time.Time) error {
-	return e.ops.Acknowledge(ctx, assert, fp, by, comment, now)
+	return false, "", false
 }
 
 // hbStore keeps the heartbeat tracker's state in the store (as app does).
@@ -238,7 +242,8 @@ type env struct {
 	emb   *sources.Embedded
 	hb    *heartbeat.Tracker
 	eng   *engine.Engine
-	ops   *fakeOps
+	run   *remediations.Runner
+	fx    *fakeEffects
 	reg   *prometheus.Registry
 	srv   *httptest.Server
 	base  string
@@ -275,13 +280,18 @@ func newEnv(t testing.TB) *env {
 	if e.hb, err = heartbeat.New(ctx, set.Heartbeats, hbStore{e.st}, heartbeat.Options{Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		t.Fatal(err)
 	}
+	e.fx = &fakeEffects{}
+	e.run = remediations.NewRunner(remediations.RunnerOptions{Store: e.st, Clock: e.clock, Effects: e.fx,
+		Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "", false },
+		ReadFile: func(string) ([]byte, error) { return nil, errors.New("the web harness reads no secret files") }})
 	if e.eng, err = engine.New(ctx, engine.Options{Set: set, Store: e.st, Sources: map[string]asserts.Querier{config.EmbeddedName: e.emb},
-		Heartbeats: e.hb, Now: e.clock.Now, Registerer: e.reg}); err != nil {
+		Heartbeats: e.hb, Now: e.clock.Now, Registerer: e.reg, Logger: slog.New(slog.DiscardHandler), Remediator: e.run}); err != nil {
 		t.Fatal(err)
 	}
-	e.ops = &fakeOps{st: e.st, set: set}
+	e.run.Attach(e.eng)
+	t.Cleanup(e.run.Wait) // before the store closes
 	env := map[string]string{"T_ADMIN": adminSecret, "T_READ": readSecret}
-	h, err := New(Deps{Engine: testEngine{e.eng, e.ops}, Store: e.st, Heartbeats: e.hb, Web: set.Config.Web, ConfigDir: set.Dir(),
+	h, err := New(Deps{Engine: e.eng, Store: e.st, Heartbeats: e.hb, Web: set.Config.Web, ConfigDir: set.Dir(),
 		Getenv: func(k string) string { return env[k] }, Pings: e.hb.Handler(e.clock.Now), Gatherer: e.reg, Registerer: e.reg,
 		Now: e.clock.Now, EventEvery: 100 * time.Millisecond})
 	if err != nil {
@@ -301,13 +311,18 @@ func newEnv(t testing.TB) *env {
 // sample writes one value of a series at the clock's time.
 func (e *env) sample(metric string, value float64, kv ...string) {
 	e.t.Helper()
+	if err := e.write(metric, value, kv...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// write is sample without failing the test, for the runs' goroutines.
+func (e *env) write(metric string, value float64, kv ...string) error {
 	app := e.emb.Appendable().Appender(e.ctx)
 	if _, err := app.Append(0, labels.FromStrings(append([]string{"__name__", metric}, kv...)...), e.clock.Now().UnixMilli(), value); err != nil {
-		e.t.Fatal(err)
+		return err
 	}
-	if err := app.Commit(); err != nil {
-		e.t.Fatal(err)
-	}
+	return app.Commit()
 }
 
 // eval evaluates every assert at the clock's time.
@@ -317,6 +332,21 @@ func (e *env) eval() {
 		if err := e.eng.EvaluateNow(e.ctx, a.Name, e.clock.Now()); err != nil {
 			e.t.Fatal(err)
 		}
+	}
+	e.settle()
+}
+
+// settle waits until every remediation run in flight has ended or waits on
+// the clock, so that tests see what the runs did and the clock only moves
+// when nothing runs.
+func (e *env) settle() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.run.InFlight() > e.clock.waiting() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("a remediation run did not settle within 10s")
+		}
+		time.Sleep(200 * time.Microsecond)
 	}
 }
 
@@ -337,6 +367,20 @@ func (e *env) seed() {
 		e.eval()
 		e.clock.Add(30 * time.Second)
 	}
+}
+
+// freeConnectionsOnTerminate makes the terminate step of
+// terminate-idle-connections do what it does on a real database: the idle
+// sessions of an instance go away (n of them) and it has free connections
+// again.
+func (e *env) freeConnectionsOnTerminate(in assertd.Instance, n int, free float64) {
+	out := "pg_terminate_backend\n----------------------\n" + strings.Repeat(" t\n", n) + fmt.Sprintf("(%d rows)\n", n)
+	e.fx.onRun("terminate-idle-connections", "terminate", func() string {
+		if err := e.write("pg_free_connections", free, "instance", in.Labels["instance"], "cluster", in.Labels["cluster"]); err != nil {
+			return "test harness: " + err.Error()
+		}
+		return out
+	})
 }
 
 // ping sends a heartbeat ping through the listener.

@@ -93,7 +93,10 @@ func TestPagesRender(t *testing.T) {
 	e := newEnv(t)
 	e.seed()
 	db3 := e.instance("pg-connections", "db3")
-	e.do("POST", "/api/v1/break-glass", adminSecret, `{"remediation": "rerun-backup", "reason": "test"}`)
+	if code, body := e.do("POST", "/api/v1/break-glass", adminSecret, `{"remediation": "rerun-backup", "reason": "test"}`); code != 202 {
+		t.Fatalf("break glass %d %s", code, body)
+	}
+	e.settle()
 	runs, _ := e.st.Runs(e.ctx, storeRunsAll)
 	for _, p := range []string{"/", "/?state=escalated", "/asserts/pg-connections", "/instances/pg-connections/" + db3.Fingerprint,
 		"/runs/" + runs[0].ID, "/heartbeats", "/silences", "/silences?match=%7Binstance%3D%22db3%22%7D", "/settings",
