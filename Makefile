@@ -43,7 +43,7 @@ build:
 	$(GO) build -o assertd ./cmd/assertd
 
 # The benchmark table of docs/BENCHMARKS.md (issue 9): every figure a ratio
-# against a baseline measured in the same run. Takes about 5 minutes and a
+# against a baseline measured in the same run. Takes about 6 minutes and a
 # few GiB; needs PostgreSQL (make deps). Not part of make test.
 # BENCH_ROWS=1,2 picks rows. The Benchmark functions underneath run alone
 # with: go test ./bench -run '^$$' -bench . -benchtime 3x

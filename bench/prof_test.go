@@ -3,9 +3,12 @@ package bench
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"testing"
 	"time"
+
+	"github.com/assertd/assertd/store"
 )
 
 // TestProfileCycle writes a CPU profile of steady assertd cycles only (the
@@ -37,4 +40,48 @@ func TestProfileCycle(t *testing.T) {
 		r.AssertdCycle(ctx)
 		t.Logf("cycle %s, CPU %s", time.Since(s).Round(time.Millisecond), (cpuTime() - c).Round(time.Millisecond))
 	}
+}
+
+// TestProfilePings writes a CPU profile of row 2's SQLite load (1 s warm-up
+// left out) to cpu-pings.out: ASSERTD_BENCH_PROFILE=pings go test ./bench
+// -run TestProfilePings -v.
+func TestProfilePings(t *testing.T) {
+	if os.Getenv("ASSERTD_BENCH_PROFILE") != "pings" {
+		t.Skip("set ASSERTD_BENCH_PROFILE=pings to profile row 2 on SQLite")
+	}
+	ctx := context.Background()
+	hbs, paths := Heartbeats(1000)
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "pings.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h, err := PingHandler(ctx, st, hbs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, stop, err := Serve(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	load := Load{Conns: 128, Max: 1_000_000, Duration: time.Second, Paths: paths}
+	if _, err := load.Run(ctx, addr); err != nil { // warm-up
+		t.Fatal(err)
+	}
+	f, err := os.Create("cpu-pings.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	load.Duration = 5 * time.Second
+	res, err := load.Run(ctx, addr)
+	pprof.StopCPUProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sqlite: %s", res)
 }

@@ -1,32 +1,39 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/internal/testsaas"
+	"github.com/assertd/assertd/notifiers"
+	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/store"
 )
 
 // Reaction is what row 3 measured, each a p99 over Rounds.
 type Reaction struct {
 	Rounds int
+	Poll   time.Duration // the deliverer's poll interval
 	// Confirm: start of the evaluation that confirms a violation → the
-	// engine calls Remediator.Start. EvalOnly: the same evaluation when it
-	// changes nothing (the baseline: the evaluation alone).
+	// remediation's first step (an http step) reaches its target server.
+	// EvalOnly: the same evaluation when it changes nothing (the baseline:
+	// the evaluation alone).
 	Confirm, EvalOnly time.Duration
-	// Page: the run reports failure → the fake PagerDuty server receives
-	// the page. Post: one POST to the same server (the baseline).
+	// Page: the runner reports the run failed (its verify step failed) →
+	// the fake PagerDuty server receives the page. Post: one POST to the
+	// same server (the baseline).
 	Page, Post time.Duration
 }
 
@@ -40,12 +47,14 @@ const reactRules = `asserts:
     annotations: {summary: "{{ .Labels.instance }} is at {{ .Values.v }}"}
 `
 
-// reactRemediations declares the remediation the stub stands in for.
+// reactRemediations: an http step to the bench's target server (it
+// answers 200), then a verify that fails (the series stays at 80), so the
+// run fails and pages. %s is the target's address.
 const reactRemediations = `remediations:
   - name: fix
     steps:
       - name: restart
-        run: ["true"]
+        http: {method: POST, url: "http://%s/restart/{{ .Labels.instance }}"}
         timeout: 10s
         on_failure: page
       - name: verify
@@ -53,14 +62,24 @@ const reactRemediations = `remediations:
         on_failure: page
 `
 
+// reactConfig: PagerDuty with a rate limit far above the bench's rate, and
+// group_wait 1ms, the smallest the config allows (0 means the default 5s);
+// group_by instance, so every round's page is its own group. The blast
+// radius breaker is off: each round's new instance would otherwise count
+// as a mass failure with the ones before it.
 const reactConfig = `files: [asserts.yaml, remediations.yaml]
 data_dir: data
 notifiers:
-  - {name: pager, console: {}}
+  - name: pager
+    pagerduty: {routing_key_env: BENCH_PD_KEY, events_url: %q, rate_per_minute: 600000}
 escalation_policies:
   - name: ops
     levels: [{after: 0s, notify: [pager]}]
+    group_by: [instance]
+    group_wait: 1ms
 defaults: {escalate: ops}
+safety:
+  blast_radius: {disabled: true}
 `
 
 // oneSeries is a source that answers one series, whose instance label the
@@ -83,46 +102,52 @@ func (s *oneSeries) Query(context.Context, string, time.Time) (assertd.Vector, e
 	return assertd.Vector{Samples: []assertd.Sample{{Labels: assertd.Labels{"instance": s.inst}, Value: s.value}}}, nil
 }
 
-// stubRemediator stands in for the remediation runner: it allows every
-// run, timestamps Start and reports the run failed when told to.
-type stubRemediator struct {
-	started chan time.Time
-	mu      sync.Mutex
-	done    func(engine.RunResult)
+// timedRunner is the real remediations.Runner; it only timestamps the
+// moment the runner reports a run's end to the engine.
+type timedRunner struct {
+	*remediations.Runner
+	ended chan time.Time
 }
 
-func (r *stubRemediator) Decide(_ context.Context, _ string, _ assertd.Instance, _ time.Time) assertd.Decision {
-	return assertd.Decision{Action: assertd.ActRemediate, Reason: "bench: always allowed"}
-}
-
-func (r *stubRemediator) Start(_ context.Context, d assertd.Decision, _ assertd.Instance, done func(engine.RunResult)) {
-	at := time.Now()
-	r.mu.Lock()
-	r.done = done
-	r.mu.Unlock()
-	r.started <- at
-}
-
-func (r *stubRemediator) fail(runID string) {
-	r.mu.Lock()
-	done := r.done
-	r.mu.Unlock()
-	done(engine.RunResult{RunID: runID, Outcome: "bench: the step failed", StepLog: "exit 1", At: time.Now()})
+func (r timedRunner) Start(ctx context.Context, d assertd.Decision, in assertd.Instance, done func(engine.RunResult)) {
+	r.Runner.Start(ctx, d, in, func(res engine.RunResult) {
+		r.ended <- time.Now()
+		done(res)
+	})
 }
 
 // MeasureReaction runs rounds of: an instance turns violated, its for
-// passes, the confirming evaluation starts the (stub) remediation, the run
-// fails and the page goes through the outbox to a fake PagerDuty server.
-// The deliverer is a stand-in that polls the outbox every poll.
-func MeasureReaction(ctx context.Context, rounds int, poll time.Duration) (Reaction, error) {
+// passes, the confirming evaluation starts the remediation on the real
+// runner, whose http step reaches a local server and whose verify fails;
+// the engine writes the page to the outbox and the real notifiers
+// deliverer (Run, polling every poll; 0: its default, as app.go runs it)
+// sends it to a fake PagerDuty Events API v2 server.
+func MeasureReaction(ctx context.Context, t testing.TB, rounds int, poll time.Duration) (Reaction, error) {
 	dir, err := os.MkdirTemp("", "assertd-bench-react-")
 	if err != nil {
 		return Reaction{}, err
 	}
 	defer os.RemoveAll(dir)
-	os.WriteFile(filepath.Join(dir, "assertd.yaml"), []byte(reactConfig), 0o644)
+
+	// The remediation's target: it timestamps each step that reaches it.
+	stepped := make(chan time.Time, 16)
+	target, stopTarget, err := Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
+		w.WriteHeader(http.StatusOK)
+		if strings.HasPrefix(r.URL.Path, "/restart/") {
+			stepped <- at
+		}
+	}))
+	if err != nil {
+		return Reaction{}, err
+	}
+	defer stopTarget()
+	const pdKey = "bench-routing-key"
+	pd := testsaas.NewPagerDuty(t, pdKey)
+
+	os.WriteFile(filepath.Join(dir, "assertd.yaml"), []byte(fmt.Sprintf(reactConfig, pd.URL)), 0o644)
 	os.WriteFile(filepath.Join(dir, "asserts.yaml"), []byte(reactRules), 0o644)
-	os.WriteFile(filepath.Join(dir, "remediations.yaml"), []byte(reactRemediations), 0o644)
+	os.WriteFile(filepath.Join(dir, "remediations.yaml"), []byte(fmt.Sprintf(reactRemediations, target)), 0o644)
 	set, errs := config.Load(filepath.Join(dir, "assertd.yaml"))
 	if len(errs) > 0 {
 		return Reaction{}, fmt.Errorf("react config: %w", errs)
@@ -133,69 +158,41 @@ func MeasureReaction(ctx context.Context, rounds int, poll time.Duration) (React
 	}
 	defer st.Close()
 
-	// The fake PagerDuty Events API v2: it timestamps each event it receives.
-	received := make(chan time.Time, 16)
-	pd, stopPD, err := Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		at := time.Now()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		w.Write([]byte(`{"status":"success","message":"Event processed","dedup_key":"bench"}`))
-		if r.URL.Path == "/v2/enqueue" {
-			received <- at
+	getenv := func(k string) string {
+		if k == "BENCH_PD_KEY" {
+			return pdKey
 		}
-	}))
+		return ""
+	}
+	del, err := notifiers.New(set.Config, set.Dir(), getenv, notifiers.Options{Store: st, Poll: poll})
 	if err != nil {
 		return Reaction{}, err
 	}
-	defer stopPD()
-	pdURL := "http://" + pd + "/v2/enqueue"
-	client := &http.Client{Timeout: 5 * time.Second}
-
-	// The deliverer stand-in: claim due messages, POST them, ack.
-	dctx, stopDeliver := context.WithCancel(ctx)
-	var dwg sync.WaitGroup
-	dwg.Add(1)
-	go func() {
-		defer dwg.Done()
-		t := time.NewTicker(poll)
-		defer t.Stop()
-		for {
-			select {
-			case <-dctx.Done():
-				return
-			case <-t.C:
-			}
-			msgs, err := st.Claim(dctx, "bench", time.Now(), time.Minute, 16)
-			if err != nil {
-				continue
-			}
-			for _, m := range msgs {
-				if m.Kind != string(assertd.NoticeTrigger) {
-					_ = st.Ack(dctx, m.ID, "bench", time.Now(), "")
-					continue
-				}
-				resp, err := client.Post(pdURL, "application/json", bytes.NewReader([]byte(m.Payload)))
-				if err == nil {
-					resp.Body.Close()
-					_ = st.Ack(dctx, m.ID, "bench", time.Now(), m.DedupKey)
-				}
-			}
-		}
-	}()
-	defer func() { stopDeliver(); dwg.Wait() }()
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = del.Run(runCtx) })
 
 	src := &oneSeries{}
-	rem := &stubRemediator{started: make(chan time.Time, 1)}
-	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Remediator: rem,
+	runner := timedRunner{Runner: remediations.NewRunner(remediations.RunnerOptions{Store: st}), ended: make(chan time.Time, 1)}
+	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Remediator: runner,
 		Sources: map[string]asserts.Querier{config.EmbeddedName: src}})
 	if err != nil {
+		stop()
+		wg.Wait()
 		return Reaction{}, err
 	}
+	runner.Attach(eng)
+	defer func() { stop(); runner.Wait(); wg.Wait() }()
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	baseline := `{"routing_key":"` + pdKey + `","event_action":"resolve","dedup_key":"bench-baseline"}`
 	var confirm, evalOnly, page, post []time.Duration
-	timeout := func() error { return fmt.Errorf("reaction round timed out") }
-	// The engine's clock: in the past, so that the messages it writes are
-	// due for the deliverer at once, and 20s later each round.
+	timeout := func(what string, i int) error { return fmt.Errorf("reaction round %d: %s timed out", i, what) }
+	// The engine's clock: in the past, 20s later each round (a new
+	// instance each round, so no gate holds a run back). The runner and
+	// the deliverer run on the real clock.
 	base := time.Now().Add(-time.Duration(rounds+3) * 20 * time.Second)
+	seen := 0
 	for i := range rounds {
 		src.set(fmt.Sprintf("host-%04d", i), 80)
 		tv := base.Add(time.Duration(i) * 20 * time.Second)
@@ -209,35 +206,49 @@ func MeasureReaction(ctx context.Context, rounds int, poll time.Duration) (React
 			return Reaction{}, err
 		}
 		select {
-		case at := <-rem.started:
+		case at := <-stepped:
 			confirm = append(confirm, at.Sub(t1))
 		case <-time.After(5 * time.Second):
-			return Reaction{}, timeout()
+			return Reaction{}, timeout("first step", i)
 		}
-		runs, _ := st.Decisions(ctx, store.DecisionFilter{Assert: "react", Action: assertd.ActRemediate, Limit: 1})
-		runID := ""
-		if len(runs) > 0 {
-			runID = runs[0].RunID
-		}
-		t2 := time.Now()
-		rem.fail(runID)
+		var ended time.Time
 		select {
-		case at := <-received:
-			page = append(page, at.Sub(t2))
-		case <-time.After(5 * time.Second):
-			return Reaction{}, timeout()
+		case ended = <-runner.ended:
+		case <-time.After(15 * time.Second):
+			return Reaction{}, timeout("run end", i)
 		}
-		// The baseline: one POST straight to the fake server.
+		// Wait for this round's page (the only trigger; resolves of earlier
+		// instances may come too). The fake stamps when it received it.
+		var got time.Time
+		deadline := time.Now().Add(10 * time.Second)
+		for got.IsZero() {
+			evs := pd.Events()
+			for _, e := range evs[seen:] {
+				if e.Action == "trigger" && got.IsZero() {
+					got = e.At
+				}
+			}
+			seen = len(evs)
+			if got.IsZero() {
+				if time.Now().After(deadline) {
+					return Reaction{}, timeout("page", i)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		page = append(page, got.Sub(ended))
+		// The baseline: one POST of an event straight to the fake server.
 		t3 := time.Now()
-		resp, err := client.Post("http://"+pd+"/bare", "application/json", nil)
-		if err == nil {
-			resp.Body.Close()
+		resp, err := client.Post(pd.URL, "application/json", strings.NewReader(baseline))
+		if err != nil {
+			return Reaction{}, err
 		}
+		resp.Body.Close()
 		post = append(post, time.Since(t3))
 	}
 	p99 := func(d []time.Duration) time.Duration {
 		slices.Sort(d)
 		return d[min(len(d)-1, len(d)*99/100)]
 	}
-	return Reaction{Rounds: rounds, Confirm: p99(confirm), EvalOnly: p99(evalOnly), Page: p99(page), Post: p99(post)}, nil
+	return Reaction{Rounds: rounds, Poll: poll, Confirm: p99(confirm), EvalOnly: p99(evalOnly), Page: p99(page), Post: p99(post)}, nil
 }

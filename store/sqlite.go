@@ -76,7 +76,12 @@ func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (Store, 
 		return nil, s.wrap("open sqlite "+abs, err)
 	}
 	// WAL is a property of the file: set it on the writer, once.
-	if s.w, err = sql.Open("sqlite", dsn("_pragma", "journal_mode(WAL)", "_txlock", "immediate")); err != nil {
+	// temp_store MEMORY keeps statement journals (a multi-row INSERT or
+	// upsert inside a transaction writes one, to undo just that statement)
+	// in memory instead of a temporary file written with pwrite: they are
+	// never needed after a crash (the WAL is), so durability is unchanged.
+	// It was a tenth of the ping committer's time.
+	if s.w, err = sql.Open("sqlite", dsn("_pragma", "journal_mode(WAL)", "_pragma", "temp_store(MEMORY)", "_txlock", "immediate")); err != nil {
 		return fail(err)
 	}
 	s.w.SetMaxOpenConns(1)

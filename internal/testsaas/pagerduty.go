@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Event is an Events API v2 event as the fake received it.
@@ -21,6 +22,8 @@ type Event struct {
 		Details  map[string]any `json:"custom_details"`
 	} `json:"payload"`
 	Links []map[string]string `json:"links"`
+	// At is when the fake received the request (not part of the event).
+	At time.Time `json:"-"`
 }
 
 // PagerDuty fakes the Events API v2 endpoint (POST /v2/enqueue). It keeps
@@ -43,10 +46,11 @@ func NewPagerDuty(t testing.TB, routingKey string) *PagerDuty {
 	p := &PagerDuty{open: map[string]bool{}, keys: map[string]bool{routingKey: true}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v2/enqueue", func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
 		if p.serveFault(w, r) {
 			return
 		}
-		var e Event
+		e := Event{At: at}
 		if err := json.NewDecoder(r.Body).Decode(&e); err != nil || !p.keys[e.RoutingKey] ||
 			(e.Action == "trigger" && (e.Payload == nil || e.Payload.Summary == "" || len(e.Payload.Summary) > 1024)) {
 			w.Header().Set("Content-Type", "application/json")
