@@ -175,7 +175,7 @@ func MeasureReaction(ctx context.Context, t testing.TB, rounds int, poll time.Du
 	src := &oneSeries{}
 	runner := timedRunner{Runner: remediations.NewRunner(remediations.RunnerOptions{Store: st}), ended: make(chan time.Time, 1)}
 	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Remediator: runner,
-		Sources: map[string]asserts.Querier{config.EmbeddedName: src}})
+		Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Enqueued: del.Wake}) // as app.go wires it
 	if err != nil {
 		stop()
 		wg.Wait()

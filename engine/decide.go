@@ -358,6 +358,9 @@ func (e *Engine) commitOne(ctx context.Context, c store.Change) error {
 		if in := c.Instance; in != nil {
 			e.markStored(*in)
 		}
+		if len(c.Messages) > 0 && e.opts.Enqueued != nil {
+			e.opts.Enqueued()
+		}
 		return nil
 	case errors.Is(err, store.ErrUnavailable):
 		e.metrics.storeUp.Set(0)

@@ -26,6 +26,7 @@ const DefaultGroupWait = 5 * time.Second
 // Deliverer claims due messages from the outbox and sends them. It is
 // safe to run one per replica: claims never overlap.
 type Deliverer struct {
+	wake     chan struct{} // Wake: a message was committed; deliver now
 	o        Options
 	st       store.Store
 	log      *slog.Logger
@@ -40,6 +41,7 @@ type Deliverer struct {
 	statsAt time.Time
 	none    bool
 	windows map[string]time.Time // channel/group → when its group_wait window opened
+	soonest time.Time            // the earliest time a released message is due again
 }
 
 // channel is one configured notifier and how it fares.
@@ -77,7 +79,7 @@ func New(cfg *config.Config, dir string, getenv func(string) string, o Options) 
 	}
 	o.defaults()
 	sec := &secrets{dir: dir, getenv: getenv}
-	d := &Deliverer{o: o, st: o.Store, log: o.Logger, ui: cfg.Web.ExternalURL,
+	d := &Deliverer{wake: make(chan struct{}, 1), o: o, st: o.Store, log: o.Logger, ui: cfg.Web.ExternalURL,
 		policies: map[string]config.EscalationPolicy{}, chans: map[string]*channel{}, windows: map[string]time.Time{}}
 	for _, n := range cfg.Notifiers {
 		nt, kind := o.Notifiers[n.Name], "custom"
@@ -113,8 +115,6 @@ func New(cfg *config.Config, dir string, getenv func(string) string, o Options) 
 
 // Run delivers every Poll until ctx ends.
 func (d *Deliverer) Run(ctx context.Context) error {
-	t := time.NewTicker(d.o.Poll)
-	defer t.Stop()
 	var last string
 	var lastAt time.Time
 	for {
@@ -124,11 +124,33 @@ func (d *Deliverer) Run(ctx context.Context) error {
 				last, lastAt = msg, time.Now()
 			}
 		}
+		// Sleep until the next poll, or sooner when a message held back
+		// (group_wait, a rate limit) falls due, or when woken.
+		wait := d.o.Poll
+		d.mu.Lock()
+		if !d.soonest.IsZero() {
+			wait = min(wait, max(d.soonest.Sub(d.o.Now()), time.Millisecond))
+			d.soonest = time.Time{}
+		}
+		d.mu.Unlock()
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
+		case <-d.wake:
+			t.Stop()
 		}
+	}
+}
+
+// Wake makes Run deliver now instead of at its next poll: the engine calls
+// it when it commits a message, so a page does not wait for the poll.
+func (d *Deliverer) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -363,6 +385,11 @@ func (d *Deliverer) backoff(n int) time.Duration {
 }
 
 func (d *Deliverer) release(ctx context.Context, ms []assertd.Message, at time.Time, note string) error {
+	d.mu.Lock()
+	if d.soonest.IsZero() || at.Before(d.soonest) {
+		d.soonest = at // Run wakes up for it rather than waiting for its poll
+	}
+	d.mu.Unlock()
 	var errs []error
 	for _, m := range ms {
 		if err := d.st.Release(context.WithoutCancel(ctx), m.ID, d.o.Owner, at, d.redact.String(note)); err != nil {
