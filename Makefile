@@ -49,4 +49,4 @@ build:
 # with: go test ./bench -run '^$$' -bench . -benchtime 3x
 BENCH_ROWS ?=
 bench: deps
-	ASSERTD_BENCH=1 ASSERTD_BENCH_ROWS=$(BENCH_ROWS) $(GO) test ./bench -run '^TestTable$$' -count=1 -v -timeout 20m
+	ASSERTD_BENCH_ROWS=$(BENCH_ROWS) $(GO) test -tags bench ./bench -run '^TestTable$$' -count=1 -v -timeout 20m

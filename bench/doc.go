@@ -15,8 +15,8 @@
 //   - Restart: engine.New with 100k instances in the store.
 //
 // The Benchmark functions run one measurement each (benchstat reads their
-// output). TestTable runs them all once and prints the table; it is opt-in
-// (ASSERTD_BENCH=1) so that make test stays fast: run it with make bench.
+// output). TestTable runs them all once and prints the table; it is built
+// only with -tags bench so that make test stays fast: run it with make bench.
 //
 // Loads target 127.0.0.1 only, are bounded in count and duration, and stop
 // by themselves.

@@ -1,3 +1,5 @@
+//go:build bench
+
 package bench
 
 import (
@@ -12,13 +14,13 @@ import (
 )
 
 // TestProfileCycle writes a CPU profile of steady assertd cycles only (the
-// rig's build left out), for pprof: ASSERTD_BENCH_PROFILE=viol10 (or viol50,
-// viol50-annotated) go test ./bench -run TestProfileCycle -v, then
+// rig's build left out), for pprof: ASSERTD_BENCH_PROFILE=viol10 (default; or
+// viol50, viol50-annotated) go test -tags bench ./bench -run TestProfileCycle -v, then
 // go tool pprof -top bench.test cpu-cycle.out.
 func TestProfileCycle(t *testing.T) {
 	name := os.Getenv("ASSERTD_BENCH_PROFILE")
 	if name == "" {
-		t.Skip("set ASSERTD_BENCH_PROFILE to a scenario to profile its cycles")
+		name = "viol10"
 	}
 	w, ok := scenarios()[name]
 	if !ok {
@@ -43,12 +45,8 @@ func TestProfileCycle(t *testing.T) {
 }
 
 // TestProfilePings writes a CPU profile of row 2's SQLite load (1 s warm-up
-// left out) to cpu-pings.out: ASSERTD_BENCH_PROFILE=pings go test ./bench
-// -run TestProfilePings -v.
+// left out) to cpu-pings.out: go test -tags bench ./bench -run TestProfilePings -v.
 func TestProfilePings(t *testing.T) {
-	if os.Getenv("ASSERTD_BENCH_PROFILE") != "pings" {
-		t.Skip("set ASSERTD_BENCH_PROFILE=pings to profile row 2 on SQLite")
-	}
 	ctx := context.Background()
 	hbs, paths := Heartbeats(1000)
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "pings.db"))

@@ -1,3 +1,5 @@
+//go:build bench
+
 package bench
 
 import (
@@ -15,12 +17,9 @@ import (
 )
 
 // TestTable runs every measurement once and prints the table. It takes a
-// few minutes and gigabytes, so it runs only with ASSERTD_BENCH=1 (make
+// few minutes and gigabytes, so it is built only with -tags bench (make
 // bench); ASSERTD_BENCH_ROWS=1,2 picks rows.
 func TestTable(t *testing.T) {
-	if os.Getenv("ASSERTD_BENCH") == "" {
-		t.Skip("the benchmark table runs with ASSERTD_BENCH=1 (make bench)")
-	}
 	rows := os.Getenv("ASSERTD_BENCH_ROWS")
 	want := func(r string) bool { return rows == "" || strings.Contains(rows, r) }
 	ctx := context.Background()
