@@ -89,7 +89,7 @@ func Run(ctx context.Context, o Options) error {
 		srcs[p.Name] = r
 	}
 
-	hb, err := heartbeat.New(ctx, set.Heartbeats, heartbeatStore{st}, heartbeat.Options{Logger: log})
+	hb, err := heartbeat.New(ctx, set.Heartbeats, store.HeartbeatStore{Store: st}, heartbeat.Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -290,3 +290,9 @@ func fileStamps(set *config.Set) string {
 	}
 	return b.String()
 }
+
+// The tracker keeps its state in the store.
+var (
+	_ heartbeat.Store        = store.HeartbeatStore{}
+	_ heartbeat.PingRecorder = store.HeartbeatStore{}
+)

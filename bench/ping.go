@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
@@ -202,35 +201,11 @@ func Heartbeats(n int) ([]*asserts.CompiledHeartbeat, []string) {
 
 // PingHandler is assertd's ping handler over st, as app wires it.
 func PingHandler(ctx context.Context, st store.Store, hbs []*asserts.CompiledHeartbeat) (http.Handler, error) {
-	tr, err := heartbeat.New(ctx, hbs, hbStore{st}, heartbeat.Options{Logger: slog.New(slog.DiscardHandler)})
+	tr, err := heartbeat.New(ctx, hbs, store.HeartbeatStore{Store: st}, heartbeat.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ping/", tr.Handler(time.Now))
 	return mux, nil
-}
-
-// hbStore adapts store.Store to heartbeat.Store the way app does.
-type hbStore struct{ st store.Store }
-
-func (h hbStore) LoadHeartbeats(ctx context.Context) ([]assertd.HeartbeatRecord, error) {
-	return h.st.Heartbeats(ctx)
-}
-
-func (h hbStore) SaveHeartbeat(ctx context.Context, rec assertd.HeartbeatRecord) error {
-	return h.st.PutHeartbeat(ctx, rec)
-}
-
-func (h hbStore) RecordPing(ctx context.Context, p assertd.Ping, rec assertd.HeartbeatRecord) error {
-	_, err := h.st.RecordPing(ctx, rec, p)
-	return err
-}
-
-func (h hbStore) AddPing(ctx context.Context, p assertd.Ping) error {
-	return errors.New("not used: the store records pings with their state")
-}
-
-func (h hbStore) RecentPings(ctx context.Context, name string, limit int) ([]assertd.Ping, error) {
-	return h.st.Pings(ctx, name, limit)
 }

@@ -204,34 +204,6 @@ func (f *fakeEffects) Step(remediation string, st *remediations.CompiledStep) (b
 	return false, "", false
 }
 
-// hbStore keeps the heartbeat tracker's state in the store (as app does).
-type hbStore struct{ st store.Store }
-
-func (h hbStore) LoadHeartbeats(ctx context.Context) ([]assertd.HeartbeatRecord, error) {
-	return h.st.Heartbeats(ctx)
-}
-func (h hbStore) SaveHeartbeat(ctx context.Context, r assertd.HeartbeatRecord) error {
-	return h.st.PutHeartbeat(ctx, r)
-}
-func (h hbStore) RecordPing(ctx context.Context, p assertd.Ping, r assertd.HeartbeatRecord) error {
-	_, err := h.st.RecordPing(ctx, r, p)
-	return err
-}
-func (h hbStore) AddPing(ctx context.Context, p assertd.Ping) error {
-	r, err := h.st.Heartbeat(ctx, p.Heartbeat)
-	if errors.Is(err, store.ErrNotFound) {
-		r, err = assertd.HeartbeatRecord{Name: p.Heartbeat, Created: p.At}, nil
-	}
-	if err != nil {
-		return err
-	}
-	_, err = h.st.RecordPing(ctx, r, p)
-	return err
-}
-func (h hbStore) RecentPings(ctx context.Context, name string, n int) ([]assertd.Ping, error) {
-	return h.st.Pings(ctx, name, n)
-}
-
 // env is one running assertd for a test.
 type env struct {
 	t     testing.TB
@@ -277,7 +249,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.emb.Close() })
-	if e.hb, err = heartbeat.New(ctx, set.Heartbeats, hbStore{e.st}, heartbeat.Options{Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+	if e.hb, err = heartbeat.New(ctx, set.Heartbeats, store.HeartbeatStore{Store: e.st}, heartbeat.Options{Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		t.Fatal(err)
 	}
 	e.fx = &fakeEffects{}
