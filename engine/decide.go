@@ -376,13 +376,50 @@ func (e *Engine) commitOne(ctx context.Context, c store.Change) error {
 // flushHeld commits held changes once the store is back.
 func (e *Engine) flushHeld(ctx context.Context) {
 	e.heldMu.Lock()
-	defer e.heldMu.Unlock()
+	flushed := 0
 	for len(e.held) > 0 {
 		if err := e.commitOne(ctx, e.held[0]); err != nil {
-			return
+			break
 		}
 		e.held = e.held[1:]
+		flushed++
 		e.metrics.held.Set(float64(len(e.held)))
+	}
+	e.heldMu.Unlock()
+	if flushed > 0 {
+		e.resumeOwed(ctx) // runs decided during the outage start now, with their record
+	}
+}
+
+// resumeOwed starts the runs that were decided and committed but never
+// started — a crash or a store outage fell between the commit and the
+// action — for instances still waiting on them. Creating a run is
+// idempotent by its ID, so an action is neither lost nor doubled.
+func (e *Engine) resumeOwed(ctx context.Context) {
+	if e.opts.Remediator == nil {
+		return
+	}
+	owed, err := e.opts.Store.PendingDecisions(ctx)
+	if err != nil {
+		e.log.Warn("reading owed decisions", "err", err)
+		return
+	}
+	for _, d := range owed {
+		if d.Action != assertd.ActRemediate {
+			continue
+		}
+		e.mu.Lock()
+		a, t := e.asserts[d.Assert], e.instances[d.Assert][d.Fingerprint]
+		waiting := a != nil && t != nil && t.State == assertd.Remediating
+		var inst assertd.Instance
+		if waiting {
+			inst = t.Instance
+		}
+		e.mu.Unlock()
+		if waiting {
+			e.log.Info("starting a run that was decided but not started", "assert", d.Assert, "run", d.RunID)
+			e.startRun(ctx, a, d, inst)
+		}
 	}
 }
 

@@ -145,6 +145,7 @@ func (e *Engine) instancesOf(assert string) map[string]*tracked {
 
 // Run evaluates every assert on its schedule until ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
+	e.resumeOwed(ctx)
 	compactEvery := time.Hour
 	nextCompact := e.opts.Now().Add(time.Minute)
 	for {

@@ -176,3 +176,67 @@ func TestVerifyAndCounts(t *testing.T) {
 		t.Fatalf("verify zz: %v %s", ok, why)
 	}
 }
+
+// recordingRemediator decides to run and records Start without finishing,
+// like a process that dies before it could create the run.
+type recordingRemediator struct {
+	mu      sync.Mutex
+	started []string
+}
+
+func (r *recordingRemediator) Decide(context.Context, string, assertd.Instance, time.Time) assertd.Decision {
+	return assertd.Decision{Action: assertd.ActRemediate, Reason: "allowed"}
+}
+
+func (r *recordingRemediator) Start(_ context.Context, d assertd.Decision, _ assertd.Instance, _ func(RunResult)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.started = append(r.started, d.RunID)
+}
+
+func (r *recordingRemediator) runs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.started...)
+}
+
+// A run decided while the store was away starts once the decision is
+// stored; a run decided but never started before a crash starts after the
+// restart, under the same run ID.
+func TestOwedRunsStart(t *testing.T) {
+	set, _ := loadSet(t, "asserts: [{name: latency, query: {ms: latency_ms}, expect: ms < 50, remediate: restart}]\nremediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verify: latency}]}]")
+	ctx := context.Background()
+	st := &flakyStore{Store: openStore(t)}
+	src := &source{}
+	rem := &recordingRemediator{}
+	e, err := New(ctx, Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Remediator: rem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.down = true
+	src.set(map[string]float64{"a": 80}, nil)
+	e.EvaluateNow(ctx, "latency", t0)
+	if got := states(e); got != "a=remediating" || len(rem.runs()) != 0 {
+		t.Fatalf("during the outage: %s, started %v (nothing may start without its record)", got, rem.runs())
+	}
+	st.mu.Lock()
+	st.down = false
+	st.mu.Unlock()
+	e.Tick(ctx, t0.Add(time.Second))
+	first := rem.runs()
+	if len(first) != 1 {
+		t.Fatalf("after the store returned: started %v", first)
+	}
+
+	// The process dies before the runner could create the run: a new
+	// engine over the same store starts it, with the same ID.
+	rem2 := &recordingRemediator{}
+	e2, err := New(ctx, Options{Set: set, Store: st.Store, Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Remediator: rem2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2.resumeOwed(ctx)
+	if got := rem2.runs(); len(got) != 1 || got[0] != first[0] {
+		t.Fatalf("after the restart: started %v, want %v", got, first)
+	}
+}

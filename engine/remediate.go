@@ -132,18 +132,3 @@ func (e *Engine) Counts(assert, by, value string) (violating, total int) {
 	}
 	return violating, total
 }
-
-// retire forgets an instance whose target has left service.
-func (e *Engine) retire(ctx context.Context, in assertd.Instance, state string, now time.Time) {
-	tr := assertd.Transition{Assert: in.Assert, Fingerprint: in.Fingerprint, Labels: in.Labels, From: in.State, To: assertd.OK, At: now,
-		Reason: fmt.Sprintf("the target is %s: no longer evaluated", state)}
-	d := assertd.Decision{Assert: in.Assert, Fingerprint: in.Fingerprint, At: now, Action: assertd.ActNone, Reason: tr.Reason}
-	if in.State == assertd.Escalated {
-		d.Action = assertd.ActResolve
-	}
-	if e.commit(ctx, store.Change{Key: tr.Key(), Transition: &tr, Decision: &d}) {
-		if err := e.opts.Store.DeleteInstance(ctx, in.Assert, in.Fingerprint); err != nil {
-			e.log.Warn("forgetting a retired instance", "assert", in.Assert, "err", err)
-		}
-	}
-}
