@@ -1,0 +1,71 @@
+package fakeclock
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func TestAfterFiresInOrderWhenTheClockPassesTheDeadline(t *testing.T) {
+	c := New(t0)
+	late, early := c.After(2*time.Second), c.After(time.Second)
+	if c.Waiters() != 2 {
+		t.Fatalf("waiters = %d, want 2", c.Waiters())
+	}
+	if at, ok := c.Next(); !ok || !at.Equal(t0.Add(time.Second)) {
+		t.Fatalf("Next = %v %v", at, ok)
+	}
+	c.Add(1500 * time.Millisecond)
+	select {
+	case got := <-early:
+		if !got.Equal(t0.Add(time.Second)) {
+			t.Fatalf("fired at %v", got)
+		}
+	default:
+		t.Fatal("the due wait did not fire")
+	}
+	select {
+	case <-late:
+		t.Fatal("a wait fired before its deadline")
+	default:
+	}
+	if c.Waiters() != 1 {
+		t.Fatalf("waiters = %d, want 1", c.Waiters())
+	}
+	c.Set(t0) // never backwards
+	if !c.Now().Equal(t0.Add(1500 * time.Millisecond)) {
+		t.Fatalf("clock moved backwards to %v", c.Now())
+	}
+}
+
+func TestAutoClockMovesByEachWait(t *testing.T) {
+	c := NewAuto(t0)
+	<-c.After(time.Minute)
+	<-c.After(time.Second)
+	if got := c.Now().Sub(t0); got != time.Minute+time.Second || c.Slept() != got {
+		t.Fatalf("moved %v, slept %v", got, c.Slept())
+	}
+}
+
+func TestSettleWaitsUntilTheBusyGoroutineWaitsOnTheClock(t *testing.T) {
+	c := New(t0)
+	var busy atomic.Int32
+	busy.Store(1)
+	release := make(chan struct{})
+	go func() {
+		<-release
+		<-c.After(time.Hour)
+	}()
+	if err := c.Settle(func() int { return int(busy.Load()) }, 10*time.Millisecond); err == nil {
+		t.Fatal("Settle returned while the goroutine was still busy")
+	}
+	close(release)
+	if err := c.Settle(func() int { return int(busy.Load()) }, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if c.Waiters() != 1 {
+		t.Fatalf("waiters = %d", c.Waiters())
+	}
+}
