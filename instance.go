@@ -85,6 +85,17 @@ type Instance struct {
 	// is still evaluated and recorded, but nothing acts on it). Not stored:
 	// recomputed at each evaluation.
 	Silenced string `json:"silenced,omitempty"`
+	// Underlying is set on the engine's view of a silenced instance: State
+	// is then Silenced and Underlying the state it is in underneath (the
+	// state that is stored, that decisions use and that returns when the
+	// silence ends). Not stored.
+	Underlying State `json:"underlying_state,omitempty"`
+	// Held is set on the engine's view of an instance whose change waits
+	// for the store (an outage): State, Since and Reason are then what the
+	// store holds, and HeldState the state it takes once the change is
+	// stored. Nothing acts on a held change until then. Not stored.
+	Held      bool  `json:"held,omitempty"`
+	HeldState State `json:"held_state,omitempty"`
 	// Lifecycle is the target's lifecycle state (from its lifecycle label
 	// or the engine API), such as upgrading; "" when none is known.
 	Lifecycle string `json:"lifecycle,omitempty"`

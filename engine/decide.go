@@ -188,10 +188,11 @@ func (e *Engine) commitAndEscalate(ctx context.Context, a *asserts.Compiled, t *
 	e.commit(ctx, store.Change{Key: esc.Key(), Instance: &inst, Transition: &esc})
 }
 
-// escalate moves an instance that is already in state from to escalated.
+// escalate moves an instance that is uncertain (state from) to escalated:
+// blind, so that a violation found later is still acted on.
 func (e *Engine) escalate(ctx context.Context, a *asserts.Compiled, t *tracked, from assertd.State, reason string, now time.Time) {
 	e.mu.Lock()
-	t.State, t.Since, t.Reason = assertd.Escalated, now, reason
+	t.State, t.Since, t.Reason, t.blindEsc = assertd.Escalated, now, reason, true
 	inst := t.Instance
 	e.mu.Unlock()
 	tr := assertd.Transition{Assert: a.Name, Fingerprint: inst.Fingerprint, Labels: inst.Labels,
@@ -205,10 +206,11 @@ func (e *Engine) escalate(ctx context.Context, a *asserts.Compiled, t *tracked, 
 // state change, so that a restart continues them.
 func (e *Engine) persistClocks(ctx context.Context, t *tracked) {
 	e.mu.Lock()
-	dirty := !t.stored || !t.ViolatedSince.Equal(t.savedViolated) || !t.ClearSince.Equal(t.savedClear)
+	// A held change stores the instance when the store is back, in order.
+	dirty := t.held == 0 && (!t.stored || !t.ViolatedSince.Equal(t.savedViolated) || !t.ClearSince.Equal(t.savedClear))
 	inst := t.Instance
 	if dirty {
-		t.savedViolated, t.savedClear, t.stored = t.ViolatedSince, t.ClearSince, true
+		t.savedViolated, t.savedClear, t.stored, t.saved = t.ViolatedSince, t.ClearSince, true, inst
 	}
 	e.mu.Unlock()
 	if !dirty {
@@ -230,7 +232,7 @@ func (e *Engine) interrupted(ctx context.Context, r assertd.Run, now time.Time) 
 		e.instancesOf(r.Assert)[r.Fingerprint] = t
 	}
 	reason := fmt.Sprintf("run %s of %s was interrupted: assertd stopped while it ran, so the fix is not verified", r.ID, r.Remediation)
-	t.State, t.Since, t.Reason = assertd.Escalated, now, reason
+	t.State, t.Since, t.Reason, t.blindEsc = assertd.Escalated, now, reason, false
 	inst := t.Instance
 	e.mu.Unlock()
 	tr := assertd.Transition{Assert: r.Assert, Fingerprint: r.Fingerprint, Labels: r.Labels,
@@ -323,17 +325,26 @@ func annotations(a *asserts.Compiled, in assertd.Instance) map[string]string {
 func (e *Engine) commit(ctx context.Context, c store.Change) bool {
 	e.heldMu.Lock()
 	defer e.heldMu.Unlock()
-	if len(e.held) > 0 {
+	if len(e.held) > 0 || e.commitOne(ctx, c) != nil {
 		e.held = append(e.held, c)
 		e.metrics.held.Set(float64(len(e.held)))
-		return false
-	}
-	if err := e.commitOne(ctx, c); err != nil {
-		e.held = append(e.held, c)
-		e.metrics.held.Set(float64(len(e.held)))
+		e.countHeld(c, 1)
 		return false
 	}
 	return true
+}
+
+// countHeld counts the held changes of the change's instance (the API
+// shows it as held while any waits).
+func (e *Engine) countHeld(c store.Change, delta int) {
+	if c.Instance == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.instances[c.Instance.Assert][c.Instance.Fingerprint]; t != nil {
+		t.held = max(t.held+delta, 0)
+	}
 }
 
 // markStored notes that the store holds in, so that its clocks are not
@@ -342,7 +353,7 @@ func (e *Engine) markStored(in assertd.Instance) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if t := e.instances[in.Assert][in.Fingerprint]; t != nil {
-		t.stored, t.savedViolated, t.savedClear = true, in.ViolatedSince, in.ClearSince
+		t.stored, t.savedViolated, t.savedClear, t.saved = true, in.ViolatedSince, in.ClearSince, in
 	}
 }
 
@@ -381,6 +392,7 @@ func (e *Engine) flushHeld(ctx context.Context) {
 		if err := e.commitOne(ctx, e.held[0]); err != nil {
 			break
 		}
+		e.countHeld(e.held[0], -1)
 		e.held = e.held[1:]
 		flushed++
 		e.metrics.held.Set(float64(len(e.held)))

@@ -102,7 +102,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		if e.asserts[in.Assert] == nil {
 			continue // the assert is gone from the config; its history stays
 		}
-		e.instancesOf(in.Assert)[in.Fingerprint] = &tracked{Instance: in, stored: true,
+		e.instancesOf(in.Assert)[in.Fingerprint] = &tracked{Instance: in, stored: true, saved: in, blindEsc: blindStored(in),
 			savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
 	}
 	now := o.Now()
@@ -359,9 +359,8 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 }
 
 func (e *Engine) newTracked(a *asserts.Compiled, ls assertd.Labels, now time.Time) *tracked {
-	return &tracked{Instance: assertd.Instance{
-		Assert: a.Name, Fingerprint: ls.Fingerprint(), Labels: ls, State: assertd.OK, Since: now,
-	}}
+	in := assertd.Instance{Assert: a.Name, Fingerprint: ls.Fingerprint(), Labels: ls, State: assertd.OK, Since: now}
+	return &tracked{Instance: in, saved: in}
 }
 
 func (e *Engine) heartbeatFunc(now time.Time) asserts.HeartbeatFunc {
@@ -404,14 +403,17 @@ func matchSilence(ss []assertd.Silence, ls assertd.Labels) string {
 	return ""
 }
 
-// Instances returns a snapshot of every instance.
+// Instances returns a snapshot of every instance as operators see it: a
+// silenced instance has State Silenced (its own state in Underlying); one
+// whose change waits for the store shows the stored state, with Held and
+// HeldState. The decisions use the instances' own state (InstancesOf).
 func (e *Engine) Instances() []assertd.Instance {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []assertd.Instance
 	for _, m := range e.instances {
 		for _, t := range m {
-			out = append(out, t.Instance)
+			out = append(out, t.view())
 		}
 	}
 	SortWorstFirst(out)

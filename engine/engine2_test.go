@@ -216,8 +216,11 @@ func TestOwedRunsStart(t *testing.T) {
 	st.down = true
 	src.set(map[string]float64{"a": 80}, nil)
 	e.EvaluateNow(ctx, "latency", t0)
-	if got := states(e); got != "a=remediating" || len(rem.runs()) != 0 {
+	if got := heldStates(e); got != "a=ok held:remediating" || len(rem.runs()) != 0 {
 		t.Fatalf("during the outage: %s, started %v (nothing may start without its record)", got, rem.runs())
+	}
+	if in := e.Instances()[0]; strings.HasPrefix(in.Reason, "allowed") {
+		t.Fatalf("during the outage the API shows the held decision as the instance's reason: %q", in.Reason)
 	}
 	st.mu.Lock()
 	st.down = false

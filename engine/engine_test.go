@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
@@ -104,6 +106,19 @@ const latencyRules = `asserts:
     expect: ms < 50
     annotations: {summary: "{{ .Labels.instance }} at {{ .Values.ms }}ms"}
 `
+
+// heldStates is states with the held changes: "a=ok held:remediating".
+func heldStates(e *Engine) string {
+	var parts []string
+	for _, in := range e.Instances() {
+		p := in.Labels["instance"] + "=" + string(in.State)
+		if in.Held {
+			p += " held:" + string(in.HeldState)
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, " ")
+}
 
 func states(e *Engine) string {
 	var parts []string
@@ -255,11 +270,31 @@ func TestSilencedIsNotPaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEngine(t, set, st, src)
+	reg := prometheus.NewRegistry()
+	e, err := New(ctx, Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
 	src.set(map[string]float64{"a": 80, "b": 80}, nil)
 	e.EvaluateNow(ctx, "latency", t0)
-	if got := states(e); got != "b=escalated a=violated" {
+	// Silenced is an overlay: the instance shows as silenced, the state
+	// underneath is kept (and stored), and nothing acts on it.
+	if got := states(e); got != "b=escalated a=silenced" {
 		t.Fatalf("states %s", got)
+	}
+	for _, in := range e.Instances() {
+		if in.Labels["instance"] == "a" && (in.Underlying != assertd.Violated || in.Silenced != "s1") {
+			t.Fatalf("silenced instance %+v", in)
+		}
+	}
+	if stored, err := st.Instance(ctx, "latency", assertd.Labels{"instance": "a"}.Fingerprint()); err != nil || stored.State != assertd.Violated {
+		t.Fatalf("stored %+v %v", stored, err)
+	}
+	if got := gauge(t, reg, "assertd_instances", "state", "silenced"); got != 1 {
+		t.Fatalf(`assertd_instances{state="silenced"} = %v`, got)
+	}
+	if got := gauge(t, reg, "assertd_instances", "state", "violated"); got != 0 {
+		t.Fatalf(`assertd_instances{state="violated"} = %v: a silenced instance is counted once, as silenced`, got)
 	}
 	ds, _ := st.Decisions(ctx, store.DecisionFilter{})
 	found := false
@@ -269,6 +304,38 @@ func TestSilencedIsNotPaged(t *testing.T) {
 	if !found || len(messages(t, st)) != 2 {
 		t.Fatalf("decisions %+v", ds)
 	}
+	// Once the silence ends the state underneath shows again, and the
+	// violation held back is acted on: paged.
+	e.EvaluateNow(ctx, "latency", t0.Add(time.Hour))
+	if got := states(e); got != "a=escalated b=escalated" && got != "b=escalated a=escalated" {
+		t.Fatalf("after the silence: %s", got)
+	}
+	if n := len(messages(t, st)); n != 4 {
+		t.Fatalf("after the silence: %d messages, want 4", n)
+	}
+}
+
+// gauge reads one labelled sample of a gathered metric.
+func gauge(t *testing.T, g prometheus.Gatherer, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{%s=%q}", name, label, value)
+	return 0
 }
 
 // flakyStore fails commits while down is set.
@@ -300,8 +367,10 @@ func TestStoreOutageHoldsActionsAndResumes(t *testing.T) {
 	if e.Held() != 2 || len(messages(t, st.Store)) != 0 {
 		t.Fatalf("held %d; nothing may be sent without its record", e.Held())
 	}
-	if got := states(e); got != "a=escalated" {
-		t.Fatalf("evaluation goes on in memory: %s", got)
+	// The evaluation goes on in memory; the instance shows what is stored,
+	// held, with the state it takes once stored.
+	if got := heldStates(e); got != "a=ok held:escalated" {
+		t.Fatalf("during the outage: %s", got)
 	}
 	st.mu.Lock()
 	st.down = false
@@ -309,6 +378,9 @@ func TestStoreOutageHoldsActionsAndResumes(t *testing.T) {
 	e.Tick(ctx, t0.Add(time.Minute))
 	if e.Held() != 0 || len(messages(t, st.Store)) != 2 || transitions(t, st.Store) != "ok>violated@0s violated>escalated@0s" {
 		t.Fatalf("after the store returned: held %d, transitions %s", e.Held(), transitions(t, st.Store))
+	}
+	if got := heldStates(e); got != "a=escalated" {
+		t.Fatalf("after the store returned: %s", got)
 	}
 }
 

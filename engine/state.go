@@ -44,6 +44,44 @@ type tracked struct {
 	// The clocks as last stored, to store them again only when they move.
 	savedViolated, savedClear time.Time
 	stored                    bool // the instance is in the store
+	// saved is the instance as the store last took it (or as it was
+	// created); held counts its changes that wait for the store.
+	saved assertd.Instance
+	held  int
+	// blindEsc: escalated because its state could not be told (uncertain
+	// for too long), not for a violation.
+	blindEsc bool
+}
+
+// view is the instance as the engine shows it: while a change waits for
+// the store it shows what the store holds (Held, and the state it takes
+// once stored, HeldState); a matching silence overlays its state
+// (Silenced, with the state underneath in Underlying).
+func (t *tracked) view() assertd.Instance {
+	in := t.Instance
+	if t.held > 0 {
+		in.State, in.Since, in.Reason = t.saved.State, t.saved.Since, t.saved.Reason
+		in.Held, in.HeldState = true, t.State
+	}
+	if in.Silenced != "" {
+		in.Underlying, in.State = in.State, assertd.Silenced
+	}
+	return in
+}
+
+// blind reports whether the instance is escalated without a violation
+// behind it: it was paged because its state could not be told (uncertain
+// for too long), not because it was violated.
+func (t *tracked) blind() bool {
+	return t.State == assertd.Escalated && t.blindEsc
+}
+
+// blindStored tells, for an instance loaded from the store, whether it was
+// escalated without a violation: one escalated for a violation was
+// violated before it escalated; a blind one was not (its violation clock
+// is zero, or started after it escalated).
+func blindStored(in assertd.Instance) bool {
+	return in.State == assertd.Escalated && (in.ViolatedSince.IsZero() || in.ViolatedSince.After(in.Since))
 }
 
 // input is what one evaluation says about an instance.
@@ -91,7 +129,12 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 	case assertd.Remediating:
 		// A run is in progress; its verify step decides. Keep the clocks.
 		return nil
-	case assertd.Violated, assertd.Escalated:
+	case assertd.Escalated:
+		if t.blind() {
+			return t.unblind(a, verdict, clear, reason, in.now)
+		}
+		return t.recover(a, verdict, clear, reason, in.now)
+	case assertd.Violated:
 		return t.recover(a, verdict, clear, reason, in.now)
 	}
 
@@ -146,9 +189,32 @@ func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clear bool
 	return t.move(assertd.OK, "recovered: "+reason, now)
 }
 
+// unblind handles an instance escalated while its state could not be told:
+// once it is really violated (for its for), it moves to violated, so that
+// the policy considers its remediation as for any violation; until then its
+// reason says what is known now. It recovers like a violated instance.
+func (t *tracked) unblind(a *asserts.Compiled, verdict assertd.State, clear bool, reason string, now time.Time) *change {
+	if verdict != assertd.Violated {
+		t.ViolatedSince = time.Time{}
+		if verdict == assertd.OK {
+			t.Reason = reason
+		}
+		return t.recover(a, verdict, clear, reason, now)
+	}
+	t.ClearSince = time.Time{}
+	if t.ViolatedSince.IsZero() {
+		t.ViolatedSince = now
+	}
+	if now.Sub(t.ViolatedSince) >= a.For.Std() {
+		return t.move(assertd.Violated, reason, now)
+	}
+	t.Reason = fmt.Sprintf("%s (for %s)", reason, a.For)
+	return nil
+}
+
 func (t *tracked) move(to assertd.State, reason string, now time.Time) *change {
 	c := &change{from: t.State, to: to, reason: reason}
-	t.State, t.Since, t.Reason = to, now, reason
+	t.State, t.Since, t.Reason, t.blindEsc = to, now, reason, false
 	if to == assertd.OK {
 		t.ViolatedSince, t.ClearSince = time.Time{}, time.Time{}
 	}

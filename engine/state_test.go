@@ -29,9 +29,20 @@ type step struct {
 	state assertd.State // after the step
 }
 
+// blindEscalated starts a table case escalated without a violation behind
+// it (paged because it was uncertain for too long).
+const blindEscalated assertd.State = "escalated (uncertain)"
+
 func run(t *testing.T, a *asserts.Compiled, start assertd.State, steps []step) *tracked {
 	t.Helper()
 	tr := &tracked{Instance: assertd.Instance{State: start, Since: t0}}
+	switch start {
+	case assertd.Violated, assertd.Remediating, assertd.Escalated:
+		// As the engine leaves them: the violation began before.
+		tr.ViolatedSince = t0.Add(-time.Minute)
+	case blindEscalated:
+		tr.State, tr.blindEsc = assertd.Escalated, true
+	}
 	for i, s := range steps {
 		in := input{now: t0.Add(s.at)}
 		switch s.v {
@@ -98,6 +109,17 @@ func TestStateMachine(t *testing.T) {
 		{"remediating is left alone: the run decides", noFor, rem, []step{{0, "ok", rem}, {time.Second, "bad", rem}}},
 		{"missing resolves after two evaluations", noFor, vio, []step{{0, "gone", vio}, {time.Second, "gone", ok}}},
 		{"missing: uncertain", uncertainMissing, ok, []step{{0, "gone", unc}}},
+		{"escalated for a violation stays escalated while violated", noFor, esc, []step{{0, "bad", esc}, {time.Minute, "bad", esc}}},
+		{"escalated while uncertain, then really violated: violated, so the policy acts", noFor, blindEscalated, []step{
+			{0, "unc", esc}, {time.Minute, "bad", vio}}},
+		{"escalated while uncertain, then violated: violated once for has held", withFor, blindEscalated, []step{
+			{0, "bad", esc}, {59 * time.Second, "bad", esc}, {60 * time.Second, "bad", vio}}},
+		{"escalated while uncertain: uncertain again restarts the for clock", withFor, blindEscalated, []step{
+			{0, "bad", esc}, {30 * time.Second, "down", esc}, {60 * time.Second, "bad", esc}, {119 * time.Second, "bad", esc}, {120 * time.Second, "bad", vio}}},
+		{"escalated while uncertain recovers once clear held", withFor, blindEscalated, []step{
+			{0, "clear", esc}, {30 * time.Second, "clear", ok}}},
+		{"escalated while uncertain: a source outage keeps it escalated", noFor, blindEscalated, []step{
+			{0, "down", esc}, {time.Minute, "down", esc}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run(t, compileAssert(t, tc.assert), tc.start, tc.steps)
@@ -144,5 +166,52 @@ func TestFlapping(t *testing.T) {
 	}
 	if p := flapPercent([]bool{false, false, false}); p != 0 {
 		t.Errorf("flapPercent steady = %v", p)
+	}
+}
+
+// The reason of an instance escalated while uncertain follows what is known
+// now, and the move to violated carries the violation's reason.
+func TestBlindEscalationReason(t *testing.T) {
+	a := compileAssert(t, "asserts: [{name: a, query: {x: X}, expect: x < 1, for: 1m}]")
+	tr := &tracked{Instance: assertd.Instance{State: assertd.Escalated, Since: t0, Reason: "uncertain for 5m: never pinged"}, blindEsc: true}
+	if c := tr.advance(a, input{now: t0.Add(time.Second), verdict: &asserts.Verdict{State: assertd.Violated, Reason: "violated: x < 1 is false with x=3"}}, DefaultFlap); c != nil {
+		t.Fatalf("moved before for: %+v", c)
+	}
+	if tr.Reason != "violated: x < 1 is false with x=3 (for 1m)" {
+		t.Fatalf("stale reason %q", tr.Reason)
+	}
+	c := tr.advance(a, input{now: t0.Add(time.Minute + time.Second), verdict: &asserts.Verdict{State: assertd.Violated, Reason: "violated: x < 1 is false with x=4"}}, DefaultFlap)
+	if c == nil || c.from != assertd.Escalated || c.to != assertd.Violated || c.reason != "violated: x < 1 is false with x=4" || !tr.ViolatedSince.Equal(t0.Add(time.Second)) {
+		t.Fatalf("%+v %+v", c, tr.Instance)
+	}
+}
+
+// The engine's view overlays silences and held changes on the state; the
+// state underneath is kept.
+func TestInstanceView(t *testing.T) {
+	stored := assertd.Instance{State: assertd.OK, Since: t0, Reason: "holds"}
+	for _, tc := range []struct {
+		name                 string
+		t                    tracked
+		state, under, heldTo assertd.State
+		held                 bool
+		reason               string
+	}{
+		{"plain", tracked{Instance: assertd.Instance{State: assertd.Violated, Reason: "x"}, saved: stored}, assertd.Violated, "", "", false, "x"},
+		{"silenced", tracked{Instance: assertd.Instance{State: assertd.Violated, Silenced: "s-1", Reason: "x"}}, assertd.Silenced, assertd.Violated, "", false, "x"},
+		{"held: the stored state, and the state to come", tracked{Instance: assertd.Instance{State: assertd.Remediating, Reason: "allowed: restart"}, saved: stored, held: 2},
+			assertd.OK, "", assertd.Remediating, true, "holds"},
+		{"held and silenced", tracked{Instance: assertd.Instance{State: assertd.Violated, Silenced: "s-1"}, saved: stored, held: 1},
+			assertd.Silenced, assertd.OK, assertd.Violated, true, "holds"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := tc.t.view()
+			if v.State != tc.state || v.Underlying != tc.under || v.Held != tc.held || v.HeldState != tc.heldTo || v.Reason != tc.reason {
+				t.Fatalf("view %+v", v)
+			}
+			if tc.t.State == assertd.Silenced || tc.t.State == "" {
+				t.Fatalf("the state underneath changed: %s", tc.t.State)
+			}
+		})
 	}
 }
