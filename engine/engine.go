@@ -194,6 +194,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	var silences []assertd.Silence
 	if len(due) > 0 {
 		silences = e.activeSilences(ctx, now)
+		e.overlaySilences(silences)
 	}
 	sem := make(chan struct{}, e.opts.Concurrency)
 	var wg sync.WaitGroup
@@ -392,6 +393,27 @@ func (e *Engine) activeSilences(ctx context.Context, now time.Time) []assertd.Si
 		}
 	}
 	return out
+}
+
+// overlaySilences matches every instance against the active silences, so
+// that a silence that started or ended shows on every instance at once,
+// not only on those of the asserts evaluated next.
+func (e *Engine) overlaySilences(ss []assertd.Silence) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, m := range e.instances {
+		for _, t := range m {
+			t.silenced = matchSilence(ss, t.Labels)
+			t.Silenced = t.silenced
+		}
+	}
+}
+
+// SilencesChanged applies the silences active at now to every instance
+// (the API calls it after creating or expiring one). Nothing is acted on
+// here: a violation a silence held back is acted on at its next evaluation.
+func (e *Engine) SilencesChanged(ctx context.Context, now time.Time) {
+	e.overlaySilences(e.activeSilences(ctx, now))
 }
 
 func matchSilence(ss []assertd.Silence, ls assertd.Labels) string {

@@ -215,8 +215,26 @@ func TestChangesAreAudited(t *testing.T) {
 	if all.Problems != 1 {
 		t.Errorf("a silenced instance is not a problem: %d", all.Problems)
 	}
+	// Silenced is the state the API, its filter and the metrics show; the
+	// state underneath is kept.
+	var silenced instancesAnswer
+	e.getJSON("/api/v1/instances?state=silenced", &silenced)
+	if len(silenced.Instances) != 1 || silenced.Instances[0].Fingerprint != db3.Fingerprint || silenced.Instances[0].State != assertd.Silenced ||
+		silenced.Instances[0].Underlying != db3.State || all.Counts[assertd.Silenced] != 1 {
+		t.Fatalf("?state=silenced: %+v, counts %v (db3 was %s)", silenced.Instances, all.Counts, db3.State)
+	}
+	if _, body := e.do("GET", "/metrics", "", ""); !strings.Contains(body, `assertd_instances{state="silenced"} 1`) {
+		t.Errorf("metrics: %s", grepLines(body, "assertd_instances"))
+	}
 	if code, body := e.do("POST", "/api/v1/silences/"+si.ID+"/expire", adminSecret, ""); code != 200 || !strings.Contains(body, `"active": false`) {
 		t.Fatalf("expire %d %s", code, body)
+	}
+	// The silence's end restores the state underneath at once.
+	if got := e.instance("pg-connections", "db3"); got.State != db3.State || got.Silenced != "" {
+		t.Fatalf("after the silence: %+v, want %s", got, db3.State)
+	}
+	if _, body := e.do("GET", "/metrics", "", ""); !strings.Contains(body, `assertd_instances{state="silenced"} 0`) {
+		t.Errorf("metrics after the silence: %s", grepLines(body, "assertd_instances"))
 	}
 	if code, body := e.do("PUT", "/api/v1/settings/automation.kill_switch", adminSecret, `{"value": "on", "reason": "AZ outage"}`); code != 200 {
 		t.Fatalf("kill switch %d %s", code, body)

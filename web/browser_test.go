@@ -192,6 +192,17 @@ func TestBrowser(t *testing.T) {
 		if txt := js[string](t, ctx, `document.getElementById("instance-head").innerText`); !strings.Contains(txt, "silenced by "+ss[0].ID) {
 			t.Errorf("instance page: %s", txt)
 		}
+		// The state filter of the overview finds it as silenced.
+		do(t, ctx, "filter by state", chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.ID("instances")),
+			chromedp.SetValue(chromedp.CSS("select[name=state]"), "silenced"),
+			chromedp.Click(chromedp.CSS("form.filters button")))
+		waitFor(t, ctx, "filtered by state", `location.search.includes("state=silenced") && document.querySelectorAll("#instances tr.row").length === 1`, 10*time.Second)
+		if rows := js[string](t, ctx, rowStates); rows != "silenced pg-connections db3" {
+			t.Errorf("?state=silenced rows:\n%s", rows)
+		}
+		if n := js[string](t, ctx, `document.querySelector("#counts a.st-silenced .n").textContent`); n != "1" {
+			t.Errorf("silenced count %q", n)
+		}
 	})
 
 	t.Run("an SSE update shows a state change without a reload", func(t *testing.T) {

@@ -97,6 +97,7 @@ func (s *server) createSilence(ctx context.Context, p principal, in silenceInput
 	if err := s.d.Store.PutSilence(ctx, si); err != nil {
 		return si, err
 	}
+	s.d.Engine.SilencesChanged(ctx, now)
 	s.log.Info("silence created", "id", si.ID, "by", p.Name, "matchers", matchersString(si.Matchers))
 	return si, nil
 }
@@ -105,6 +106,7 @@ func (s *server) expireSilence(ctx context.Context, p principal, id string) erro
 	if err := s.d.Store.ExpireSilence(ctx, id, p.Name, s.now()); err != nil {
 		return err
 	}
+	s.d.Engine.SilencesChanged(ctx, s.now())
 	s.log.Info("silence expired", "id", id, "by", p.Name)
 	return nil
 }

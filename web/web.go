@@ -43,6 +43,8 @@ type Engine interface {
 	Approve(ctx context.Context, runID, by string, approved bool, comment string, now time.Time) error
 	// Acknowledge stops the escalation of an instance's page.
 	Acknowledge(ctx context.Context, assert, fingerprint, by, comment string, now time.Time) error
+	// SilencesChanged shows a silence created or expired on every instance at once.
+	SilencesChanged(ctx context.Context, now time.Time)
 }
 
 // Heartbeats is what the web layer reads from the heartbeat tracker.

@@ -87,11 +87,18 @@ func (c *statusCmd) print(e *env, ins []assertd.Instance) error {
 			continue
 		}
 		shown++
-		fmt.Fprintf(tw, "%s\t%s ago\t%s\t%s\t%s\n", in.State, now.Sub(in.Since).Round(time.Second), in.Assert, in.Labels, truncate(in.Reason, 120))
+		state := string(in.State)
+		switch {
+		case in.Underlying != "":
+			state += " (" + string(in.Underlying) + ")"
+		case in.Held:
+			state += " (held: " + string(in.HeldState) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s ago\t%s\t%s\t%s\n", state, now.Sub(in.Since).Round(time.Second), in.Assert, in.Labels, truncate(in.Reason, 120))
 	}
 	tw.Flush()
 	var parts []string
-	for _, s := range []string{"escalated", "remediating", "violated", "uncertain", "pending", "ok"} {
+	for _, s := range []string{"escalated", "remediating", "violated", "uncertain", "pending", "silenced", "ok"} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
