@@ -40,7 +40,18 @@ type File struct {
 	Outcomes map[string]map[string]Outcome `yaml:"outcomes"`
 	// Channels fake channel behaviour: a channel may be down for a while.
 	Channels []Channel `yaml:"channels"`
+	// Silences are active from their start to their end, as if an
+	// operator had created them.
+	Silences []Silence `yaml:"silences"`
 	Tests    []Test    `yaml:"tests"`
+}
+
+// Silence silences the instances carrying its labels over [from, until).
+type Silence struct {
+	Labels  map[string]string `yaml:"labels"`
+	From    assertd.Duration  `yaml:"from"`
+	Until   assertd.Duration  `yaml:"until"`
+	Comment string            `yaml:"comment"`
 }
 
 // Series is one input series in promtool's notation: `a+bxn`, `a-bxn`,
@@ -197,6 +208,14 @@ func Load(path string) (*loaded, strictyaml.Errors) {
 		known(pos.Of("channels", i, "name"), "channel", c.Name, chans)
 		if len(c.Down) != 2 || c.Down[1] <= c.Down[0] {
 			errs.Add(pos.Of("channels", i, "down"), "down takes [from, to] with to after from, such as down: [0s, 10m]")
+		}
+	}
+	for i, si := range f.Silences {
+		if len(si.Labels) == 0 {
+			errs.Add(pos.Of("silences", i), "a silence needs labels, such as labels: {instance: db1}")
+		}
+		if si.Until <= si.From {
+			errs.Add(pos.Of("silences", i, "until"), "until must be after from, such as from: 1m, until: 10m")
 		}
 	}
 	if len(f.Tests) == 0 {

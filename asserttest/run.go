@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -182,6 +183,10 @@ func setup(ctx context.Context, l *loaded) (*env, error) {
 		e.close()
 		return nil, err
 	}
+	if err := e.putSilences(ctx); err != nil {
+		e.close()
+		return nil, err
+	}
 	srcs := map[string]asserts.Querier{config.EmbeddedName: e.emb}
 	for _, p := range l.set.Config.Sources.Prometheus {
 		srcs[p.Name] = e.emb // every source reads the input series
@@ -218,6 +223,24 @@ func setup(ctx context.Context, l *loaded) (*env, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// putSilences stores the test's silences, as an operator would create them.
+func (e *env) putSilences(ctx context.Context) error {
+	for i, si := range e.l.file.Silences {
+		s := assertd.Silence{ID: fmt.Sprintf("test-%d", i+1), Start: Origin.Add(si.From.Std()), End: Origin.Add(si.Until.Std()),
+			Author: "assertd test", Comment: si.Comment, Created: Origin}
+		if s.Comment == "" {
+			s.Comment = "assertd test"
+		}
+		for _, k := range slices.Sorted(maps.Keys(si.Labels)) {
+			s.Matchers = append(s.Matchers, assertd.Matcher{Name: k, Op: assertd.MatchEqual, Value: si.Labels[k]})
+		}
+		if err := e.st.PutSilence(ctx, s); err != nil {
+			return fmt.Errorf("silence %d: %w", i+1, err)
+		}
+	}
+	return nil
 }
 
 // fakeChannel records the messages that reach a channel.
