@@ -393,3 +393,33 @@ type AuditEntry struct {
 	Reason string    `json:"reason,omitempty"`
 	Detail string    `json:"detail,omitempty"`
 }
+
+// Breaker is the stored state of an assert's blast-radius breaker. Open,
+// automation for the assert is suspended: it says what opened it (the
+// fleet counts at the time, the label group, the page group). Closed, it
+// says who closed it, when and why: an operator (ClosedBy is the token's
+// name), or assertd when the share of violating instances fell back
+// (ClosedBy empty).
+type Breaker struct {
+	Assert string `json:"assert"`
+	Open   bool   `json:"open"`
+	// Group is the page group of the trip: one page for every refusal.
+	Group string `json:"group,omitempty"`
+	// GroupLabel and GroupValue name the instances that tripped it (those
+	// sharing a label value, such as zone="b"); empty: all of them.
+	GroupLabel string `json:"group_label,omitempty"`
+	GroupValue string `json:"group_value,omitempty"`
+	// Violating of Instances turned violated within the window when it opened.
+	Violating int       `json:"violating"`
+	Instances int       `json:"instances"`
+	OpenedAt  time.Time `json:"opened_at,omitzero"`
+	// Reason is why automation is suspended. Shown by the runner, it is
+	// recomputed from the fleet as it is now (ViolatingNow of
+	// InstancesNow, not stored); stored, it is the reason at opening.
+	Reason       string    `json:"reason"`
+	ViolatingNow int       `json:"violating_now"`
+	InstancesNow int       `json:"instances_now"`
+	ClosedAt     time.Time `json:"closed_at,omitzero"`
+	ClosedBy     string    `json:"closed_by,omitempty"`
+	CloseReason  string    `json:"close_reason,omitempty"`
+}

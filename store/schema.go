@@ -164,6 +164,22 @@ var migrations = [][]string{
 			detail TEXT NOT NULL)`,
 		`CREATE INDEX audit_at ON audit (at)`,
 	},
+	2: {
+		// breakers holds the blast-radius breaker of each assert that ever tripped.
+		`CREATE TABLE breakers (
+			assert TEXT PRIMARY KEY,
+			is_open BOOLEAN NOT NULL,
+			page_group TEXT NOT NULL,
+			group_label TEXT NOT NULL,
+			group_value TEXT NOT NULL,
+			violating BIGINT NOT NULL,
+			instances BIGINT NOT NULL,
+			opened_at BIGINT,
+			reason TEXT NOT NULL,
+			closed_at BIGINT,
+			closed_by TEXT NOT NULL,
+			close_reason TEXT NOT NULL)`,
+	},
 }
 
 // schemaVersion is the schema version this build writes.

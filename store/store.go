@@ -1,7 +1,7 @@
 // Package store persists assertd's state: instances and their transitions,
 // decisions, remediation runs and steps, the notifier outbox, locks,
-// approvals, heartbeats and pings, silences, runtime settings and the audit
-// trail of operator actions.
+// approvals, heartbeats and pings, silences, runtime settings, the
+// blast-radius breakers and the audit trail of operator actions.
 //
 // There is one interface, Store, and two implementations over the same schema
 // and migrations: SQLite (OpenSQLite; the embedded default, WAL, one writer)
@@ -189,6 +189,19 @@ type Store interface {
 	DeleteSetting(ctx context.Context, key, by string, at time.Time, reason string) error
 	// Settings returns every stored setting, by key.
 	Settings(ctx context.Context) ([]assertd.Setting, error)
+
+	// PutBreaker stores the state of an assert's blast-radius breaker (the
+	// remediation runner opens it, and closes it when the share falls back).
+	PutBreaker(ctx context.Context, b assertd.Breaker) error
+	// CloseBreaker closes an open breaker by hand: who, why and when are
+	// stored with an audit entry, in one transaction, and the closed
+	// breaker returned. ErrNotFound when the assert's breaker never
+	// tripped, ErrConflict when it is not open.
+	CloseBreaker(ctx context.Context, assert, by, reason string, at time.Time) (assertd.Breaker, error)
+	// Breaker returns an assert's breaker, or ErrNotFound.
+	Breaker(ctx context.Context, assert string) (assertd.Breaker, error)
+	// Breakers returns every stored breaker, by assert.
+	Breakers(ctx context.Context) ([]assertd.Breaker, error)
 
 	// Audit records an operator action.
 	Audit(ctx context.Context, e assertd.AuditEntry) (int64, error)

@@ -57,6 +57,7 @@ func Run(t *testing.T, open Open) {
 		{"Silences", testSilences},
 		{"Settings", testSettings},
 		{"Audit", testAudit},
+		{"Breakers", testBreakers},
 		{"Compact", testCompact},
 		{"Closed", testClosed},
 	}
