@@ -106,7 +106,7 @@ func Run(ctx context.Context, o Options) error {
 	// remediations) and the engine needs the runner: attach it after.
 	runner := remediations.NewRunner(remediations.RunnerOptions{Store: st, Logger: log,
 		LookupEnv: func(k string) (string, bool) { v := o.Getenv(k); return v, v != "" }})
-	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Sources: srcs, Heartbeats: hb, Logger: log, Registerer: reg, Remediator: runner, Enqueued: del.Wake})
+	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Sources: srcs, Heartbeats: hb, Logger: log, Registerer: reg, Remediator: runner, Breakers: runner, Enqueued: del.Wake})
 	if err != nil {
 		return err
 	}

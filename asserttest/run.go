@@ -195,7 +195,7 @@ func setup(ctx context.Context, l *loaded) (*env, error) {
 		Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "test-secret", true },
 		ReadFile: func(string) ([]byte, error) { return []byte("test-secret"), nil }})
 	e.eng, err = engine.New(ctx, engine.Options{Set: l.set, Store: e.st, Sources: srcs, Heartbeats: e.hb,
-		Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler), Remediator: e.runner})
+		Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler), Remediator: e.runner, Breakers: e.runner})
 	if err != nil {
 		e.close()
 		return nil, err

@@ -148,14 +148,33 @@ func (e *Engine) Approve(ctx context.Context, runID, by string, approved bool, c
 	return nil
 }
 
-// ResumeAutomation closes the blast-radius breaker of an assert by hand
-// (audited), when the remediator has one.
-func (e *Engine) ResumeAutomation(ctx context.Context, assert, by, reason string, now time.Time) error {
-	r, ok := e.opts.Remediator.(interface {
-		Resume(ctx context.Context, assert, by, reason string, now time.Time) error
-	})
-	if !ok {
-		return errors.New("the remediation runner has no breaker to resume")
+// Breakers is the blast-radius breaker of the remediation runner
+// (remediations.Runner), as operators see and close it.
+type Breakers interface {
+	// Breakers returns the breaker of every assert that ever tripped, its
+	// reason recomputed from the fleet at now.
+	Breakers(ctx context.Context, now time.Time) ([]assertd.Breaker, error)
+	// CloseBreaker closes an assert's breaker by hand (stored and audited
+	// with who and why); the next violation is remediated.
+	CloseBreaker(ctx context.Context, assert, by, reason string, now time.Time) (assertd.Breaker, error)
+}
+
+// Breakers returns the blast-radius breakers as they are at now.
+func (e *Engine) Breakers(ctx context.Context, now time.Time) ([]assertd.Breaker, error) {
+	if e.opts.Breakers == nil {
+		return nil, nil
 	}
-	return r.Resume(ctx, assert, by, reason, now)
+	return e.opts.Breakers.Breakers(ctx, now)
+}
+
+// CloseBreaker closes the blast-radius breaker of an assert by hand. It
+// lifts nothing else: the kill switch and the other gates stay as they are.
+func (e *Engine) CloseBreaker(ctx context.Context, assert, by, reason string, now time.Time) (assertd.Breaker, error) {
+	if e.opts.Breakers == nil {
+		return assertd.Breaker{}, errors.New("no remediation runner is configured: there is no breaker to close")
+	}
+	if e.Config().Assert(assert) == nil {
+		return assertd.Breaker{}, fmt.Errorf("no assert %q: %w", assert, store.ErrNotFound)
+	}
+	return e.opts.Breakers.CloseBreaker(ctx, assert, by, reason, now)
 }

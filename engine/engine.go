@@ -38,6 +38,9 @@ type Options struct {
 	Flap        FlapThresholds // default from the config, else DefaultFlap
 	// Remediator runs remediations; nil: violations are paged.
 	Remediator Remediator
+	// Breakers is the remediator's blast-radius breaker (the operator
+	// reads and closes it through the engine); nil: none.
+	Breakers Breakers
 	// Enqueued, when set, is called after a change with outbox messages is
 	// committed (the deliverer's Wake), so that pages go out at once.
 	Enqueued func()

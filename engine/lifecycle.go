@@ -51,6 +51,25 @@ type lifecycleOverride struct {
 	state  string
 }
 
+// LifecycleOverride is a lifecycle state set through the engine API for a
+// target: every instance carrying its labels.
+type LifecycleOverride struct {
+	Target assertd.Labels `json:"target"`
+	State  string         `json:"state"`
+}
+
+// Lifecycles returns the lifecycle overrides in force, in the order they
+// were set (the first that matches an instance wins).
+func (e *Engine) Lifecycles() []LifecycleOverride {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]LifecycleOverride, 0, len(e.lifecycles))
+	for _, o := range e.lifecycles {
+		out = append(out, LifecycleOverride{Target: o.target.Copy(), State: o.state})
+	}
+	return out
+}
+
 // SetLifecycle sets the lifecycle state of the target identified by labels
 // (every instance carrying them), recorded in the audit trail. An empty
 // state removes the override.

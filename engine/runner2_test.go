@@ -36,7 +36,7 @@ func TestBreakerZeroRunsOneGroupedPage(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "ran")
 	set := loadRunnerSet(t, touchRules(helper, marker, ""), "")
 	st, src := openStore(t), &source{}
-	e, r := withRunner(t, set, st, map[string]asserts.Querier{config.EmbeddedName: src}, remediations.RunnerOptions{})
+	e, _ := withRunner(t, set, st, map[string]asserts.Querier{config.EmbeddedName: src}, remediations.RunnerOptions{})
 	vals := map[string]float64{}
 	for i := range 100 {
 		vals[fmt.Sprintf("i%02d", i)] = 10
@@ -57,7 +57,7 @@ func TestBreakerZeroRunsOneGroupedPage(t *testing.T) {
 		t.Fatal("something ran")
 	}
 	ms := messages(t, st)
-	if len(ms) != 1 || ms[0].Kind != "trigger" || !strings.Contains(notice(t, ms[0]).Reason, "blast-radius breaker: 40 of 100 instances of latency") {
+	if len(ms) != 1 || ms[0].Kind != "trigger" || !strings.Contains(notice(t, ms[0]).Reason, "blast-radius breaker open: 40 of 100 instances of latency") {
 		t.Fatalf("want one grouped page: %d messages %+v", len(ms), ms)
 	}
 	if v, n := e.Counts("latency", "", ""); v != 40 || n != 100 {
@@ -67,8 +67,8 @@ func TestBreakerZeroRunsOneGroupedPage(t *testing.T) {
 	if len(ds) != 40 {
 		t.Fatalf("%d escalate decisions, want one per instance, recorded", len(ds))
 	}
-	if open, _ := r.Suspended("latency"); !open {
-		t.Fatal("automation is not suspended")
+	if bs, err := e.Breakers(ctx, t0.Add(10*time.Second)); err != nil || len(bs) != 1 || !bs[0].Open || bs[0].ViolatingNow != 40 {
+		t.Fatalf("automation is not suspended: %+v %v", bs, err)
 	}
 }
 

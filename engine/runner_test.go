@@ -89,7 +89,7 @@ func withRunner(t *testing.T, set *config.Set, st store.Store, srcs map[string]a
 		o.Grace = 200 * time.Millisecond
 	}
 	r := remediations.NewRunner(o)
-	e, err := New(context.Background(), Options{Set: set, Store: st, Sources: srcs, Remediator: r})
+	e, err := New(context.Background(), Options{Set: set, Store: st, Sources: srcs, Remediator: r, Breakers: r})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,24 +2,25 @@ package remediations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/store"
 )
 
-// breaker is the blast-radius breaker of one assert: when more than a share
-// of its instances (or of those sharing a label value such as a zone) turn
-// violated within one window, automation for the assert is suspended; it
-// resumes when the share of violating instances falls back to the share or
-// less, or when an operator resumes it.
-type breaker struct {
-	open    bool
-	group   string // the page group of this trip
-	reason  string
-	resumed time.Time // onsets before an operator's resume do not count
-}
+// The blast-radius breaker of an assert: when more than a share of its
+// instances (or of those sharing a label value such as a zone) turn
+// violated within one window, automation for the assert is suspended and
+// every refusal shares one page. It closes by itself when the share of
+// violating instances falls back to the share or less, or by hand
+// (CloseBreaker): then only the instances that turn violated after the
+// close count towards tripping it again, so the next violation runs. Its
+// state is in the store, so it survives a restart; its reason is
+// recomputed from the fleet each time it refuses or is shown.
 
 // minMass is the fewest instances that make a mass failure: one instance
 // alone never trips the breaker, however small its group.
@@ -27,56 +28,116 @@ const minMass = 2
 
 var violating = []assertd.State{assertd.Violated, assertd.Remediating, assertd.Escalated}
 
+func isViolating(x assertd.Instance) bool { return slices.Contains(violating, x.State) }
+
+// blast is the breaker's configuration with its defaults.
+type blast struct {
+	share  float64
+	window time.Duration
+	by     []string
+}
+
+func blastOf(br BlastRadius) blast {
+	b := blast{share: br.Share, window: br.Window, by: br.By}
+	if b.share <= 0 {
+		b.share = DefaultBlastShare
+	}
+	if b.window <= 0 {
+		b.window = DefaultBlastWindow
+	}
+	return b
+}
+
 // breakerCheck reports whether the breaker of the instance's assert is (or
 // now turns) open, with the grouped refusal.
-func (r *Runner) breakerCheck(h Host, in assertd.Instance, now time.Time) (assertd.Decision, bool) {
+func (r *Runner) breakerCheck(ctx context.Context, h Host, in assertd.Instance, now time.Time) (assertd.Decision, bool) {
 	br := h.Safety().BlastRadius
 	if br.Disabled {
 		return assertd.Decision{}, false
 	}
-	share, window := br.Share, br.Window
-	if share <= 0 {
-		share = DefaultBlastShare
-	}
-	if window <= 0 {
-		window = DefaultBlastWindow
-	}
+	cfg := blastOf(br)
 	insts := h.InstancesOf(in.Assert)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	b := r.breakers[in.Assert]
-	if b == nil {
-		b = &breaker{}
-		r.breakers[in.Assert] = b
+	r.breakerMu.Lock()
+	defer r.breakerMu.Unlock()
+	b, err := r.o.Store.Breaker(ctx, in.Assert)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		b = assertd.Breaker{Assert: in.Assert}
+	case err != nil:
+		return assertd.Decision{Action: assertd.ActHold, Reason: fmt.Sprintf("refused: the blast-radius breaker of %s cannot be read (%v): failing closed", in.Assert, err)}, true
 	}
-	refuse := func() (assertd.Decision, bool) {
-		return assertd.Decision{Action: assertd.ActHold, Group: b.group, Reason: b.reason}, true
+	refuse := func(b assertd.Breaker) (assertd.Decision, bool) {
+		return assertd.Decision{Action: assertd.ActHold, Group: b.Group, Reason: b.Reason}, true
 	}
-	if b.open {
-		if _, v, n := worst(insts, br.By, func(x assertd.Instance) bool { return slices.Contains(violating, x.State) }); over(v, n, share) {
-			return refuse()
+	if b.Open {
+		if b = r.current(ctx, b, cfg, insts, now); b.Open {
+			return refuse(b)
 		}
-		r.log.Info("blast-radius breaker: the share of violating instances fell back; automation resumes", "assert", in.Assert)
-		b.open = false
 	}
-	since := now.Add(-window)
-	if b.resumed.After(since) {
-		since = b.resumed
+	since := now.Add(-cfg.window)
+	if b.ClosedBy != "" && b.ClosedAt.After(since) {
+		since = b.ClosedAt // closed by hand: earlier onsets do not trip it again
 	}
-	recent := func(x assertd.Instance) bool {
-		return slices.Contains(violating, x.State) && !x.Since.Before(since)
-	}
-	g, v, n := worst(insts, br.By, recent)
-	if !over(v, n, share) {
+	recent := func(x assertd.Instance) bool { return isViolating(x) && !x.Since.Before(since) }
+	label, value, v, n := worst(insts, cfg.by, recent)
+	if !over(v, n, cfg.share) {
 		return assertd.Decision{}, false
 	}
-	b.open = true
-	b.group = fmt.Sprintf("breaker/%s/%d", in.Assert, now.UnixMicro())
-	b.reason = fmt.Sprintf("blast-radius breaker: %d of %d instances of %s%s turned violated within %s (more than %.0f%%): automation for %s is suspended until the share falls back or an operator resumes it; one page for all of them",
-		v, n, in.Assert, g, window, share*100, in.Assert)
-	r.log.Warn("blast-radius breaker open: automation suspended", "assert", in.Assert, "violating", v, "instances", n, "group", g)
-	return refuse()
+	b = assertd.Breaker{Assert: in.Assert, Open: true, Group: fmt.Sprintf("breaker/%s/%d", in.Assert, now.UnixMicro()),
+		GroupLabel: label, GroupValue: value, Violating: v, Instances: n, OpenedAt: now, ViolatingNow: v, InstancesNow: n}
+	b.Reason = fmt.Sprintf("blast-radius breaker open: %d of %d instances of %s%s turned violated within %s (more than %s): %s",
+		v, n, in.Assert, groupText(label, value), cfg.window, pct(cfg.share), suspended(in.Assert, cfg.share))
+	if err := r.o.Store.PutBreaker(ctx, b); err != nil {
+		r.log.Error("storing the open blast-radius breaker (it refuses all the same)", "assert", in.Assert, "err", err)
+	}
+	r.log.Warn("blast-radius breaker open: automation suspended", "assert", in.Assert, "violating", v, "instances", n, "group", groupText(label, value))
+	return refuse(b)
 }
+
+// current recomputes an open breaker's reason from the fleet as it is now,
+// and closes it (stored) when the share of violating instances fell back.
+func (r *Runner) current(ctx context.Context, b assertd.Breaker, cfg blast, insts []assertd.Instance, now time.Time) assertd.Breaker {
+	label, value, v, n := worst(insts, cfg.by, isViolating)
+	b.ViolatingNow, b.InstancesNow = v, n
+	if over(v, n, cfg.share) {
+		b.Reason = fmt.Sprintf("blast-radius breaker open since %s: %d of %d instances of %s%s are violating now (more than %s; it opened when %d of %d%s turned violated): %s",
+			b.OpenedAt.UTC().Format(time.RFC3339), v, n, b.Assert, groupText(label, value), pct(cfg.share), b.Violating, b.Instances,
+			groupText(b.GroupLabel, b.GroupValue), suspended(b.Assert, cfg.share))
+		return b
+	}
+	b.Open, b.ClosedAt, b.ClosedBy = false, now, ""
+	b.CloseReason = fmt.Sprintf("the share of violating instances fell back: %d of %d (at most %s)", v, n, pct(cfg.share))
+	b.Reason = closedText(b)
+	if err := r.o.Store.PutBreaker(ctx, b); err != nil {
+		r.log.Error("storing the closed blast-radius breaker", "assert", b.Assert, "err", err)
+	}
+	r.log.Info("blast-radius breaker closed: the share of violating instances fell back; automation resumes", "assert", b.Assert, "violating", v, "instances", n)
+	return b
+}
+
+func suspended(assert string, share float64) string {
+	return fmt.Sprintf("automation for %s is suspended until the share falls back to %s or less, or an operator closes the breaker (assertd breaker close %s --reason …); one page for all of them",
+		assert, pct(share), assert)
+}
+
+func closedText(b assertd.Breaker) string {
+	by := "assertd"
+	if b.ClosedBy != "" {
+		by = b.ClosedBy
+	}
+	return fmt.Sprintf("blast-radius breaker closed by %s at %s: %s (it had opened at %s when %d of %d%s turned violated)", by,
+		b.ClosedAt.UTC().Format(time.RFC3339), b.CloseReason, b.OpenedAt.UTC().Format(time.RFC3339), b.Violating, b.Instances,
+		groupText(b.GroupLabel, b.GroupValue))
+}
+
+func groupText(label, value string) string {
+	if label == "" {
+		return ""
+	}
+	return fmt.Sprintf(" with %s=%q", label, value)
+}
+
+func pct(share float64) string { return fmt.Sprintf("%.0f%%", share*100) }
 
 func over(v, n int, share float64) bool {
 	return v >= minMass && n > 0 && float64(v)/float64(n) > share
@@ -84,8 +145,8 @@ func over(v, n int, share float64) bool {
 
 // worst finds the group (all instances, or those sharing a value of one of
 // the by labels) with the largest share of instances that count, and
-// returns its description, the count and the group's size.
-func worst(insts []assertd.Instance, by []string, counts func(assertd.Instance) bool) (group string, v, n int) {
+// returns its label and value ("" for all), the count and the group's size.
+func worst(insts []assertd.Instance, by []string, counts func(assertd.Instance) bool) (label, value string, v, n int) {
 	type key struct{ label, value string }
 	vs, ns := map[key]int{}, map[key]int{}
 	for _, x := range insts {
@@ -110,43 +171,55 @@ func worst(insts []assertd.Instance, by []string, counts func(assertd.Instance) 
 			share = 0
 		}
 		if share > best || share == best && k.label == "" {
-			best, v, n = share, c, total
-			group = ""
-			if k.label != "" {
-				group = fmt.Sprintf(" with %s=%q", k.label, k.value)
-			}
+			best, v, n, label, value = share, c, total, k.label, k.value
 		}
 	}
-	return group, v, n
+	return label, value, v, n
 }
 
-// Resume closes the blast-radius breaker of an assert by hand (recorded in
-// the audit trail); only instances that turn violated after now count
-// towards tripping it again.
-func (r *Runner) Resume(ctx context.Context, assert, by, reason string, now time.Time) error {
-	if by == "" || reason == "" {
-		return fmt.Errorf("resuming automation for %s needs who and why", assert)
+// CloseBreaker closes the blast-radius breaker of an assert by hand: who
+// and why are stored with it and in the audit trail. Only instances that
+// turn violated after now count towards tripping it again, so the next
+// violation is remediated. Closing a breaker that is not open is
+// store.ErrConflict; one that never opened, store.ErrNotFound.
+func (r *Runner) CloseBreaker(ctx context.Context, assert, by, reason string, now time.Time) (assertd.Breaker, error) {
+	if strings.TrimSpace(by) == "" || strings.TrimSpace(reason) == "" {
+		return assertd.Breaker{}, fmt.Errorf("closing the blast-radius breaker of %s needs who and why: %w", assert, store.ErrInvalid)
 	}
-	r.mu.Lock()
-	b := r.breakers[assert]
-	if b == nil {
-		b = &breaker{}
-		r.breakers[assert] = b
+	r.breakerMu.Lock()
+	defer r.breakerMu.Unlock()
+	b, err := r.o.Store.CloseBreaker(ctx, assert, by, reason, now)
+	if err != nil {
+		return b, fmt.Errorf("closing the blast-radius breaker of %s: %w", assert, err)
 	}
-	b.open, b.resumed = false, now
-	r.mu.Unlock()
-	if _, err := r.o.Store.Audit(ctx, assertd.AuditEntry{At: now, Actor: by, Action: "automation.resume", Target: assert, Reason: reason}); err != nil {
-		return fmt.Errorf("recording the resume of %s: %w", assert, err)
-	}
-	return nil
+	b.Reason = closedText(b)
+	r.log.Warn("blast-radius breaker closed by hand: automation resumes", "assert", assert, "by", by, "reason", reason)
+	return b, nil
 }
 
-// Suspended reports whether the breaker of an assert is open, and why.
-func (r *Runner) Suspended(assert string) (bool, string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if b := r.breakers[assert]; b != nil && b.open {
-		return true, b.reason
+// Breakers returns the breaker of every assert that ever tripped, as it is
+// at now: an open one's reason is recomputed from the fleet (and it closes
+// if the share fell back); a closed one says who closed it and why.
+func (r *Runner) Breakers(ctx context.Context, now time.Time) ([]assertd.Breaker, error) {
+	h := r.getHost()
+	r.breakerMu.Lock()
+	defer r.breakerMu.Unlock()
+	bs, err := r.o.Store.Breakers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the blast-radius breakers: %w", err)
 	}
-	return false, ""
+	for i, b := range bs {
+		if h == nil {
+			continue
+		}
+		insts := h.InstancesOf(b.Assert)
+		cfg := blastOf(h.Safety().BlastRadius)
+		if b.Open {
+			bs[i] = r.current(ctx, b, cfg, insts, now)
+			continue
+		}
+		_, _, bs[i].ViolatingNow, bs[i].InstancesNow = worst(insts, cfg.by, isViolating)
+		bs[i].Reason = closedText(b)
+	}
+	return bs, nil
 }

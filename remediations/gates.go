@@ -47,7 +47,7 @@ func (r *Runner) Decide(ctx context.Context, name string, in assertd.Instance, n
 	case in.State == assertd.Uncertain:
 		return hold("refused: the instance is uncertain: never remediated blindly")
 	}
-	if d, open := r.breakerCheck(h, in, now); open {
+	if d, open := r.breakerCheck(ctx, h, in, now); open {
 		d.Remediation = name
 		return d
 	}

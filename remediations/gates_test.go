@@ -163,11 +163,13 @@ func TestStartRefusedWhenLockTaken(t *testing.T) {
 }
 
 // The breaker: 40 of 100 instances turn violated in one window: every one
-// is refused with the same group (one page); it resumes when the share of
-// violating instances falls back, or when an operator resumes it.
+// is refused with the same group (one page); the reason follows the fleet;
+// it closes when the share of violating instances falls back, or when an
+// operator closes it.
 func TestBlastRadiusBreaker(t *testing.T) {
 	g := newRig(t, compileRem(t, Remediation{Name: "restart", Steps: []Step{{Name: "r", Run: []string{"true"}}, verifyStep()}}))
 	g.host.safety.BlastRadius = BlastRadius{By: []string{"zone"}}
+	ctx := context.Background()
 	insts := make([]assertd.Instance, 100)
 	for i := range insts {
 		zone := []string{"z1", "z2", "z3", "z4"}[i%4]
@@ -180,8 +182,8 @@ func TestBlastRadiusBreaker(t *testing.T) {
 	g.host.insts = insts
 	groups := map[string]bool{}
 	for i := range 40 {
-		d := g.r.Decide(context.Background(), "restart", insts[i], t0)
-		if d.Action != assertd.ActHold || d.Group == "" || !strings.Contains(d.Reason, "40 of 100 instances of latency turned violated within 5m0s") {
+		d := g.r.Decide(ctx, "restart", insts[i], t0)
+		if d.Action != assertd.ActHold || d.Group == "" || !strings.Contains(d.Reason, "40 of 100 instances of latency") {
 			t.Fatalf("instance %d: %+v", i, d)
 		}
 		groups[d.Group] = true
@@ -190,18 +192,32 @@ func TestBlastRadiusBreaker(t *testing.T) {
 	if len(groups) != 1 {
 		t.Fatalf("groups %v", groups)
 	}
-	// Still 40% violating an hour later: a new violation is refused.
+	b, err := g.st.Breaker(ctx, "latency")
+	if err != nil || !b.Open || b.Violating != 40 || b.Instances != 100 || !b.OpenedAt.Equal(t0) {
+		t.Fatalf("stored breaker %+v %v", b, err)
+	}
+	// An hour later one more violates (11 of the 25 of zone z3, the worst
+	// group now): a new violation is refused with the fleet as it is now,
+	// not the 40 of 100 of the trip.
 	later := t0.Add(time.Hour)
 	g.host.insts[50].State, g.host.insts[50].Since = assertd.Violated, later
-	if d := g.r.Decide(context.Background(), "restart", g.host.insts[50], later); d.Action != assertd.ActHold {
+	d := g.r.Decide(ctx, "restart", g.host.insts[50], later)
+	if d.Action != assertd.ActHold || !strings.Contains(d.Reason, `11 of 25 instances of latency with zone="z3" are violating now`) || !groups[d.Group] {
 		t.Fatalf("while open: %+v", d)
 	}
-	// The share falls back: automation resumes.
+	bs, err := g.r.Breakers(ctx, later)
+	if err != nil || len(bs) != 1 || !bs[0].Open || bs[0].ViolatingNow != 11 || bs[0].InstancesNow != 25 || !strings.Contains(bs[0].Reason, "11 of 25") {
+		t.Fatalf("shown: %+v %v", bs, err)
+	}
+	// The share falls back: automation resumes, the store says so.
 	for i := range 40 {
 		g.host.insts[i].State = assertd.OK
 	}
-	if d := g.r.Decide(context.Background(), "restart", g.host.insts[50], later); d.Action != assertd.ActRemediate {
+	if d := g.r.Decide(ctx, "restart", g.host.insts[50], later); d.Action != assertd.ActRemediate {
 		t.Fatalf("after the share fell back: %+v", d)
+	}
+	if b, _ := g.st.Breaker(ctx, "latency"); b.Open || b.ClosedBy != "" || !strings.Contains(b.CloseReason, "fell back: 1 of 100") {
+		t.Fatalf("after the share fell back: %+v", b)
 	}
 
 	// A zone: 10 of the 25 instances of z2 (40%) turn violated, 10% overall.
@@ -217,29 +233,46 @@ func TestBlastRadiusBreaker(t *testing.T) {
 		}
 	}
 	z2 := g.host.insts[1]
-	d := g.r.Decide(context.Background(), "restart", z2, at)
+	d = g.r.Decide(ctx, "restart", z2, at)
 	if d.Action != assertd.ActHold || !strings.Contains(d.Reason, `10 of 25 instances of latency with zone="z2"`) {
 		t.Fatalf("zone: %+v", d)
 	}
-	if open, _ := g.r.Suspended("latency"); !open {
-		t.Fatal("not suspended")
+	// A runner started afresh on the same store (a restart) sees it open.
+	fresh := NewRunner(RunnerOptions{Store: g.st, Host: g.host})
+	if bs, err := fresh.Breakers(ctx, at); err != nil || len(bs) != 1 || !bs[0].Open || bs[0].GroupLabel != "zone" || bs[0].GroupValue != "z2" {
+		t.Fatalf("after a restart: %+v %v", bs, err)
 	}
-	// An operator resumes: the onsets before the resume no longer count.
-	if err := g.r.Resume(context.Background(), "latency", "alice", "zone z2 is back", at.Add(time.Minute)); err != nil {
-		t.Fatal(err)
+	// An operator closes it: the onsets before the close no longer count,
+	// though the zone is still 40% violated; the next violation runs.
+	if _, err := fresh.CloseBreaker(ctx, "latency", "alice", " ", at.Add(time.Minute)); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a close without a reason: %v", err)
 	}
+	closed, err := fresh.CloseBreaker(ctx, "latency", "alice", "zone z2 is back", at.Add(time.Minute))
+	if err != nil || closed.Open || closed.ClosedBy != "alice" || !strings.Contains(closed.Reason, "closed by alice") {
+		t.Fatalf("close: %+v %v", closed, err)
+	}
+	if _, err := fresh.CloseBreaker(ctx, "latency", "alice", "again", at.Add(time.Minute)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("closing a closed breaker: %v", err)
+	}
+	next := g.host.insts[5] // z2's
+	next.State, next.Since = assertd.Violated, at.Add(2*time.Minute)
+	g.host.insts[5] = next
+	if d := g.r.Decide(ctx, "restart", next, at.Add(2*time.Minute)); d.Action != assertd.ActRemediate {
+		t.Fatalf("after the close: %+v", d)
+	}
+	if log, _ := g.st.AuditLog(ctx, store.AuditFilter{Action: "breaker.close"}); len(log) != 1 || log[0].Actor != "alice" || log[0].Reason != "zone z2 is back" {
+		t.Fatalf("audit %+v", log)
+	}
+	// Onsets after the close count: 40 more trip it again.
+	more := 0
 	for i := range g.host.insts {
-		if g.host.insts[i].State == assertd.Violated {
-			g.host.insts[i].State = assertd.OK
+		if g.host.insts[i].State == assertd.OK && more < 40 {
+			g.host.insts[i].State, g.host.insts[i].Since = assertd.Violated, at.Add(3*time.Minute)
+			more++
 		}
 	}
-	z2.State, z2.Since = assertd.Violated, at.Add(2*time.Minute)
-	g.host.insts[1] = z2
-	if d := g.r.Decide(context.Background(), "restart", z2, at.Add(2*time.Minute)); d.Action != assertd.ActRemediate {
-		t.Fatalf("after resume: %+v", d)
-	}
-	if log, _ := g.st.AuditLog(context.Background(), store.AuditFilter{Action: "automation.resume"}); len(log) != 1 || log[0].Actor != "alice" {
-		t.Fatalf("audit %+v", log)
+	if d := g.r.Decide(ctx, "restart", g.host.insts[99], at.Add(3*time.Minute)); d.Action != assertd.ActHold || d.Group == closed.Group {
+		t.Fatalf("onsets after the close: %+v", d)
 	}
 	// A single violation never trips it, however small the fleet.
 	g2 := newRig(t, compileRem(t, Remediation{Name: "restart", Steps: []Step{{Name: "r", Run: []string{"true"}}, verifyStep()}}))

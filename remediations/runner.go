@@ -64,6 +64,10 @@ type Store interface {
 	Approval(ctx context.Context, runID string) (assertd.Approval, error)
 	Settings(ctx context.Context) ([]assertd.Setting, error)
 	Audit(ctx context.Context, e assertd.AuditEntry) (int64, error)
+	PutBreaker(ctx context.Context, b assertd.Breaker) error
+	CloseBreaker(ctx context.Context, assert, by, reason string, at time.Time) (assertd.Breaker, error)
+	Breaker(ctx context.Context, assert string) (assertd.Breaker, error)
+	Breakers(ctx context.Context) ([]assertd.Breaker, error)
 }
 
 // Safety is the global limits on automation (config safety, which runtime
@@ -133,7 +137,8 @@ type Runner struct {
 	host     Host
 	active   int                      // runs executing steps now
 	waiters  map[string]chan struct{} // run ID → signalled when its approval is decided
-	breakers map[string]*breaker      // by assert
+	// breakerMu orders the reads and writes of the breakers' stored state.
+	breakerMu sync.Mutex
 	inflight int                      // runs started and not yet reported done
 	wg       sync.WaitGroup
 }
@@ -161,7 +166,7 @@ func NewRunner(o RunnerOptions) *Runner {
 	if o.MaxOutput <= 0 {
 		o.MaxOutput = store.MaxStepOutput - 1<<10 // room for the marker line within the store's bound
 	}
-	return &Runner{o: o, log: o.Logger, host: o.Host, waiters: map[string]chan struct{}{}, breakers: map[string]*breaker{}}
+	return &Runner{o: o, log: o.Logger, host: o.Host, waiters: map[string]chan struct{}{}}
 }
 
 // Attach gives the runner the engine it verifies against (the engine is

@@ -80,7 +80,20 @@ func (s *server) apiAssert(w http.ResponseWriter, r *http.Request) {
 			mine = append(mine, in)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"assert": viewAssert(set, a, ins), "instances": nonNil(mine)})
+	writeJSON(w, http.StatusOK, map[string]any{"assert": viewAssert(set, a, ins), "instances": nonNil(mine), "breaker": s.breakerOf(r.Context(), name)})
+}
+
+func (s *server) apiBreakers(w http.ResponseWriter, r *http.Request) {
+	bs, err := s.d.Engine.Breakers(r.Context(), s.now())
+	if err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"breakers": nonNil(bs)})
+}
+
+func (s *server) apiLifecycles(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"lifecycles": s.d.Engine.Lifecycles()})
 }
 
 func nonNil[T any](s []T) []T {

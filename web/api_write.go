@@ -97,3 +97,30 @@ func (s *server) apiBreakGlass(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, run)
 }
+
+func (s *server) apiCloseBreaker(w http.ResponseWriter, r *http.Request) {
+	var in breakerCloseInput
+	if err := decodeJSON(r, &in); err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	b, err := s.closeBreaker(r.Context(), principalOf(r.Context()), in)
+	if err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+func (s *server) apiSetLifecycle(w http.ResponseWriter, r *http.Request) {
+	var in lifecycleInput
+	if err := decodeJSON(r, &in); err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	if err := s.setLifecycle(r.Context(), principalOf(r.Context()), in); err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lifecycles": s.d.Engine.Lifecycles()})
+}

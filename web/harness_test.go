@@ -227,8 +227,14 @@ var start0 = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, harnessConfig, harnessRules)
+}
+
+// newEnvWith is newEnv with another configuration and rules.
+func newEnvWith(t testing.TB, cfg, rules string) *env {
+	t.Helper()
 	dir := t.TempDir()
-	for name, text := range map[string]string{"assertd.yaml": harnessConfig, "rules.yaml": harnessRules} {
+	for name, text := range map[string]string{"assertd.yaml": cfg, "rules.yaml": rules} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +263,7 @@ func newEnv(t testing.TB) *env {
 		Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "", false },
 		ReadFile: func(string) ([]byte, error) { return nil, errors.New("the web harness reads no secret files") }})
 	if e.eng, err = engine.New(ctx, engine.Options{Set: set, Store: e.st, Sources: map[string]asserts.Querier{config.EmbeddedName: e.emb},
-		Heartbeats: e.hb, Now: e.clock.Now, Registerer: e.reg, Logger: slog.New(slog.DiscardHandler), Remediator: e.run}); err != nil {
+		Heartbeats: e.hb, Now: e.clock.Now, Registerer: e.reg, Logger: slog.New(slog.DiscardHandler), Remediator: e.run, Breakers: e.run}); err != nil {
 		t.Fatal(err)
 	}
 	e.run.Attach(e.eng)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -246,4 +247,94 @@ func (s *server) breakGlass(ctx context.Context, p principal, in breakGlassInput
 	}
 	s.log.Warn("break glass", "remediation", in.Remediation, "assert", in.Assert, "labels", in.Labels.String(), "by", p.Name, "reason", in.Reason, "run", run.ID, "dry_run", in.DryRun)
 	return run, nil
+}
+
+// breakerCloseInput closes an assert's blast-radius breaker by hand.
+type breakerCloseInput struct {
+	Assert string `json:"assert"`
+	Reason string `json:"reason"`
+}
+
+func (s *server) closeBreaker(ctx context.Context, p principal, in breakerCloseInput) (assertd.Breaker, error) {
+	in.Assert, in.Reason = strings.TrimSpace(in.Assert), strings.TrimSpace(in.Reason)
+	if in.Assert == "" {
+		return assertd.Breaker{}, fieldErr("assert", "name the assert whose breaker to close")
+	}
+	if set := s.d.Engine.Config(); set == nil || set.Assert(in.Assert) == nil {
+		return assertd.Breaker{}, fieldErr("assert", "no assert %q", in.Assert)
+	}
+	if in.Reason == "" {
+		return assertd.Breaker{}, fieldErr("reason", "a reason is required: it goes to the audit trail (say why automation may act again)")
+	}
+	b, err := s.d.Engine.CloseBreaker(ctx, in.Assert, p.Name, in.Reason, s.now())
+	s.auditRequest(ctx, p, "request.breaker_close", in.Assert, in.Reason, err)
+	if err != nil {
+		return b, err
+	}
+	s.log.Warn("blast-radius breaker closed", "assert", in.Assert, "by", p.Name, "reason", in.Reason)
+	return b, nil
+}
+
+// breakerOf returns the breaker of an assert as it is now, or nil when it
+// never tripped.
+func (s *server) breakerOf(ctx context.Context, assert string) *assertd.Breaker {
+	bs, err := s.d.Engine.Breakers(ctx, s.now())
+	if err != nil {
+		s.log.Warn("reading the blast-radius breakers", "err", err)
+		return nil
+	}
+	for i := range bs {
+		if bs[i].Assert == assert {
+			return &bs[i]
+		}
+	}
+	return nil
+}
+
+// openBreakers returns the breakers that are open now.
+func (s *server) openBreakers(ctx context.Context) []assertd.Breaker {
+	bs, err := s.d.Engine.Breakers(ctx, s.now())
+	if err != nil {
+		s.log.Warn("reading the blast-radius breakers", "err", err)
+		return nil
+	}
+	var out []assertd.Breaker
+	for _, b := range bs {
+		if b.Open {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// lifecycleInput sets (or, with an empty state, removes) the lifecycle
+// state of a target: every instance carrying its labels.
+type lifecycleInput struct {
+	Target assertd.Labels `json:"target"`
+	State  string         `json:"state"`
+	Reason string         `json:"reason"`
+}
+
+func (s *server) setLifecycle(ctx context.Context, p principal, in lifecycleInput) error {
+	in.State, in.Reason = strings.TrimSpace(in.State), strings.TrimSpace(in.Reason)
+	if len(in.Target) == 0 {
+		return fieldErr("target", `give the target's labels, such as {"instance": "db3"}`)
+	}
+	for k := range in.Target {
+		if err := assertd.CheckLabelName(k); err != nil {
+			return fieldErr("target", "%v", err)
+		}
+	}
+	if in.State != "" && !slices.Contains(engine.Lifecycles, in.State) {
+		return fieldErr("state", "unknown lifecycle state %q: the states are %s (or \"\" to remove the override)", in.State, strings.Join(engine.Lifecycles, ", "))
+	}
+	if in.Reason == "" {
+		return fieldErr("reason", "a reason is required: it goes to the audit trail")
+	}
+	err := s.d.Engine.SetLifecycle(ctx, in.Target, in.State, p.Name, in.Reason, s.now())
+	if err != nil {
+		return err
+	}
+	s.log.Info("lifecycle set", "target", in.Target.String(), "state", in.State, "by", p.Name, "reason", in.Reason)
+	return nil
 }

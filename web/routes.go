@@ -65,6 +65,8 @@ func (s *server) routeTable() []route {
 		api("GET", "/api/v1/settings", roleRead, s.apiSettings),
 		api("GET", "/api/v1/approvals", roleRead, s.apiApprovals),
 		api("GET", "/api/v1/audit", roleRead, s.apiAudit),
+		api("GET", "/api/v1/breakers", roleRead, s.apiBreakers),
+		api("GET", "/api/v1/lifecycle", roleRead, s.apiLifecycles),
 		api("GET", "/api/v1/events", roleRead, s.events),
 
 		api("POST", "/api/v1/silences", roleAdmin, s.apiCreateSilence),
@@ -74,6 +76,8 @@ func (s *server) routeTable() []route {
 		api("POST", "/api/v1/approvals/{run}", roleAdmin, s.apiApprove),
 		api("POST", "/api/v1/instances/{assert}/{fingerprint}/ack", roleAdmin, s.apiAck),
 		api("POST", "/api/v1/break-glass", roleAdmin, s.apiBreakGlass),
+		api("POST", "/api/v1/breaker/close", roleAdmin, s.apiCloseBreaker),
+		api("PUT", "/api/v1/lifecycle", roleAdmin, s.apiSetLifecycle),
 
 		ui("GET", "/static/{file}", rolePublic, s.static),
 		ui("GET", "/login", rolePublic, s.loginPage),
@@ -94,6 +98,7 @@ func (s *server) routeTable() []route {
 		ui("POST", "/approvals/{run}", roleAdmin, s.formApprove),
 		ui("POST", "/instances/{assert}/{fingerprint}/ack", roleAdmin, s.formAck),
 		ui("POST", "/break-glass", roleAdmin, s.formBreakGlass),
+		ui("POST", "/breaker/close", roleAdmin, s.formCloseBreaker),
 	}
 }
 

@@ -111,3 +111,17 @@ func (s *server) formBreakGlass(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, "/runs/"+pathEscape(run.ID), http.StatusSeeOther)
 }
+
+// formCloseBreaker closes an assert's blast-radius breaker from its page:
+// the reason is required.
+func (s *server) formCloseBreaker(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	assert := r.PostForm.Get("assert")
+	if _, err := s.closeBreaker(r.Context(), principalOf(r.Context()), breakerCloseInput{Assert: assert, Reason: r.PostForm.Get("reason")}); err != nil {
+		s.formFail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/asserts/"+pathEscape(assert)+"?done=breaker", http.StatusSeeOther)
+}

@@ -41,6 +41,7 @@ type overviewData struct {
 	Runs      []assertd.Run
 	Reload    reloadView
 	Held      int
+	Breakers  []assertd.Breaker // open ones
 }
 
 // paged summarises an incident's messages: the latest per channel.
@@ -98,6 +99,7 @@ func (s *server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	d.Runs, _ = s.d.Store.Runs(ctx, store.RunFilter{Limit: 8})
 	st := s.status(ctx)
 	d.Reload, d.Held = st.Reload, st.Held
+	d.Breakers = s.openBreakers(ctx)
 	title := "Overview"
 	if !f.Empty() {
 		title = "Overview (filtered)"
@@ -132,6 +134,8 @@ type assertData struct {
 	View      assertView
 	Instances []instanceRow
 	Remediate bool
+	Breaker   *assertd.Breaker // nil: it never tripped
+	Done      string
 }
 
 func (s *server) assertPage(w http.ResponseWriter, r *http.Request) {
@@ -147,7 +151,7 @@ func (s *server) assertPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	all := s.d.Engine.Instances()
-	d := assertData{View: viewAssert(set, a, all)}
+	d := assertData{View: viewAssert(set, a, all), Breaker: s.breakerOf(ctx, name), Done: r.URL.Query().Get("done")}
 	now := s.now()
 	for _, in := range all {
 		if in.Assert != name {

@@ -5,7 +5,7 @@
 //
 // Reads go to the store and to the engine's snapshot; mutations go to the
 // store (silences, settings) or to the engine (break glass, approvals,
-// acknowledgements). Who may do what is decided per route (see routes.go):
+// acknowledgements, closing a blast-radius breaker, lifecycle overrides). Who may do what is decided per route (see routes.go):
 // named tokens from the config carry the role read or admin; reads may be
 // public by config, mutations never are. The UI signs in with a token once and
 // keeps a server-side session in an HttpOnly cookie; its forms carry a CSRF
@@ -45,6 +45,14 @@ type Engine interface {
 	Acknowledge(ctx context.Context, assert, fingerprint, by, comment string, now time.Time) error
 	// SilencesChanged shows a silence created or expired on every instance at once.
 	SilencesChanged(ctx context.Context, now time.Time)
+	// Breakers returns the blast-radius breakers, their reasons recomputed
+	// from the fleet at now; CloseBreaker closes one by hand (audited).
+	Breakers(ctx context.Context, now time.Time) ([]assertd.Breaker, error)
+	CloseBreaker(ctx context.Context, assert, by, reason string, now time.Time) (assertd.Breaker, error)
+	// SetLifecycle sets (or, with state "", removes) the lifecycle state of
+	// a target (audited); Lifecycles lists those in force.
+	SetLifecycle(ctx context.Context, target assertd.Labels, state, by, reason string, now time.Time) error
+	Lifecycles() []engine.LifecycleOverride
 }
 
 // Heartbeats is what the web layer reads from the heartbeat tracker.
