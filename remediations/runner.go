@@ -133,14 +133,15 @@ type Runner struct {
 	o   RunnerOptions
 	log *slog.Logger
 
-	mu      sync.Mutex
-	host    Host
-	active  int                      // runs executing steps now
-	waiters map[string]chan struct{} // run ID → signalled when its approval is decided
+	mu       sync.Mutex
+	host     Host
+	active   int                      // runs executing steps now
+	waiters  map[string]chan struct{} // run ID → signalled when its approval is decided
+	inflight int                      // runs started and not yet reported done
+	wg       sync.WaitGroup
+
 	// breakerMu orders the reads and writes of the breakers' stored state.
 	breakerMu sync.Mutex
-	inflight  int // runs started and not yet reported done
-	wg        sync.WaitGroup
 }
 
 // NewRunner returns a runner; Attach the engine before it decides.
