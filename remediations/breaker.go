@@ -75,10 +75,12 @@ func (r *Runner) breakerCheck(ctx context.Context, h Host, in assertd.Instance, 
 		}
 	}
 	since := now.Add(-cfg.window)
-	if b.ClosedBy != "" && b.ClosedAt.After(since) {
-		since = b.ClosedAt // closed by hand: earlier onsets do not trip it again
-	}
 	recent := func(x assertd.Instance) bool { return isViolating(x) && !x.Since.Before(since) }
+	if b.ClosedBy != "" && !b.ClosedAt.Before(since) {
+		// Closed by hand: the onsets the operator saw (up to the close) do
+		// not trip it again.
+		recent = func(x assertd.Instance) bool { return isViolating(x) && x.Since.After(b.ClosedAt) }
+	}
 	label, value, v, n := worst(insts, cfg.by, recent)
 	if !over(v, n, cfg.share) {
 		return assertd.Decision{}, false

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
@@ -188,5 +190,45 @@ func TestBreakerCloseThroughTheAPI(t *testing.T) {
 	e.getJSON("/api/v1/breakers", &bs)
 	if b := bs.Breakers[0]; b.Open || b.ClosedBy != "alice" || !strings.Contains(b.Reason, "closed by alice") {
 		t.Fatalf("after the close: %+v", b)
+	}
+}
+
+// The breaker shows on the overview and on its assert's page; the close
+// button there, clicked in a real browser with a reason, closes it under
+// the signed-in token's name, and the next violation runs.
+func TestBrowserBreakerClose(t *testing.T) {
+	e := newEnvWith(t, fleetConfig, fleetRules)
+	tripFleet(t, e)
+	ctx := newBrowser(t, 2*time.Minute)
+	signInBrowser(t, ctx, e, adminSecret, "/")
+	if txt := js[string](t, ctx, `(document.querySelector("p.banner.breaker") || {}).innerText || ""`); !strings.Contains(txt, "Blast-radius breaker open for api-up") ||
+		!strings.Contains(txt, "5 of 10") {
+		t.Fatalf("overview banner: %q", txt)
+	}
+	do(t, ctx, "to the assert's breaker", chromedp.Click(chromedp.CSS(`p.banner.breaker a`)), chromedp.WaitVisible(chromedp.ID("breaker-close-form")))
+	if txt := js[string](t, ctx, `document.getElementById("breaker").innerText`); !strings.Contains(txt, "Open") || !strings.Contains(txt, "5 of 10 instances are violating now") {
+		t.Fatalf("breaker section: %s", txt)
+	}
+	do(t, ctx, "close the breaker",
+		chromedp.SendKeys(chromedp.ID("breaker-reason-input"), "load balancer fixed, CHG-91"),
+		chromedp.Click(chromedp.ID("breaker-close")))
+	waitFor(t, ctx, "closed", `location.search === "?done=breaker" && document.getElementById("breaker-state").innerText.includes("Closed by alice")`, 10*time.Second)
+	if n := js[int](t, ctx, `document.querySelectorAll("#breaker-close-form").length`); n != 0 {
+		t.Errorf("the close form is still shown")
+	}
+	log, err := e.st.AuditLog(e.ctx, store.AuditFilter{Action: "breaker.close"})
+	if err != nil || len(log) != 1 || log[0].Actor != "alice" || log[0].Reason != "load balancer fixed, CHG-91" {
+		t.Fatalf("audit %+v %v", log, err)
+	}
+	e.clock.Add(15 * time.Second)
+	e.fleet(0, 1, 2, 3, 4, 5)
+	e.eval()
+	if rs := runsOf(t, e, fleetNode(e, 5).Fingerprint); len(rs) != 1 {
+		ds, _ := e.st.Decisions(e.ctx, store.DecisionFilter{Fingerprint: fleetNode(e, 5).Fingerprint})
+		t.Fatalf("the next violation after the close: %d runs; decisions %+v", len(rs), ds)
+	}
+	do(t, ctx, "overview", chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.ID("instances")))
+	if n := js[int](t, ctx, `document.querySelectorAll("p.banner.breaker").length`); n != 0 {
+		t.Errorf("the overview still shows the breaker open")
 	}
 }
