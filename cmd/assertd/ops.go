@@ -273,15 +273,76 @@ func (c *pauseCmd) Run(e *env) error  { return c.set(e, "pause", "on") }
 func (c *resumeCmd) Run(e *env) error { return c.set(e, "resume", "off") }
 
 func (c *killSwitchCmd) set(e *env, cmd, value string) error {
-	err := c.client().call(e.ctx, "PUT", "/api/v1/settings/"+assertd.SettingKillSwitch, map[string]string{"value": value, "reason": c.Reason}, nil)
+	cl := c.client()
+	err := cl.call(e.ctx, "PUT", "/api/v1/settings/"+assertd.SettingKillSwitch, map[string]string{"value": value, "reason": c.Reason}, nil)
 	if err != nil {
 		return fail(e, cmd, err)
 	}
 	if value == "on" {
-		fmt.Fprintln(e.stdout, "automation paused: violations are paged, nothing is remediated (assertd resume to undo)")
-	} else {
-		fmt.Fprintln(e.stdout, "automation resumed")
+		fmt.Fprintln(e.stdout, "automation paused: the kill switch is on; violations are paged, nothing is remediated (assertd resume to undo)")
+		return nil
 	}
+	fmt.Fprintln(e.stdout, "kill switch off: automation acts again where its other limits allow it.")
+	fmt.Fprintln(e.stdout, "This does not close a blast-radius breaker, nor lift max_runs, cooldowns, the run budget or silences.")
+	var r struct{ Breakers []assertd.Breaker }
+	if err := cl.call(e.ctx, "GET", "/api/v1/breakers", nil, &r); err != nil {
+		fmt.Fprintf(e.stdout, "(the breakers could not be read: %v)\n", err)
+		return nil
+	}
+	for _, b := range r.Breakers {
+		if b.Open {
+			fmt.Fprintf(e.stdout, "blast-radius breaker still open for %s (%d of %d violating): assertd breaker close %s --reason …\n",
+				b.Assert, b.ViolatingNow, b.InstancesNow, b.Assert)
+		}
+	}
+	return nil
+}
+
+type breakerCmd struct {
+	List  breakerListCmd  `cmd:"" help:"List the blast-radius breakers: open ones with why, closed ones with who closed them."`
+	Close breakerCloseCmd `cmd:"" help:"Close an assert's open breaker by hand: its next violation is remediated (audited)."`
+}
+
+type breakerListCmd struct {
+	apiFlags
+}
+
+func (c *breakerListCmd) Run(e *env) error {
+	var r struct{ Breakers []assertd.Breaker }
+	if err := c.client().call(e.ctx, "GET", "/api/v1/breakers", nil, &r); err != nil {
+		return fail(e, "breaker list", err)
+	}
+	if len(r.Breakers) == 0 {
+		fmt.Fprintln(e.stdout, "no blast-radius breaker has tripped")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ASSERT\tSTATE\tVIOLATING NOW\tSINCE\tBY\tWHY")
+	for _, b := range r.Breakers {
+		state, since, by, why := "open", b.OpenedAt, "", b.Reason
+		if !b.Open {
+			state, since, by, why = "closed", b.ClosedAt, b.ClosedBy, b.CloseReason
+			if by == "" {
+				by = "assertd"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d of %d\t%s\t%s\t%s\n", b.Assert, state, b.ViolatingNow, b.InstancesNow, since.UTC().Format(time.RFC3339), by, truncate(why, 160))
+	}
+	return tw.Flush()
+}
+
+type breakerCloseCmd struct {
+	Assert string `arg:"" help:"The assert whose breaker to close."`
+	Reason string `required:"" help:"Why automation may act again: recorded in the audit trail."`
+	apiFlags
+}
+
+func (c *breakerCloseCmd) Run(e *env) error {
+	var b assertd.Breaker
+	if err := c.client().call(e.ctx, "POST", "/api/v1/breaker/close", map[string]string{"assert": c.Assert, "reason": c.Reason}, &b); err != nil {
+		return fail(e, "breaker close", err)
+	}
+	fmt.Fprintf(e.stdout, "blast-radius breaker of %s closed by %s: its next violation is remediated (the kill switch and the other limits still apply)\n", b.Assert, b.ClosedBy)
 	return nil
 }
 
@@ -292,5 +353,6 @@ type operatorCmds struct {
 	Approve   approveCmd   `cmd:"" help:"Approve (or --refuse) a run waiting for approval (through the API)."`
 	Ack       ackCmd       `cmd:"" help:"Acknowledge an instance's page: escalation stops (through the API)."`
 	Pause     pauseCmd     `cmd:"" help:"Kill switch on: stop all automated actions (through the API)."`
-	Resume    resumeCmd    `cmd:"" help:"Kill switch off: automation acts again (through the API)."`
+	Resume    resumeCmd    `cmd:"" help:"Kill switch off: automation acts again within its other limits; an open blast-radius breaker stays open (assertd breaker close) (through the API)."`
+	Breaker   breakerCmd   `cmd:"" help:"List the blast-radius breakers, or close one by hand (through the API)."`
 }

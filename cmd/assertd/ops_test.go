@@ -95,7 +95,7 @@ func TestOperatorCommandsOverTheAPI(t *testing.T) {
 	if code, out, _ := runCLI("pause", "--reason", "AZ outage"); code != 0 || !strings.Contains(out, "paused") {
 		t.Fatalf("pause: %d %s", code, out)
 	}
-	if code, out, _ := runCLI("resume", "--reason", "over"); code != 0 || !strings.Contains(out, "resumed") {
+	if code, out, _ := runCLI("resume", "--reason", "over"); code != 0 || !strings.Contains(out, "kill switch off") || !strings.Contains(out, "does not close a blast-radius breaker") {
 		t.Fatalf("resume: %d %s", code, out)
 	}
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
