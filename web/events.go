@@ -23,7 +23,7 @@ func (s *server) snapshot() eventState {
 	ins := s.d.Engine.Instances()
 	h := fnv.New64a()
 	for _, in := range ins {
-		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%d\x00", in.Assert, in.Fingerprint, in.State, in.Silenced, in.Since.UnixMicro())
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%d\x00%t\x00", in.Assert, in.Fingerprint, in.State, in.Silenced, in.Since.UnixMicro(), in.Held)
 	}
 	return eventState{Version: fmt.Sprintf("%x", h.Sum64()), Problems: problems(ins), Counts: counts(ins), Held: s.d.Engine.Held()}
 }
