@@ -423,3 +423,14 @@ type Breaker struct {
 	ClosedBy     string    `json:"closed_by,omitempty"`
 	CloseReason  string    `json:"close_reason,omitempty"`
 }
+
+// LifecycleOverride is a target's lifecycle state set by an operator (the
+// engine API), for every instance carrying the target's labels: who set
+// it, when and why.
+type LifecycleOverride struct {
+	Target  Labels    `json:"target"`
+	State   string    `json:"state"`
+	By      string    `json:"by,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Updated time.Time `json:"updated,omitzero"`
+}

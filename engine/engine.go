@@ -37,6 +37,8 @@ type Store interface {
 	Silences(ctx context.Context, now time.Time, includeExpired bool) ([]assertd.Silence, error)
 	Audit(ctx context.Context, e assertd.AuditEntry) (int64, error)
 	Compact(ctx context.Context, before time.Time) (store.CompactStats, error)
+	PutLifecycle(ctx context.Context, o assertd.LifecycleOverride) error
+	Lifecycles(ctx context.Context) ([]assertd.LifecycleOverride, error)
 }
 
 // Options configure an Engine.
@@ -79,7 +81,8 @@ type Engine struct {
 	reloadErr error
 	reloadAt  time.Time
 
-	lifecycles []lifecycleOverride
+	lifecycles   []lifecycleOverride
+	lifecycleLog []assertd.LifecycleOverride // the same, as set: who, when, why
 
 	heldMu sync.Mutex
 	held   []store.Change // changes waiting for the store to come back, in order
@@ -122,6 +125,13 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		}
 		e.instancesOf(in.Assert)[in.Fingerprint] = &tracked{Instance: in, stored: true, saved: in, blindEsc: blindStored(in),
 			savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
+	}
+	lcs, err := o.Store.Lifecycles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading lifecycle overrides: %w", err)
+	}
+	for _, lc := range lcs {
+		e.applyLifecycle(lc)
 	}
 	now := o.Now()
 	runs, err := o.Store.InterruptRuns(ctx, now, "assertd stopped while the run was in progress")

@@ -51,28 +51,18 @@ type lifecycleOverride struct {
 	state  string
 }
 
-// LifecycleOverride is a lifecycle state set through the engine API for a
-// target: every instance carrying its labels.
-type LifecycleOverride struct {
-	Target assertd.Labels `json:"target"`
-	State  string         `json:"state"`
-}
-
 // Lifecycles returns the lifecycle overrides in force, in the order they
 // were set (the first that matches an instance wins).
-func (e *Engine) Lifecycles() []LifecycleOverride {
+func (e *Engine) Lifecycles() []assertd.LifecycleOverride {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]LifecycleOverride, 0, len(e.lifecycles))
-	for _, o := range e.lifecycles {
-		out = append(out, LifecycleOverride{Target: o.target.Copy(), State: o.state})
-	}
-	return out
+	return slices.Clone(e.lifecycleLog)
 }
 
 // SetLifecycle sets the lifecycle state of the target identified by labels
-// (every instance carrying them), recorded in the audit trail. An empty
-// state removes the override.
+// (every instance carrying them), stored and recorded in the audit trail
+// before it applies, so that it survives a restart. An empty state removes
+// the override.
 func (e *Engine) SetLifecycle(ctx context.Context, target assertd.Labels, state, by, reason string, now time.Time) error {
 	if state != "" && !slices.Contains(Lifecycles, state) {
 		return fmt.Errorf("unknown lifecycle state %q: the states are %v", state, Lifecycles)
@@ -80,15 +70,25 @@ func (e *Engine) SetLifecycle(ctx context.Context, target assertd.Labels, state,
 	if len(target) == 0 {
 		return fmt.Errorf("a target needs at least one label")
 	}
-	e.mu.Lock()
-	key := target.String()
-	e.lifecycles = slices.DeleteFunc(e.lifecycles, func(o lifecycleOverride) bool { return o.target.String() == key })
-	if state != "" {
-		e.lifecycles = append(e.lifecycles, lifecycleOverride{target: target.Copy(), state: state})
+	o := assertd.LifecycleOverride{Target: target.Copy(), State: state, By: by, Reason: reason, Updated: now}
+	if err := e.opts.Store.PutLifecycle(ctx, o); err != nil {
+		return fmt.Errorf("lifecycle of %s: %w", target, err)
 	}
-	e.mu.Unlock()
-	_, err := e.opts.Store.Audit(ctx, assertd.AuditEntry{At: now, Actor: by, Action: "lifecycle.set", Target: key, Reason: reason, Detail: state})
-	return err
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.applyLifecycle(o)
+	return nil
+}
+
+// applyLifecycle puts an override in force (e.mu held).
+func (e *Engine) applyLifecycle(o assertd.LifecycleOverride) {
+	key := o.Target.String()
+	e.lifecycles = slices.DeleteFunc(e.lifecycles, func(x lifecycleOverride) bool { return x.target.String() == key })
+	e.lifecycleLog = slices.DeleteFunc(e.lifecycleLog, func(x assertd.LifecycleOverride) bool { return x.Target.String() == key })
+	if o.State != "" {
+		e.lifecycles = append(e.lifecycles, lifecycleOverride{target: o.Target, state: o.State})
+		e.lifecycleLog = append(e.lifecycleLog, o)
+	}
 }
 
 // lifecycleChange records a change of an instance's lifecycle as a decision.

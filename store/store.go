@@ -206,6 +206,13 @@ type Store interface {
 	// Breakers returns every stored breaker, by assert.
 	Breakers(ctx context.Context) ([]assertd.Breaker, error)
 
+	// PutLifecycle sets the lifecycle state of a target (every instance
+	// carrying its labels) or, with State "", removes it; audited
+	// (lifecycle.set) in the same transaction.
+	PutLifecycle(ctx context.Context, o assertd.LifecycleOverride) error
+	// Lifecycles returns the lifecycle overrides, oldest first.
+	Lifecycles(ctx context.Context) ([]assertd.LifecycleOverride, error)
+
 	// Audit records an operator action.
 	Audit(ctx context.Context, e assertd.AuditEntry) (int64, error)
 	// AuditLog returns audit entries, newest first.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/store"
 )
 
@@ -40,6 +41,14 @@ func TestLifecycleThroughTheAPI(t *testing.T) {
 	e.getJSON("/api/v1/lifecycle", &lc)
 	if len(lc.Lifecycles) != 1 || lc.Lifecycles[0].Target["instance"] != "db1" || lc.Lifecycles[0].State != "upgrading" {
 		t.Fatalf("lifecycles %+v", lc)
+	}
+	// It is stored: a new engine on the same store (a restart) has it.
+	eng2, err := engine.New(e.ctx, engine.Options{Set: e.set, Store: e.st, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lcs := eng2.Lifecycles(); len(lcs) != 1 || lcs[0].State != "upgrading" || lcs[0].By != "alice" || lcs[0].Target["instance"] != "db1" {
+		t.Fatalf("after a restart: %+v", lcs)
 	}
 	log, err := e.st.AuditLog(e.ctx, store.AuditFilter{Action: "lifecycle.set"})
 	if err != nil || len(log) != 1 || log[0].Actor != "alice" || log[0].Reason != "pg 17 upgrade, CHG-12" || log[0].Detail != "upgrading" {

@@ -52,7 +52,7 @@ type Engine interface {
 	// SetLifecycle sets (or, with state "", removes) the lifecycle state of
 	// a target (audited); Lifecycles lists those in force.
 	SetLifecycle(ctx context.Context, target assertd.Labels, state, by, reason string, now time.Time) error
-	Lifecycles() []engine.LifecycleOverride
+	Lifecycles() []assertd.LifecycleOverride
 }
 
 // Heartbeats is what the web layer reads from the heartbeat tracker.

@@ -58,3 +58,34 @@ func testBreakers(t *testing.T, open Open) {
 		wantErr(t, s.PutBreaker(c, bad), store.ErrInvalid)
 	}
 }
+
+// testLifecycles: a target's lifecycle state survives a restart, is
+// audited, and is removed with an empty state.
+func testLifecycles(t *testing.T, open Open) {
+	s, c := open(t, "lifecycles"), ctx(t)
+	if got := must1[[]assertd.LifecycleOverride](t)(s.Lifecycles(c)); len(got) != 0 {
+		t.Fatalf("lifecycles of an empty store: %+v", got)
+	}
+	up := assertd.LifecycleOverride{Target: assertd.Labels{"instance": "db1", "cluster": "main"}, State: "upgrading", By: "alice", Reason: "pg 17, CHG-12", Updated: at(0)}
+	must(t, s.PutLifecycle(c, up))
+	must(t, s.PutLifecycle(c, assertd.LifecycleOverride{Target: assertd.Labels{"instance": "db2"}, State: "restart", By: "bob", Reason: "rolling", Updated: at(time.Minute)}))
+	s = open(t, "lifecycles") // a restart
+	got := must1[[]assertd.LifecycleOverride](t)(s.Lifecycles(c))
+	if len(got) != 2 || got[1].Target["instance"] != "db2" {
+		t.Fatalf("lifecycles %+v", got)
+	}
+	eq(t, "the first override", got[0], up)
+	up.State, up.Updated = "available", at(2*time.Minute)
+	must(t, s.PutLifecycle(c, up))
+	must(t, s.PutLifecycle(c, assertd.LifecycleOverride{Target: assertd.Labels{"instance": "db2"}, By: "bob", Reason: "done", Updated: at(3 * time.Minute)}))
+	got = must1[[]assertd.LifecycleOverride](t)(s.Lifecycles(c))
+	if len(got) != 1 || got[0].State != "available" {
+		t.Fatalf("after the changes: %+v", got)
+	}
+	log := must1[[]assertd.AuditEntry](t)(s.AuditLog(c, store.AuditFilter{Action: "lifecycle.set"}))
+	if len(log) != 4 || log[0].Actor != "bob" || log[0].Detail != "" || log[3].Detail != "upgrading" || log[3].Target != `{cluster="main", instance="db1"}` {
+		t.Fatalf("audit %+v", log)
+	}
+	wantErr(t, s.PutLifecycle(c, assertd.LifecycleOverride{State: "upgrading", By: "alice", Updated: at(0)}), store.ErrInvalid)
+	wantErr(t, s.PutLifecycle(c, assertd.LifecycleOverride{Target: assertd.Labels{"a": "b"}, State: "upgrading", Updated: at(0)}), store.ErrInvalid)
+}

@@ -58,6 +58,7 @@ func Run(t *testing.T, open Open) {
 		{"Settings", testSettings},
 		{"Audit", testAudit},
 		{"Breakers", testBreakers},
+		{"Lifecycles", testLifecycles},
 		{"Compact", testCompact},
 		{"Closed", testClosed},
 	}

@@ -181,6 +181,14 @@ var migrations = [][]string{
 			closed_at BIGINT,
 			closed_by TEXT NOT NULL,
 			close_reason TEXT NOT NULL)`,
+		// lifecycles holds the lifecycle states operators set for targets.
+		`CREATE TABLE lifecycles (
+			target TEXT PRIMARY KEY,
+			labels TEXT NOT NULL,
+			state TEXT NOT NULL,
+			updated BIGINT NOT NULL,
+			actor TEXT NOT NULL,
+			reason TEXT NOT NULL)`,
 	},
 }
 
