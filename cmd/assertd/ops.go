@@ -346,6 +346,51 @@ func (c *breakerCloseCmd) Run(e *env) error {
 	return nil
 }
 
+type lifecycleCmd struct {
+	Set  lifecycleSetCmd  `cmd:"" help:"Set a target's lifecycle state (such as upgrading: violations are recorded, not acted on, for a while), or remove it with --state ''."`
+	List lifecycleListCmd `cmd:"" help:"List the lifecycle states set for targets."`
+}
+
+type lifecycleSetCmd struct {
+	Target string `required:"" placeholder:"LABELS" help:"The target's labels, such as '{instance=\"db3\"}': every instance carrying them."`
+	State  string `required:"" help:"installing, available, uncertain, unavailable, retiring, retired, archived, terminated, restart, upgrading, or '' to remove."`
+	Reason string `required:"" help:"Why: recorded in the audit trail."`
+	apiFlags
+}
+
+func (c *lifecycleSetCmd) Run(e *env) error {
+	ls, err := web.ParseLabels(c.Target)
+	if err != nil {
+		return fail(e, "lifecycle set", fmt.Errorf("--target: %w", err))
+	}
+	if err := c.client().call(e.ctx, "PUT", "/api/v1/lifecycle", map[string]any{"target": ls, "state": c.State, "reason": c.Reason}, nil); err != nil {
+		return fail(e, "lifecycle set", err)
+	}
+	if c.State == "" {
+		fmt.Fprintf(e.stdout, "lifecycle of %s removed\n", ls)
+	} else {
+		fmt.Fprintf(e.stdout, "lifecycle of %s: %s\n", ls, c.State)
+	}
+	return nil
+}
+
+type lifecycleListCmd struct {
+	apiFlags
+}
+
+func (c *lifecycleListCmd) Run(e *env) error {
+	var r struct{ Lifecycles []assertd.LifecycleOverride }
+	if err := c.client().call(e.ctx, "GET", "/api/v1/lifecycle", nil, &r); err != nil {
+		return fail(e, "lifecycle list", err)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tSTATE\tSINCE\tBY\tREASON")
+	for _, o := range r.Lifecycles {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Target, o.State, o.Updated.UTC().Format(time.RFC3339), o.By, truncate(o.Reason, 80))
+	}
+	return tw.Flush()
+}
+
 // operatorCmds are embedded in the command line (main.go).
 type operatorCmds struct {
 	Silence   silenceCmd   `cmd:"" help:"Add, list or expire silences (through the API)."`
@@ -355,4 +400,5 @@ type operatorCmds struct {
 	Pause     pauseCmd     `cmd:"" help:"Kill switch on: stop all automated actions (through the API)."`
 	Resume    resumeCmd    `cmd:"" help:"Kill switch off: automation acts again within its other limits; an open blast-radius breaker stays open (assertd breaker close) (through the API)."`
 	Breaker   breakerCmd   `cmd:"" help:"List the blast-radius breakers, or close one by hand (through the API)."`
+	Lifecycle lifecycleCmd `cmd:"" help:"Set or list the lifecycle states of targets (through the API)."`
 }

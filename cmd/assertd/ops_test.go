@@ -122,6 +122,22 @@ func TestOperatorCommandsOverTheAPI(t *testing.T) {
 	if code, _, errs := runCLI("ack", "backup"); code != 1 || !strings.Contains(errs, "nobody is paged") || !strings.Contains(errs, "HTTP 409") {
 		t.Errorf("ack: %d %s", code, errs)
 	}
+	// A lifecycle state set for a target is listed, and removed.
+	if code, out, errs := runCLI("lifecycle", "set", "--target", `{instance="db3"}`, "--state", "upgrading", "--reason", "pg 17, CHG-12"); code != 0 || !strings.Contains(out, `lifecycle of {instance="db3"}: upgrading`) {
+		t.Errorf("lifecycle set: %d %s %s", code, out, errs)
+	}
+	if code, out, _ := runCLI("lifecycle", "list"); code != 0 || !strings.Contains(out, `{instance="db3"}  upgrading`) || !strings.Contains(out, "alice") {
+		t.Errorf("lifecycle list: %d %s", code, out)
+	}
+	if code, _, errs := runCLI("lifecycle", "set", "--target", `{instance="db3"}`, "--state", "exploded", "--reason", "x"); code != 1 || !strings.Contains(errs, "unknown lifecycle state") {
+		t.Errorf("lifecycle set exploded: %d %s", code, errs)
+	}
+	if code, out, errs := runCLI("lifecycle", "set", "--target", `{instance="db3"}`, "--state", "", "--reason", "done"); code != 0 || !strings.Contains(out, "removed") {
+		t.Errorf("lifecycle removed: %d %s %s", code, out, errs)
+	}
+	if code, out, _ := runCLI("lifecycle", "list"); code != 0 || strings.Contains(out, "db3") {
+		t.Errorf("lifecycle list after the removal: %d %s", code, out)
+	}
 	// A read token may look, not change.
 	t.Setenv("ASSERTD_TOKEN", "read-token-for-the-cli-test")
 	if code, _, errs := runCLI("pause", "--reason", "x"); code != 1 || !strings.Contains(errs, "HTTP 403") {
