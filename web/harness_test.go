@@ -220,6 +220,7 @@ type env struct {
 	reg   *prometheus.Registry
 	srv   *httptest.Server
 	base  string
+	dir   string // the configuration and the database
 }
 
 // start0 is when every harness starts: a fixed time, so screenshots and
@@ -245,7 +246,7 @@ func newEnvWith(t testing.TB, cfg, rules string) *env {
 		t.Fatalf("config: %v", errs)
 	}
 	ctx := context.Background()
-	e := &env{t: t, ctx: ctx, clock: &clock{t: start0}, set: set, reg: prometheus.NewRegistry()}
+	e := &env{t: t, ctx: ctx, clock: &clock{t: start0}, set: set, reg: prometheus.NewRegistry(), dir: dir}
 	var err error
 	if e.st, err = sqlite.Open(ctx, filepath.Join(dir, "assertd.db")); err != nil {
 		t.Fatal(err)
