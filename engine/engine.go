@@ -53,6 +53,7 @@ type Engine struct {
 
 	mu        sync.Mutex
 	set       *config.Set
+	sources   map[string]asserts.Querier // by source name; replaced with set on a reload
 	asserts   map[string]*asserts.Compiled
 	hashes    map[string]string
 	instances map[string]map[string]*tracked // assert → fingerprint → instance
@@ -93,6 +94,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
+	e.sources = o.Sources
 
 	stored, err := o.Store.Instances(ctx, "")
 	if err != nil {
@@ -125,6 +127,13 @@ func (e *Engine) install(set *config.Set) {
 		e.asserts[a.Name] = a
 		e.hashes[a.Name] = definitionHash(a)
 	}
+}
+
+// source returns the source in force with this name, or nil.
+func (e *Engine) source(name string) asserts.Querier {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sources[name]
 }
 
 // current returns the configuration in force.
@@ -244,7 +253,7 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []assertd.Silence) {
 	start := time.Now()
 	src := e.current().SourceName(a)
-	q := e.opts.Sources[src]
+	q := e.source(src)
 	var ev asserts.Evaluation
 	if q == nil {
 		ev = asserts.Evaluation{At: now, SourceErr: fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)}
