@@ -104,8 +104,9 @@ type App struct {
 	handler http.Handler
 
 	reloadMu sync.Mutex // one reload at a time
-	mu       sync.Mutex // set
+	mu       sync.Mutex // set, stamps
 	set      *config.Set
+	stamps   string // of the files of set, when they were read (see fileStamps)
 
 	// Set by Start.
 	startMu  sync.Mutex
@@ -155,7 +156,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		return nil, fmt.Errorf("%s has errors (run assertd check):\n%w", o.ConfigPath, errs)
 	}
 	a.applyDataDir(set)
-	a.set = set
+	a.set, a.stamps = set, fileStamps(set)
 
 	if o.Store != nil {
 		a.st = o.Store

@@ -23,6 +23,7 @@ import (
 // force.
 type next struct {
 	set     *config.Set
+	stamps  string // of the files, when they were read
 	sources map[string]asserts.Querier
 	hb      *heartbeat.Next
 	del     *notifiers.Next
@@ -58,7 +59,7 @@ func (a *App) Reload(ctx context.Context) error {
 	}
 	a.eng.Install(n.set, n.sources, now)
 	a.mu.Lock()
-	a.set = n.set
+	a.set, a.stamps = n.set, n.stamps
 	a.mu.Unlock()
 	for _, c := range changes {
 		a.log.Info("configuration changed", "change", c)
@@ -76,7 +77,7 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 		return nil, fmt.Errorf("%s has errors (run assertd check):\n%w", a.o.ConfigPath, errs)
 	}
 	a.applyDataDir(set)
-	n := &next{set: set}
+	n := &next{set: set, stamps: fileStamps(set)}
 	var err error
 	if n.sources, err = a.buildSources(set); err != nil {
 		return nil, err
@@ -108,7 +109,9 @@ func (a *App) watch(ctx context.Context) {
 		defer t.Stop()
 		tick = t.C
 	}
-	seen := fileStamps(a.Set())
+	a.mu.Lock()
+	seen := a.stamps
+	a.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
@@ -124,7 +127,9 @@ func (a *App) watch(ctx context.Context) {
 			a.log.Info("a configuration file changed: reloading")
 		}
 		if a.Reload(ctx) == nil {
-			seen = fileStamps(a.Set())
+			a.mu.Lock()
+			seen = a.stamps
+			a.mu.Unlock()
 		}
 	}
 }
