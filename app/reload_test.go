@@ -144,13 +144,13 @@ func channels(a *App) []string {
 // not the heartbeats, the channels, the tokens, the sources or the asserts.
 func TestReloadChangesNothingWhenOnePartIsInvalid(t *testing.T) {
 	for name, broken := range map[string]string{
-		"a notifier's secret is unset":   "  - {name: pd2, pagerduty: {routing_key_env: UNSET_KEY}}\n",
-		"a source's secret is unset":     "sources:\n  prometheus:\n    - {name: prom, url: \"http://127.0.0.1:3\", bearer_token_env: UNSET_TOKEN}\n",
-		"a source's CA file is missing":  "sources:\n  prometheus:\n    - {name: prom, url: \"http://127.0.0.1:3\", tls: {ca_file: missing-ca.pem}}\n",
-		"a token's secret is unset":      "web:\n  tokens: [{name: ci, role: read, token_env: UNSET_TOKEN}]\n",
-		"a heartbeat's key is unset":     "heartbeats:\n  - {name: hb-a, period: 5s}\n  - {name: hb-new, period: 1h, key_env: UNSET_KEY}\n",
-		"the YAML does not parse":        "heartbeats: [\n",
-		"a rule file is not valid":       "",
+		"a notifier's secret is unset":     "  - {name: pd2, pagerduty: {routing_key_env: UNSET_KEY}}\n",
+		"a source's secret is unset":       "sources:\n  prometheus:\n    - {name: prom, url: \"http://127.0.0.1:3\", bearer_token_env: UNSET_TOKEN}\n",
+		"a source's CA file is missing":    "sources:\n  prometheus:\n    - {name: prom, url: \"http://127.0.0.1:3\", tls: {ca_file: missing-ca.pem}}\n",
+		"a token's secret is unset":        "web:\n  tokens: [{name: ci, role: read, token_env: UNSET_TOKEN}]\n",
+		"a heartbeat's key is unset":       "heartbeats:\n  - {name: hb-a, period: 5s}\n  - {name: hb-new, period: 1h, key_env: UNSET_KEY}\n",
+		"the YAML does not parse":          "heartbeats: [\n",
+		"a rule file is not valid":         "",
 		"a notifier's key file is missing": "  - {name: pd2, pagerduty: {routing_key_file: missing-key.txt}}\n",
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -192,7 +192,7 @@ func TestReloadChangesNothingWhenOnePartIsInvalid(t *testing.T) {
 			if err := ta.Reload(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if next, _ := ta.Heartbeats().NextDeadline("hb-a", time.Now()); next.After(time.Now().Add(30*time.Minute)) {
+			if next, _ := ta.Heartbeats().NextDeadline("hb-a", time.Now()); next.After(time.Now().Add(30 * time.Minute)) {
 				t.Errorf("hb-a's next deadline is %s: the new period is not in force", next)
 			}
 			if !ta.Heartbeats().Known("hb-new") || !slices.Equal(channels(ta.App), []string{"pd", "console"}) ||
