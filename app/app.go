@@ -224,17 +224,19 @@ func (a *App) applyDataDir(set *config.Set) {
 func (a *App) buildSources(set *config.Set) (map[string]asserts.Querier, error) {
 	srcs := map[string]asserts.Querier{config.EmbeddedName: a.emb}
 	for _, p := range set.Config.Sources.Prometheus {
-		var q asserts.Querier
-		var err error
 		if a.o.RemoteSource != nil {
-			q, err = a.o.RemoteSource(p, a.emb)
-		} else {
-			q, err = sources.NewRemote(p, set.Dir(), a.o.Getenv)
+			q, err := a.o.RemoteSource(p, a.emb)
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", p.Name, err)
+			}
+			srcs[p.Name] = q
+			continue
 		}
+		r, err := sources.NewRemote(p, set.Dir(), a.o.Getenv) // its errors name the source
 		if err != nil {
-			return nil, fmt.Errorf("source %s: %w", p.Name, err)
+			return nil, err
 		}
-		srcs[p.Name] = q
+		srcs[p.Name] = r
 	}
 	return srcs, nil
 }

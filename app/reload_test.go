@@ -176,6 +176,7 @@ func TestReloadChangesNothingWhenOnePartIsInvalid(t *testing.T) {
 			if err == nil {
 				t.Fatal("the reload worked")
 			}
+			t.Logf("refused: %v", err)
 			for _, secret := range reloadEnv {
 				if strings.Contains(err.Error(), secret) || strings.Contains(ta.logs.String(), secret) {
 					t.Fatalf("a secret reached the error or the log: %v", err)
