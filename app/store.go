@@ -10,6 +10,8 @@ import (
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/postgres"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // OpenStore opens the configured store: SQLite under the data dir by
@@ -30,7 +32,7 @@ func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string)
 			}
 			dsn = strings.TrimSpace(string(b))
 		}
-		st, err := store.OpenPostgres(ctx, dsn)
+		st, err := postgres.Open(ctx, dsn)
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -41,11 +43,11 @@ func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string)
 		if err := os.MkdirAll(set.DataDir(), 0o755); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
-		path = filepath.Join(set.DataDir(), store.SQLiteFile)
+		path = filepath.Join(set.DataDir(), sqlite.File)
 	} else {
 		path = resolve(set, path)
 	}
-	st, err := store.OpenSQLite(ctx, path)
+	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
