@@ -63,7 +63,8 @@ type Options struct {
 	// Jitter of the deliverer's retry backoff (default random).
 	Jitter func() float64
 	// Registerer and Gatherer take and serve the metrics. Default a new
-	// registry with the Go and process collectors. Give both or neither.
+	// registry with the Go and process collectors. A Registerer that is also
+	// a Gatherer (a *prometheus.Registry) may come alone.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
 	// ReloadEvery is how often Start checks the files for changes
@@ -137,13 +138,22 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if o.ReloadEvery == 0 {
 		o.ReloadEvery = 5 * time.Second
 	}
-	var reg prometheus.Registerer = o.Registerer
-	if reg == nil || o.Gatherer == nil {
+	if o.Registerer != nil && o.Gatherer == nil {
+		g, ok := o.Registerer.(prometheus.Gatherer)
+		if !ok {
+			return nil, errors.New("app: a Registerer without a Gatherer: give both")
+		}
+		o.Gatherer = g
+	}
+	if o.Registerer == nil {
+		if o.Gatherer != nil {
+			return nil, errors.New("app: a Gatherer without a Registerer: give both")
+		}
 		r := prometheus.NewRegistry()
 		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		o.Registerer, o.Gatherer = r, r
-		reg = r
 	}
+	reg := o.Registerer
 	a := &App{o: o, log: o.Logger, now: o.Clock.Now, failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
