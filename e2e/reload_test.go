@@ -101,6 +101,11 @@ func TestReloadPutsEveryChangeInForce(t *testing.T) {
 			t.Errorf("the log lacks %s\n%s", line, tail(r.output(), 20))
 		}
 	}
+	for _, l := range strings.Split(r.output(), "\n") {
+		if strings.Contains(l, "configuration changed") || strings.Contains(l, "configuration reloaded") {
+			t.Log(l)
+		}
+	}
 	if strings.Contains(r.output(), pdKey) || strings.Contains(r.output(), ciToken) {
 		t.Error("a secret reached the log")
 	}
