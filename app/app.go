@@ -58,6 +58,14 @@ type Options struct {
 	// RemoteSource, when set, builds the source of each sources.prometheus
 	// entry instead of sources.NewRemote; embedded is the embedded TSDB.
 	RemoteSource func(p config.Prometheus, embedded asserts.Querier) (asserts.Querier, error)
+	// Sources replace sources by name, the embedded one included: the
+	// engine queries these instead (benchmarks).
+	Sources map[string]asserts.Querier
+	// Concurrency bounds the engine's evaluations at once (default 4).
+	Concurrency int
+	// DeliveryPoll is how often the deliverer looks for due messages when
+	// nothing wakes it (default 1s).
+	DeliveryPoll time.Duration
 	// Stdout is where the console notifier writes. Default os.Stdout.
 	Stdout io.Writer
 	// Jitter of the deliverer's retry backoff (default random).
@@ -195,13 +203,13 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	// Secrets are read now, so a missing one stops the start.
 	if a.del, err = notifiers.New(set.Config, set.Dir(), o.Getenv, notifiers.Options{Store: a.st, Logger: a.log,
-		Registerer: reg, Now: a.now, Notifiers: o.Notifiers, Stdout: o.Stdout, Jitter: o.Jitter}); err != nil {
+		Registerer: reg, Now: a.now, Notifiers: o.Notifiers, Stdout: o.Stdout, Jitter: o.Jitter, Poll: o.DeliveryPoll}); err != nil {
 		return nil, err
 	}
 	a.runner = remediations.NewRunner(remediations.RunnerOptions{Store: a.st, Logger: a.log, Clock: o.Clock,
 		Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile})
 	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now,
-		Logger: a.log, Registerer: reg, Remediator: a.runner, Enqueued: a.del.Wake}); err != nil {
+		Logger: a.log, Registerer: reg, Remediator: a.runner, Enqueued: a.del.Wake, Concurrency: o.Concurrency}); err != nil {
 		return nil, err
 	}
 	a.runner.Attach(a.eng)
@@ -248,6 +256,9 @@ func (a *App) buildSources(set *config.Set) (map[string]asserts.Querier, error) 
 		}
 		srcs[p.Name] = r
 	}
+	for name, q := range a.o.Sources {
+		srcs[name] = q
+	}
 	return srcs, nil
 }
 
@@ -291,7 +302,8 @@ func (a *App) Start(ctx context.Context) error {
 	})
 	a.goPart(func() error { return a.eng.Run(runCtx) })
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
-	a.goPart(func() error { a.watch(runCtx); return nil })
+	hup, stopHUP := notifyHUP()
+	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
 	a.log.Info("assertd running", "listen", ln.Addr().String(), "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())
 	if a.o.Ready != nil {
 		a.o.Ready <- ln.Addr().String()

@@ -97,12 +97,17 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 	return n, nil
 }
 
-// watch reloads on SIGHUP and when a configuration file changes, appears
-// (a new match of a files: pattern) or goes.
-func (a *App) watch(ctx context.Context) {
+// notifyHUP starts taking SIGHUP (before Start says assertd runs, so that a
+// SIGHUP sent then reloads instead of ending the process).
+func notifyHUP() (<-chan os.Signal, func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	return hup, func() { signal.Stop(hup) }
+}
+
+// watch reloads on SIGHUP and when a configuration file changes, appears
+// (a new match of a files: pattern) or goes.
+func (a *App) watch(ctx context.Context, hup <-chan os.Signal) {
 	var tick <-chan time.Time
 	if a.o.ReloadEvery > 0 {
 		t := time.NewTicker(a.o.ReloadEvery)
