@@ -50,7 +50,7 @@ func (a *App) Reload(ctx context.Context) error {
 	}
 	changes := Diff(old, n.set)
 	// From here on nothing is refused: every part was built above.
-	a.hb.Swap(ctx, n.hb)
+	retire := a.hb.Swap(ctx, n.hb)
 	a.del.Swap(n.del)
 	a.access.Swap(n.access)
 	var errs []error
@@ -58,6 +58,7 @@ func (a *App) Reload(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("scrape targets: %w", err))
 	}
 	a.eng.Install(n.set, n.sources, now)
+	retire() // no assert in force refers to a removed heartbeat now
 	a.mu.Lock()
 	a.set, a.stamps = n.set, n.stamps
 	a.mu.Unlock()

@@ -60,7 +60,11 @@ func TestSwapPutsTheNewHeartbeatsInForce(t *testing.T) {
 	}
 
 	now = t0.Add(10 * time.Second)
-	tr.Swap(ctx, n)
+	retire := tr.Swap(ctx, n)
+	if !tr.Known("new") || !tr.Known("gone") {
+		t.Fatal("before retire, the new and the removed heartbeat are known")
+	}
+	retire()
 	if got := tr.Names(); len(got) != 2 || got[0] != "a" || got[1] != "new" {
 		t.Fatalf("names %v", got)
 	}
