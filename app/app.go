@@ -58,12 +58,21 @@ type Options struct {
 	// RemoteSource, when set, builds the source of each sources.prometheus
 	// entry instead of sources.NewRemote; embedded is the embedded TSDB.
 	RemoteSource func(p config.Prometheus, embedded asserts.Querier) (asserts.Querier, error)
+	// Sources replace sources by name, the embedded one included: the
+	// engine queries these instead (benchmarks).
+	Sources map[string]asserts.Querier
+	// Concurrency bounds the engine's evaluations at once (default 4).
+	Concurrency int
+	// DeliveryPoll is how often the deliverer looks for due messages when
+	// nothing wakes it (default 1s).
+	DeliveryPoll time.Duration
 	// Stdout is where the console notifier writes. Default os.Stdout.
 	Stdout io.Writer
 	// Jitter of the deliverer's retry backoff (default random).
 	Jitter func() float64
 	// Registerer and Gatherer take and serve the metrics. Default a new
-	// registry with the Go and process collectors. Give both or neither.
+	// registry with the Go and process collectors. A Registerer that is also
+	// a Gatherer (a *prometheus.Registry) may come alone.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
 	// ReloadEvery is how often Start checks the files for changes
@@ -72,9 +81,6 @@ type Options struct {
 	// EventEvery is how often the UI's event stream looks for changes
 	// (default 1s).
 	EventEvery time.Duration
-	// DeliverEvery is how often the deliverer looks for messages that are
-	// due besides being woken by the engine's commits (default 1s).
-	DeliverEvery time.Duration
 	// NoScrape: the embedded TSDB scrapes no target; whoever drives the App
 	// appends its series (assertd test feeds it the input series).
 	NoScrape bool
@@ -114,8 +120,9 @@ type App struct {
 	handler http.Handler
 
 	reloadMu sync.Mutex // one reload at a time
-	mu       sync.Mutex // set
+	mu       sync.Mutex // set, stamps
 	set      *config.Set
+	stamps   string // of the files of set, when they were read (see fileStamps)
 
 	// Set by Start.
 	startMu  sync.Mutex
@@ -146,13 +153,22 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if o.ReloadEvery == 0 {
 		o.ReloadEvery = 5 * time.Second
 	}
-	var reg prometheus.Registerer = o.Registerer
-	if reg == nil || o.Gatherer == nil {
+	if o.Registerer != nil && o.Gatherer == nil {
+		g, ok := o.Registerer.(prometheus.Gatherer)
+		if !ok {
+			return nil, errors.New("app: a Registerer without a Gatherer: give both")
+		}
+		o.Gatherer = g
+	}
+	if o.Registerer == nil {
+		if o.Gatherer != nil {
+			return nil, errors.New("app: a Gatherer without a Registerer: give both")
+		}
 		r := prometheus.NewRegistry()
 		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		o.Registerer, o.Gatherer = r, r
-		reg = r
 	}
+	reg := o.Registerer
 	a := &App{o: o, log: o.Logger, now: o.Clock.Now, failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
@@ -165,7 +181,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		return nil, fmt.Errorf("%s has errors (run assertd check):\n%w", o.ConfigPath, errs)
 	}
 	a.applyOverrides(set)
-	a.set = set
+	a.set, a.stamps = set, fileStamps(set)
 
 	if o.Store != nil {
 		a.st = o.Store
@@ -194,13 +210,13 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	// Secrets are read now, so a missing one stops the start.
 	if a.del, err = notifiers.New(set.Config, set.Dir(), o.Getenv, notifiers.Options{Store: a.st, Logger: a.log,
-		Registerer: reg, Now: a.now, Notifiers: o.Notifiers, Stdout: o.Stdout, Jitter: o.Jitter, Poll: o.DeliverEvery}); err != nil {
+		Registerer: reg, Now: a.now, Notifiers: o.Notifiers, Stdout: o.Stdout, Jitter: o.Jitter, Poll: o.DeliveryPoll}); err != nil {
 		return nil, err
 	}
 	a.runner = remediations.NewRunner(remediations.RunnerOptions{Store: a.st, Logger: a.log, Clock: o.Clock,
 		Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile})
 	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now,
-		Logger: a.log, Registerer: reg, Remediator: a.runner, Enqueued: a.del.Wake}); err != nil {
+		Logger: a.log, Registerer: reg, Remediator: a.runner, Enqueued: a.del.Wake, Concurrency: o.Concurrency}); err != nil {
 		return nil, err
 	}
 	a.runner.Attach(a.eng)
@@ -241,17 +257,22 @@ func (a *App) applyOverrides(set *config.Set) {
 func (a *App) buildSources(set *config.Set) (map[string]asserts.Querier, error) {
 	srcs := map[string]asserts.Querier{config.EmbeddedName: a.emb}
 	for _, p := range set.Config.Sources.Prometheus {
-		var q asserts.Querier
-		var err error
 		if a.o.RemoteSource != nil {
-			q, err = a.o.RemoteSource(p, a.emb)
-		} else {
-			q, err = sources.NewRemote(p, set.Dir(), a.o.Getenv)
+			q, err := a.o.RemoteSource(p, a.emb)
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", p.Name, err)
+			}
+			srcs[p.Name] = q
+			continue
 		}
+		r, err := sources.NewRemote(p, set.Dir(), a.o.Getenv) // its errors name the source
 		if err != nil {
-			return nil, fmt.Errorf("source %s: %w", p.Name, err)
+			return nil, err
 		}
-		srcs[p.Name] = q
+		srcs[p.Name] = r
+	}
+	for name, q := range a.o.Sources {
+		srcs[name] = q
 	}
 	return srcs, nil
 }
@@ -299,7 +320,8 @@ func (a *App) Start(ctx context.Context) error {
 	})
 	a.goPart(func() error { return a.eng.Run(runCtx) })
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
-	a.goPart(func() error { a.watch(runCtx); return nil })
+	hup, stopHUP := notifyHUP()
+	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
 	a.log.Info("assertd running", "listen", ln.Addr().String(), "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())
 	if a.o.Ready != nil {
 		a.o.Ready <- ln.Addr().String()

@@ -23,6 +23,7 @@ import (
 // force.
 type next struct {
 	set     *config.Set
+	stamps  string // of the files, when they were read
 	sources map[string]asserts.Querier
 	hb      *heartbeat.Next
 	del     *notifiers.Next
@@ -49,7 +50,7 @@ func (a *App) Reload(ctx context.Context) error {
 	}
 	changes := Diff(old, n.set)
 	// From here on nothing is refused: every part was built above.
-	a.hb.Swap(ctx, n.hb)
+	retire := a.hb.Swap(ctx, n.hb)
 	a.del.Swap(n.del)
 	if n.access != nil {
 		a.access.Swap(n.access)
@@ -59,8 +60,9 @@ func (a *App) Reload(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("scrape targets: %w", err))
 	}
 	a.eng.Install(n.set, n.sources, now)
+	retire() // no assert in force refers to a removed heartbeat now
 	a.mu.Lock()
-	a.set = n.set
+	a.set, a.stamps = n.set, n.stamps
 	a.mu.Unlock()
 	for _, c := range changes {
 		a.log.Info("configuration changed", "change", c)
@@ -78,7 +80,7 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 		return nil, fmt.Errorf("%s has errors (run assertd check):\n%w", a.o.ConfigPath, errs)
 	}
 	a.applyOverrides(set)
-	n := &next{set: set}
+	n := &next{set: set, stamps: fileStamps(set)}
 	var err error
 	if n.sources, err = a.buildSources(set); err != nil {
 		return nil, err
@@ -100,19 +102,26 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 	return n, nil
 }
 
-// watch reloads on SIGHUP and when a configuration file changes, appears
-// (a new match of a files: pattern) or goes.
-func (a *App) watch(ctx context.Context) {
+// notifyHUP starts taking SIGHUP (before Start says assertd runs, so that a
+// SIGHUP sent then reloads instead of ending the process).
+func notifyHUP() (<-chan os.Signal, func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	return hup, func() { signal.Stop(hup) }
+}
+
+// watch reloads on SIGHUP and when a configuration file changes, appears
+// (a new match of a files: pattern) or goes.
+func (a *App) watch(ctx context.Context, hup <-chan os.Signal) {
 	var tick <-chan time.Time
 	if a.o.ReloadEvery > 0 {
 		t := time.NewTicker(a.o.ReloadEvery)
 		defer t.Stop()
 		tick = t.C
 	}
-	seen := fileStamps(a.Set())
+	a.mu.Lock()
+	seen := a.stamps
+	a.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
@@ -128,7 +137,9 @@ func (a *App) watch(ctx context.Context) {
 			a.log.Info("a configuration file changed: reloading")
 		}
 		if a.Reload(ctx) == nil {
-			seen = fileStamps(a.Set())
+			a.mu.Lock()
+			seen = a.stamps
+			a.mu.Unlock()
 		}
 	}
 }

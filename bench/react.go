@@ -63,16 +63,11 @@ const reactRemediations = `remediations:
 
 // reactConfig: PagerDuty with a rate limit far above the bench's rate, and
 // group_wait 1ms, the smallest the config allows (0 means the default 5s);
-// group_by instance, so every round's page is its own group. The asserts
-// read source bench, which the bench answers in-process (oneSeries; its
-// URL is never called). The blast
+// group_by instance, so every round's page is its own group. The blast
 // radius breaker is off: each round's new instance would otherwise count
 // as a mass failure with the ones before it.
 const reactConfig = `files: [asserts.yaml, remediations.yaml]
 data_dir: data
-sources:
-  default: bench
-  prometheus: [{name: bench, url: "http://127.0.0.1:9/"}]
 notifiers:
   - name: pager
     pagerduty: {routing_key_env: BENCH_PD_KEY, events_url: %q, rate_per_minute: 600000}
@@ -166,8 +161,8 @@ func MeasureReaction(ctx context.Context, t testing.TB, rounds int, poll time.Du
 			return ""
 		},
 		Effects:      verify,
-		DeliverEvery: poll,
-		RemoteSource: func(config.Prometheus, asserts.Querier) (asserts.Querier, error) { return src, nil },
+		DeliveryPoll: poll,
+		Sources:      map[string]asserts.Querier{config.EmbeddedName: src},
 	})
 	if err != nil {
 		return Reaction{}, err

@@ -198,7 +198,7 @@ func reactRows(ctx context.Context, t *testing.T, tab *Table) {
 	tab.Add(Row{Row: "3 reaction", What: "failing verify step → page at fake PagerDuty, p99 (real deliverer, poll 1s as assertd runs it), vs one POST", Value: ms(r.Page), Baseline: ms(r.Post),
 		Ratio: float64(r.Page) / float64(r.Post), Goal: "≤ 1 s", Met: met(r.Page <= time.Second),
 		Bench: "Reaction/failed-to-page-p99", Nanos: float64(r.Page)})
-	tab.Add(Row{Row: "3 reaction", What: fmt.Sprintf("  same, deliverer poll %s (app.Options.DeliverEvery)", fast.Poll), Value: ms(fast.Page), Baseline: ms(fast.Post),
+	tab.Add(Row{Row: "3 reaction", What: fmt.Sprintf("  same, deliverer poll %s (app.Options.DeliveryPoll)", fast.Poll), Value: ms(fast.Page), Baseline: ms(fast.Post),
 		Ratio: float64(fast.Page) / float64(fast.Post), Goal: "(report)", Met: "-",
 		Bench: "Reaction/failed-to-page-poll10ms-p99", Nanos: float64(fast.Page)})
 }

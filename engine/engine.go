@@ -54,6 +54,7 @@ type Engine struct {
 	mu        sync.Mutex
 	set       *config.Set
 	sources   map[string]asserts.Querier // by source name; replaced with set on a reload
+	flapCfg   bool                       // opts.Flap is the config's defaults.flapping: a reload changes it
 	asserts   map[string]*asserts.Compiled
 	hashes    map[string]string
 	instances map[string]map[string]*tracked // assert → fingerprint → instance
@@ -81,16 +82,14 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	if o.Flap == (FlapThresholds{}) {
-		o.Flap = DefaultFlap
-		if f := o.Set.Config; f != nil && f.Defaults.Flapping.High > 0 {
-			o.Flap = FlapThresholds{High: f.Defaults.Flapping.High, Low: f.Defaults.Flapping.Low}
-		}
+	flapFromConfig := o.Flap == (FlapThresholds{})
+	if flapFromConfig {
+		o.Flap = configFlap(o.Set)
 	}
 	if o.Retention <= 0 {
 		o.Retention = store.DefaultRetention
 	}
-	e := &Engine{opts: o, log: o.Logger, instances: map[string]map[string]*tracked{},
+	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, instances: map[string]map[string]*tracked{},
 		next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)

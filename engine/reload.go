@@ -49,6 +49,14 @@ func (e *Engine) Reload(set *config.Set, errs strictyaml.Errors, now time.Time) 
 	return nil
 }
 
+// configFlap is the flapping thresholds of a configuration.
+func configFlap(set *config.Set) FlapThresholds {
+	if f := set.Config; f != nil && f.Defaults.Flapping.High > 0 {
+		return FlapThresholds{High: f.Defaults.Flapping.High, Low: f.Defaults.Flapping.Low}
+	}
+	return DefaultFlap
+}
+
 // Install puts a configuration and its sources in force (srcs nil: the
 // sources stay). Asserts whose definition is unchanged keep their
 // instances; changed or removed ones start afresh. The outcome of the
@@ -61,6 +69,9 @@ func (e *Engine) Install(set *config.Set, srcs map[string]asserts.Querier, now t
 	e.install(set)
 	if srcs != nil {
 		e.sources = srcs
+	}
+	if e.flapCfg {
+		e.opts.Flap = configFlap(set)
 	}
 	for name := range e.instances {
 		if e.hashes[name] == "" || e.hashes[name] != old[name] {

@@ -2,6 +2,8 @@ package heartbeat
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/assertd/assertd/asserts"
 )
@@ -35,12 +37,14 @@ func (t *Tracker) Prepare(ctx context.Context, hbs []*asserts.CompiledHeartbeat)
 }
 
 // Swap puts a prepared set in force: a heartbeat declared now answers its
-// pings, one declared before keeps its pings and state under its new
-// period, schedule, grace and key, and one no longer declared is unknown
-// (404) from now on. A new heartbeat's record is stored before its first
-// ping can arrive; a store failure there is logged (its first ping stores
-// it again).
-func (t *Tracker) Swap(ctx context.Context, n *Next) {
+// pings, and one declared before keeps its pings and state under its new
+// period, schedule, grace and key. A new heartbeat's record is stored before
+// its first ping can arrive; a store failure there is logged (its first ping
+// stores it again). The heartbeats no longer declared stay known until
+// retire is called: the caller calls it once nothing refers to them any
+// more (the engine has the asserts of the new configuration); from then on
+// their pings are answered 404.
+func (t *Tracker) Swap(ctx context.Context, n *Next) (retire func()) {
 	cur := t.decl.Load()
 	out := &declared{entries: make(map[string]*entry, len(n.d.names)), names: n.d.names}
 	for _, name := range n.d.names {
@@ -58,5 +62,15 @@ func (t *Tracker) Swap(ctx context.Context, n *Next) {
 			t.log.Error("new heartbeat not stored yet", "heartbeat", e.name, "err", err)
 		}
 	}
-	t.decl.Store(out)
+	// Until retire: the new set plus the ones removed.
+	both := &declared{entries: maps.Clone(out.entries), names: slices.Clone(out.names)}
+	for name, e := range cur.entries {
+		if out.entries[name] == nil {
+			both.entries[name] = e
+			both.names = append(both.names, name)
+		}
+	}
+	slices.Sort(both.names)
+	t.decl.Store(both)
+	return func() { t.decl.CompareAndSwap(both, out) }
 }
