@@ -219,6 +219,9 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	defer e.mu.Unlock()
 	var wake time.Time
 	for _, a := range due {
+		if e.asserts[a.Name] == nil {
+			continue // removed by a reload during the tick
+		}
 		if last, ok := e.last[a.Name]; ok {
 			if n := missed(a, last, now); n > 0 {
 				e.metrics.missed.WithLabelValues(a.Name).Add(float64(n))
@@ -268,6 +271,12 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		}
 	}
 	e.mu.Lock()
+	if cur := e.asserts[a.Name]; cur != a && (cur == nil || e.hashes[a.Name] != definitionHash(a)) {
+		// A reload removed or redefined the assert during the evaluation:
+		// its result is about a definition no longer in force.
+		e.mu.Unlock()
+		return
+	}
 	insts := e.instancesOf(a.Name)
 	seen := map[string]bool{}
 	type work struct {
