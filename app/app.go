@@ -30,6 +30,7 @@ import (
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 	"github.com/assertd/assertd/web"
 )
 
@@ -186,7 +187,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if o.Store != nil {
 		a.st = o.Store
 	} else {
-		if a.st, err = OpenStore(ctx, set, o.Getenv); err != nil {
+		if a.st, err = OpenStore(ctx, set, o.Getenv, sqlite.WithLogger(a.log), sqlite.WithRegisterer(reg)); err != nil {
 			return nil, err
 		}
 		a.ownSt = true
@@ -277,8 +278,13 @@ func (a *App) buildSources(set *config.Set) (map[string]asserts.Querier, error) 
 	return srcs, nil
 }
 
-// ready is /readyz: the store takes changes.
+// ready is /readyz: the store is there and takes changes.
 func (a *App) ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := a.st.Health(ctx); err != nil {
+		return err
+	}
 	if n := a.eng.Held(); n > 0 {
 		return fmt.Errorf("the store is unavailable: %d changes held", n)
 	}

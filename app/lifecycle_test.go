@@ -77,3 +77,45 @@ func TestSourcesReplaceTheConfiguredOnes(t *testing.T) {
 		t.Fatalf("instances %+v, want the fixed sample, violated", ins)
 	}
 }
+
+// blocking answers a query once released, telling when it was asked.
+type blocking struct {
+	asked   chan struct{}
+	release chan struct{}
+}
+
+func (b blocking) Query(ctx context.Context, _ string, _ time.Time) (assertd.Vector, error) {
+	b.asked <- struct{}{}
+	<-b.release
+	return assertd.Vector{Samples: []assertd.Sample{{Labels: assertd.Labels{"job": "x"}, Value: 1}}}, nil
+}
+
+// An evaluation in flight when a reload removes its assert leaves nothing
+// behind: its result is about a definition no longer in force.
+func TestReloadDuringAnEvaluation(t *testing.T) {
+	dir := t.TempDir()
+	ta := &testApp{t: t, dir: dir}
+	ta.write("assertd.yaml", reloadBase)
+	ta.write("rules.yaml", "asserts:\n  - {name: q, query: {v: up}, expect: v > 5}\n")
+	src := blocking{asked: make(chan struct{}, 1), release: make(chan struct{})}
+	a, err := New(context.Background(), Options{ConfigPath: filepath.Join(dir, "assertd.yaml"), Logger: slog.New(slog.DiscardHandler), ReloadEvery: -1,
+		Getenv: func(k string) string { return reloadEnv[k] }, Sources: map[string]asserts.Querier{config.EmbeddedName: src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Engine().EvaluateNow(context.Background(), "q", time.Now()) }()
+	<-src.asked
+	ta.write("rules.yaml", "asserts:\n  - {name: r, expect: 'heartbeat(\"hb-a\").up'}\n")
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(src.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ins := a.Engine().Instances(); len(ins) != 0 {
+		t.Fatalf("instances %+v after the assert was removed", ins)
+	}
+}

@@ -317,3 +317,44 @@ func TestReloadPicksUpANewFileMatchingThePattern(t *testing.T) {
 		t.Errorf("the log lacks the changes:\n%s", logs)
 	}
 }
+
+// A rotated secret (a key file rewritten) is read again by a reload and
+// logged as changed, without its value.
+func TestReloadReadsRotatedSecrets(t *testing.T) {
+	cfg := strings.Replace(reloadBase, "escalation_policies:", "  - {name: pd-file, pagerduty: {routing_key_file: pd.key}}\nescalation_policies:", 1) +
+		"web:\n  tokens: [{name: ci, role: read, token_file: ci.token}]\n"
+	dir := t.TempDir()
+	ta := &testApp{t: t, dir: dir, logs: &lockedBuffer{}}
+	ta.write("pd.key", "first-key-0123456789")
+	ta.write("ci.token", "first-token-0123456789")
+	ta.write("assertd.yaml", cfg)
+	ta.write("rules.yaml", "asserts:\n  - {name: hb-a, expect: 'heartbeat(\"hb-a\").up'}\n")
+	a, err := New(context.Background(), Options{ConfigPath: filepath.Join(dir, "assertd.yaml"), ReloadEvery: -1,
+		Logger: slog.New(slog.NewTextHandler(ta.logs, nil)), Getenv: func(k string) string { return reloadEnv[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	ta.App = a
+	ta.write("pd.key", "second-key-0123456789")
+	ta.write("ci.token", "second-token-0123456789")
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	logs := ta.logs.String()
+	for _, want := range []string{`change="notifier pd-file: its secret changed"`, `change="token ci: its secret changed"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks %s", want)
+		}
+	}
+	if strings.Contains(logs, `change="notifier pd:`) {
+		t.Error("the unchanged notifier is reported changed")
+	}
+	if strings.Contains(logs, "key-0123456789") || strings.Contains(logs, "token-0123456789") {
+		t.Error("a secret reached the log")
+	}
+	if ta.request("GET", "/api/v1/status", "first-token-0123456789") != http.StatusUnauthorized ||
+		ta.request("GET", "/api/v1/status", "second-token-0123456789") != http.StatusOK {
+		t.Error("the rotated token is not in force")
+	}
+}

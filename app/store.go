@@ -15,8 +15,9 @@ import (
 )
 
 // OpenStore opens the configured store: SQLite under the data dir by
-// default, or PostgreSQL. An unreachable store is an error that says which.
-func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string) (store.Store, error) {
+// default (with opts), or PostgreSQL. An unreachable store is an error that
+// says which.
+func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string, opts ...sqlite.Option) (store.Store, error) {
 	c := set.Config.Store
 	if c.Driver == "postgres" {
 		dsn := ""
@@ -47,7 +48,7 @@ func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string)
 	} else {
 		path = resolve(set, path)
 	}
-	st, err := sqlite.Open(ctx, path)
+	st, err := sqlite.Open(ctx, path, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

@@ -24,10 +24,25 @@ type Heartbeats interface {
 	Status(name string, now time.Time) (asserts.HeartbeatStatus, bool)
 }
 
+// Store is the part of store.Store the engine uses.
+type Store interface {
+	Commit(ctx context.Context, c store.Change) (store.CommitResult, error)
+	PutInstance(ctx context.Context, in assertd.Instance) error
+	Instances(ctx context.Context, assert string) ([]assertd.Instance, error)
+	DeleteInstance(ctx context.Context, assert, fingerprint string) error
+	PendingDecisions(ctx context.Context) ([]assertd.Decision, error)
+	Run(ctx context.Context, id string) (assertd.Run, error)
+	InterruptRuns(ctx context.Context, at time.Time, reason string) ([]assertd.Run, error)
+	DecideApproval(ctx context.Context, runID, by string, approved bool, at time.Time, comment string) error
+	Silences(ctx context.Context, now time.Time, includeExpired bool) ([]assertd.Silence, error)
+	Audit(ctx context.Context, e assertd.AuditEntry) (int64, error)
+	Compact(ctx context.Context, before time.Time) (store.CompactStats, error)
+}
+
 // Options configure an Engine.
 type Options struct {
 	Set        *config.Set
-	Store      store.Store
+	Store      Store
 	Sources    map[string]asserts.Querier // by source name
 	Heartbeats Heartbeats                 // nil: heartbeat() is uncertain
 	Now        func() time.Time           // default time.Now
@@ -219,6 +234,9 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	defer e.mu.Unlock()
 	var wake time.Time
 	for _, a := range due {
+		if e.asserts[a.Name] == nil {
+			continue // removed by a reload during the tick
+		}
 		if last, ok := e.last[a.Name]; ok {
 			if n := missed(a, last, now); n > 0 {
 				e.metrics.missed.WithLabelValues(a.Name).Add(float64(n))
@@ -268,6 +286,12 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		}
 	}
 	e.mu.Lock()
+	if cur := e.asserts[a.Name]; cur != a && (cur == nil || e.hashes[a.Name] != definitionHash(a)) {
+		// A reload removed or redefined the assert during the evaluation:
+		// its result is about a definition no longer in force.
+		e.mu.Unlock()
+		return
+	}
 	insts := e.instancesOf(a.Name)
 	seen := map[string]bool{}
 	type work struct {

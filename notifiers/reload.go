@@ -106,3 +106,17 @@ func (d *Deliverer) redactor() redactor {
 	defer d.mu.Unlock()
 	return d.redact
 }
+
+// SecretsChanged names the channels that n configures as they are now but
+// whose secrets were read with other values (a rotated key file).
+func (d *Deliverer) SecretsChanged(n *Next) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, name := range n.order {
+		if _, ok := d.cfgs[name]; ok && reflect.DeepEqual(d.cfgs[name], n.cfgs[name]) && !slices.Equal(d.secrets[name], n.secrets[name]) {
+			out = append(out, name)
+		}
+	}
+	return out
+}

@@ -55,3 +55,19 @@ func (a *Access) holds(t token) bool {
 	}
 	return false
 }
+
+// SecretsChanged names the tokens of n that are tokens now too, but with
+// another secret.
+func (a *Access) SecretsChanged(n *Access) []string {
+	cur, _ := a.snapshot()
+	next, _ := n.snapshot()
+	var out []string
+	for _, t := range next {
+		for _, c := range cur {
+			if c.name == t.name && c.hash != t.hash {
+				out = append(out, t.name)
+			}
+		}
+	}
+	return out
+}
