@@ -52,8 +52,10 @@ func (a *App) Reload(ctx context.Context) error {
 	for _, name := range a.del.SecretsChanged(n.del) {
 		changes = append(changes, "notifier "+name+": its secret changed")
 	}
-	for _, name := range a.access.SecretsChanged(n.access) {
-		changes = append(changes, "token "+name+": its secret changed")
+	if n.access != nil {
+		for _, name := range a.access.SecretsChanged(n.access) {
+			changes = append(changes, "token "+name+": its secret changed")
+		}
 	}
 	// From here on nothing is refused: every part was built above.
 	retire := a.hb.Swap(ctx, n.hb)
