@@ -150,16 +150,17 @@ func (f *fakeEffects) Step(remediation string, st *remediations.CompiledStep) (b
 
 // env is one running assertd for a test.
 type env struct {
-	t     testing.TB
-	ctx   context.Context
-	clock *fakeclock.Clock
-	app   *app.App
-	set   *config.Set
-	st    store.Store
-	eng   *engine.Engine
-	run   *remediations.Runner
-	fx    *fakeEffects
-	base  string
+	t      testing.TB
+	ctx    context.Context
+	clock  *fakeclock.Clock
+	app    *app.App
+	set    *config.Set
+	st     store.Store
+	eng    *engine.Engine
+	run    *remediations.Runner
+	fx     *fakeEffects
+	config string // the path of assertd.yaml
+	base   string
 }
 
 // start0 is when every harness starts: a fixed time, so screenshots and
@@ -172,33 +173,20 @@ var start0 = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 // delivers by itself: the tests move the clock and evaluate.
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, harnessConfig, harnessRules)
+}
+
+// newEnvWith is newEnv with another configuration and rules.
+func newEnvWith(t testing.TB, cfg, rules string) *env {
+	t.Helper()
 	dir := t.TempDir()
-	for name, text := range map[string]string{"assertd.yaml": harnessConfig, "rules.yaml": harnessRules} {
+	for name, text := range map[string]string{"assertd.yaml": cfg, "rules.yaml": rules} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ctx := context.Background()
-	e := &env{t: t, ctx: ctx, clock: fakeclock.New(start0), fx: &fakeEffects{}}
-	secrets := map[string]string{"T_ADMIN": adminSecret, "T_READ": readSecret}
-	a, err := app.New(ctx, app.Options{
-		ConfigPath: filepath.Join(dir, "assertd.yaml"),
-		Logger:     slog.New(slog.DiscardHandler),
-		Getenv:     func(k string) string { return secrets[k] },
-		ReadFile:   func(string) ([]byte, error) { return nil, errors.New("the web harness reads no secret files") },
-		Clock:      e.clock,
-		Effects:    e.fx,
-		Stdout:     io.Discard,
-		EventEvery: 100 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := a.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	e := &env{t: t, ctx: context.Background(), clock: fakeclock.New(start0), fx: &fakeEffects{}, config: filepath.Join(dir, "assertd.yaml")}
+	a := e.newApp(app.Options{})
 	e.app, e.set, e.st, e.eng, e.run = a, a.Set(), a.Store(), a.Engine(), a.Runner()
 	srv := httptest.NewUnstartedServer(a.Handler())
 	srv.Config = web.Server(a.Handler())
@@ -209,6 +197,36 @@ func newEnv(t testing.TB) *env {
 		t.Fatalf("server on %s, not 127.0.0.1", e.base)
 	}
 	return e
+}
+
+// newApp builds an assertd of the harness's configuration, clock, secrets
+// and effects, with o's Store and DataDir; it stops when the test ends.
+func (e *env) newApp(o app.Options) *app.App {
+	e.t.Helper()
+	secrets := map[string]string{"T_ADMIN": adminSecret, "T_READ": readSecret}
+	o.ConfigPath = e.config
+	o.Logger = slog.New(slog.DiscardHandler)
+	o.Getenv = func(k string) string { return secrets[k] }
+	o.ReadFile = func(string) ([]byte, error) { return nil, errors.New("the web harness reads no secret files") }
+	o.Clock, o.Effects, o.Stdout, o.EventEvery = e.clock, e.fx, io.Discard, 100*time.Millisecond
+	a, err := app.New(e.ctx, o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if err := a.Stop(e.ctx); err != nil {
+			e.t.Error(err)
+		}
+	})
+	return a
+}
+
+// restart builds a second assertd on the same configuration and store, as
+// a restart finds them (the state in the store, nothing in memory). It has
+// its own empty embedded TSDB: the first assertd still holds its directory.
+func (e *env) restart() *app.App {
+	e.t.Helper()
+	return e.newApp(app.Options{Store: e.st, DataDir: e.t.TempDir()})
 }
 
 // sample writes one value of a series at the clock's time.
