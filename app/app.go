@@ -113,7 +113,8 @@ type App struct {
 	access  *web.Access
 	handler http.Handler
 
-	reloadMu sync.Mutex // one reload at a time
+	reloadMu sync.Mutex // one reload at a time; closed
+	closed   bool       // Stop released the components
 	mu       sync.Mutex // set, stamps
 	set      *config.Set
 	stamps   string // of the files of set, when they were read (see fileStamps)
@@ -375,6 +376,9 @@ func (a *App) Stop(ctx context.Context) error {
 	} else if a.runner != nil {
 		a.runner.Wait()
 	}
+	a.reloadMu.Lock() // a reload in flight ends before the store closes
+	a.closed = true
+	a.reloadMu.Unlock()
 	if err := a.release(); err != nil {
 		errs = append(errs, err)
 	}

@@ -55,6 +55,9 @@ func TestStartAndStop(t *testing.T) {
 	if err := ta.Stop(ctx); err != nil {
 		t.Errorf("a second Stop: %v", err)
 	}
+	if err := ta.Reload(ctx); err == nil {
+		t.Error("a Reload after Stop worked")
+	}
 }
 
 // Options.Sources replace a source by name, the embedded one included.

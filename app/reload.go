@@ -41,6 +41,9 @@ type next struct {
 func (a *App) Reload(ctx context.Context) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	if a.closed {
+		return errors.New("app: Reload after Stop")
+	}
 	now := a.now()
 	old := a.Set()
 	n, err := a.prepare(ctx)
