@@ -244,6 +244,9 @@ func (a *App) applyDataDir(set *config.Set) {
 func (a *App) buildSources(set *config.Set) (map[string]asserts.Querier, error) {
 	srcs := map[string]asserts.Querier{config.EmbeddedName: a.emb}
 	for _, p := range set.Config.Sources.Prometheus {
+		if a.o.Sources[p.Name] != nil {
+			continue // replaced below
+		}
 		if a.o.RemoteSource != nil {
 			q, err := a.o.RemoteSource(p, a.emb)
 			if err != nil {
