@@ -58,6 +58,9 @@ func (a *App) Reload(ctx context.Context) error {
 	for _, name := range a.access.SecretsChanged(n.access) {
 		changes = append(changes, "token "+name+": its secret changed")
 	}
+	for _, c := range changes {
+		a.log.Info("configuration changed", "change", c)
+	}
 	// From here on nothing is refused: every part was built above.
 	retire := a.hb.Swap(ctx, n.hb)
 	a.del.Swap(n.del)
@@ -71,9 +74,6 @@ func (a *App) Reload(ctx context.Context) error {
 	a.mu.Lock()
 	a.set, a.stamps = n.set, n.stamps
 	a.mu.Unlock()
-	for _, c := range changes {
-		a.log.Info("configuration changed", "change", c)
-	}
 	err = errors.Join(errs...)
 	a.eng.RecordReload(err, now) // logs it
 	return err
