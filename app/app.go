@@ -120,7 +120,8 @@ type App struct {
 	access  *web.Access
 	handler http.Handler
 
-	reloadMu sync.Mutex // one reload at a time
+	reloadMu sync.Mutex // one reload at a time; closed
+	closed   bool       // Stop released the components
 	mu       sync.Mutex // set, stamps
 	set      *config.Set
 	stamps   string // of the files of set, when they were read (see fileStamps)
@@ -258,6 +259,9 @@ func (a *App) applyOverrides(set *config.Set) {
 func (a *App) buildSources(set *config.Set) (map[string]asserts.Querier, error) {
 	srcs := map[string]asserts.Querier{config.EmbeddedName: a.emb}
 	for _, p := range set.Config.Sources.Prometheus {
+		if a.o.Sources[p.Name] != nil {
+			continue // replaced below
+		}
 		if a.o.RemoteSource != nil {
 			q, err := a.o.RemoteSource(p, a.emb)
 			if err != nil {
@@ -393,6 +397,9 @@ func (a *App) Stop(ctx context.Context) error {
 	} else if a.runner != nil {
 		a.runner.Wait()
 	}
+	a.reloadMu.Lock() // a reload in flight ends before the store closes
+	a.closed = true
+	a.reloadMu.Unlock()
 	if err := a.release(); err != nil {
 		errs = append(errs, err)
 	}

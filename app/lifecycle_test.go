@@ -55,6 +55,9 @@ func TestStartAndStop(t *testing.T) {
 	if err := ta.Stop(ctx); err != nil {
 		t.Errorf("a second Stop: %v", err)
 	}
+	if err := ta.Reload(ctx); err == nil {
+		t.Error("a Reload after Stop worked")
+	}
 }
 
 // Options.Sources replace a source by name, the embedded one included.
@@ -118,4 +121,48 @@ func TestReloadDuringAnEvaluation(t *testing.T) {
 	if ins := a.Engine().Instances(); len(ins) != 0 {
 		t.Fatalf("instances %+v after the assert was removed", ins)
 	}
+}
+
+// Reloads while everything runs and requests come in: every part swaps
+// under its own lock (the race detector watches).
+func TestReloadWhileRunning(t *testing.T) {
+	ta := newTestApp(t, reloadBase, nil)
+	ta.o.ReloadEvery = 5 * time.Millisecond
+	ctx := context.Background()
+	if err := ta.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ta.Addr()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, p := range []string{"/ping/hb-a", "/ping/hb-new", "/api/v1/status", "/metrics", "/api/v1/heartbeats"} {
+				if resp, err := http.Get(base + p); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}
+	}()
+	for i := range 6 {
+		cfg := reloadBase
+		if i%2 == 0 {
+			cfg = reloadNext
+		}
+		ta.write("assertd.yaml", cfg)
+		if err := ta.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := ta.Heartbeats().Known("hb-new"); got != (i%2 == 0) {
+			t.Fatalf("reload %d: hb-new known %v", i, got)
+		}
+	}
+	close(stop)
+	<-done
 }

@@ -41,6 +41,9 @@ type next struct {
 func (a *App) Reload(ctx context.Context) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	if a.closed {
+		return errors.New("app: Reload after Stop")
+	}
 	now := a.now()
 	old := a.Set()
 	n, err := a.prepare(ctx)
@@ -57,6 +60,9 @@ func (a *App) Reload(ctx context.Context) error {
 			changes = append(changes, "token "+name+": its secret changed")
 		}
 	}
+	for _, c := range changes {
+		a.log.Info("configuration changed", "change", c)
+	}
 	// From here on nothing is refused: every part was built above.
 	retire := a.hb.Swap(ctx, n.hb)
 	a.del.Swap(n.del)
@@ -72,9 +78,6 @@ func (a *App) Reload(ctx context.Context) error {
 	a.mu.Lock()
 	a.set, a.stamps = n.set, n.stamps
 	a.mu.Unlock()
-	for _, c := range changes {
-		a.log.Info("configuration changed", "change", c)
-	}
 	err = errors.Join(errs...)
 	a.eng.RecordReload(err, now) // logs it
 	return err

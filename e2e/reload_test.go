@@ -90,6 +90,12 @@ func TestReloadPutsEveryChangeInForce(t *testing.T) {
 		}
 		return nil
 	})
+	r.eventually(10*time.Second, "the reload logged", func() error {
+		if !strings.Contains(r.output(), `msg="configuration reloaded"`) {
+			return fmt.Errorf("no reload in the log yet")
+		}
+		return nil
+	})
 	for _, line := range []string{
 		`change="heartbeat hb-a: period 1h → 5s"`,
 		`change="heartbeat hb-new: added"`,
