@@ -1,9 +1,8 @@
-package web
+package web_test
 
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,10 +10,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/assertd/assertd"
-	"github.com/assertd/assertd/asserts"
-	"github.com/assertd/assertd/config"
-	"github.com/assertd/assertd/engine"
-	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/store"
 )
 
@@ -138,15 +133,8 @@ func TestBreakerCloseThroughTheAPI(t *testing.T) {
 		t.Fatalf("the assert's breaker: %+v", one.Breaker)
 	}
 
-	// A new engine and runner on the same store (a restart) see it open.
-	run2 := remediations.NewRunner(remediations.RunnerOptions{Store: e.st, Clock: e.clock, Effects: e.fx, Logger: slog.New(slog.DiscardHandler)})
-	eng2, err := engine.New(e.ctx, engine.Options{Set: e.set, Store: e.st, Sources: map[string]asserts.Querier{config.EmbeddedName: e.emb},
-		Now: e.clock.Now, Remediator: run2, Breakers: run2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run2.Attach(eng2)
-	if bs, err := eng2.Breakers(e.ctx, e.clock.Now()); err != nil || len(bs) != 1 || !bs[0].Open || bs[0].ViolatingNow != 6 {
+	// A second assertd on the same store (a restart) sees it open.
+	if bs, err := e.restart().Engine().Breakers(e.ctx, e.clock.Now()); err != nil || len(bs) != 1 || !bs[0].Open || bs[0].ViolatingNow != 6 {
 		t.Fatalf("after a restart: %+v %v", bs, err)
 	}
 

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
+	"github.com/assertd/assertd/web"
 )
 
 // During a store outage (the SQLite file is gone) the API shows a held
@@ -22,7 +25,7 @@ func TestHeldChangesShowAsHeld(t *testing.T) {
 	if db1.State != assertd.OK {
 		t.Fatalf("db1 %+v", db1)
 	}
-	db := filepath.Join(e.dir, "assertd.db")
+	db := filepath.Join(filepath.Dir(e.config), "data", sqlite.File)
 	files := []string{"", "-wal", "-shm"}
 	move := func(from, to string) {
 		for _, f := range files {
@@ -39,7 +42,7 @@ func TestHeldChangesShowAsHeld(t *testing.T) {
 		t.Fatal("nothing held while the store is gone")
 	}
 	var all instancesAnswer
-	e.getJSON("/api/v1/instances?match="+urlEscape(`{instance="db1"}`)+"&assert=pg-connections", &all)
+	e.getJSON("/api/v1/instances?match="+web.URLEscape(`{instance="db1"}`)+"&assert=pg-connections", &all)
 	if len(all.Instances) != 1 {
 		t.Fatalf("instances %+v", all.Instances)
 	}
@@ -56,7 +59,7 @@ func TestHeldChangesShowAsHeld(t *testing.T) {
 		t.Fatal("a run started without its record")
 	}
 	// The overview (which reads the engine, not the store) says so too.
-	code, body := e.do("GET", "/?match="+urlEscape(`{instance="db1"}`)+"&assert=pg-connections", readSecret, "")
+	code, body := e.do("GET", "/?match="+web.URLEscape(`{instance="db1"}`)+"&assert=pg-connections", readSecret, "")
 	if code != 200 || !strings.Contains(body, "held → remediating") || !strings.Contains(body, `<span class="state st-ok">ok</span>`) {
 		t.Fatalf("overview during the outage: %d %s", code, grepLines(body, "db1"))
 	}
@@ -75,7 +78,7 @@ func TestHeldChangesShowAsHeld(t *testing.T) {
 	if in.Held || e.eng.Held() != 0 || in.State == assertd.OK {
 		t.Fatalf("after the store came back: %+v, %d held", in, e.eng.Held())
 	}
-	if rs, err := e.st.Runs(e.ctx, storeRunsAll); err != nil || len(rs) == 0 || rs[0].Fingerprint != db1.Fingerprint {
+	if rs, err := e.st.Runs(e.ctx, store.RunFilter{}); err != nil || len(rs) == 0 || rs[0].Fingerprint != db1.Fingerprint {
 		t.Fatalf("the held run did not start once its record was stored: %+v %v", rs, err)
 	}
 }

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"strings"
@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
-	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/store"
 )
 
@@ -43,11 +42,7 @@ func TestLifecycleThroughTheAPI(t *testing.T) {
 		t.Fatalf("lifecycles %+v", lc)
 	}
 	// It is stored: a new engine on the same store (a restart) has it.
-	eng2, err := engine.New(e.ctx, engine.Options{Set: e.set, Store: e.st, Now: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lcs := eng2.Lifecycles(); len(lcs) != 1 || lcs[0].State != "upgrading" || lcs[0].By != "alice" || lcs[0].Target["instance"] != "db1" {
+	if lcs := e.restart().Engine().Lifecycles(); len(lcs) != 1 || lcs[0].State != "upgrading" || lcs[0].By != "alice" || lcs[0].Target["instance"] != "db1" {
 		t.Fatalf("after a restart: %+v", lcs)
 	}
 	log, err := e.st.AuditLog(e.ctx, store.AuditFilter{Action: "lifecycle.set"})
