@@ -34,6 +34,7 @@ examples:
 # Fuzz the loaders for a while (not part of make test).
 FUZZTIME ?= 60s
 fuzz:
+	$(GO) test ./internal/strictyaml -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 	$(GO) test ./config -run '^$$' -fuzz FuzzParseRules -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 	$(GO) test ./config -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 	$(GO) test ./sources -run '^$$' -fuzz FuzzWriteHandler -fuzztime $(FUZZTIME) -fuzzminimizetime 2s

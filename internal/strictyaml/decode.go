@@ -1,9 +1,7 @@
 package strictyaml
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"regexp"
 	"sort"
@@ -110,30 +108,18 @@ func Parse(file string, data []byte) (*yaml.Node, Errors) {
 		errs.Add(Pos{File: file, Line: 1, Col: 1}, "file is %d bytes; the limit is %d: split it into several files", len(data), MaxBytes)
 		return nil, errs
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return &yaml.Node{Kind: yaml.DocumentNode}, nil
-		}
-		errs.Add(syntaxPos(file, err), "invalid YAML: %s", syntaxMsg(err))
-		return nil, errs
+	docs, err := parseAll(data)
+	if err != nil {
+		return nil, syntaxErrors(file, data, err)
 	}
-	var next yaml.Node
-	if err := dec.Decode(&next); err == nil {
+	if len(docs) == 0 {
+		return &yaml.Node{Kind: yaml.DocumentNode}, nil
+	}
+	if len(docs) > 1 {
+		next := docs[1]
 		errs.Add(Pos{File: file, Line: next.Line, Col: next.Column}, "a second YAML document (after ---) is not supported: put it in a file of its own")
-	} else if !errors.Is(err, io.EOF) {
-		errs.Add(syntaxPos(file, err), "invalid YAML: %s", syntaxMsg(err))
 	}
-	return &doc, errs
-}
-
-func syntaxPos(file string, err error) Pos {
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil && m[1] != "" {
-		line, _ := strconv.Atoi(m[1])
-		return Pos{File: file, Line: line, Col: 1}
-	}
-	return Pos{File: file, Line: 1, Col: 1}
+	return docs[0], errs
 }
 
 func syntaxMsg(err error) string {
