@@ -87,7 +87,7 @@ func Start(t testing.TB, o Options) *Server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting prometheus: %v", err)
 	}
-	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
+	go func() { _ = s.cmd.Wait(); _ = logf.Close(); close(s.done) }() // Stop kills it: the exit status says nothing
 	t.Cleanup(s.Stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
