@@ -125,7 +125,7 @@ func TestGoodFiles(t *testing.T) {
 	}
 }
 
-// The Done-when line: a file with five different mistakes yields five lines.
+// A file with five different mistakes yields five lines, one per mistake.
 func TestFiveMistakesFiveLines(t *testing.T) {
 	rep := Check("", false, []string{"testdata/five.bad.yaml"})
 	var out, summary bytes.Buffer

@@ -17,7 +17,7 @@ import (
 	"github.com/assertd/assertd/store"
 )
 
-// Done when: killing assertd (kill -9) with 50 undelivered messages loses
+// Killing assertd (kill -9) with 50 undelivered messages loses
 // none of them: after a restart each reaches PagerDuty, once.
 func TestKill9LosesNoMessage(t *testing.T) {
 	const key = "R0UTINGKEYSECRET0000000000000000"
