@@ -17,6 +17,7 @@ import (
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 const testConfig = `files: [rules.yaml]
@@ -78,7 +79,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func openStore(t *testing.T) store.Store {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "assertd.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "assertd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
