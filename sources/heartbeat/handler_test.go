@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/internal/fakeclock"
 )
 
 const testKey = "s3cret-ping-key"
 
 // handlerFixture: "job" (period 1h, max_runtime 30m) and "locked" (needs
 // testKey), over a store that can be made to fail.
-func handlerFixture(t testing.TB) (*Tracker, http.Handler, *flakyStore, *clock) {
+func handlerFixture(t testing.TB) (*Tracker, http.Handler, *flakyStore, *fakeclock.Clock) {
 	t.Helper()
 	locked := periodHB("locked", time.Hour, 0, 0)
 	locked.KeyEnv = "LOCKED_KEY"
@@ -31,7 +32,7 @@ func handlerFixture(t testing.TB) (*Tracker, http.Handler, *flakyStore, *clock) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	return tr, tr.Handler(clk.Now), store, clk
 }
 
