@@ -202,6 +202,23 @@ func KindName(n *yaml.Node) string {
 	return "an unsupported value"
 }
 
+// kindHint says what was probably meant when a value of the wrong kind is
+// a common slip: an unquoted {{ template (a YAML mapping), or key:value
+// with no space after the colon (one string).
+func kindHint(n *yaml.Node) string {
+	switch {
+	case n.Kind == yaml.MappingNode && n.Style&yaml.FlowStyle != 0 && len(n.Content) > 0 && n.Content[0].Kind == yaml.MappingNode:
+		return `: a value starting with {{ is read as a YAML mapping; quote the whole value, such as "{{ .Labels.instance }} is down"`
+	case n.Kind == yaml.ScalarNode && n.Style == 0:
+		if m := noSpaceValueRE.FindStringSubmatch(n.Value); m != nil {
+			return fmt.Sprintf(": a space is missing after ':'; write %s: %s", m[1], m[2])
+		}
+	}
+	return ""
+}
+
+var noSpaceValueRE = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.-]*):([^\s:/].*)$`)
+
 var unmarshalerType = reflect.TypeFor[Unmarshaler]()
 
 func (d *Decoder) value(n *yaml.Node, v reflect.Value) {
@@ -255,7 +272,7 @@ func (d *Decoder) value(n *yaml.Node, v reflect.Value) {
 		d.sequence(n, v)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			d.Errorf(n, "expected a string, got %s", KindName(n))
+			d.Errorf(n, "expected a string, got %s%s", KindName(n), kindHint(n))
 			return
 		}
 		v.SetString(n.Value)
@@ -339,7 +356,7 @@ func (d *Decoder) Pairs(n *yaml.Node) [][2]*yaml.Node {
 
 func (d *Decoder) mapping(n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
-		d.Errorf(n, "expected a mapping (key: value), got %s", KindName(n))
+		d.Errorf(n, "expected a mapping (key: value), got %s%s", KindName(n), kindHint(n))
 		return
 	}
 	if v.Type().Key().Kind() != reflect.String {
@@ -406,7 +423,7 @@ func Keys(t reflect.Type) []string {
 
 func (d *Decoder) structure(n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
-		d.Errorf(n, "expected a mapping (key: value), got %s", KindName(n))
+		d.Errorf(n, "expected a mapping (key: value), got %s%s", KindName(n), kindHint(n))
 		return
 	}
 	fi := fields(v.Type())
