@@ -250,6 +250,15 @@ func diagnose(lines []string, le *yaml4.LoadError) diag {
 	}
 	ml := s.line(mark.Line)
 
+	// "-name: a": an item mark with no space after it is part of the key.
+	for n := max(mark.Line-1, 1); n <= mark.Line; n++ {
+		l := s.line(n)
+		if m := dashRE.FindStringIndex(l); m != nil {
+			from, to := s.block(n)
+			return diag{s.at(n, column(l, m[1]-1)), fmt.Sprintf("a space is missing after '-': write - %s", strings.TrimSpace(l[m[1]-1:])), from, to}
+		}
+	}
+
 	// A tab in the indentation of the line the parser stopped at.
 	if i := strings.IndexByte(ml[:indent(ml)], '\t'); i >= 0 {
 		from, to := s.block(mark.Line)
@@ -341,6 +350,18 @@ func diagnose(lines []string, le *yaml4.LoadError) diag {
 		}
 		return diag{s.at(mark.Line, mark.Column), fmt.Sprintf("expected a list item (\"- \") at column %d, like the one at line %d: start this line with \"- \", or indent it under the item above", ctx.Column, ctx.Line), from, to}
 
+	case le.Message == "did not find expected key" && offset(ml, mark.Column) > indent(ml):
+		// Something follows a complete value on its line.
+		from, to := s.only(mark.Line)
+		i := offset(ml, mark.Column)
+		before := strings.TrimRight(ml[:i], " \t")
+		if q := byteAt(before, len(before)-1); len(before) > 0 && (q == '"' || q == '\'') {
+			_, at := value(ml)
+			return diag{s.at(mark.Line, column(ml, len(before)-1)), fmt.Sprintf("this quote ends the value that starts at column %d, and text follows it: %s", column(ml, at), innerQuoteAdvice(q)), from, to}
+		}
+		c, _ := utf8.DecodeRuneInString(ml[i:])
+		return diag{s.at(mark.Line, mark.Column), fmt.Sprintf("unexpected %q after the value: remove it, or quote the whole value if it belongs to it", c), from, to}
+
 	case le.Message == "did not find expected key":
 		from, to := s.block(mark.Line)
 		return diag{s.at(mark.Line, mark.Column), fmt.Sprintf("expected a key (name: value) at column %d, aligned with the mapping that starts at line %d: fix this line's indentation", ctx.Column, ctx.Line), from, to}
@@ -352,6 +373,17 @@ func diagnose(lines []string, le *yaml4.LoadError) diag {
 	}
 	from, to := s.block(mark.Line)
 	return diag{s.at(mark.Line, mark.Column), msg, from, to}
+}
+
+// dashRE matches a line starting with "-" glued to a key: "  -name: a".
+var dashRE = regexp.MustCompile(`^[ ]*-[A-Za-z_]`)
+
+// innerQuoteAdvice says how to write quote q inside a value.
+func innerQuoteAdvice(q byte) string {
+	if q == '"' {
+		return `write a " inside a double-quoted value as \", or quote the value with ' instead`
+	}
+	return `write a ' inside a single-quoted value as '', or quote the value with " instead`
 }
 
 // noSpaceRE matches a plain key followed by ':' and no space.
