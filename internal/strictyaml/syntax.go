@@ -58,7 +58,7 @@ func locate(data []byte) *yaml4.LoadError {
 // reported too, while what the first mistake causes is not.
 func syntaxErrors(file string, data []byte, first error) Errors {
 	var errs Errors
-	lines := strings.Split(string(data), "\n")
+	lines := splitLines(data)
 	err := first
 	for range maxSyntaxErrors {
 		le := locate(data)
@@ -79,6 +79,14 @@ func syntaxErrors(file string, data []byte, first error) Errors {
 		}
 	}
 	return errs
+}
+
+// lineBreaks are the line breaks of YAML, as its parsers count lines.
+var lineBreaks = strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n")
+
+// splitLines splits data into lines the way the parser numbers them.
+func splitLines(data []byte) []string {
+	return strings.Split(lineBreaks.Replace(string(data)), "\n")
 }
 
 // v3Pos is the position of a v3 error: its line, at the line's first
