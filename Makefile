@@ -30,7 +30,9 @@ tidy-check:
 	$(GO) mod tidy -diff
 
 # golangci-lint with .golangci.yml, installed into bin/ when missing (about
-# 3 minutes the first time; a run then takes about 30 seconds).
+# 3 minutes with cold caches). A first run takes about 80 CPU-seconds (40 s
+# on two idle cores); later runs re-check only what changed (3 s when
+# nothing did).
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 lint: $(GOLANGCI_LINT)
