@@ -16,7 +16,6 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/config"
-	"github.com/assertd/assertd/store"
 )
 
 // DefaultGroupWait is how long pages gather before the first one goes out
@@ -28,7 +27,7 @@ const DefaultGroupWait = 5 * time.Second
 type Deliverer struct {
 	wake     chan struct{} // Wake: a message was committed; deliver now
 	o        Options
-	st       store.Store
+	st       Store
 	log      *slog.Logger
 	ui       string
 	policies map[string]config.EscalationPolicy
