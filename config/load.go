@@ -101,10 +101,17 @@ func LoadConfig(path string) (*Config, *strictyaml.Positions, strictyaml.Errors)
 	return ParseConfig(path, data)
 }
 
-// ParseConfig decodes and checks assertd.yaml from data.
+// ParseConfig decodes and checks assertd.yaml from data. A config that is
+// not valid YAML is not read at all (nil): its syntax errors are all there
+// is to say, not what an empty config would lack.
 func ParseConfig(path string, data []byte) (*Config, *strictyaml.Positions, strictyaml.Errors) {
+	doc, errs := strictyaml.Parse(path, data)
+	if doc == nil {
+		return nil, nil, errs
+	}
 	var c Config
-	pos, errs := strictyaml.Decode(path, data, &c)
+	pos, derrs := strictyaml.DecodeNode(path, doc, &c)
+	errs.Append(derrs)
 	errs.Append(validate(&c, pos))
 	return &c, pos, errs
 }
