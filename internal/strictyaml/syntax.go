@@ -65,20 +65,20 @@ func syntaxErrors(file string, data []byte, first error) Errors {
 		if le == nil {
 			// The parsers disagree; keep the line v3 reports.
 			errs.Add(v3Pos(file, err, lines), "invalid YAML: %s", syntaxMsg(err))
-			return errs
+			return errs.Sort()
 		}
 		d := diagnose(lines, le)
 		d.pos.File = file
 		errs.Add(d.pos, "invalid YAML: %s", d.msg)
 		if !blank(lines, d.from, d.to) {
-			return errs
+			return errs.Sort()
 		}
 		data = []byte(strings.Join(lines, "\n"))
 		if _, err = parseAll(data); err == nil {
-			return errs
+			return errs.Sort()
 		}
 	}
-	return errs
+	return errs.Sort()
 }
 
 // lineBreaks are the line breaks of YAML, as its parsers count lines.
@@ -267,6 +267,17 @@ func diagnose(lines []string, le *yaml4.LoadError) diag {
 		}
 	}
 
+	// The text of a block value (key: |) indented no deeper than its key.
+	for n := max(mark.Line-1, 1); n <= mark.Line; n++ {
+		if p, ok := s.above(n); ok && blockScalarAbove(s, n) {
+			l, pl := s.line(n), s.line(p)
+			if key, kat, _ := value3(pl); indent(l) <= kat {
+				from, to := s.only(n)
+				return diag{s.at(n, column(l, indent(l))), fmt.Sprintf("the text of the block value (| or >) of %s must be indented deeper than %s (column %d)", key, key, column(pl, kat)), from, to}
+			}
+		}
+	}
+
 	// A tab in the indentation of the line the parser stopped at.
 	if i := strings.IndexByte(ml[:indent(ml)], '\t'); i >= 0 {
 		from, to := s.block(mark.Line)
@@ -306,6 +317,11 @@ func diagnose(lines []string, le *yaml4.LoadError) diag {
 		}
 		if p, ok := s.above(mark.Line); ok && indent(ml) > indent(s.line(p)) {
 			pl := s.line(p)
+			if w := strings.TrimSpace(pl); bareWordRE.MatchString(w) {
+				// "asserts" on a line of its own, its items below.
+				from, to := s.only(p)
+				return diag{s.at(p, column(pl, indent(pl)+len(w))), fmt.Sprintf("a ':' is missing after %s, which the lines below belong to: write %s:", w, w), from, to}
+			}
 			from, to := s.block(mark.Line)
 			align := fmt.Sprintf("column %d", column(pl, indent(pl)))
 			if pkey, kat, _ := value3(pl); kat >= 0 {
@@ -335,6 +351,21 @@ func diagnose(lines []string, le *yaml4.LoadError) diag {
 		}
 		from, to := s.only(mark.Line)
 		return diag{s.at(mark.Line, mark.Column), fmt.Sprintf("expected ',' or '%c' here, in the %s opened at line %d, column %d: separate items with \", \" and quote an item that holds ': '", closer, what, ctx.Line, ctx.Column), from, to}
+
+	case le.Message == "block sequence entries are not allowed in this context":
+		key, _ := value(ml)
+		from, to := s.only(mark.Line)
+		if key == "" {
+			key = "key"
+		}
+		return diag{s.at(mark.Line, mark.Column), fmt.Sprintf("a list cannot start on the line of its key: write %s: [a, b], or each \"- item\" on a line of its own below %s:, indented", key, key), from, to}
+
+	case le.Message == "did not find expected node content":
+		from, to := s.only(mark.Line)
+		if c := byteAt(ml, offset(ml, mark.Column)); c == ',' || c == ']' || c == '}' {
+			return diag{s.at(mark.Line, mark.Column), fmt.Sprintf("an item is missing before this %q: remove the extra ','", c), from, to}
+		}
+		return diag{s.at(mark.Line, mark.Column), "a value is missing here", from, to}
 
 	case le.Message == "found character that cannot start any token":
 		c, _ := utf8.DecodeRuneInString(ml[offset(ml, mark.Column):])
@@ -381,6 +412,22 @@ func diagnose(lines []string, le *yaml4.LoadError) diag {
 	}
 	from, to := s.block(mark.Line)
 	return diag{s.at(mark.Line, mark.Column), msg, from, to}
+}
+
+// bareWordRE matches a line holding one plain word and nothing else.
+var bareWordRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+
+// blockScalarRE matches a key whose value is a block scalar: "key: |".
+var blockScalarRE = regexp.MustCompile(`:[ \t]+[|>][-+0-9]*[ \t]*(#.*)?$`)
+
+// blockScalarAbove reports whether the line above n opens a block scalar.
+func blockScalarAbove(s source, n int) bool {
+	p, ok := s.above(n)
+	if !ok {
+		return false
+	}
+	key, _, _ := value3(s.line(p))
+	return key != "" && blockScalarRE.MatchString(s.line(p))
 }
 
 // dashRE matches a line starting with "-" glued to a key: "  -name: a".
