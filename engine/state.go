@@ -193,13 +193,13 @@ func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clear bool
 // once it is really violated (for its for), it moves to violated, so that
 // the policy considers its remediation as for any violation; until then its
 // reason says what is known now. It recovers like a violated instance.
-func (t *tracked) unblind(a *asserts.Compiled, verdict assertd.State, clear bool, reason string, now time.Time) *change {
+func (t *tracked) unblind(a *asserts.Compiled, verdict assertd.State, clears bool, reason string, now time.Time) *change {
 	if verdict != assertd.Violated {
 		t.ViolatedSince = time.Time{}
 		if verdict == assertd.OK {
 			t.Reason = reason
 		}
-		return t.recover(a, verdict, clear, reason, now)
+		return t.recover(a, verdict, clears, reason, now)
 	}
 	t.ClearSince = time.Time{}
 	if t.ViolatedSince.IsZero() {
