@@ -189,11 +189,14 @@ func TestBrowserBreakerClose(t *testing.T) {
 	tripFleet(t, e)
 	ctx := newBrowser(t, 2*time.Minute)
 	signInBrowser(t, ctx, e, adminSecret, "/")
-	if txt := js[string](t, ctx, `(document.querySelector("p.banner.breaker") || {}).innerText || ""`); !strings.Contains(txt, "Blast-radius breaker open for api-up") ||
+	if txt := js[string](t, ctx, `(document.querySelector(".banner.breaker") || {}).innerText || ""`); !strings.Contains(txt, "Blast-radius breaker open for api-up") ||
 		!strings.Contains(txt, "5 of 10") {
 		t.Fatalf("overview banner: %q", txt)
 	}
-	do(t, ctx, "to the assert's breaker", chromedp.Click(chromedp.CSS(`p.banner.breaker a`)), chromedp.WaitVisible(chromedp.ID("breaker-close-form")))
+	if n := js[int](t, ctx, `document.querySelectorAll(".banner.breaker form[action='/breaker/close'] input[name=reason][required]").length`); n != 1 {
+		t.Fatalf("the overview's banner has %d close forms with a reason", n)
+	}
+	do(t, ctx, "to the assert's breaker", chromedp.Click(chromedp.CSS(`.banner.breaker a`)), chromedp.WaitVisible(chromedp.ID("breaker-close-form")))
 	if txt := js[string](t, ctx, `document.getElementById("breaker").innerText`); !strings.Contains(txt, "Open") || !strings.Contains(txt, "5 of 10 instances are violating now") {
 		t.Fatalf("breaker section: %s", txt)
 	}
@@ -216,7 +219,7 @@ func TestBrowserBreakerClose(t *testing.T) {
 		t.Fatalf("the next violation after the close: %d runs; decisions %+v", len(rs), ds)
 	}
 	do(t, ctx, "overview", chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.ID("instances")))
-	if n := js[int](t, ctx, `document.querySelectorAll("p.banner.breaker").length`); n != 0 {
+	if n := js[int](t, ctx, `document.querySelectorAll(".banner.breaker").length`); n != 0 {
 		t.Errorf("the overview still shows the breaker open")
 	}
 }
