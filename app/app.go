@@ -82,6 +82,13 @@ type Options struct {
 	// EventEvery is how often the UI's event stream looks for changes
 	// (default 1s).
 	EventEvery time.Duration
+	// NoScrape: the embedded TSDB scrapes no target; whoever drives the App
+	// appends its series (assertd test feeds it the input series).
+	NoScrape bool
+	// NoListener: New builds no HTTP handler and reads no web token, and
+	// Start refuses; a driver that needs no listener (assertd test) runs
+	// the engine, the runner and the deliverer through the accessors.
+	NoListener bool
 	// Ready, when set, receives the listener's address once Start serves.
 	Ready chan<- string
 }
@@ -175,7 +182,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s has errors (run assertd check):\n%w", o.ConfigPath, errs)
 	}
-	a.applyDataDir(set)
+	a.applyOverrides(set)
 	a.set, a.stamps = set, fileStamps(set)
 
 	if o.Store != nil {
@@ -215,6 +222,9 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		return nil, err
 	}
 	a.runner.Attach(a.eng)
+	if o.NoListener {
+		return a, nil
+	}
 	if a.access, err = web.LoadAccess(set.Config.Web, set.Dir(), o.Getenv); err != nil {
 		return nil, err
 	}
@@ -233,9 +243,14 @@ func (a *App) lookupEnv(k string) (string, bool) {
 	return v, v != ""
 }
 
-func (a *App) applyDataDir(set *config.Set) {
+// applyOverrides puts the Options that override the configuration into a
+// freshly loaded one.
+func (a *App) applyOverrides(set *config.Set) {
 	if a.o.DataDir != "" {
 		set.Config.DataDir = a.o.DataDir
+	}
+	if a.o.NoScrape {
+		set.Config.Sources.Embedded.Targets = nil
 	}
 }
 
@@ -288,6 +303,9 @@ func (a *App) Start(ctx context.Context) error {
 	defer a.startMu.Unlock()
 	if a.started || a.stopped {
 		return errors.New("app: Start after Start or Stop")
+	}
+	if a.handler == nil {
+		return errors.New("app: Start of an App built with NoListener")
 	}
 	set := a.Set()
 	listen := a.o.Listen
@@ -442,7 +460,8 @@ func (a *App) Set() *config.Set {
 	return a.set
 }
 
-// Handler is the HTTP handler Start serves (API, UI, pings, metrics).
+// Handler is the HTTP handler Start serves (API, UI, pings, metrics); nil
+// with NoListener.
 func (a *App) Handler() http.Handler { return a.handler }
 
 // Engine is the engine (tests drive it with Tick and EvaluateNow).

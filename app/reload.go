@@ -55,8 +55,10 @@ func (a *App) Reload(ctx context.Context) error {
 	for _, name := range a.del.SecretsChanged(n.del) {
 		changes = append(changes, "notifier "+name+": its secret changed")
 	}
-	for _, name := range a.access.SecretsChanged(n.access) {
-		changes = append(changes, "token "+name+": its secret changed")
+	if n.access != nil {
+		for _, name := range a.access.SecretsChanged(n.access) {
+			changes = append(changes, "token "+name+": its secret changed")
+		}
 	}
 	for _, c := range changes {
 		a.log.Info("configuration changed", "change", c)
@@ -64,7 +66,9 @@ func (a *App) Reload(ctx context.Context) error {
 	// From here on nothing is refused: every part was built above.
 	retire := a.hb.Swap(ctx, n.hb)
 	a.del.Swap(n.del)
-	a.access.Swap(n.access)
+	if n.access != nil {
+		a.access.Swap(n.access)
+	}
 	var errs []error
 	if err := a.emb.ApplyTargets(n.targets); err != nil {
 		errs = append(errs, fmt.Errorf("scrape targets: %w", err))
@@ -86,7 +90,7 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s has errors (run assertd check):\n%w", a.o.ConfigPath, errs)
 	}
-	a.applyDataDir(set)
+	a.applyOverrides(set)
 	n := &next{set: set, stamps: fileStamps(set)}
 	var err error
 	if n.sources, err = a.buildSources(set); err != nil {
@@ -98,8 +102,10 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 	if n.del, err = a.del.Prepare(set.Config, set.Dir(), a.o.Getenv); err != nil {
 		return nil, err
 	}
-	if n.access, err = web.LoadAccess(set.Config.Web, set.Dir(), a.o.Getenv); err != nil {
-		return nil, err
+	if a.access != nil {
+		if n.access, err = web.LoadAccess(set.Config.Web, set.Dir(), a.o.Getenv); err != nil {
+			return nil, err
+		}
 	}
 	if n.targets, err = sources.PrepareTargets(set.Config.Sources.Embedded); err != nil {
 		return nil, err
