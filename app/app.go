@@ -103,14 +103,17 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	// The runner needs the engine (verify, fleet counts, the loaded
-	// remediations) and the engine needs the runner: attach it after.
-	runner := remediations.NewRunner(remediations.RunnerOptions{Store: st, Logger: log,
-		LookupEnv: func(k string) (string, bool) { v := o.Getenv(k); return v, v != "" }})
-	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Sources: srcs, Heartbeats: hb, Logger: log, Registerer: reg, Remediator: runner, Enqueued: del.Wake})
+	// remediations) and the engine needs the runner: the engine builds it.
+	var runner *remediations.Runner
+	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Sources: srcs, Heartbeats: hb, Logger: log, Registerer: reg, Enqueued: del.Wake,
+		NewRemediator: func(h remediations.Host) engine.Remediator {
+			runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: st, Logger: log,
+				LookupEnv: func(k string) (string, bool) { v := o.Getenv(k); return v, v != "" }})
+			return runner
+		}})
 	if err != nil {
 		return err
 	}
-	runner.Attach(eng)
 	defer runner.Wait() // runs stop with runCtx; their last records go in before the store closes
 
 	listen := o.Listen

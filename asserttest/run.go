@@ -186,16 +186,17 @@ func setup(ctx context.Context, l *loaded) (*env, error) {
 	for _, p := range l.set.Config.Sources.Prometheus {
 		srcs[p.Name] = e.emb // every source reads the input series
 	}
-	e.runner = remediations.NewRunner(remediations.RunnerOptions{Store: e.st, Clock: e.clock, Effects: effects(l.file.Outcomes),
-		Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "test-secret", true },
-		ReadFile: func(string) ([]byte, error) { return []byte("test-secret"), nil }})
 	e.eng, err = engine.New(ctx, engine.Options{Set: l.set, Store: e.st, Sources: srcs, Heartbeats: e.hb,
-		Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler), Remediator: e.runner})
+		Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler), NewRemediator: func(h remediations.Host) engine.Remediator {
+			e.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: e.st, Clock: e.clock, Effects: effects(l.file.Outcomes),
+				Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "test-secret", true },
+				ReadFile: func(string) ([]byte, error) { return []byte("test-secret"), nil }})
+			return e.runner
+		}})
 	if err != nil {
 		e.close()
 		return nil, err
 	}
-	e.runner.Attach(e.eng)
 	// The channels are fakes that record what reached them; a channel can be
 	// down for a while. The deliverer is the real one (retries, grouping,
 	// escalation levels), on the test's clock.

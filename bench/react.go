@@ -173,15 +173,16 @@ func MeasureReaction(ctx context.Context, t testing.TB, rounds int, poll time.Du
 	wg.Go(func() { _ = del.Run(runCtx) })
 
 	src := &oneSeries{}
-	runner := timedRunner{Runner: remediations.NewRunner(remediations.RunnerOptions{Store: st}), ended: make(chan time.Time, 1)}
-	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Remediator: runner,
-		Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Enqueued: del.Wake}) // as app.go wires it
+	runner := timedRunner{ended: make(chan time.Time, 1)}
+	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, NewRemediator: func(h remediations.Host) engine.Remediator {
+		runner.Runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: st})
+		return runner
+	}, Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Enqueued: del.Wake}) // as app.go wires it
 	if err != nil {
 		stop()
 		wg.Wait()
 		return Reaction{}, err
 	}
-	runner.Attach(eng)
 	defer func() { stop(); runner.Wait(); wg.Wait() }()
 
 	client := &http.Client{Timeout: 5 * time.Second}

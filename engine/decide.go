@@ -118,11 +118,11 @@ func (e *Engine) onViolated(ctx context.Context, a *asserts.Compiled, t *tracked
 	case a.Remediate == "":
 		e.commitAndEscalate(ctx, a, t, tr, key, "no remediation is set for this assert: paging", now)
 		return
-	case e.opts.Remediator == nil:
+	case e.rem == nil:
 		e.commitAndEscalate(ctx, a, t, tr, key, fmt.Sprintf("remediation %s cannot run: no remediation runner is configured; paging instead", a.Remediate), now)
 		return
 	}
-	rd := e.opts.Remediator.Decide(ctx, a.Remediate, inst, now)
+	rd := e.rem.Decide(ctx, a.Remediate, inst, now)
 	rd.Key, rd.Assert, rd.Fingerprint, rd.At, rd.Remediation = key, a.Name, inst.Fingerprint, now, a.Remediate
 	if rd.Policy == "" {
 		rd.Policy = e.policyName(a)
@@ -396,7 +396,7 @@ func (e *Engine) flushHeld(ctx context.Context) {
 // action — for instances still waiting on them. Creating a run is
 // idempotent by its ID, so an action is neither lost nor doubled.
 func (e *Engine) resumeOwed(ctx context.Context) {
-	if e.opts.Remediator == nil {
+	if e.rem == nil {
 		return
 	}
 	owed, err := e.opts.Store.PendingDecisions(ctx)

@@ -36,8 +36,9 @@ type Options struct {
 	// Concurrency bounds evaluations running at once (default 4).
 	Concurrency int
 	Flap        FlapThresholds // default from the config, else DefaultFlap
-	// Remediator runs remediations; nil: violations are paged.
-	Remediator Remediator
+	// NewRemediator builds the remediation runner on the engine (see
+	// NewRemediator); nil: violations are paged.
+	NewRemediator NewRemediator
 	// Enqueued, when set, is called after a change with outbox messages is
 	// committed (the deliverer's Wake), so that pages go out at once.
 	Enqueued func()
@@ -48,6 +49,7 @@ type Options struct {
 // Engine evaluates asserts and acts on their instances.
 type Engine struct {
 	opts    Options
+	rem     Remediator // nil: no remediation runs
 	log     *slog.Logger
 	metrics *metrics
 
@@ -93,6 +95,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
+	if o.NewRemediator != nil {
+		e.rem = o.NewRemediator(e)
+	}
 
 	stored, err := o.Store.Instances(ctx, "")
 	if err != nil {

@@ -93,12 +93,15 @@ func TestKillSwitchZeroRuns(t *testing.T) {
 			} else {
 				rst = errSettings{st}
 			}
-			r := remediations.NewRunner(remediations.RunnerOptions{Store: rst})
-			e, err := New(context.Background(), Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Remediator: r})
+			var r *remediations.Runner
+			e, err := New(context.Background(), Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src},
+				NewRemediator: func(h remediations.Host) Remediator {
+					r = remediations.NewRunner(remediations.RunnerOptions{Store: rst, Host: h})
+					return r
+				}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.Attach(e)
 			src.set(map[string]float64{"a": 80, "b": 90}, nil)
 			e.EvaluateNow(context.Background(), "latency", t0)
 			r.Wait()

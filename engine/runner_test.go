@@ -88,12 +88,15 @@ func withRunner(t *testing.T, set *config.Set, st store.Store, srcs map[string]a
 	if o.Grace == 0 {
 		o.Grace = 200 * time.Millisecond
 	}
-	r := remediations.NewRunner(o)
-	e, err := New(context.Background(), Options{Set: set, Store: st, Sources: srcs, Remediator: r})
+	var r *remediations.Runner
+	e, err := New(context.Background(), Options{Set: set, Store: st, Sources: srcs, NewRemediator: func(h remediations.Host) Remediator {
+		o.Host = h
+		r = remediations.NewRunner(o)
+		return r
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Attach(e)
 	t.Cleanup(r.Wait)
 	return e, r
 }
@@ -110,7 +113,7 @@ func settle(t *testing.T, e *Engine) {
 		if !busy {
 			// runFinished moves the instance before it commits; the
 			// runner's goroutine returns only after that commit.
-			if r, ok := e.opts.Remediator.(*remediations.Runner); ok {
+			if r, ok := e.rem.(*remediations.Runner); ok {
 				r.Wait()
 			}
 			return

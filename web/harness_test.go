@@ -253,14 +253,15 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e.fx = &fakeEffects{}
-	e.run = remediations.NewRunner(remediations.RunnerOptions{Store: e.st, Clock: e.clock, Effects: e.fx,
-		Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "", false },
-		ReadFile: func(string) ([]byte, error) { return nil, errors.New("the web harness reads no secret files") }})
 	if e.eng, err = engine.New(ctx, engine.Options{Set: set, Store: e.st, Sources: map[string]asserts.Querier{config.EmbeddedName: e.emb},
-		Heartbeats: e.hb, Now: e.clock.Now, Registerer: e.reg, Logger: slog.New(slog.DiscardHandler), Remediator: e.run}); err != nil {
+		Heartbeats: e.hb, Now: e.clock.Now, Registerer: e.reg, Logger: slog.New(slog.DiscardHandler), NewRemediator: func(h remediations.Host) engine.Remediator {
+			e.run = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: e.st, Clock: e.clock, Effects: e.fx,
+				Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "", false },
+				ReadFile: func(string) ([]byte, error) { return nil, errors.New("the web harness reads no secret files") }})
+			return e.run
+		}}); err != nil {
 		t.Fatal(err)
 	}
-	e.run.Attach(e.eng)
 	t.Cleanup(e.run.Wait) // before the store closes
 	env := map[string]string{"T_ADMIN": adminSecret, "T_READ": readSecret}
 	h, err := New(Deps{Engine: e.eng, Store: e.st, Heartbeats: e.hb, Web: set.Config.Web, ConfigDir: set.Dir(),
