@@ -49,7 +49,8 @@ type Options struct {
 // Engine evaluates asserts and acts on their instances.
 type Engine struct {
 	opts    Options
-	rem     Remediator // nil: no remediation runs
+	rem     Remediator    // nil: no remediation runs
+	wake    chan struct{} // poke: Run looks at the schedule again
 	log     *slog.Logger
 	metrics *metrics
 
@@ -91,7 +92,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.Retention <= 0 {
 		o.Retention = store.DefaultRetention
 	}
-	e := &Engine{opts: o, log: o.Logger, instances: map[string]map[string]*tracked{},
+	e := &Engine{opts: o, log: o.Logger, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{},
 		next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
@@ -107,8 +108,12 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		if e.asserts[in.Assert] == nil {
 			continue // the assert is gone from the config; its history stays
 		}
-		e.instancesOf(in.Assert)[in.Fingerprint] = &tracked{Instance: in, stored: true,
-			savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
+		t := &tracked{Instance: in, stored: true, savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
+		if in.State == assertd.Escalated {
+			// Its pages and acknowledgement are read when they are needed.
+			t.inc = &incident{start: in.Since, paged: map[string]bool{}, sent: map[int]bool{}}
+		}
+		e.instancesOf(in.Assert)[in.Fingerprint] = t
 	}
 	now := o.Now()
 	runs, err := o.Store.InterruptRuns(ctx, now, "assertd stopped while the run was in progress")
@@ -169,12 +174,15 @@ func (e *Engine) Run(ctx context.Context) error {
 			timer.Stop()
 			return nil
 		case <-timer.C:
+		case <-e.wake:
+			timer.Stop()
 		}
 	}
 }
 
 // Tick evaluates every assert that is due at now, concurrently within the
-// configured bound, and returns when the next one is due.
+// configured bound, pages the escalation steps that are due, and returns
+// when the next evaluation or escalation step is due.
 func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	e.flushHeld(ctx)
 	e.mu.Lock()
@@ -211,10 +219,10 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 		}()
 	}
 	wg.Wait()
+	wake := e.escalateDue(ctx, now)
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var wake time.Time
 	for _, a := range due {
 		if last, ok := e.last[a.Name]; ok {
 			if n := missed(a, last, now); n > 0 {
@@ -273,6 +281,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	}
 	var todo []work
 	type retired struct {
+		t     *tracked
 		in    assertd.Instance
 		state string
 	}
@@ -308,7 +317,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 			if slices.Contains(notEvaluated, lc) {
 				if t != nil {
 					delete(insts, fp)
-					gone = append(gone, retired{t.Instance, lc})
+					gone = append(gone, retired{t, t.Instance, lc})
 				}
 				continue
 			}
@@ -340,7 +349,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		e.lifecycleChange(ctx, c.in, c.from, c.to, now)
 	}
 	for _, g := range gone {
-		e.retire(ctx, g.in, g.state, now)
+		e.retire(ctx, a, g.t, g.in, g.state, now)
 	}
 	for _, w := range todo {
 		e.act(ctx, a, w.t, w.c, now)

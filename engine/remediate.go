@@ -84,7 +84,13 @@ func (e *Engine) runFinished(ctx context.Context, assert, fp string, r RunResult
 			msgs[i].Payload = withStepLog(msgs[i].Payload, r.RunID, r.StepLog)
 		}
 	}
+	if to == assertd.Escalated {
+		e.opened(t, r.At, msgs, true)
+	}
 	e.commit(ctx, store.Change{Key: "run/" + r.RunID, Instance: &inst, Transition: &tr, Decision: &d, Messages: msgs})
+	if to == assertd.Escalated {
+		e.poke() // Run schedules the incident's later levels
+	}
 }
 
 // Verify evaluates an assert now for the instance with these labels (its

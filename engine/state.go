@@ -41,6 +41,9 @@ type tracked struct {
 	// deferred: the instance is violated but a silence or an expected
 	// disruption held the decision back; it is taken when that ends.
 	deferred bool
+	// inc is the escalation of the instance while it is escalated
+	// (escalation.go).
+	inc *incident
 	// The clocks as last stored, to store them again only when they move.
 	savedViolated, savedClear time.Time
 	stored                    bool // the instance is in the store
