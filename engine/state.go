@@ -2,7 +2,8 @@
 // its evaluations, moves every instance through its state machine, stores
 // each transition before acting on it, and decides — remediate, page, or
 // wait — with a recorded reason for every decision, including why it did
-// not act.
+// not act. It owns the escalation of a page too: later levels, repeats,
+// acknowledgements and resolves are its decisions (escalation.go).
 package engine
 
 import (
