@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -154,7 +155,9 @@ func (e *Engine) escalateDue(ctx context.Context, now time.Time) time.Time {
 		e.mu.Unlock()
 		if !loaded {
 			if err := e.load(ctx, o.inst.Assert, o.inst.Fingerprint, o.inc); err != nil {
-				e.log.Warn("escalation: reading an incident from before the restart", "err", err)
+				if !errors.Is(err, store.ErrUnavailable) { // an outage is reported where changes are held
+					e.log.Warn("escalation: reading an incident from before the restart", "err", err)
+				}
 				continue
 			}
 		}
@@ -207,6 +210,13 @@ func (e *Engine) steps(t *tracked, inc *incident, inst assertd.Instance, p *conf
 			reason = fmt.Sprintf("not acknowledged after %s: repeat %d of %s pages level %d again (%s)", after, round, p.Name, level+1, to)
 		}
 		key := fmt.Sprintf("page/%s/%s/%d/r%d/l%d", inst.Assert, inst.Fingerprint, inc.start.UnixMicro(), round, level)
+		if inst.Silenced != "" {
+			// A silence mutes the step; it is recorded, and not paged later.
+			d := assertd.Decision{Key: key, Assert: inst.Assert, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActNone, Policy: p.Name,
+				Reason: "silenced by " + inst.Silenced + ": " + reason + " — not paged"}
+			out = append(out, store.Change{Key: key, Decision: &d})
+			continue
+		}
 		n := inc.first
 		n.At, n.Level, n.Round = now, level, round
 		n.Reason = reason + "; " + inc.first.Reason

@@ -101,7 +101,7 @@ func decided(t *testing.T, st store.Store) []string {
 	slices.SortFunc(ds, func(a, b assertd.Decision) int { return int(a.ID - b.ID) })
 	var out []string
 	for _, d := range ds {
-		if d.Action != assertd.ActNone {
+		if d.Action != assertd.ActNone || strings.HasPrefix(d.Reason, "silenced") {
 			out = append(out, fmt.Sprintf("%s %s: %s", d.At.Sub(t0), d.Action, d.Reason))
 		}
 	}
@@ -139,6 +139,27 @@ func ack(e *Engine, _ *source, now time.Time) *Engine {
 
 func recovers(e *Engine, src *source, now time.Time) *Engine {
 	src.set(map[string]float64{"a": 10}, nil)
+	if err := e.EvaluateNow(context.Background(), "latency", now); err != nil {
+		panic(err)
+	}
+	return nil
+}
+
+// silence silences the instance from t0 to 40m; the engine sees it from
+// the next evaluation on.
+func silence(e *Engine, _ *source, now time.Time) *Engine {
+	ctx := context.Background()
+	if err := e.opts.Store.PutSilence(ctx, assertd.Silence{ID: "s1", Matchers: []assertd.Matcher{{Name: "instance", Op: assertd.MatchEqual, Value: "a"}},
+		Start: t0, End: t0.Add(40 * time.Minute), Author: "alice", Comment: "maintenance", Created: now}); err != nil {
+		panic(err)
+	}
+	if err := e.EvaluateNow(ctx, "latency", now); err != nil {
+		panic(err)
+	}
+	return nil
+}
+
+func evaluate(e *Engine, _ *source, now time.Time) *Engine {
 	if err := e.EvaluateNow(context.Background(), "latency", now); err != nil {
 		panic(err)
 	}
@@ -195,6 +216,16 @@ func TestEscalationTimeline(t *testing.T) {
 			decisions: []string{paged, level2,
 				"7m0s resolve: recovered: resolving the page on slack, pager"},
 			outbox: []string{"0s trigger slack l0/r0", "5m0s trigger pager l1/r0", "7m0s resolve slack l0/r0", "7m0s resolve pager l0/r0"},
+		},
+		{
+			name: "a silence mutes the steps due while it holds, recorded", until: 61 * time.Minute,
+			events: map[time.Duration]func(*Engine, *source, time.Time) *Engine{2 * time.Minute: silence, 45 * time.Minute: evaluate},
+			decisions: []string{paged,
+				"5m0s none: silenced by s1: not acknowledged after 5m0s: level 2 of ops pages pager — not paged",
+				"30m0s none: silenced by s1: not acknowledged after 30m0s: repeat 1 of ops pages level 1 again (slack) — not paged",
+				"35m0s none: silenced by s1: not acknowledged after 35m0s: repeat 1 of ops pages level 2 again (pager) — not paged",
+				"1h0m0s repeat: not acknowledged after 1h0m0s: repeat 2 of ops pages level 1 again (slack)"},
+			outbox: []string{"0s trigger slack l0/r0", "1h0m0s trigger slack l0/r2"},
 		},
 		{
 			name: "resolved before level 2: only level 1 is resolved", until: time.Hour,
