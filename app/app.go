@@ -27,6 +27,8 @@ import (
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/postgres"
+	"github.com/assertd/assertd/store/sqlite"
 	"github.com/assertd/assertd/web"
 )
 
@@ -208,7 +210,7 @@ func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string)
 			}
 			dsn = strings.TrimSpace(string(b))
 		}
-		st, err := store.OpenPostgres(ctx, dsn)
+		st, err := postgres.Open(ctx, dsn)
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -216,7 +218,7 @@ func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string)
 	}
 	path := c.Path
 	if path == "" {
-		path = store.SQLiteFile
+		path = sqlite.File
 		if err := os.MkdirAll(set.DataDir(), 0o755); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
@@ -224,7 +226,7 @@ func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string)
 	} else {
 		path = resolve(set, path)
 	}
-	st, err := store.OpenSQLite(ctx, path)
+	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

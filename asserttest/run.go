@@ -26,6 +26,7 @@ import (
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // Origin is the time the input series start at (as in promtool).
@@ -170,7 +171,7 @@ func setup(ctx context.Context, l *loaded) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	e.st, err = store.OpenSQLite(ctx, filepath.Join(dir, store.SQLiteFile))
+	e.st, err = sqlite.Open(ctx, filepath.Join(dir, sqlite.File))
 	if err != nil {
 		e.close()
 		return nil, err

@@ -23,6 +23,7 @@ import (
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // EvalRig holds one workload loaded into the embedded TSDB, an assertd
@@ -87,7 +88,7 @@ func NewEvalRig(ctx context.Context, w Workload) (_ *EvalRig, err error) {
 	if r.set, err = w.LoadSet(dir); err != nil {
 		return nil, err
 	}
-	if r.st, err = store.OpenSQLite(ctx, filepath.Join(dir, "assertd.db")); err != nil {
+	if r.st, err = sqlite.Open(ctx, filepath.Join(dir, "assertd.db")); err != nil {
 		return nil, err
 	}
 	r.eng, err = engine.New(ctx, engine.Options{Set: r.set, Store: r.st,

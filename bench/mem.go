@@ -19,7 +19,7 @@ import (
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
-	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // Memory is what row 4 measured at one size.
@@ -65,7 +65,7 @@ func MeasureMemory(ctx context.Context, dir string, n int) (Memory, error) {
 	if err != nil {
 		return Memory{}, err
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "assertd.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "assertd.db"))
 	if err != nil {
 		return Memory{}, err
 	}
@@ -126,7 +126,7 @@ func MeasureRestart(ctx context.Context, dir string, n int) (Restart, error) {
 	if len(errs) > 0 {
 		return Restart{}, errs
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "assertd.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "assertd.db"))
 	if err != nil {
 		return Restart{}, err
 	}

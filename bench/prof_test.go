@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // TestProfileCycle writes a CPU profile of steady assertd cycles only (the
@@ -49,7 +49,7 @@ func TestProfileCycle(t *testing.T) {
 func TestProfilePings(t *testing.T) {
 	ctx := context.Background()
 	hbs, paths := Heartbeats(1000)
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "pings.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "pings.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

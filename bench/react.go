@@ -19,7 +19,7 @@ import (
 	"github.com/assertd/assertd/internal/testsaas"
 	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/remediations"
-	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // Reaction is what row 3 measured, each a p99 over Rounds.
@@ -152,7 +152,7 @@ func MeasureReaction(ctx context.Context, t testing.TB, rounds int, poll time.Du
 	if len(errs) > 0 {
 		return Reaction{}, fmt.Errorf("react config: %w", errs)
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "assertd.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "assertd.db"))
 	if err != nil {
 		return Reaction{}, err
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/assertd/assertd/internal/testpg"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/postgres"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // TestTable runs every measurement once and prints the table. It takes a
@@ -149,7 +151,7 @@ func pingRows(ctx context.Context, t *testing.T, tab *Table) {
 	})
 	dir := t.TempDir()
 	lite := run("sqlite", func() (any, error) {
-		st, err := store.OpenSQLite(ctx, filepath.Join(dir, "pings.db"))
+		st, err := sqlite.Open(ctx, filepath.Join(dir, "pings.db"))
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +160,7 @@ func pingRows(ctx context.Context, t *testing.T, tab *Table) {
 	})
 	pg := testpg.Start(t)
 	pgr := run("postgres", func() (any, error) {
-		st, err := store.OpenPostgres(ctx, fmt.Sprintf("postgres://%s@%s:%d/postgres?sslmode=disable", pg.User, pg.Host, pg.Port))
+		st, err := postgres.Open(ctx, fmt.Sprintf("postgres://%s@%s:%d/postgres?sslmode=disable", pg.User, pg.Host, pg.Port))
 		if err != nil {
 			return nil, err
 		}

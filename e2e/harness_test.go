@@ -23,6 +23,7 @@ import (
 	"github.com/assertd/assertd/internal/testprom"
 	"github.com/assertd/assertd/internal/testsaas"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 var binary string
@@ -138,7 +139,7 @@ func (r *rig) start() {
 		return nil
 	})
 	if r.st == nil {
-		st, err := store.OpenSQLite(context.Background(), filepath.Join(r.dir, "data", store.SQLiteFile))
+		st, err := sqlite.Open(context.Background(), filepath.Join(r.dir, "data", sqlite.File))
 		if err != nil {
 			r.t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 const testConfig = `files: [rules.yaml]
@@ -79,7 +80,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func openStore(t *testing.T) store.Store {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "assertd.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "assertd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/assertd/assertd/internal/testsaas"
 	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // Missing or unreadable secrets stop New with an error naming the channel
@@ -27,7 +28,7 @@ func TestSecretsFailClearly(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "empty"), []byte("  \n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "key"), []byte(pdKey+"\n"), 0o600)
-	st, _ := store.OpenSQLite(context.Background(), filepath.Join(dir, "db"))
+	st, _ := sqlite.Open(context.Background(), filepath.Join(dir, "db"))
 	defer st.Close()
 	for _, tc := range []struct {
 		n    config.Notifier
@@ -156,7 +157,7 @@ func TestWebhookSignedAndRetried(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	sl := testsaas.NewSlack(t, slackToken)
-	st, _ := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "db"))
+	st, _ := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
 	defer st.Close()
 	cfg := &config.Config{Notifiers: []config.Notifier{
 		{Name: "hook", Webhook: &config.Webhook{URL: srv.URL, SecretEnv: "HOOK_SECRET"}},

@@ -16,7 +16,7 @@ import (
 	"github.com/assertd/assertd/internal/testsaas"
 	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/remediations"
-	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 type fixedSource struct{ v float64 }
@@ -65,7 +65,7 @@ remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verif
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
-			st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "assertd.db"))
+			st, err := sqlite.Open(context.Background(), filepath.Join(dir, "assertd.db"))
 			if err != nil {
 				t.Fatal(err)
 			}

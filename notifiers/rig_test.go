@@ -17,6 +17,7 @@ import (
 	"github.com/assertd/assertd/internal/testsaas"
 	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 const (
@@ -58,7 +59,7 @@ func env(k string) string {
 
 func newRig(t *testing.T, policy config.EscalationPolicy, opt func(*notifiers.Options)) *rig {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "assertd.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "assertd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/internal/strictyaml"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 var t0 = time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
@@ -170,7 +171,7 @@ func compileRem(t *testing.T, r Remediation) *Compiled {
 
 func openStore(t *testing.T) store.Store {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "assertd.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "assertd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,13 @@
 // approvals, heartbeats and pings, silences, runtime settings and the audit
 // trail of operator actions.
 //
-// There is one interface, Store, and two implementations over the same schema
-// and migrations: SQLite (OpenSQLite; the embedded default, WAL, one writer)
-// and PostgreSQL (OpenPostgres; several replicas may share it). The dialect
-// differences live in dialect.go.
+// This package holds what every implementation and caller shares: the
+// interface, Store, its filters, Change, the errors and the bounds, and
+// HeartbeatStore. It links no database driver. The implementations are
+// store/sqlite (sqlite.Open; the embedded default, WAL, one writer) and
+// store/postgres (postgres.Open; several replicas may share it), over one SQL
+// implementation with one schema and migrations (store/internal/sqlstore);
+// store/storetest is the conformance suite both pass.
 //
 // The store never reads the clock: callers pass every time. Times are stored
 // as UTC Unix microseconds, so a time with microsecond precision round-trips

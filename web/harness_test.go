@@ -27,6 +27,7 @@ import (
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // The harness runs the real thing in-process: the configuration loaded from
@@ -240,7 +241,7 @@ func newEnv(t testing.TB) *env {
 	ctx := context.Background()
 	e := &env{t: t, ctx: ctx, clock: &clock{t: start0}, set: set, reg: prometheus.NewRegistry()}
 	var err error
-	if e.st, err = store.OpenSQLite(ctx, filepath.Join(dir, "assertd.db")); err != nil {
+	if e.st, err = sqlite.Open(ctx, filepath.Join(dir, "assertd.db")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.st.Close() })

@@ -18,6 +18,7 @@ import (
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/internal/testprom"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // buildBinary builds the real assertd binary for process-level tests.
@@ -103,9 +104,9 @@ defaults: {escalate: ops}
 
 	// A crash in an earlier life left a run of "restarted" running.
 	ctx := context.Background()
-	dbPath := filepath.Join(dir, "data", store.SQLiteFile)
+	dbPath := filepath.Join(dir, "data", sqlite.File)
 	os.MkdirAll(filepath.Dir(dbPath), 0o755)
-	st, err := store.OpenSQLite(ctx, dbPath)
+	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/assertd/assertd/internal/testprom"
 	"github.com/assertd/assertd/internal/testsaas"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // Done when: killing assertd (kill -9) with 50 undelivered messages loses
@@ -38,9 +39,9 @@ defaults: {escalate: ops}
 `), 0o644)
 
 	ctx := context.Background()
-	dbPath := filepath.Join(dir, "data", store.SQLiteFile)
+	dbPath := filepath.Join(dir, "data", sqlite.File)
 	os.MkdirAll(filepath.Dir(dbPath), 0o755)
-	st, err := store.OpenSQLite(ctx, dbPath)
+	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

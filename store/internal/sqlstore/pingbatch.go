@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/store"
 )
 
 // Group commit of pings. Every ping is durable before RecordPing returns,
@@ -30,25 +31,21 @@ type pingReq struct {
 }
 
 type pingBatcher struct {
-	s     *db
+	s     *DB
 	once  sync.Once
 	queue chan *pingReq
 	quit  chan struct{}
 	wg    sync.WaitGroup
 }
 
-func (b *pingBatcher) start(s *db) {
+func (b *pingBatcher) start(s *DB) {
 	b.once.Do(func() {
 		b.s = s
 		b.queue = make(chan *pingReq, maxPingBatch)
 		b.quit = make(chan struct{})
 		// SQLite has one writer; PostgreSQL takes several transactions at
 		// once, each batch a round trip per statement.
-		n := 1
-		if s.d.name != sqliteDialect.name {
-			n = 4
-		}
-		for range n {
+		for range s.d.Writers {
 			b.wg.Add(1)
 			go b.run()
 		}
@@ -69,13 +66,13 @@ func (b *pingBatcher) stop() {
 // record queues one ping and waits until its transaction has committed (or
 // failed). It does not give up when ctx ends: the ping may be committing,
 // and the caller must not be told it was lost when it was not.
-func (b *pingBatcher) record(ctx context.Context, s *db, h assertd.HeartbeatRecord, p assertd.Ping) (int64, error) {
+func (b *pingBatcher) record(ctx context.Context, s *DB, h assertd.HeartbeatRecord, p assertd.Ping) (int64, error) {
 	b.start(s)
 	r := &pingReq{h: h, p: p, done: make(chan struct{})}
 	select {
 	case b.queue <- r:
 	case <-b.quit:
-		return 0, fmt.Errorf("store: record ping %s: %w", h.Name, ErrClosed)
+		return 0, fmt.Errorf("store: record ping %s: %w", h.Name, store.ErrClosed)
 	case <-ctx.Done():
 		return 0, fmt.Errorf("store: record ping %s: %w", h.Name, ctx.Err())
 	}
@@ -111,7 +108,7 @@ func (b *pingBatcher) drain() {
 	for {
 		select {
 		case r := <-b.queue:
-			r.err = fmt.Errorf("store: record ping %s: %w", r.h.Name, ErrClosed)
+			r.err = fmt.Errorf("store: record ping %s: %w", r.h.Name, store.ErrClosed)
 			close(r.done)
 		default:
 			return
@@ -129,7 +126,7 @@ func (b *pingBatcher) commit(batch []*pingReq) {
 		op = fmt.Sprintf("record %d pings", len(batch))
 	}
 	err := b.s.tx(ctx, op, func(tx *sql.Tx) error { return b.s.recordPings(ctx, tx, batch) })
-	if err != nil && len(batch) > 1 && !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrClosed) {
+	if err != nil && len(batch) > 1 && !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, store.ErrClosed) {
 		for _, r := range batch {
 			r.err = b.s.tx(ctx, "record ping "+r.h.Name, func(tx *sql.Tx) error { return b.s.recordPings(ctx, tx, []*pingReq{r}) })
 			close(r.done)
@@ -154,7 +151,7 @@ const pruneEvery = 8
 // newest PingsKept pings of each heartbeat (see pruneEvery). The states
 // and the pings are each written by one multi-row statement: per-statement
 // overhead, not the rows, was most of a batch's time.
-func (s *db) recordPings(ctx context.Context, tx *sql.Tx, batch []*pingReq) error {
+func (s *DB) recordPings(ctx context.Context, tx *sql.Tx, batch []*pingReq) error {
 	// The newest state of each heartbeat (a batch holds one ping per
 	// heartbeat from the Tracker, but other callers may send several).
 	last := map[string]int{}
@@ -189,7 +186,7 @@ func (s *db) recordPings(ctx context.Context, tx *sql.Tx, batch []*pingReq) erro
 		}
 		q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
 		p := r.p
-		args = append(args, r.h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, MaxPingBody), head(p.Source, 256))
+		args = append(args, r.h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, store.MaxPingBody), head(p.Source, 256))
 	}
 	q.WriteString(" RETURNING id")
 	rows, err := s.query(ctx, tx, q.String(), args...)
@@ -222,7 +219,7 @@ func (s *db) recordPings(ctx context.Context, tx *sql.Tx, batch []*pingReq) erro
 			continue
 		}
 		if _, err := s.exec(ctx, tx, fmt.Sprintf(`DELETE FROM pings WHERE heartbeat = ? AND id <= (
-			SELECT id FROM pings WHERE heartbeat = ? ORDER BY id DESC LIMIT 1 OFFSET %d)`, PingsKept), r.h.Name, r.h.Name); err != nil {
+			SELECT id FROM pings WHERE heartbeat = ? ORDER BY id DESC LIMIT 1 OFFSET %d)`, store.PingsKept), r.h.Name, r.h.Name); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package store_test
+package postgres_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/internal/testpg"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/postgres"
 	"github.com/assertd/assertd/store/storetest"
 )
 
@@ -34,7 +35,7 @@ func TestPostgres(t *testing.T) {
 			dsns[name] = dsn
 		}
 		mu.Unlock()
-		s, err := store.OpenPostgres(ctx, dsn)
+		s, err := postgres.Open(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +50,7 @@ func TestPostgresUnavailable(t *testing.T) {
 	t.Parallel()
 	pg := testpg.Start(t)
 	ctx := context.Background()
-	s, err := store.OpenPostgres(ctx, pg.DSN("postgres"))
+	s, err := postgres.Open(ctx, pg.DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestPostgresUnavailable(t *testing.T) {
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("claim while stopped: %v, want ErrUnavailable", err)
 	}
-	_, err = store.OpenPostgres(ctx, pg.DSN("postgres"))
+	_, err = postgres.Open(ctx, pg.DSN("postgres"))
 	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), fmt.Sprintf("cannot reach PostgreSQL at 127.0.0.1:%d", pg.Port)) {
 		t.Errorf("open while stopped: %v", err)
 	}
@@ -91,7 +92,7 @@ func TestPostgresUnavailable(t *testing.T) {
 
 func TestPostgresOpenErrors(t *testing.T) {
 	ctx := context.Background()
-	_, err := store.OpenPostgres(ctx, "postgres://u:s3cret@host:notaport/db")
+	_, err := postgres.Open(ctx, "postgres://u:s3cret@host:notaport/db")
 	if !errors.Is(err, store.ErrInvalid) || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("bad DSN: %v (must be ErrInvalid and never show the password)", err)
 	}
@@ -103,7 +104,7 @@ func TestPostgresOpenErrors(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	start := time.Now()
-	_, err = store.OpenPostgres(ctx, fmt.Sprintf("postgres://assertd@127.0.0.1:%d/assertd?connect_timeout=2", port))
+	_, err = postgres.Open(ctx, fmt.Sprintf("postgres://assertd@127.0.0.1:%d/assertd?connect_timeout=2", port))
 	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "cannot reach PostgreSQL") {
 		t.Errorf("nothing listening: %v", err)
 	}

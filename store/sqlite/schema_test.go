@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -6,12 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/internal/sqlstore"
 )
 
 func TestSchemaVersion(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "schema.db")
-	s, err := OpenSQLite(ctx, path)
+	s, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,8 +22,8 @@ func TestSchemaVersion(t *testing.T) {
 	if err := s.(*db).r.QueryRowContext(ctx, `SELECT MAX(version), COUNT(*) FROM schema_version`).Scan(&v, &n); err != nil {
 		t.Fatal(err)
 	}
-	if v != schemaVersion || n != schemaVersion {
-		t.Errorf("schema version %d (%d rows), want %d", v, n, schemaVersion)
+	if v != sqlstore.SchemaVersion || n != sqlstore.SchemaVersion {
+		t.Errorf("schema version %d (%d rows), want %d", v, n, sqlstore.SchemaVersion)
 	}
 	var mode string
 	if err := s.(*db).r.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
@@ -35,8 +38,8 @@ func TestSchemaVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	_, err = OpenSQLite(ctx, path)
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "schema version 99, newer than this assertd knows") {
+	_, err = Open(ctx, path)
+	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "schema version 99, newer than this assertd knows") {
 		t.Errorf("newer schema: %v", err)
 	}
 }

@@ -1,10 +1,12 @@
-package store
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/assertd/assertd/store"
 )
 
 // migrations is the schema, one entry per version; never edit an entry that
@@ -166,18 +168,19 @@ var migrations = [][]string{
 	},
 }
 
-// schemaVersion is the schema version this build writes.
-var schemaVersion = len(migrations) - 1
+// SchemaVersion is the schema version this build writes.
+var SchemaVersion = len(migrations) - 1
 
-// migrate brings the schema up to schemaVersion in one transaction.
-func migrate(ctx context.Context, w *sql.DB, d dialect) error {
+// Migrate brings the schema up to the version this build writes, in one
+// transaction.
+func Migrate(ctx context.Context, w *sql.DB, d Dialect) error {
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if d.lockSchema != "" {
-		if _, err := tx.ExecContext(ctx, d.lockSchema); err != nil {
+	if d.LockSchema != "" {
+		if _, err := tx.ExecContext(ctx, d.LockSchema); err != nil {
 			return err
 		}
 	}
@@ -188,12 +191,12 @@ func migrate(ctx context.Context, w *sql.DB, d dialect) error {
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
 		return err
 	}
-	if v > schemaVersion {
-		return fmt.Errorf("the database has schema version %d, newer than this assertd knows (%d): run a newer assertd: %w", v, schemaVersion, ErrInvalid)
+	if v > SchemaVersion {
+		return fmt.Errorf("the database has schema version %d, newer than this assertd knows (%d): run a newer assertd: %w", v, SchemaVersion, store.ErrInvalid)
 	}
-	for ; v < schemaVersion; v++ {
+	for ; v < SchemaVersion; v++ {
 		for _, stmt := range migrations[v+1] {
-			if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{{serial}}", d.serial)); err != nil {
+			if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{{serial}}", d.Serial)); err != nil {
 				return fmt.Errorf("migration %d: %w", v+1, err)
 			}
 		}

@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"context"
@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/store"
 )
 
-func (s *db) Commit(ctx context.Context, c Change) (CommitResult, error) {
-	var res CommitResult
+func (s *DB) Commit(ctx context.Context, c store.Change) (store.CommitResult, error) {
+	var res store.CommitResult
 	at := c.At
 	for _, t := range []time.Time{at, when(c.Transition), whenD(c.Decision), whenI(c.Instance)} {
 		if at.IsZero() {
@@ -20,15 +21,15 @@ func (s *db) Commit(ctx context.Context, c Change) (CommitResult, error) {
 	}
 	switch {
 	case c.Key == "":
-		return res, fmt.Errorf("store: commit: the change has no idempotency key: %w", ErrInvalid)
+		return res, fmt.Errorf("store: commit: the change has no idempotency key: %w", store.ErrInvalid)
 	case at.IsZero():
-		return res, fmt.Errorf("store: commit %s: the change has no time: %w", c.Key, ErrInvalid)
+		return res, fmt.Errorf("store: commit %s: the change has no time: %w", c.Key, store.ErrInvalid)
 	case c.Instance != nil && (c.Instance.Assert == "" || c.Instance.Fingerprint == ""):
-		return res, fmt.Errorf("store: commit %s: the instance has no assert or fingerprint: %w", c.Key, ErrInvalid)
+		return res, fmt.Errorf("store: commit %s: the instance has no assert or fingerprint: %w", c.Key, store.ErrInvalid)
 	case c.Transition != nil && (c.Transition.Assert == "" || c.Transition.Fingerprint == "" || c.Transition.At.IsZero()):
-		return res, fmt.Errorf("store: commit %s: the transition has no assert, fingerprint or time: %w", c.Key, ErrInvalid)
+		return res, fmt.Errorf("store: commit %s: the transition has no assert, fingerprint or time: %w", c.Key, store.ErrInvalid)
 	case c.Decision != nil && (c.Decision.Action == "" || c.Decision.At.IsZero()):
-		return res, fmt.Errorf("store: commit %s: the decision has no action or time: %w", c.Key, ErrInvalid)
+		return res, fmt.Errorf("store: commit %s: the decision has no action or time: %w", c.Key, store.ErrInvalid)
 	}
 	msgs := make([]assertd.Message, len(c.Messages))
 	for i, m := range c.Messages {
@@ -76,10 +77,10 @@ func (s *db) Commit(ctx context.Context, c Change) (CommitResult, error) {
 			err := s.queryRow(ctx, tx, `INSERT INTO decisions (idem_key, assert, fingerprint, at, action, remediation, policy, reason, acted_at, run_id)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 				key, d.Assert, d.Fingerprint, tm(d.At), string(d.Action), d.Remediation, d.Policy, d.Reason, tm(acted), d.RunID).Scan(&res.DecisionID)
-			if isUniqueViolation(err) {
+			if s.d.UniqueViolation(err) {
 				// Another change already made this decision: refuse the
 				// whole change rather than act twice or lose this one.
-				return fmt.Errorf("decision key %q belongs to another change: %w", key, ErrConflict)
+				return fmt.Errorf("decision key %q belongs to another change: %w", key, store.ErrConflict)
 			}
 			if err != nil {
 				return err
@@ -89,7 +90,7 @@ func (s *db) Commit(ctx context.Context, c Change) (CommitResult, error) {
 		return err
 	})
 	if err != nil {
-		return CommitResult{}, err
+		return store.CommitResult{}, err
 	}
 	return res, nil
 }
@@ -115,7 +116,7 @@ func whenI(in *assertd.Instance) time.Time {
 	return in.LastEval
 }
 
-func (s *db) insertTransition(ctx context.Context, q querier, key string, t assertd.Transition) (int64, error) {
+func (s *DB) insertTransition(ctx context.Context, q querier, key string, t assertd.Transition) (int64, error) {
 	var id int64
 	err := s.queryRow(ctx, q, `INSERT INTO transitions (idem_key, assert, fingerprint, labels, from_state, to_state, at, reason, vals)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING RETURNING id`,
@@ -126,7 +127,7 @@ func (s *db) insertTransition(ctx context.Context, q querier, key string, t asse
 	return id, err
 }
 
-func (s *db) putInstance(ctx context.Context, q querier, in assertd.Instance) error {
+func (s *DB) putInstance(ctx context.Context, q querier, in assertd.Instance) error {
 	_, err := s.exec(ctx, q, `INSERT INTO instances (assert, fingerprint, labels, state, since, reason, vals, last_eval, violated_since, clear_since)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (assert, fingerprint) DO UPDATE SET labels = excluded.labels, state = excluded.state, since = excluded.since,
@@ -137,9 +138,9 @@ func (s *db) putInstance(ctx context.Context, q querier, in assertd.Instance) er
 	return err
 }
 
-func (s *db) PutInstance(ctx context.Context, in assertd.Instance) error {
+func (s *DB) PutInstance(ctx context.Context, in assertd.Instance) error {
 	if in.Assert == "" || in.Fingerprint == "" {
-		return fmt.Errorf("store: put instance: no assert or fingerprint: %w", ErrInvalid)
+		return fmt.Errorf("store: put instance: no assert or fingerprint: %w", store.ErrInvalid)
 	}
 	return s.tx(ctx, "put instance "+in.Assert, func(tx *sql.Tx) error { return s.putInstance(ctx, tx, in) })
 }
@@ -163,7 +164,7 @@ func scanInstance(sc interface{ Scan(...any) error }) (assertd.Instance, error) 
 	return in, err
 }
 
-func (s *db) Instance(ctx context.Context, assert, fingerprint string) (assertd.Instance, error) {
+func (s *DB) Instance(ctx context.Context, assert, fingerprint string) (assertd.Instance, error) {
 	var in assertd.Instance
 	err := s.read("instance "+assert, func(q querier) (err error) {
 		in, err = scanInstance(s.queryRow(ctx, q, `SELECT `+instanceCols+` FROM instances WHERE assert = ? AND fingerprint = ?`, assert, fingerprint))
@@ -172,7 +173,7 @@ func (s *db) Instance(ctx context.Context, assert, fingerprint string) (assertd.
 	return in, err
 }
 
-func (s *db) Instances(ctx context.Context, assert string) ([]assertd.Instance, error) {
+func (s *DB) Instances(ctx context.Context, assert string) ([]assertd.Instance, error) {
 	var out []assertd.Instance
 	err := s.read("instances", func(q querier) error {
 		var w where
@@ -187,7 +188,7 @@ func (s *db) Instances(ctx context.Context, assert string) ([]assertd.Instance, 
 	return out, err
 }
 
-func (s *db) DeleteInstance(ctx context.Context, assert, fingerprint string) error {
+func (s *DB) DeleteInstance(ctx context.Context, assert, fingerprint string) error {
 	_, err := s.write(ctx, "delete instance "+assert, `DELETE FROM instances WHERE assert = ? AND fingerprint = ?`, assert, fingerprint)
 	return err
 }
@@ -210,7 +211,7 @@ func scanTransition(sc interface{ Scan(...any) error }) (assertd.Transition, err
 	return t, err
 }
 
-func (s *db) Transitions(ctx context.Context, f TransitionFilter) ([]assertd.Transition, error) {
+func (s *DB) Transitions(ctx context.Context, f store.TransitionFilter) ([]assertd.Transition, error) {
 	var out []assertd.Transition
 	err := s.read("transitions", func(q querier) error {
 		var w where
@@ -245,7 +246,7 @@ func scanDecision(sc interface{ Scan(...any) error }) (assertd.Decision, error) 
 	return d, err
 }
 
-func (s *db) Decisions(ctx context.Context, f DecisionFilter) ([]assertd.Decision, error) {
+func (s *DB) Decisions(ctx context.Context, f store.DecisionFilter) ([]assertd.Decision, error) {
 	var out []assertd.Decision
 	err := s.read("decisions", func(q querier) error {
 		var w where
@@ -263,7 +264,7 @@ func (s *db) Decisions(ctx context.Context, f DecisionFilter) ([]assertd.Decisio
 	return out, err
 }
 
-func (s *db) PendingDecisions(ctx context.Context) ([]assertd.Decision, error) {
+func (s *DB) PendingDecisions(ctx context.Context) ([]assertd.Decision, error) {
 	var out []assertd.Decision
 	err := s.read("pending decisions", func(q querier) error {
 		rows, err := s.query(ctx, q, `SELECT `+decisionCols+` FROM decisions WHERE acted_at IS NULL ORDER BY id`)

@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/store"
 )
 
 // This file: heartbeats and pings, silences, runtime settings, the audit
@@ -25,21 +26,21 @@ func heartbeatArgs(h assertd.HeartbeatRecord) []any {
 	return []any{h.Name, tm(h.LastSuccess), tm(h.LastPing), tm(h.LastStart), h.StartRunID, h.LastExit, h.Failed, h.Paused, tm(h.Created)}
 }
 
-func (s *db) putHeartbeat(ctx context.Context, q querier, h assertd.HeartbeatRecord) error {
+func (s *DB) putHeartbeat(ctx context.Context, q querier, h assertd.HeartbeatRecord) error {
 	_, err := s.exec(ctx, q, putHeartbeatSQL, heartbeatArgs(h)...)
 	return err
 }
 
-func (s *db) PutHeartbeat(ctx context.Context, h assertd.HeartbeatRecord) error {
+func (s *DB) PutHeartbeat(ctx context.Context, h assertd.HeartbeatRecord) error {
 	if h.Name == "" {
-		return fmt.Errorf("store: put heartbeat: no name: %w", ErrInvalid)
+		return fmt.Errorf("store: put heartbeat: no name: %w", store.ErrInvalid)
 	}
 	return s.tx(ctx, "put heartbeat "+h.Name, func(tx *sql.Tx) error { return s.putHeartbeat(ctx, tx, h) })
 }
 
-func (s *db) RecordPing(ctx context.Context, h assertd.HeartbeatRecord, p assertd.Ping) (int64, error) {
+func (s *DB) RecordPing(ctx context.Context, h assertd.HeartbeatRecord, p assertd.Ping) (int64, error) {
 	if h.Name == "" || p.At.IsZero() || (p.Heartbeat != "" && p.Heartbeat != h.Name) {
-		return 0, fmt.Errorf("store: record ping: the ping needs a time and the heartbeat's name: %w", ErrInvalid)
+		return 0, fmt.Errorf("store: record ping: the ping needs a time and the heartbeat's name: %w", store.ErrInvalid)
 	}
 	return s.pings.record(ctx, s, h, p)
 }
@@ -54,7 +55,7 @@ func scanHeartbeat(sc interface{ Scan(...any) error }) (assertd.HeartbeatRecord,
 	return h, err
 }
 
-func (s *db) Heartbeat(ctx context.Context, name string) (assertd.HeartbeatRecord, error) {
+func (s *DB) Heartbeat(ctx context.Context, name string) (assertd.HeartbeatRecord, error) {
 	var h assertd.HeartbeatRecord
 	err := s.read("heartbeat "+name, func(q querier) (err error) {
 		h, err = scanHeartbeat(s.queryRow(ctx, q, `SELECT `+heartbeatCols+` FROM heartbeats WHERE name = ?`, name))
@@ -63,7 +64,7 @@ func (s *db) Heartbeat(ctx context.Context, name string) (assertd.HeartbeatRecor
 	return h, err
 }
 
-func (s *db) Heartbeats(ctx context.Context) ([]assertd.HeartbeatRecord, error) {
+func (s *DB) Heartbeats(ctx context.Context) ([]assertd.HeartbeatRecord, error) {
 	var out []assertd.HeartbeatRecord
 	err := s.read("heartbeats", func(q querier) error {
 		rows, err := s.query(ctx, q, `SELECT `+heartbeatCols+` FROM heartbeats ORDER BY name`)
@@ -76,9 +77,9 @@ func (s *db) Heartbeats(ctx context.Context) ([]assertd.HeartbeatRecord, error) 
 	return out, err
 }
 
-func (s *db) Pings(ctx context.Context, heartbeat string, n int) ([]assertd.Ping, error) {
-	if n <= 0 || n > PingsKept {
-		n = PingsKept
+func (s *DB) Pings(ctx context.Context, heartbeat string, n int) ([]assertd.Ping, error) {
+	if n <= 0 || n > store.PingsKept {
+		n = store.PingsKept
 	}
 	var out []assertd.Ping
 	err := s.read("pings "+heartbeat, func(q querier) error {
@@ -100,12 +101,12 @@ func (s *db) Pings(ctx context.Context, heartbeat string, n int) ([]assertd.Ping
 	return out, err
 }
 
-func (s *db) PutSilence(ctx context.Context, si assertd.Silence) error {
+func (s *DB) PutSilence(ctx context.Context, si assertd.Silence) error {
 	if err := si.Validate(); err != nil {
-		return fmt.Errorf("store: put silence: %w: %w", err, ErrInvalid)
+		return fmt.Errorf("store: put silence: %w: %w", err, store.ErrInvalid)
 	}
 	if si.Created.IsZero() {
-		return fmt.Errorf("store: put silence %s: no creation time: %w", si.ID, ErrInvalid)
+		return fmt.Errorf("store: put silence %s: no creation time: %w", si.ID, store.ErrInvalid)
 	}
 	matchers, err := json.Marshal(si.Matchers)
 	if err != nil {
@@ -126,9 +127,9 @@ func (s *db) PutSilence(ctx context.Context, si assertd.Silence) error {
 	})
 }
 
-func (s *db) ExpireSilence(ctx context.Context, id, by string, at time.Time) error {
+func (s *DB) ExpireSilence(ctx context.Context, id, by string, at time.Time) error {
 	if by == "" || at.IsZero() {
-		return fmt.Errorf("store: expire silence %s: who, and when, is required: %w", id, ErrInvalid)
+		return fmt.Errorf("store: expire silence %s: who, and when, is required: %w", id, store.ErrInvalid)
 	}
 	return s.tx(ctx, "expire silence "+id, func(tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx, `UPDATE silences SET end_at = CASE WHEN end_at IS NULL OR end_at > ? THEN ? ELSE end_at END,
@@ -138,7 +139,7 @@ func (s *db) ExpireSilence(ctx context.Context, id, by string, at time.Time) err
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			if err == nil {
-				err = fmt.Errorf("silence %s: %w", id, ErrNotFound)
+				err = fmt.Errorf("silence %s: %w", id, store.ErrNotFound)
 			}
 			return err
 		}
@@ -165,7 +166,7 @@ func scanSilence(sc interface{ Scan(...any) error }) (assertd.Silence, error) {
 	return si, nil
 }
 
-func (s *db) Silence(ctx context.Context, id string) (assertd.Silence, error) {
+func (s *DB) Silence(ctx context.Context, id string) (assertd.Silence, error) {
 	var si assertd.Silence
 	err := s.read("silence "+id, func(q querier) (err error) {
 		si, err = scanSilence(s.queryRow(ctx, q, `SELECT `+silenceCols+` FROM silences WHERE id = ?`, id))
@@ -174,7 +175,7 @@ func (s *db) Silence(ctx context.Context, id string) (assertd.Silence, error) {
 	return si, err
 }
 
-func (s *db) Silences(ctx context.Context, now time.Time, includeExpired bool) ([]assertd.Silence, error) {
+func (s *DB) Silences(ctx context.Context, now time.Time, includeExpired bool) ([]assertd.Silence, error) {
 	var out []assertd.Silence
 	err := s.read("silences", func(q querier) error {
 		var w where
@@ -191,12 +192,12 @@ func (s *db) Silences(ctx context.Context, now time.Time, includeExpired bool) (
 	return out, err
 }
 
-func (s *db) PutSetting(ctx context.Context, st assertd.Setting) error {
+func (s *DB) PutSetting(ctx context.Context, st assertd.Setting) error {
 	if err := st.Validate(); err != nil {
-		return fmt.Errorf("store: put setting: %w: %w", err, ErrInvalid)
+		return fmt.Errorf("store: put setting: %w: %w", err, store.ErrInvalid)
 	}
 	if st.By == "" || st.Updated.IsZero() {
-		return fmt.Errorf("store: put setting %s: who, and when, is required: %w", st.Key, ErrInvalid)
+		return fmt.Errorf("store: put setting %s: who, and when, is required: %w", st.Key, store.ErrInvalid)
 	}
 	return s.tx(ctx, "put setting "+st.Key, func(tx *sql.Tx) error {
 		if _, err := s.exec(ctx, tx, `INSERT INTO settings (name, value, updated, actor, reason) VALUES (?, ?, ?, ?, ?)
@@ -209,9 +210,9 @@ func (s *db) PutSetting(ctx context.Context, st assertd.Setting) error {
 	})
 }
 
-func (s *db) DeleteSetting(ctx context.Context, key, by string, at time.Time, reason string) error {
+func (s *DB) DeleteSetting(ctx context.Context, key, by string, at time.Time, reason string) error {
 	if by == "" || at.IsZero() {
-		return fmt.Errorf("store: delete setting %s: who, and when, is required: %w", key, ErrInvalid)
+		return fmt.Errorf("store: delete setting %s: who, and when, is required: %w", key, store.ErrInvalid)
 	}
 	return s.tx(ctx, "delete setting "+key, func(tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx, `DELETE FROM settings WHERE name = ?`, key)
@@ -220,7 +221,7 @@ func (s *db) DeleteSetting(ctx context.Context, key, by string, at time.Time, re
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			if err == nil {
-				err = fmt.Errorf("setting %s: %w", key, ErrNotFound)
+				err = fmt.Errorf("setting %s: %w", key, store.ErrNotFound)
 			}
 			return err
 		}
@@ -229,7 +230,7 @@ func (s *db) DeleteSetting(ctx context.Context, key, by string, at time.Time, re
 	})
 }
 
-func (s *db) Settings(ctx context.Context) ([]assertd.Setting, error) {
+func (s *DB) Settings(ctx context.Context) ([]assertd.Setting, error) {
 	var out []assertd.Setting
 	err := s.read("settings", func(q querier) error {
 		rows, err := s.query(ctx, q, `SELECT name, value, updated, actor, reason FROM settings ORDER BY name`)
@@ -248,16 +249,16 @@ func (s *db) Settings(ctx context.Context) ([]assertd.Setting, error) {
 	return out, err
 }
 
-func (s *db) audit(ctx context.Context, q querier, e assertd.AuditEntry) (int64, error) {
+func (s *DB) audit(ctx context.Context, q querier, e assertd.AuditEntry) (int64, error) {
 	var id int64
 	err := s.queryRow(ctx, q, `INSERT INTO audit (at, actor, action, target, reason, detail) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		tm(e.At), e.Actor, e.Action, e.Target, e.Reason, head(e.Detail, maxErrorText)).Scan(&id)
 	return id, err
 }
 
-func (s *db) Audit(ctx context.Context, e assertd.AuditEntry) (int64, error) {
+func (s *DB) Audit(ctx context.Context, e assertd.AuditEntry) (int64, error) {
 	if e.At.IsZero() || e.Actor == "" || e.Action == "" {
-		return 0, fmt.Errorf("store: audit: an entry needs a time, an actor and an action: %w", ErrInvalid)
+		return 0, fmt.Errorf("store: audit: an entry needs a time, an actor and an action: %w", store.ErrInvalid)
 	}
 	var id int64
 	err := s.tx(ctx, "audit "+e.Action, func(tx *sql.Tx) (err error) {
@@ -267,7 +268,7 @@ func (s *db) Audit(ctx context.Context, e assertd.AuditEntry) (int64, error) {
 	return id, err
 }
 
-func (s *db) AuditLog(ctx context.Context, f AuditFilter) ([]assertd.AuditEntry, error) {
+func (s *DB) AuditLog(ctx context.Context, f store.AuditFilter) ([]assertd.AuditEntry, error) {
 	var out []assertd.AuditEntry
 	err := s.read("audit log", func(q querier) error {
 		var w where
@@ -291,10 +292,10 @@ func (s *db) AuditLog(ctx context.Context, f AuditFilter) ([]assertd.AuditEntry,
 	return out, err
 }
 
-func (s *db) Compact(ctx context.Context, before time.Time) (CompactStats, error) {
-	var st CompactStats
+func (s *DB) Compact(ctx context.Context, before time.Time) (store.CompactStats, error) {
+	var st store.CompactStats
 	if before.IsZero() {
-		return st, fmt.Errorf("store: compact: no cut-off time: %w", ErrInvalid)
+		return st, fmt.Errorf("store: compact: no cut-off time: %w", store.ErrInvalid)
 	}
 	b := tm(before)
 	steps := []struct {
@@ -330,7 +331,7 @@ func (s *db) Compact(ctx context.Context, before time.Time) (CompactStats, error
 		return nil
 	})
 	if err != nil {
-		return CompactStats{}, err
+		return store.CompactStats{}, err
 	}
 	return st, nil
 }

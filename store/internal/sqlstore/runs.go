@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"context"
@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/store"
 )
 
-func (s *db) CreateRun(ctx context.Context, r assertd.Run) (bool, error) {
+func (s *DB) CreateRun(ctx context.Context, r assertd.Run) (bool, error) {
 	switch {
 	case r.ID == "" || r.Remediation == "" || r.Started.IsZero():
-		return false, fmt.Errorf("store: create run: a run needs an id, a remediation and a start time: %w", ErrInvalid)
+		return false, fmt.Errorf("store: create run: a run needs an id, a remediation and a start time: %w", store.ErrInvalid)
 	case r.Status == "":
 		r.Status = assertd.RunRunning
 	}
@@ -39,25 +40,25 @@ func (s *db) CreateRun(ctx context.Context, r assertd.Run) (bool, error) {
 	return created, err
 }
 
-func (s *db) FinishRun(ctx context.Context, id string, status assertd.RunStatus, ended time.Time, outcome string) error {
+func (s *DB) FinishRun(ctx context.Context, id string, status assertd.RunStatus, ended time.Time, outcome string) error {
 	if !status.Final() || ended.IsZero() {
-		return fmt.Errorf("store: finish run %s: %q is not a final status, or no end time: %w", id, status, ErrInvalid)
+		return fmt.Errorf("store: finish run %s: %q is not a final status, or no end time: %w", id, status, store.ErrInvalid)
 	}
 	return s.updateRun(ctx, "finish run "+id, `UPDATE runs SET status = ?, ended = ?, outcome = ? WHERE id = ?`,
 		id, string(status), tm(ended), outcome, id)
 }
 
-func (s *db) SetRunStatus(ctx context.Context, id string, status assertd.RunStatus) error {
+func (s *DB) SetRunStatus(ctx context.Context, id string, status assertd.RunStatus) error {
 	if status.Final() {
-		return fmt.Errorf("store: set run %s status: %q is final: use FinishRun: %w", id, status, ErrInvalid)
+		return fmt.Errorf("store: set run %s status: %q is final: use FinishRun: %w", id, status, store.ErrInvalid)
 	}
 	return s.updateRun(ctx, "set run status "+id, `UPDATE runs SET status = ? WHERE id = ?`, id, string(status), id)
 }
 
-func (s *db) updateRun(ctx context.Context, op, query, id string, args ...any) error {
+func (s *DB) updateRun(ctx context.Context, op, query, id string, args ...any) error {
 	n, err := s.write(ctx, op, query, args...)
 	if err == nil && n == 0 {
-		err = fmt.Errorf("store: %s: run %s: %w", op, id, ErrNotFound)
+		err = fmt.Errorf("store: %s: run %s: %w", op, id, store.ErrNotFound)
 	}
 	return err
 }
@@ -78,7 +79,7 @@ func scanRun(sc interface{ Scan(...any) error }) (assertd.Run, error) {
 	return r, err
 }
 
-func (s *db) Run(ctx context.Context, id string) (assertd.Run, error) {
+func (s *DB) Run(ctx context.Context, id string) (assertd.Run, error) {
 	var r assertd.Run
 	err := s.read("run "+id, func(q querier) (err error) {
 		r, err = scanRun(s.queryRow(ctx, q, `SELECT `+runCols+` FROM runs WHERE id = ?`, id))
@@ -87,7 +88,7 @@ func (s *db) Run(ctx context.Context, id string) (assertd.Run, error) {
 	return r, err
 }
 
-func (s *db) Runs(ctx context.Context, f RunFilter) ([]assertd.Run, error) {
+func (s *DB) Runs(ctx context.Context, f store.RunFilter) ([]assertd.Run, error) {
 	var out []assertd.Run
 	err := s.read("runs", func(q querier) error {
 		var w where
@@ -108,8 +109,8 @@ func (s *db) Runs(ctx context.Context, f RunFilter) ([]assertd.Run, error) {
 
 // RunStats counts runs that act: shadow runs and runs refused before they
 // started do not use up max_runs or start a cooldown.
-func (s *db) RunStats(ctx context.Context, remediation, lockKey string, since time.Time) (RunStats, error) {
-	var st RunStats
+func (s *DB) RunStats(ctx context.Context, remediation, lockKey string, since time.Time) (store.RunStats, error) {
+	var st store.RunStats
 	err := s.read("run stats "+remediation, func(q querier) error {
 		var last sql.NullInt64
 		err := s.queryRow(ctx, q, `SELECT COUNT(CASE WHEN started >= ? THEN 1 END), MAX(started) FROM runs
@@ -121,9 +122,9 @@ func (s *db) RunStats(ctx context.Context, remediation, lockKey string, since ti
 	return st, err
 }
 
-func (s *db) InterruptRuns(ctx context.Context, at time.Time, reason string) ([]assertd.Run, error) {
+func (s *DB) InterruptRuns(ctx context.Context, at time.Time, reason string) ([]assertd.Run, error) {
 	if at.IsZero() {
-		return nil, fmt.Errorf("store: interrupt runs: no time: %w", ErrInvalid)
+		return nil, fmt.Errorf("store: interrupt runs: no time: %w", store.ErrInvalid)
 	}
 	var runs []assertd.Run
 	err := s.tx(ctx, "interrupt runs", func(tx *sql.Tx) error {
@@ -170,13 +171,13 @@ func (s *db) InterruptRuns(ctx context.Context, at time.Time, reason string) ([]
 	return runs, nil
 }
 
-func (s *db) PutStep(ctx context.Context, st assertd.RunStep) error {
+func (s *DB) PutStep(ctx context.Context, st assertd.RunStep) error {
 	if st.RunID == "" || st.Seq < 0 || st.Started.IsZero() {
-		return fmt.Errorf("store: put step: a step needs a run id, a sequence number >= 0 and a start time: %w", ErrInvalid)
+		return fmt.Errorf("store: put step: a step needs a run id, a sequence number >= 0 and a start time: %w", store.ErrInvalid)
 	}
-	if len(st.Output) > MaxStepOutput {
-		marker := fmt.Sprintf("[assertd: output cut to its last %d bytes]\n", MaxStepOutput)
-		st.Output = marker + tail(st.Output, MaxStepOutput-len(marker))
+	if len(st.Output) > store.MaxStepOutput {
+		marker := fmt.Sprintf("[assertd: output cut to its last %d bytes]\n", store.MaxStepOutput)
+		st.Output = marker + tail(st.Output, store.MaxStepOutput-len(marker))
 	}
 	if st.Outcome == "" {
 		st.Outcome = assertd.StepRunning
@@ -185,14 +186,14 @@ func (s *db) PutStep(ctx context.Context, st assertd.RunStep) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (run_id, seq) DO UPDATE SET name = excluded.name, attempt = excluded.attempt, started = excluded.started,
 			ended = excluded.ended, outcome = excluded.outcome, exit_code = excluded.exit_code, output = excluded.output, error = excluded.error`,
-		st.RunID, st.Seq, st.Name, st.Attempt, tm(st.Started), tm(st.Ended), string(st.Outcome), st.ExitCode, head(st.Output, MaxStepOutput), head(st.Error, MaxStepOutput))
-	if isForeignKeyViolation(err) {
-		return fmt.Errorf("store: put step: run %s: %w", st.RunID, ErrNotFound)
+		st.RunID, st.Seq, st.Name, st.Attempt, tm(st.Started), tm(st.Ended), string(st.Outcome), st.ExitCode, head(st.Output, store.MaxStepOutput), head(st.Error, store.MaxStepOutput))
+	if s.d.ForeignKeyViolation(err) {
+		return fmt.Errorf("store: put step: run %s: %w", st.RunID, store.ErrNotFound)
 	}
 	return err
 }
 
-func (s *db) Steps(ctx context.Context, runID string) ([]assertd.RunStep, error) {
+func (s *DB) Steps(ctx context.Context, runID string) ([]assertd.RunStep, error) {
 	var out []assertd.RunStep
 	err := s.read("steps "+runID, func(q querier) error {
 		rows, err := s.query(ctx, q, `SELECT run_id, seq, name, attempt, started, ended, outcome, exit_code, output, error

@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"context"
@@ -11,13 +11,14 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 	"github.com/assertd/assertd/store/storetest"
 )
 
 func TestSQLite(t *testing.T) {
 	dir := t.TempDir()
 	storetest.Run(t, func(t *testing.T, name string) store.Store {
-		s, err := store.OpenSQLite(context.Background(), filepath.Join(dir, name+".db"))
+		s, err := sqlite.Open(context.Background(), filepath.Join(dir, name+".db"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,7 +29,7 @@ func TestSQLite(t *testing.T) {
 
 func TestSQLiteOpenErrors(t *testing.T) {
 	ctx := context.Background()
-	_, err := store.OpenSQLite(ctx, "/nonexistent/dir/assertd.db")
+	_, err := sqlite.Open(ctx, "/nonexistent/dir/assertd.db")
 	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "/nonexistent/dir does not exist") {
 		t.Errorf("missing directory: %v", err)
 	}
@@ -36,11 +37,11 @@ func TestSQLiteOpenErrors(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte(strings.Repeat("this is not a database\n", 200)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = store.OpenSQLite(ctx, garbage)
+	_, err = sqlite.Open(ctx, garbage)
 	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), garbage) {
 		t.Errorf("not a database: %v", err)
 	}
-	_, err = store.OpenSQLite(ctx, "")
+	_, err = sqlite.Open(ctx, "")
 	if !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("empty path: %v", err)
 	}
@@ -51,12 +52,12 @@ func TestSQLiteOpenErrors(t *testing.T) {
 func TestSQLiteLocked(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "locked.db")
-	s, err := store.OpenSQLite(ctx, path, store.WithBusyTimeout(100*time.Millisecond))
+	s, err := sqlite.Open(ctx, path, sqlite.WithBusyTimeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	other, err := store.OpenSQLite(ctx, path)
+	other, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestSQLiteLocked(t *testing.T) {
 	held := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- store.HoldWriteLockForTest(ctx, other, held, hold)
+		done <- sqlite.HoldWriteLockForTest(ctx, other, held, hold)
 	}()
 	<-held
 	in := assertd.Instance{Assert: "a", Fingerprint: "f", State: assertd.OK, LastEval: time.Unix(1, 0)}

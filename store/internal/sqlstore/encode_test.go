@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"math"
@@ -10,10 +10,10 @@ import (
 
 func TestRebind(t *testing.T) {
 	q := `SELECT a FROM t WHERE b = ? AND c IN (?, ?)`
-	if got := sqliteDialect.q(q); got != q {
+	if got := (Dialect{}).q(q); got != q {
 		t.Errorf("sqlite: %s", got)
 	}
-	if got := postgresDialect.q(q); got != `SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)` {
+	if got := (Dialect{Dollar: true}).q(q); got != `SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)` {
 		t.Errorf("postgres: %s", got)
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"context"
@@ -10,25 +10,26 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/store"
 )
 
 const maxErrorText = 4 << 10
 
 func checkMessage(m assertd.Message) error {
 	if m.Key == "" || m.Channel == "" || m.Created.IsZero() {
-		return fmt.Errorf("outbox message %q: a message needs a key, a channel and a creation time: %w", m.Key, ErrInvalid)
+		return fmt.Errorf("outbox message %q: a message needs a key, a channel and a creation time: %w", m.Key, store.ErrInvalid)
 	}
 	return nil
 }
 
-func (s *db) insertMessages(ctx context.Context, q querier, msgs []assertd.Message) ([]int64, error) {
+func (s *DB) insertMessages(ctx context.Context, q querier, msgs []assertd.Message) ([]int64, error) {
 	var ids []int64
 	for _, m := range msgs {
 		if m.NextAttempt.IsZero() {
 			m.NextAttempt = m.Created
 		}
 		if m.MaxAttempts <= 0 {
-			m.MaxAttempts = DefaultAttempts
+			m.MaxAttempts = store.DefaultAttempts
 		}
 		var id int64
 		err := s.queryRow(ctx, q, `INSERT INTO outbox (idem_key, channel, dedup_key, kind, payload, status, created, next_attempt,
@@ -46,7 +47,7 @@ func (s *db) insertMessages(ctx context.Context, q querier, msgs []assertd.Messa
 	return ids, nil
 }
 
-func (s *db) Enqueue(ctx context.Context, msgs ...assertd.Message) ([]int64, error) {
+func (s *DB) Enqueue(ctx context.Context, msgs ...assertd.Message) ([]int64, error) {
 	for _, m := range msgs {
 		if err := checkMessage(m); err != nil {
 			return nil, fmt.Errorf("store: enqueue: %w", err)
@@ -78,14 +79,14 @@ func scanMessage(sc interface{ Scan(...any) error }) (assertd.Message, error) {
 // PostgreSQL the subquery locks them FOR UPDATE SKIP LOCKED, so concurrent
 // claimers take disjoint sets without waiting on each other. A message whose
 // claim expired after its last attempt becomes dead instead.
-func (s *db) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]assertd.Message, error) {
+func (s *DB) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]assertd.Message, error) {
 	if owner == "" || now.IsZero() || lease <= 0 || n <= 0 {
-		return nil, fmt.Errorf("store: claim: an owner, a time, a positive lease and a positive limit are required: %w", ErrInvalid)
+		return nil, fmt.Errorf("store: claim: an owner, a time, a positive lease and a positive limit are required: %w", store.ErrInvalid)
 	}
 	var out []assertd.Message
 	err := s.tx(ctx, "claim", func(tx *sql.Tx) error {
 		if _, err := s.exec(ctx, tx, `UPDATE outbox SET status = ?, last_error = ?, claimed_by = '', claim_until = NULL
-			WHERE id IN (SELECT id FROM outbox WHERE status = ? AND claim_until <= ? AND attempts >= max_attempts`+s.d.skipLocked+`)`,
+			WHERE id IN (SELECT id FROM outbox WHERE status = ? AND claim_until <= ? AND attempts >= max_attempts`+s.d.SkipLocked+`)`,
 			string(assertd.MsgDead), "the deliverer's claim expired after the last attempt",
 			string(assertd.MsgSending), tm(now)); err != nil {
 			return err
@@ -93,7 +94,7 @@ func (s *db) Claim(ctx context.Context, owner string, now time.Time, lease time.
 		rows, err := s.query(ctx, tx, `UPDATE outbox SET status = ?, claimed_by = ?, claim_until = ?, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM outbox
 				WHERE (status = ? AND next_attempt <= ?) OR (status = ? AND claim_until <= ?)
-				ORDER BY next_attempt, id LIMIT `+strconv.Itoa(n)+s.d.skipLocked+`)
+				ORDER BY next_attempt, id LIMIT `+strconv.Itoa(n)+s.d.SkipLocked+`)
 			RETURNING `+messageCols,
 			string(assertd.MsgSending), owner, tm(now.Add(lease)),
 			string(assertd.MsgPending), tm(now), string(assertd.MsgSending), tm(now))
@@ -114,9 +115,9 @@ func (s *db) Claim(ctx context.Context, owner string, now time.Time, lease time.
 
 // Ack accepts a delivery whoever reports it: a message that was sent is
 // delivered even if the sender's claim had lapsed.
-func (s *db) Ack(ctx context.Context, id int64, owner string, at time.Time, providerID string) error {
+func (s *DB) Ack(ctx context.Context, id int64, owner string, at time.Time, providerID string) error {
 	if at.IsZero() {
-		return fmt.Errorf("store: ack message %d: no time: %w", id, ErrInvalid)
+		return fmt.Errorf("store: ack message %d: no time: %w", id, store.ErrInvalid)
 	}
 	return s.tx(ctx, fmt.Sprintf("ack message %d", id), func(tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx, `UPDATE outbox SET status = ?, delivered = ?, provider_id = ?, claimed_by = ?, claim_until = NULL, last_error = ''
@@ -131,20 +132,20 @@ func (s *db) Ack(ctx context.Context, id int64, owner string, at time.Time, prov
 	})
 }
 
-func (s *db) messageExists(ctx context.Context, q querier, id int64) error {
+func (s *DB) messageExists(ctx context.Context, q querier, id int64) error {
 	var n int
 	if err := s.queryRow(ctx, q, `SELECT COUNT(*) FROM outbox WHERE id = ?`, id).Scan(&n); err != nil {
 		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("message %d: %w", id, ErrNotFound)
+		return fmt.Errorf("message %d: %w", id, store.ErrNotFound)
 	}
 	return nil
 }
 
-func (s *db) Nack(ctx context.Context, id int64, owner string, at time.Time, errText string, retryAt time.Time, dead bool) error {
+func (s *DB) Nack(ctx context.Context, id int64, owner string, at time.Time, errText string, retryAt time.Time, dead bool) error {
 	if at.IsZero() || (retryAt.IsZero() && !dead) {
-		return fmt.Errorf("store: nack message %d: no time or retry time: %w", id, ErrInvalid)
+		return fmt.Errorf("store: nack message %d: no time or retry time: %w", id, store.ErrInvalid)
 	}
 	if retryAt.IsZero() {
 		retryAt = at
@@ -168,13 +169,13 @@ func (s *db) Nack(ctx context.Context, id int64, owner string, at time.Time, err
 		if err := s.messageExists(ctx, tx, id); err != nil {
 			return err
 		}
-		return fmt.Errorf("message %d is not claimed by %s: %w", id, owner, ErrConflict)
+		return fmt.Errorf("message %d is not claimed by %s: %w", id, owner, store.ErrConflict)
 	})
 }
 
-func (s *db) Release(ctx context.Context, id int64, owner string, next time.Time, note string) error {
+func (s *DB) Release(ctx context.Context, id int64, owner string, next time.Time, note string) error {
 	if next.IsZero() {
-		return fmt.Errorf("store: release message %d: no time: %w", id, ErrInvalid)
+		return fmt.Errorf("store: release message %d: no time: %w", id, store.ErrInvalid)
 	}
 	return s.tx(ctx, fmt.Sprintf("release message %d", id), func(tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx, `UPDATE outbox SET status = ?, next_attempt = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
@@ -190,13 +191,13 @@ func (s *db) Release(ctx context.Context, id int64, owner string, next time.Time
 		if err := s.messageExists(ctx, tx, id); err != nil {
 			return err
 		}
-		return fmt.Errorf("message %d is not claimed by %s: %w", id, owner, ErrConflict)
+		return fmt.Errorf("message %d is not claimed by %s: %w", id, owner, store.ErrConflict)
 	})
 }
 
-func (s *db) Requeue(ctx context.Context, id int64, by string, at time.Time) error {
+func (s *DB) Requeue(ctx context.Context, id int64, by string, at time.Time) error {
 	if by == "" || at.IsZero() {
-		return fmt.Errorf("store: requeue message %d: who, and when, is required: %w", id, ErrInvalid)
+		return fmt.Errorf("store: requeue message %d: who, and when, is required: %w", id, store.ErrInvalid)
 	}
 	return s.tx(ctx, fmt.Sprintf("requeue message %d", id), func(tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx, `UPDATE outbox SET status = ?, next_attempt = ?, attempts = 0 WHERE id = ? AND status = ?`,
@@ -207,7 +208,7 @@ func (s *db) Requeue(ctx context.Context, id int64, by string, at time.Time) err
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			if err == nil {
 				if err = s.messageExists(ctx, tx, id); err == nil {
-					err = fmt.Errorf("message %d is not dead: %w", id, ErrConflict)
+					err = fmt.Errorf("message %d is not dead: %w", id, store.ErrConflict)
 				}
 			}
 			return err
@@ -217,7 +218,7 @@ func (s *db) Requeue(ctx context.Context, id int64, by string, at time.Time) err
 	})
 }
 
-func (s *db) Message(ctx context.Context, id int64) (assertd.Message, error) {
+func (s *DB) Message(ctx context.Context, id int64) (assertd.Message, error) {
 	var m assertd.Message
 	err := s.read(fmt.Sprintf("message %d", id), func(q querier) (err error) {
 		m, err = scanMessage(s.queryRow(ctx, q, `SELECT `+messageCols+` FROM outbox WHERE id = ?`, id))
@@ -226,7 +227,7 @@ func (s *db) Message(ctx context.Context, id int64) (assertd.Message, error) {
 	return m, err
 }
 
-func (s *db) Messages(ctx context.Context, f MessageFilter) ([]assertd.Message, error) {
+func (s *DB) Messages(ctx context.Context, f store.MessageFilter) ([]assertd.Message, error) {
 	var out []assertd.Message
 	err := s.read("messages", func(q querier) error {
 		var w where
@@ -244,7 +245,7 @@ func (s *db) Messages(ctx context.Context, f MessageFilter) ([]assertd.Message, 
 	return out, err
 }
 
-func (s *db) ProviderID(ctx context.Context, channel, dedupKey string) (string, error) {
+func (s *DB) ProviderID(ctx context.Context, channel, dedupKey string) (string, error) {
 	var id string
 	err := s.read("provider id", func(q querier) error {
 		err := s.queryRow(ctx, q, `SELECT provider_id FROM outbox WHERE channel = ? AND dedup_key = ? AND status = ? AND provider_id <> ''

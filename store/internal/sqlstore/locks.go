@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/store"
 )
 
 func scanLock(sc interface{ Scan(...any) error }) (assertd.Lock, error) {
@@ -24,9 +25,9 @@ const lockCols = `name, owner, token, acquired, expires`
 // only when the lock is free, expired or already the caller's. The fencing
 // token grows whenever the lock is taken after a lapse (another owner, a
 // release, an expiry); a renewal in time keeps it.
-func (s *db) AcquireLock(ctx context.Context, key, owner string, now time.Time, ttl time.Duration) (assertd.Lock, bool, error) {
+func (s *DB) AcquireLock(ctx context.Context, key, owner string, now time.Time, ttl time.Duration) (assertd.Lock, bool, error) {
 	if key == "" || owner == "" || now.IsZero() || ttl <= 0 {
-		return assertd.Lock{}, false, fmt.Errorf("store: acquire lock: a lock needs a key, an owner, a time and a positive ttl: %w", ErrInvalid)
+		return assertd.Lock{}, false, fmt.Errorf("store: acquire lock: a lock needs a key, an owner, a time and a positive ttl: %w", store.ErrInvalid)
 	}
 	var l assertd.Lock
 	ok := false
@@ -53,12 +54,12 @@ func (s *db) AcquireLock(ctx context.Context, key, owner string, now time.Time, 
 	return l, ok, err
 }
 
-func (s *db) ReleaseLock(ctx context.Context, key, owner string, now time.Time) error {
+func (s *DB) ReleaseLock(ctx context.Context, key, owner string, now time.Time) error {
 	_, err := s.write(ctx, "release lock "+key, `UPDATE locks SET owner = '', expires = ? WHERE name = ? AND owner = ?`, tm(now), key, owner)
 	return err
 }
 
-func (s *db) Lock(ctx context.Context, key string) (assertd.Lock, error) {
+func (s *DB) Lock(ctx context.Context, key string) (assertd.Lock, error) {
 	var l assertd.Lock
 	err := s.read("lock "+key, func(q querier) (err error) {
 		l, err = scanLock(s.queryRow(ctx, q, `SELECT `+lockCols+` FROM locks WHERE name = ?`, key))
@@ -67,9 +68,9 @@ func (s *db) Lock(ctx context.Context, key string) (assertd.Lock, error) {
 	return l, err
 }
 
-func (s *db) RequestApproval(ctx context.Context, a assertd.Approval) error {
+func (s *DB) RequestApproval(ctx context.Context, a assertd.Approval) error {
 	if a.RunID == "" || a.Requested.IsZero() || !a.Expires.After(a.Requested) {
-		return fmt.Errorf("store: request approval: an approval needs a run id, a request time and a later expiry: %w", ErrInvalid)
+		return fmt.Errorf("store: request approval: an approval needs a run id, a request time and a later expiry: %w", store.ErrInvalid)
 	}
 	return s.tx(ctx, "request approval "+a.RunID, func(tx *sql.Tx) error {
 		var n int
@@ -77,7 +78,7 @@ func (s *db) RequestApproval(ctx context.Context, a assertd.Approval) error {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("run %s: %w", a.RunID, ErrNotFound)
+			return fmt.Errorf("run %s: %w", a.RunID, store.ErrNotFound)
 		}
 		_, err := s.exec(ctx, tx, `INSERT INTO approvals (run_id, requested, expires, decided, actor, approved, comment)
 			VALUES (?, ?, ?, NULL, '', ?, '') ON CONFLICT (run_id) DO NOTHING`, a.RunID, tm(a.Requested), tm(a.Expires), false)
@@ -85,9 +86,9 @@ func (s *db) RequestApproval(ctx context.Context, a assertd.Approval) error {
 	})
 }
 
-func (s *db) DecideApproval(ctx context.Context, runID, by string, approved bool, at time.Time, comment string) error {
+func (s *DB) DecideApproval(ctx context.Context, runID, by string, approved bool, at time.Time, comment string) error {
 	if by == "" || at.IsZero() {
-		return fmt.Errorf("store: decide approval %s: who decided, and when, is required: %w", runID, ErrInvalid)
+		return fmt.Errorf("store: decide approval %s: who decided, and when, is required: %w", runID, store.ErrInvalid)
 	}
 	return s.tx(ctx, "decide approval "+runID, func(tx *sql.Tx) error {
 		a, err := scanApproval(s.queryRow(ctx, tx, `SELECT `+approvalCols+` FROM approvals WHERE run_id = ?`, runID))
@@ -96,9 +97,9 @@ func (s *db) DecideApproval(ctx context.Context, runID, by string, approved bool
 		}
 		switch {
 		case !a.Decided.IsZero():
-			return fmt.Errorf("approval of run %s was already decided by %s: %w", runID, a.By, ErrConflict)
+			return fmt.Errorf("approval of run %s was already decided by %s: %w", runID, a.By, store.ErrConflict)
 		case !at.Before(a.Expires):
-			return fmt.Errorf("approval of run %s expired at %s: %w", runID, a.Expires.Format(time.RFC3339), ErrConflict)
+			return fmt.Errorf("approval of run %s expired at %s: %w", runID, a.Expires.Format(time.RFC3339), store.ErrConflict)
 		}
 		if _, err := s.exec(ctx, tx, `UPDATE approvals SET decided = ?, actor = ?, approved = ?, comment = ? WHERE run_id = ?`,
 			tm(at), by, approved, comment, runID); err != nil {
@@ -123,7 +124,7 @@ func scanApproval(sc interface{ Scan(...any) error }) (assertd.Approval, error) 
 	return a, err
 }
 
-func (s *db) Approval(ctx context.Context, runID string) (assertd.Approval, error) {
+func (s *DB) Approval(ctx context.Context, runID string) (assertd.Approval, error) {
 	var a assertd.Approval
 	err := s.read("approval "+runID, func(q querier) (err error) {
 		a, err = scanApproval(s.queryRow(ctx, q, `SELECT `+approvalCols+` FROM approvals WHERE run_id = ?`, runID))
@@ -132,7 +133,7 @@ func (s *db) Approval(ctx context.Context, runID string) (assertd.Approval, erro
 	return a, err
 }
 
-func (s *db) PendingApprovals(ctx context.Context) ([]assertd.Approval, error) {
+func (s *DB) PendingApprovals(ctx context.Context) ([]assertd.Approval, error) {
 	var out []assertd.Approval
 	err := s.read("pending approvals", func(q querier) error {
 		rows, err := s.query(ctx, q, `SELECT `+approvalCols+` FROM approvals WHERE decided IS NULL ORDER BY requested, run_id`)
