@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -84,5 +85,21 @@ func TestLifecycle(t *testing.T) {
 	e.EvaluateNow(ctx, "latency", t0.Add(33*time.Minute))
 	if got := states(e); got != "b=ok" {
 		t.Fatalf("after retiring a: %s", got)
+	}
+	// a was paged: retiring it resolves the page on every channel paged.
+	fp := assertd.Labels{"instance": "a"}.Fingerprint()
+	var resolves []string
+	for _, m := range messages(t, st) {
+		if m.Kind == string(assertd.NoticeResolve) && m.DedupKey == "latency/"+fp {
+			resolves = append(resolves, m.Channel)
+		}
+	}
+	slices.Sort(resolves)
+	if want := []string{"pager", "slack"}; !slices.Equal(resolves, want) {
+		t.Fatalf("resolves %v, want %v", resolves, want)
+	}
+	ds, _ = st.Decisions(ctx, store.DecisionFilter{Fingerprint: fp, Action: assertd.ActResolve})
+	if len(ds) != 1 || ds[0].Reason != "the target is retired: no longer evaluated: resolving the page on slack, pager" {
+		t.Fatalf("resolve decisions %+v", ds)
 	}
 }
