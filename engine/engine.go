@@ -59,6 +59,7 @@ type Engine struct {
 	asserts   map[string]*asserts.Compiled
 	hashes    map[string]string
 	instances map[string]map[string]*tracked // assert → fingerprint → instance
+	open      map[*tracked]struct{}          // instances with an incident to escalate (escalation.go)
 	next      map[string]time.Time           // assert → next evaluation
 	last      map[string]time.Time           // assert → last evaluation
 	reloadErr error
@@ -92,7 +93,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.Retention <= 0 {
 		o.Retention = store.DefaultRetention
 	}
-	e := &Engine{opts: o, log: o.Logger, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{},
+	e := &Engine{opts: o, log: o.Logger, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{}, open: map[*tracked]struct{}{},
 		next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
@@ -112,6 +113,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		if in.State == assertd.Escalated {
 			// Its pages and acknowledgement are read when they are needed.
 			t.inc = &incident{start: in.Since, paged: map[string]bool{}, sent: map[int]bool{}}
+			e.open[t] = struct{}{}
 		}
 		e.instancesOf(in.Assert)[in.Fingerprint] = t
 	}

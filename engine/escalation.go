@@ -56,6 +56,7 @@ func (e *Engine) opened(t *tracked, since time.Time, msgs []assertd.Message, tim
 	}
 	e.mu.Lock()
 	t.inc = inc
+	e.open[t] = struct{}{}
 	e.mu.Unlock()
 }
 
@@ -136,11 +137,12 @@ func (e *Engine) escalateDue(ctx context.Context, now time.Time) time.Time {
 	}
 	e.mu.Lock()
 	var todo []open
-	for _, insts := range e.instances {
-		for _, t := range insts {
-			if inc := t.inc; inc != nil && t.State == assertd.Escalated && inc.start.Equal(t.Since) && !inc.acked {
-				todo = append(todo, open{t, inc, t.Instance})
-			}
+	for t := range e.open {
+		switch inc := t.inc; {
+		case inc == nil || inc.acked || t.State != assertd.Escalated || !inc.start.Equal(t.Since) || e.instances[t.Assert][t.Fingerprint] != t:
+			delete(e.open, t) // resolved, acknowledged, no longer escalated, or forgotten
+		default:
+			todo = append(todo, open{t, inc, t.Instance})
 		}
 	}
 	e.mu.Unlock()
@@ -265,6 +267,7 @@ func (e *Engine) resolves(ctx context.Context, a *asserts.Compiled, t *tracked, 
 	e.mu.Lock()
 	inc := t.inc
 	t.inc = nil
+	delete(e.open, t)
 	loaded := inc == nil || inc.loaded
 	e.mu.Unlock()
 	if !loaded {
