@@ -325,7 +325,8 @@ func resolveReason(why string, channels []string) string {
 }
 
 // poke makes Run look at the schedule again now: an incident opened
-// outside a Tick (a run that did not fix it) has later levels to plan.
+// outside a Tick (a run that did not fix it) has later levels to plan, and
+// a reload may bring new schedules and policies.
 func (e *Engine) poke() {
 	select {
 	case e.wake <- struct{}{}:

@@ -62,6 +62,7 @@ func (e *Engine) Reload(set *config.Set, errs strictyaml.Errors, now time.Time) 
 	e.metrics.reloadOK.Set(1)
 	e.metrics.reloads.WithLabelValues("success").Inc()
 	e.log.Info("configuration reloaded", "asserts", len(set.Asserts))
+	e.poke() // new schedules and escalation policies count from now, not from the old wake
 	return nil
 }
 
