@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,9 +38,14 @@ const escalationRules = `asserts: [{name: latency, every: 1h, query: {ms: latenc
 
 func loadEscalationSet(t *testing.T) *config.Set {
 	t.Helper()
+	return loadConfig(t, escalationConfig, escalationRules)
+}
+
+func loadConfig(t *testing.T, cfg, rules string) *config.Set {
+	t.Helper()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "assertd.yaml"), []byte(escalationConfig), 0o644)
-	os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(escalationRules), 0o644)
+	os.WriteFile(filepath.Join(dir, "assertd.yaml"), []byte(cfg), 0o644)
+	os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rules), 0o644)
 	set, errs := config.Load(filepath.Join(dir, "assertd.yaml"))
 	if len(errs) > 0 {
 		t.Fatal(errs)
@@ -327,5 +333,87 @@ func TestDueSteps(t *testing.T) {
 		if round != tc.round || !slices.Equal(levels, tc.levels) || !next.Equal(want) {
 			t.Errorf("%s at %s: round %d levels %v next %v; want %d %v %v", tc.p.Name, tc.at, round, levels, next, tc.round, tc.levels, want)
 		}
+	}
+}
+
+// heldRuns are remediation runs that end when the test says so.
+type heldRuns struct {
+	noOperator
+	mu   sync.Mutex
+	done map[string]func(RunResult) // by instance label
+}
+
+func (h *heldRuns) Decide(context.Context, string, assertd.Instance, time.Time) assertd.Decision {
+	return assertd.Decision{Action: assertd.ActRemediate, Reason: "allowed"}
+}
+
+func (h *heldRuns) Start(_ context.Context, _ assertd.Decision, in assertd.Instance, done func(RunResult)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done[in.Labels["instance"]] == nil {
+		h.done[in.Labels["instance"]] = done
+	}
+}
+
+func (h *heldRuns) fail(instance string) {
+	h.mu.Lock()
+	done := h.done[instance]
+	h.mu.Unlock()
+	done(RunResult{RunID: "run-" + instance, Outcome: "verify failed", At: t0})
+}
+
+// A run that does not fix it opens an incident between two ticks: Run
+// plans its later levels at once, not at the next evaluation (an hour away).
+func TestRunPlansAnIncidentOpenedBetweenTicks(t *testing.T) {
+	set := loadConfig(t, `files: [rules.yaml]
+notifiers:
+  - {name: slack, console: {}}
+  - {name: pager, console: {}}
+escalation_policies:
+  - {name: ops, levels: [{after: 0s, notify: [slack]}, {after: 1s, notify: [pager]}]}
+defaults: {escalate: ops}
+`, `asserts: [{name: latency, every: 1h, query: {ms: latency_ms}, expect: ms < 50, remediate: restart}]
+remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verify: latency}]}]`)
+	st, src, runs := openStore(t), &source{}, &heldRuns{done: map[string]func(RunResult){}}
+	committed := make(chan string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	e, err := New(ctx, Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src},
+		Now: func() time.Time { return t0.Add(time.Minute) }, NewRemediator: fixed(runs), Enqueued: func() { committed <- "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.set(map[string]float64{"a": 80, "b": 80}, nil)
+	e.EvaluateNow(ctx, "latency", t0)
+	if got := states(e); got != "a=remediating b=remediating" && got != "b=remediating a=remediating" {
+		t.Fatalf("states %s", got)
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-committed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no commit of %s within 10s", what)
+		}
+	}
+	runs.fail("b") // before Run: its level 2 is due at Run's first tick
+	wait("b's page")
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); e.Run(ctx) }()
+	defer func() { cancel(); <-stopped }()
+	wait("b's level 2, at Run's first tick")
+	// Run has taken stock and sleeps until the next evaluation, an hour on.
+	runs.fail("a")
+	wait("a's page")
+	wait("a's level 2")
+	var got []string
+	for _, m := range messages(t, st) {
+		got = append(got, m.DedupKey[len("latency/"):]+" "+m.Channel)
+	}
+	a, b := assertd.Labels{"instance": "a"}.Fingerprint(), assertd.Labels{"instance": "b"}.Fingerprint()
+	want := []string{a + " pager", a + " slack", b + " pager", b + " slack"}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("outbox %v, want %v", got, want)
 	}
 }
