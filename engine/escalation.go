@@ -139,8 +139,12 @@ func (e *Engine) escalateDue(ctx context.Context, now time.Time) time.Time {
 	var todo []open
 	for t := range e.open {
 		switch inc := t.inc; {
-		case inc == nil || inc.acked || t.State != assertd.Escalated || !inc.start.Equal(t.Since) || e.instances[t.Assert][t.Fingerprint] != t:
-			delete(e.open, t) // resolved, acknowledged, no longer escalated, or forgotten
+		case inc == nil || inc.acked || (inc.loaded && !inc.timeline) || t.State != assertd.Escalated || !inc.start.Equal(t.Since) ||
+			e.instances[t.Assert][t.Fingerprint] != t:
+			// Resolved, acknowledged, without later pages, no longer
+			// escalated, or forgotten: nothing more to page (a resolve
+			// reads t.inc itself).
+			delete(e.open, t)
 		default:
 			todo = append(todo, open{t, inc, t.Instance})
 		}
