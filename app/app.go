@@ -68,7 +68,7 @@ func Run(ctx context.Context, o Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	st, err := OpenStore(ctx, set, o.Getenv)
+	st, err := OpenStore(ctx, set, o.Getenv, sqlite.WithLogger(log), sqlite.WithRegisterer(reg))
 	if err != nil {
 		return err
 	}
@@ -133,6 +133,11 @@ func Run(ctx context.Context, o Options) error {
 		Engine: eng, Store: st, Heartbeats: hb, Web: set.Config.Web, ConfigDir: set.Dir(), Getenv: o.Getenv,
 		Pings: hb.Handler(time.Now), RemoteWrite: sources.WriteHandler(emb.Appendable(), time.Now),
 		Gatherer: reg, Registerer: reg, Logger: log, Ready: func() error {
+			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := st.Health(hctx); err != nil {
+				return err
+			}
 			if n := eng.Held(); n > 0 {
 				return fmt.Errorf("the store is unavailable: %d changes held", n)
 			}
@@ -193,8 +198,9 @@ func embeddedConfig(set *config.Set) config.Embedded {
 }
 
 // OpenStore opens the configured store: SQLite under the data dir by
-// default, or PostgreSQL. An unreachable store is an error that says which.
-func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string) (store.Store, error) {
+// default (with opts), or PostgreSQL. An unreachable store is an error that
+// says which.
+func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string, opts ...sqlite.Option) (store.Store, error) {
 	c := set.Config.Store
 	if c.Driver == "postgres" {
 		dsn := ""
@@ -226,7 +232,7 @@ func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string)
 	} else {
 		path = resolve(set, path)
 	}
-	st, err := sqlite.Open(ctx, path)
+	st, err := sqlite.Open(ctx, path, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

@@ -24,10 +24,25 @@ type Heartbeats interface {
 	Status(name string, now time.Time) (asserts.HeartbeatStatus, bool)
 }
 
+// Store is the part of store.Store the engine uses.
+type Store interface {
+	Commit(ctx context.Context, c store.Change) (store.CommitResult, error)
+	PutInstance(ctx context.Context, in assertd.Instance) error
+	Instances(ctx context.Context, assert string) ([]assertd.Instance, error)
+	DeleteInstance(ctx context.Context, assert, fingerprint string) error
+	PendingDecisions(ctx context.Context) ([]assertd.Decision, error)
+	Run(ctx context.Context, id string) (assertd.Run, error)
+	InterruptRuns(ctx context.Context, at time.Time, reason string) ([]assertd.Run, error)
+	DecideApproval(ctx context.Context, runID, by string, approved bool, at time.Time, comment string) error
+	Silences(ctx context.Context, now time.Time, includeExpired bool) ([]assertd.Silence, error)
+	Audit(ctx context.Context, e assertd.AuditEntry) (int64, error)
+	Compact(ctx context.Context, before time.Time) (store.CompactStats, error)
+}
+
 // Options configure an Engine.
 type Options struct {
 	Set        *config.Set
-	Store      store.Store
+	Store      Store
 	Sources    map[string]asserts.Querier // by source name
 	Heartbeats Heartbeats                 // nil: heartbeat() is uncertain
 	Now        func() time.Time           // default time.Now

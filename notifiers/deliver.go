@@ -14,7 +14,6 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/config"
-	"github.com/assertd/assertd/store"
 )
 
 // DefaultGroupWait is how long pages gather before the first one goes out
@@ -26,7 +25,7 @@ const DefaultGroupWait = 5 * time.Second
 type Deliverer struct {
 	wake     chan struct{} // Wake: a message was committed; deliver now
 	o        Options
-	st       store.Store
+	st       Store
 	log      *slog.Logger
 	ui       string
 	policies map[string]config.EscalationPolicy // by name: how pages group (group_by, group_wait)

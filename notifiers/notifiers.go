@@ -91,9 +91,21 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
+// Store is the part of store.Store the deliverer uses.
+type Store interface {
+	Enqueue(ctx context.Context, msgs ...assertd.Message) ([]int64, error)
+	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]assertd.Message, error)
+	Ack(ctx context.Context, id int64, owner string, at time.Time, providerID string) error
+	Nack(ctx context.Context, id int64, owner string, at time.Time, errText string, retryAt time.Time, dead bool) error
+	Release(ctx context.Context, id int64, owner string, next time.Time, note string) error
+	Messages(ctx context.Context, f store.MessageFilter) ([]assertd.Message, error)
+	Decisions(ctx context.Context, f store.DecisionFilter) ([]assertd.Decision, error)
+	Instances(ctx context.Context, assert string) ([]assertd.Instance, error)
+}
+
 // Options configure New. Zero values take the defaults.
 type Options struct {
-	Store      store.Store // required
+	Store      Store // required
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Now        func() time.Time      // Run's clock (default time.Now)

@@ -205,6 +205,11 @@ type Store interface {
 	// expired silences older than before are deleted.
 	Compact(ctx context.Context, before time.Time) (CompactStats, error)
 
+	// Health reports whether the store can be used now: nil, or why not,
+	// as an error satisfying errors.Is(err, ErrUnavailable) (or ErrClosed).
+	// Readiness uses it.
+	Health(ctx context.Context) error
+
 	// Close releases the database.
 	Close() error
 }

@@ -52,10 +52,34 @@ type Heartbeats interface {
 	NextDeadline(name string, now time.Time) (time.Time, bool)
 }
 
+// Store is the part of store.Store the web layer reads and writes.
+type Store interface {
+	Instance(ctx context.Context, assert, fingerprint string) (assertd.Instance, error)
+	Transitions(ctx context.Context, f store.TransitionFilter) ([]assertd.Transition, error)
+	Decisions(ctx context.Context, f store.DecisionFilter) ([]assertd.Decision, error)
+	Run(ctx context.Context, id string) (assertd.Run, error)
+	Runs(ctx context.Context, f store.RunFilter) ([]assertd.Run, error)
+	Steps(ctx context.Context, runID string) ([]assertd.RunStep, error)
+	Approval(ctx context.Context, runID string) (assertd.Approval, error)
+	PendingApprovals(ctx context.Context) ([]assertd.Approval, error)
+	Messages(ctx context.Context, f store.MessageFilter) ([]assertd.Message, error)
+	Heartbeat(ctx context.Context, name string) (assertd.HeartbeatRecord, error)
+	Pings(ctx context.Context, heartbeat string, limit int) ([]assertd.Ping, error)
+	PutSilence(ctx context.Context, s assertd.Silence) error
+	ExpireSilence(ctx context.Context, id, by string, at time.Time) error
+	Silence(ctx context.Context, id string) (assertd.Silence, error)
+	Silences(ctx context.Context, now time.Time, includeExpired bool) ([]assertd.Silence, error)
+	PutSetting(ctx context.Context, s assertd.Setting) error
+	DeleteSetting(ctx context.Context, key, by string, at time.Time, reason string) error
+	Settings(ctx context.Context) ([]assertd.Setting, error)
+	Audit(ctx context.Context, e assertd.AuditEntry) (int64, error)
+	AuditLog(ctx context.Context, f store.AuditFilter) ([]assertd.AuditEntry, error)
+}
+
 // Deps are the parts the handler serves.
 type Deps struct {
 	Engine     Engine
-	Store      store.Store
+	Store      Store
 	Heartbeats Heartbeats // nil: no heartbeats
 	// Web holds the tokens and public_read; ConfigDir resolves token_file.
 	Web       config.Web

@@ -62,6 +62,9 @@ func TestPostgresUnavailable(t *testing.T) {
 	if err := pg.Halt("fast"); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Health(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("health while stopped: %v, want ErrUnavailable", err)
+	}
 	_, err = s.Instances(ctx, "")
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("read while stopped: %v, want ErrUnavailable", err)
@@ -81,6 +84,9 @@ func TestPostgresUnavailable(t *testing.T) {
 
 	if err := pg.Resume(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Health(ctx); err != nil {
+		t.Errorf("health after the server came back: %v", err)
 	}
 	if _, err := s.Commit(ctx, store.Change{Key: "k", Instance: &in}); err != nil {
 		t.Errorf("commit after the server came back: %v", err)

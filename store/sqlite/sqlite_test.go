@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ import (
 func TestSQLite(t *testing.T) {
 	dir := t.TempDir()
 	storetest.Run(t, func(t *testing.T, name string) store.Store {
-		s, err := sqlite.Open(context.Background(), filepath.Join(dir, name+".db"))
+		s, err := sqlite.Open(context.Background(), filepath.Join(dir, name+".db"), sqlite.WithLogger(slog.New(slog.DiscardHandler)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -264,7 +264,9 @@ func testCompact(t *testing.T, open Open) {
 
 func testClosed(t *testing.T, open Open) {
 	s, c := open(t, "closed"), ctx(t)
+	must(t, s.Health(c))
 	must(t, s.Close())
+	wantErr(t, s.Health(c), store.ErrClosed)
 	must(t, s.Close())
 	_, err := s.Instances(c, "")
 	wantErr(t, err, store.ErrClosed)

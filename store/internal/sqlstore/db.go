@@ -18,7 +18,7 @@ type DB struct {
 	w     *sql.DB // writes; for SQLite a single connection
 	r     *sql.DB // reads; the same pool as w for PostgreSQL
 	where string  // what to name in errors: the file or host
-	check func() error
+	check func(fresh bool) error
 	shut  atomic.Bool
 	pings pingBatcher // group commit of RecordPing
 }
@@ -35,8 +35,9 @@ type Config struct {
 	Where string
 	// Check, when set, runs before every operation; its error is returned
 	// instead (wrapped with the operation's name). A driver uses it to refuse
-	// work on a database it knows is unusable.
-	Check func() error
+	// work on a database it knows is unusable. fresh is true before writes
+	// and Health (look now), false before reads (what was last seen will do).
+	Check func(fresh bool) error
 }
 
 // New returns the store over c's connections; Close closes them. The schema
@@ -55,10 +56,11 @@ func New(c Config) *DB {
 // satisfying errors.Is(err, store.ErrUnavailable) (or store.ErrClosed) that
 // says why.
 func (s *DB) Health(ctx context.Context) error {
-	return s.read("health", func(q querier) error {
-		var one int
-		return q.QueryRowContext(ctx, "SELECT 1").Scan(&one)
-	})
+	if err := s.guard("health", true); err != nil {
+		return err
+	}
+	var one int
+	return s.wrap("health", s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one))
 }
 
 // Wrap names the operation op and marks the errors that mean the database is
@@ -67,12 +69,12 @@ func (s *DB) Health(ctx context.Context) error {
 func (s *DB) Wrap(op string, err error) error { return s.wrap(op, err) }
 
 // guard refuses the operation when the store is closed or Check fails.
-func (s *DB) guard(op string) error {
+func (s *DB) guard(op string, fresh bool) error {
 	if s.shut.Load() {
 		return fmt.Errorf("store: %s: %w", op, store.ErrClosed)
 	}
 	if s.check != nil {
-		if err := s.check(); err != nil {
+		if err := s.check(fresh); err != nil {
 			return fmt.Errorf("store: %s: %w", op, err)
 		}
 	}
@@ -133,7 +135,7 @@ func (s *DB) wrap(op string, err error) error {
 
 // tx runs fn in a write transaction, committed when fn returns nil.
 func (s *DB) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	if err := s.guard(op); err != nil {
+	if err := s.guard(op, true); err != nil {
 		return err
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -149,7 +151,7 @@ func (s *DB) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error
 
 // read runs fn against the read pool.
 func (s *DB) read(op string, fn func(q querier) error) error {
-	if err := s.guard(op); err != nil {
+	if err := s.guard(op, false); err != nil {
 		return err
 	}
 	return s.wrap(op, fn(s.r))
@@ -157,7 +159,7 @@ func (s *DB) read(op string, fn func(q querier) error) error {
 
 // write runs one statement outside an explicit transaction.
 func (s *DB) write(ctx context.Context, op string, query string, args ...any) (int64, error) {
-	if err := s.guard(op); err != nil {
+	if err := s.guard(op, true); err != nil {
 		return 0, err
 	}
 	res, err := s.exec(ctx, s.w, query, args...)
