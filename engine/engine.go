@@ -37,6 +37,10 @@ type Store interface {
 	Silences(ctx context.Context, now time.Time, includeExpired bool) ([]assertd.Silence, error)
 	Audit(ctx context.Context, e assertd.AuditEntry) (int64, error)
 	Compact(ctx context.Context, before time.Time) (store.CompactStats, error)
+	// The pages and acknowledgements of an incident from before a restart
+	// (escalation.go).
+	Messages(ctx context.Context, f store.MessageFilter) ([]assertd.Message, error)
+	Decisions(ctx context.Context, f store.DecisionFilter) ([]assertd.Decision, error)
 }
 
 // Options configure an Engine.

@@ -53,10 +53,14 @@ func loadConfig(t *testing.T, cfg, rules string) *config.Set {
 	return set
 }
 
+// event happens to a timeline at its time; it returns the engine that
+// carries on (nil: the same).
+type event func(e *Engine, src *source, st store.Store, now time.Time) *Engine
+
 // timeline runs an engine from t0 to until: the instance is violated (and
 // paged) at t0; the engine ticks at each wake it returns, and at the times
 // of the events, which run before the tick at their time.
-func timeline(t *testing.T, st store.Store, until time.Duration, events map[time.Duration]func(e *Engine, src *source, now time.Time) *Engine) {
+func timeline(t *testing.T, st store.Store, until time.Duration, events map[time.Duration]event) {
 	t.Helper()
 	ctx := context.Background()
 	set := loadEscalationSet(t)
@@ -80,7 +84,7 @@ func timeline(t *testing.T, st store.Store, until time.Duration, events map[time
 			t.Fatalf("more than 100 ticks by %s: the wake does not move on", now.Sub(t0))
 		}
 		for len(at) > 0 && !t0.Add(at[0]).After(now) {
-			if next := events[at[0]](e, src, now); next != nil {
+			if next := events[at[0]](e, src, st, now); next != nil {
 				e = next
 			}
 			at = at[1:]
@@ -135,7 +139,7 @@ func outbox(t *testing.T, st store.Store) []string {
 
 // The events of a timeline.
 
-func ack(e *Engine, _ *source, now time.Time) *Engine {
+func ack(e *Engine, _ *source, _ store.Store, now time.Time) *Engine {
 	fp := assertd.Labels{"instance": "a"}.Fingerprint()
 	if err := e.Acknowledge(context.Background(), "latency", fp, "alice", "on it", now); err != nil {
 		panic(err)
@@ -143,7 +147,7 @@ func ack(e *Engine, _ *source, now time.Time) *Engine {
 	return nil
 }
 
-func recovers(e *Engine, src *source, now time.Time) *Engine {
+func recovers(e *Engine, src *source, _ store.Store, now time.Time) *Engine {
 	src.set(map[string]float64{"a": 10}, nil)
 	if err := e.EvaluateNow(context.Background(), "latency", now); err != nil {
 		panic(err)
@@ -153,9 +157,9 @@ func recovers(e *Engine, src *source, now time.Time) *Engine {
 
 // silence silences the instance from t0 to 40m; the engine sees it from
 // the next evaluation on.
-func silence(e *Engine, _ *source, now time.Time) *Engine {
+func silence(e *Engine, _ *source, st store.Store, now time.Time) *Engine {
 	ctx := context.Background()
-	if err := e.opts.Store.PutSilence(ctx, assertd.Silence{ID: "s1", Matchers: []assertd.Matcher{{Name: "instance", Op: assertd.MatchEqual, Value: "a"}},
+	if err := st.PutSilence(ctx, assertd.Silence{ID: "s1", Matchers: []assertd.Matcher{{Name: "instance", Op: assertd.MatchEqual, Value: "a"}},
 		Start: t0, End: t0.Add(40 * time.Minute), Author: "alice", Comment: "maintenance", Created: now}); err != nil {
 		panic(err)
 	}
@@ -165,7 +169,7 @@ func silence(e *Engine, _ *source, now time.Time) *Engine {
 	return nil
 }
 
-func evaluate(e *Engine, _ *source, now time.Time) *Engine {
+func evaluate(e *Engine, _ *source, _ store.Store, now time.Time) *Engine {
 	if err := e.EvaluateNow(context.Background(), "latency", now); err != nil {
 		panic(err)
 	}
@@ -187,7 +191,7 @@ func TestEscalationTimeline(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		until     time.Duration
-		events    map[time.Duration]func(e *Engine, src *source, now time.Time) *Engine
+		events    map[time.Duration]event
 		decisions []string
 		outbox    []string
 	}{
@@ -206,26 +210,26 @@ func TestEscalationTimeline(t *testing.T) {
 		},
 		{
 			name: "an acknowledgement stops levels and repeats", until: 2 * time.Hour,
-			events:    map[time.Duration]func(*Engine, *source, time.Time) *Engine{2 * time.Minute: ack},
+			events:    map[time.Duration]event{2 * time.Minute: ack},
 			decisions: []string{paged, "2m0s " + acked},
 			outbox:    []string{"0s trigger slack l0/r0"},
 		},
 		{
 			name: "acknowledged after level 2: no repeat", until: 2 * time.Hour,
-			events:    map[time.Duration]func(*Engine, *source, time.Time) *Engine{6 * time.Minute: ack},
+			events:    map[time.Duration]event{6 * time.Minute: ack},
 			decisions: []string{paged, level2, "6m0s " + acked},
 			outbox:    []string{"0s trigger slack l0/r0", "5m0s trigger pager l1/r0"},
 		},
 		{
 			name: "the resolve goes to every channel paged, and nothing follows", until: 2 * time.Hour,
-			events: map[time.Duration]func(*Engine, *source, time.Time) *Engine{7 * time.Minute: recovers},
+			events: map[time.Duration]event{7 * time.Minute: recovers},
 			decisions: []string{paged, level2,
 				"7m0s resolve: recovered: resolving the page on slack, pager"},
 			outbox: []string{"0s trigger slack l0/r0", "5m0s trigger pager l1/r0", "7m0s resolve slack l0/r0", "7m0s resolve pager l0/r0"},
 		},
 		{
 			name: "a silence mutes the steps due while it holds, recorded", until: 61 * time.Minute,
-			events: map[time.Duration]func(*Engine, *source, time.Time) *Engine{2 * time.Minute: silence, 45 * time.Minute: evaluate},
+			events: map[time.Duration]event{2 * time.Minute: silence, 45 * time.Minute: evaluate},
 			decisions: []string{paged,
 				"5m0s none: silenced by s1: not acknowledged after 5m0s: level 2 of ops pages pager — not paged",
 				"30m0s none: silenced by s1: not acknowledged after 30m0s: repeat 1 of ops pages level 1 again (slack) — not paged",
@@ -235,7 +239,7 @@ func TestEscalationTimeline(t *testing.T) {
 		},
 		{
 			name: "resolved before level 2: only level 1 is resolved", until: time.Hour,
-			events:    map[time.Duration]func(*Engine, *source, time.Time) *Engine{3 * time.Minute: recovers},
+			events:    map[time.Duration]event{3 * time.Minute: recovers},
 			decisions: []string{paged, "3m0s resolve: recovered: resolving the page on slack"},
 			outbox:    []string{"0s trigger slack l0/r0", "3m0s resolve slack l0/r0"},
 		},
@@ -257,8 +261,8 @@ func TestEscalationTimeline(t *testing.T) {
 // incident from the store (its pages, its acknowledgement), writes each
 // step once, and still resolves every channel that was paged.
 func TestEscalationAcrossRestarts(t *testing.T) {
-	restart := func(e *Engine, _ *source, _ time.Time) *Engine {
-		n, err := New(context.Background(), Options{Set: e.current(), Store: e.opts.Store, Sources: e.opts.Sources})
+	restart := func(e *Engine, _ *source, st store.Store, _ time.Time) *Engine {
+		n, err := New(context.Background(), Options{Set: e.current(), Store: st, Sources: e.opts.Sources})
 		if err != nil {
 			panic(err)
 		}
@@ -267,27 +271,27 @@ func TestEscalationAcrossRestarts(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		until     time.Duration
-		events    map[time.Duration]func(*Engine, *source, time.Time) *Engine
+		events    map[time.Duration]event
 		decisions []string
 		outbox    []string
 	}{
 		{
 			name: "restarted after level 2: the repeat comes once", until: 31 * time.Minute,
-			events: map[time.Duration]func(*Engine, *source, time.Time) *Engine{
+			events: map[time.Duration]event{
 				6 * time.Minute: restart, 30 * time.Minute: restart},
 			decisions: []string{paged, level2, repeat1},
 			outbox:    []string{"0s trigger slack l0/r0", "5m0s trigger pager l1/r0", "30m0s trigger slack l0/r1"},
 		},
 		{
 			name: "restarted after the acknowledgement: still acknowledged", until: 2 * time.Hour,
-			events: map[time.Duration]func(*Engine, *source, time.Time) *Engine{
+			events: map[time.Duration]event{
 				6 * time.Minute: ack, 7 * time.Minute: restart},
 			decisions: []string{paged, level2, "6m0s " + acked},
 			outbox:    []string{"0s trigger slack l0/r0", "5m0s trigger pager l1/r0"},
 		},
 		{
 			name: "restarted, then resolved: every channel paged before the restart", until: time.Hour,
-			events: map[time.Duration]func(*Engine, *source, time.Time) *Engine{
+			events: map[time.Duration]event{
 				6 * time.Minute: restart, 8 * time.Minute: recovers},
 			decisions: []string{paged, level2, "8m0s resolve: recovered: resolving the page on slack, pager"},
 			outbox:    []string{"0s trigger slack l0/r0", "5m0s trigger pager l1/r0", "8m0s resolve slack l0/r0", "8m0s resolve pager l0/r0"},
