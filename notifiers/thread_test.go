@@ -91,3 +91,27 @@ func TestIncidentPagesThread(t *testing.T) {
 		t.Errorf("%d messages in the outbox (%d delivered), want the 5 written, all delivered: %+v", len(ms), delivered, ms)
 	}
 }
+
+// A resolve written while the page on its channel still waits (here in its
+// group_wait) goes after it: PagerDuty sees the trigger, then the resolve,
+// and the incident is closed.
+func TestResolveFollowsItsPage(t *testing.T) {
+	r := newRig(t, config.EscalationPolicy{Name: "ops", Levels: []config.Level{
+		{Notify: []string{"slack"}}, {After: assertd.Duration(5 * time.Minute), Notify: []string{"pagerduty"}}}}, nil)
+	db := assertd.Labels{"instance": "db-1"}
+	key := r.page("replication", db, t0, "slack")
+	r.until(time.Second, time.Minute, "the page on Slack", func() bool { return len(r.slack.Posts()) == 1 })
+	r.now = t0.Add(5 * time.Minute)
+	r.later("replication", db, t0, r.now, 1, 0, "pagerduty")
+	r.now = r.now.Add(time.Second)
+	r.resolve("replication", db, r.now, "slack", "pagerduty")
+	r.step(time.Second) // the level 2 page waits for its group; its resolve waits for it
+	if n := len(r.pd.Events()); n != 0 {
+		t.Fatalf("%d PagerDuty events before the page's group_wait ended: %+v", n, r.pd.Events())
+	}
+	r.until(time.Second, time.Minute, "the resolve on PagerDuty", func() bool { return r.events("resolve") == 1 })
+	ev := r.pd.Events()
+	if len(ev) != 2 || ev[0].Action != "trigger" || ev[1].Action != "resolve" || r.pd.Open(key) {
+		t.Fatalf("PagerDuty events %+v (open: %v); want the trigger, then the resolve", ev, r.pd.Open(key))
+	}
+}
