@@ -16,6 +16,7 @@ import (
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/store/sqlite"
 )
@@ -409,4 +410,17 @@ func TestReloadDuringEvaluation(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// fixed builds a fake Remediator that does not need its host.
+func fixed(r Remediator) NewRemediator { return func(remediations.Host) Remediator { return r } }
+
+// noOperator completes a fake Remediator: it has no run started by hand,
+// no approval to wake and no breaker.
+type noOperator struct{}
+
+func (noOperator) StartManual(context.Context, assertd.Decision, assertd.Instance, func(RunResult)) {}
+func (noOperator) ApprovalDecided(string)                                                           {}
+func (noOperator) Resume(context.Context, string, string, string, time.Time) error {
+	return errors.New("this fake runner has no breaker")
 }

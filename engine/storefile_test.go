@@ -21,6 +21,7 @@ import (
 
 // countingRemediator decides to run and counts the runs started.
 type countingRemediator struct {
+	noOperator
 	mu      sync.Mutex
 	decided int
 	started []string
@@ -64,7 +65,7 @@ remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verif
 	t.Cleanup(func() { st.Close() })
 	src, rem := &source{}, &countingRemediator{}
 	var enqueued atomic.Int64
-	e, err := New(ctx, Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Remediator: rem,
+	e, err := New(ctx, Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src}, NewRemediator: fixed(rem),
 		Enqueued: func() { enqueued.Add(1) }, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
