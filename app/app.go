@@ -1,19 +1,22 @@
-// Package app wires assertd together: it loads the configuration, opens the
-// store and the sources, follows the heartbeats, runs the engine and serves
-// the HTTP listener, reloads on SIGHUP or when a file changes, and shuts
-// down gracefully. cmd/assertd calls Run; tests run the whole thing
-// in-process on 127.0.0.1:0 with a temporary directory.
+// Package app is the one place assertd is wired together. An App loads the
+// configuration, opens the store and the sources, follows the heartbeats,
+// runs the engine, the remediation runner and the notification deliverer,
+// and serves the HTTP listener. Reload builds a whole new configuration and
+// swaps it into every component, or changes nothing; Stop shuts down within
+// its context's deadline. cmd/assertd, the demo and the tests all start
+// assertd through New.
 package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,95 +30,285 @@ import (
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
-	"github.com/assertd/assertd/store/postgres"
 	"github.com/assertd/assertd/store/sqlite"
 	"github.com/assertd/assertd/web"
 )
 
-// Options configure Run.
+// Options configure New. Zero values take the defaults of a production run.
 type Options struct {
 	ConfigPath string
 	Listen     string // overrides web.listen; "127.0.0.1:0" in tests
+	DataDir    string // overrides data_dir (the demo and tests run in a temporary directory)
 	Logger     *slog.Logger
-	Getenv     func(string) string
-	// Ready, when set, receives the address the listener serves on.
-	Ready chan<- string
-	// ReloadEvery is how often files are checked for changes (default 5s; <0: never).
+	// Getenv reads assertd's environment: secrets named by *_env settings,
+	// the runner's env_allow. Default os.Getenv.
+	Getenv func(string) string
+	// ReadFile reads the runner's secret_file settings. Default os.ReadFile.
+	ReadFile func(string) ([]byte, error)
+	// Clock is the time of every component: the engine's and the
+	// deliverer's now, heartbeat pings, the runner's waits. Default the wall
+	// clock; *fakeclock.Clock fits.
+	Clock remediations.Clock
+	// Store, when set, is used instead of opening the configured one; the
+	// App does not close it.
+	Store store.Store
+	// Effects stand in for the external effects of remediation steps.
+	Effects remediations.Effects
+	// Notifiers replace channels by notifier name.
+	Notifiers map[string]notifiers.Notifier
+	// RemoteSource, when set, builds the source of each sources.prometheus
+	// entry instead of sources.NewRemote; embedded is the embedded TSDB.
+	RemoteSource func(p config.Prometheus, embedded asserts.Querier) (asserts.Querier, error)
+	// Sources replace sources by name, the embedded one included: the
+	// engine queries these instead (benchmarks).
+	Sources map[string]asserts.Querier
+	// Concurrency bounds the engine's evaluations at once (default 4).
+	Concurrency int
+	// DeliveryPoll is how often the deliverer looks for due messages when
+	// nothing wakes it (default 1s).
+	DeliveryPoll time.Duration
+	// Stdout is where the console notifier writes. Default os.Stdout.
+	Stdout io.Writer
+	// Jitter of the deliverer's retry backoff (default random).
+	Jitter func() float64
+	// Registerer and Gatherer take and serve the metrics. Default a new
+	// registry with the Go and process collectors. A Registerer that is also
+	// a Gatherer (a *prometheus.Registry) may come alone.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// ReloadEvery is how often Start checks the files for changes
+	// (default 5s; <0: never). SIGHUP always reloads.
 	ReloadEvery time.Duration
-	// DataDir overrides data_dir (the demo runs in a temporary directory).
-	DataDir string
+	// EventEvery is how often the UI's event stream looks for changes
+	// (default 1s).
+	EventEvery time.Duration
+	// NoScrape: the embedded TSDB scrapes no target; whoever drives the App
+	// appends its series (assertd test feeds it the input series).
+	NoScrape bool
+	// NoListener: New builds no HTTP handler and reads no web token, and
+	// Start refuses; a driver that needs no listener (assertd test) runs
+	// the engine, the runner and the deliverer through the accessors.
+	NoListener bool
+	// Ready, when set, receives the listener's address once Start serves.
+	Ready chan<- string
 }
 
 // DefaultListen is the listener's address when the config names none.
 const DefaultListen = "127.0.0.1:8080"
 
-// Run runs assertd until ctx ends.
-func Run(ctx context.Context, o Options) error {
+// StopTimeout bounds Stop when its context has no deadline.
+const StopTimeout = 10 * time.Second
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                         { return time.Now() }
+func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// App is one assertd: every component, built from one configuration.
+type App struct {
+	o   Options
+	log *slog.Logger
+	now func() time.Time
+
+	st      store.Store
+	ownSt   bool
+	emb     *sources.Embedded
+	hb      *heartbeat.Tracker
+	del     *notifiers.Deliverer
+	runner  *remediations.Runner
+	eng     *engine.Engine
+	access  *web.Access
+	handler http.Handler
+
+	reloadMu sync.Mutex // one reload at a time; closed
+	closed   bool       // Stop released the components
+	mu       sync.Mutex // set, stamps
+	set      *config.Set
+	stamps   string // of the files of set, when they were read (see fileStamps)
+
+	// Set by Start.
+	startMu  sync.Mutex
+	started  bool
+	stopped  bool
+	ln       net.Listener
+	srv      *http.Server
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	failed   chan error // the first fatal error of a background part
+	closeErr error
+}
+
+// New loads the configuration and builds every component. Nothing runs
+// until Start; Stop releases what New opened. A configuration with errors,
+// a secret that cannot be read or a store that cannot be reached is an
+// error, and nothing is left open.
+func New(ctx context.Context, o Options) (_ *App, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	log := o.Logger
+	if o.Clock == nil {
+		o.Clock = wallClock{}
+	}
+	if o.ReloadEvery == 0 {
+		o.ReloadEvery = 5 * time.Second
+	}
+	if o.Registerer != nil && o.Gatherer == nil {
+		g, ok := o.Registerer.(prometheus.Gatherer)
+		if !ok {
+			return nil, errors.New("app: a Registerer without a Gatherer: give both")
+		}
+		o.Gatherer = g
+	}
+	if o.Registerer == nil {
+		if o.Gatherer != nil {
+			return nil, errors.New("app: a Gatherer without a Registerer: give both")
+		}
+		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		o.Registerer, o.Gatherer = r, r
+	}
+	reg := o.Registerer
+	a := &App{o: o, log: o.Logger, now: o.Clock.Now, failed: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			a.release()
+		}
+	}()
+
 	set, errs := config.Load(o.ConfigPath)
 	if len(errs) > 0 {
-		return fmt.Errorf("%s has errors (run assertd check):\n%w", o.ConfigPath, errs)
+		return nil, fmt.Errorf("%s has errors (run assertd check):\n%w", o.ConfigPath, errs)
 	}
-	if o.DataDir != "" {
-		set.Config.DataDir = o.DataDir
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.applyOverrides(set)
+	a.set, a.stamps = set, fileStamps(set)
 
-	st, err := OpenStore(ctx, set, o.Getenv, sqlite.WithLogger(log), sqlite.WithRegisterer(reg))
-	if err != nil {
-		return err
+	if o.Store != nil {
+		a.st = o.Store
+	} else {
+		if a.st, err = OpenStore(ctx, set, o.Getenv, sqlite.WithLogger(a.log), sqlite.WithRegisterer(reg)); err != nil {
+			return nil, err
+		}
+		a.ownSt = true
 	}
-	defer st.Close()
+	if a.emb, err = sources.OpenEmbedded(sources.EmbeddedOptions{
+		Dir: sources.TSDBDir(set.DataDir()), Config: set.Config.Sources.Embedded,
+		EngineOptions: sources.EngineOptions{Logger: a.log, Registerer: reg},
+	}); err != nil {
+		return nil, err
+	}
+	srcs, err := a.buildSources(set)
+	if err != nil {
+		return nil, err
+	}
+	if a.hb, err = heartbeat.New(ctx, set.Heartbeats, store.HeartbeatStore{Store: a.st},
+		heartbeat.Options{Now: a.now, Logger: a.log, LookupEnv: a.lookupEnv}); err != nil {
+		return nil, err
+	}
+	if err = a.hb.Register(reg, a.now); err != nil {
+		return nil, err
+	}
+	// Secrets are read now, so a missing one stops the start.
+	if a.del, err = notifiers.New(set.Config, set.Dir(), o.Getenv, notifiers.Options{Store: a.st, Logger: a.log,
+		Registerer: reg, Now: a.now, Notifiers: o.Notifiers, Stdout: o.Stdout, Jitter: o.Jitter, Poll: o.DeliveryPoll}); err != nil {
+		return nil, err
+	}
+	a.runner = remediations.NewRunner(remediations.RunnerOptions{Store: a.st, Logger: a.log, Clock: o.Clock,
+		Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile})
+	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now,
+		Logger: a.log, Registerer: reg, Remediator: a.runner, Enqueued: a.del.Wake, Concurrency: o.Concurrency}); err != nil {
+		return nil, err
+	}
+	a.runner.Attach(a.eng)
+	if o.NoListener {
+		return a, nil
+	}
+	if a.access, err = web.LoadAccess(set.Config.Web, set.Dir(), o.Getenv); err != nil {
+		return nil, err
+	}
+	if a.handler, err = web.New(web.Deps{
+		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, ConfigDir: set.Dir(), Getenv: o.Getenv,
+		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
+		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready,
+	}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
 
-	emb, err := sources.OpenEmbedded(sources.EmbeddedOptions{
-		Dir: sources.TSDBDir(set.DataDir()), Config: embeddedConfig(set),
-		EngineOptions: sources.EngineOptions{Logger: log, Registerer: reg},
-	})
-	if err != nil {
-		return err
+func (a *App) lookupEnv(k string) (string, bool) {
+	v := a.o.Getenv(k)
+	return v, v != ""
+}
+
+// applyOverrides puts the Options that override the configuration into a
+// freshly loaded one.
+func (a *App) applyOverrides(set *config.Set) {
+	if a.o.DataDir != "" {
+		set.Config.DataDir = a.o.DataDir
 	}
-	defer emb.Close()
-	srcs := map[string]asserts.Querier{config.EmbeddedName: emb}
+	if a.o.NoScrape {
+		set.Config.Sources.Embedded.Targets = nil
+	}
+}
+
+// buildSources makes the queriers of a configuration: the embedded TSDB and
+// one per sources.prometheus entry.
+func (a *App) buildSources(set *config.Set) (map[string]asserts.Querier, error) {
+	srcs := map[string]asserts.Querier{config.EmbeddedName: a.emb}
 	for _, p := range set.Config.Sources.Prometheus {
-		r, err := sources.NewRemote(p, set.Dir(), o.Getenv)
+		if a.o.Sources[p.Name] != nil {
+			continue // replaced below
+		}
+		if a.o.RemoteSource != nil {
+			q, err := a.o.RemoteSource(p, a.emb)
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", p.Name, err)
+			}
+			srcs[p.Name] = q
+			continue
+		}
+		r, err := sources.NewRemote(p, set.Dir(), a.o.Getenv) // its errors name the source
 		if err != nil {
-			return err
+			return nil, err
 		}
 		srcs[p.Name] = r
 	}
+	for name, q := range a.o.Sources {
+		srcs[name] = q
+	}
+	return srcs, nil
+}
 
-	hb, err := heartbeat.New(ctx, set.Heartbeats, store.HeartbeatStore{Store: st}, heartbeat.Options{Logger: log})
-	if err != nil {
+// ready is /readyz: the store is there and takes changes.
+func (a *App) ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := a.st.Health(ctx); err != nil {
 		return err
 	}
-	if err := hb.Register(reg, time.Now); err != nil {
-		return err
+	if n := a.eng.Held(); n > 0 {
+		return fmt.Errorf("the store is unavailable: %d changes held", n)
 	}
+	return nil
+}
 
-	// Notifications: secrets are read now, so a missing one stops the start.
-	del, err := notifiers.New(set.Config, set.Dir(), o.Getenv, notifiers.Options{Store: st, Logger: log, Registerer: reg})
-	if err != nil {
-		return err
+// Start listens, serves, and runs the engine, the deliverer and the reload
+// watch (SIGHUP, and the files every ReloadEvery) until Stop. It returns
+// once the listener serves.
+func (a *App) Start(ctx context.Context) error {
+	a.startMu.Lock()
+	defer a.startMu.Unlock()
+	if a.started || a.stopped {
+		return errors.New("app: Start after Start or Stop")
 	}
-	// The runner needs the engine (verify, fleet counts, the loaded
-	// remediations) and the engine needs the runner: attach it after.
-	runner := remediations.NewRunner(remediations.RunnerOptions{Store: st, Logger: log,
-		LookupEnv: func(k string) (string, bool) { v := o.Getenv(k); return v, v != "" }})
-	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Sources: srcs, Heartbeats: hb, Logger: log, Registerer: reg, Remediator: runner, Enqueued: del.Wake})
-	if err != nil {
-		return err
+	if a.handler == nil {
+		return errors.New("app: Start of an App built with NoListener")
 	}
-	runner.Attach(eng)
-	defer runner.Wait() // runs stop with runCtx; their last records go in before the store closes
-
-	listen := o.Listen
+	set := a.Set()
+	listen := a.o.Listen
 	if listen == "" {
 		listen = set.Config.Web.Listen
 	}
@@ -126,181 +319,168 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("web listener: %w", err)
 	}
-	h, err := web.New(web.Deps{
-		Engine: eng, Store: st, Heartbeats: hb, Web: set.Config.Web, ConfigDir: set.Dir(), Getenv: o.Getenv,
-		Pings: hb.Handler(time.Now), RemoteWrite: sources.WriteHandler(emb.Appendable(), time.Now),
-		Gatherer: reg, Registerer: reg, Logger: log, Ready: func() error {
-			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			if err := st.Health(hctx); err != nil {
-				return err
-			}
-			if n := eng.Held(); n > 0 {
-				return fmt.Errorf("the store is unavailable: %d changes held", n)
-			}
-			return nil
-		},
+	a.ln, a.srv, a.started = ln, web.Server(a.handler), true
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+	a.goPart(func() error {
+		if err := a.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("web listener: %w", err)
+		}
+		return nil
 	})
-	if err != nil {
-		ln.Close()
-		return err
+	a.goPart(func() error { return a.eng.Run(runCtx) })
+	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
+	hup, stopHUP := notifyHUP()
+	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
+	a.log.Info("assertd running", "listen", ln.Addr().String(), "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())
+	if a.o.Ready != nil {
+		a.o.Ready <- ln.Addr().String()
 	}
-	srv := web.Server(h)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("assertd running", "listen", ln.Addr().String(), "asserts", len(set.Asserts), "config", o.ConfigPath, "data", set.DataDir())
-	if o.Ready != nil {
-		o.Ready <- ln.Addr().String()
-	}
+	return nil
+}
 
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	engDone := make(chan error, 1)
-	go func() { engDone <- eng.Run(runCtx) }()
-	delDone := make(chan struct{})
-	go func() { defer close(delDone); _ = del.Run(runCtx) }()
-	go watchReload(runCtx, o, set, eng, log)
+// goPart runs one background part; its error, the first, ends Wait.
+func (a *App) goPart(f func() error) {
+	a.wg.Go(func() {
+		if err := f(); err != nil {
+			select {
+			case a.failed <- err:
+			default:
+			}
+		}
+	})
+}
 
+// Wait blocks until ctx ends or a background part fails (the listener, the
+// engine), and returns that failure.
+func (a *App) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
-	case err = <-serveErr:
-		err = fmt.Errorf("web listener: %w", err)
-	case err = <-engDone:
+		return nil
+	case err := <-a.failed:
+		return err
 	}
-	stop()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(shutdownCtx); serr != nil {
-		log.Warn("web shutdown", "err", serr)
+}
+
+// Stop shuts down: the listener, the engine, the deliverer and the reload
+// watch stop, the runs in flight stop and record how they ended, then the
+// TSDB and the store (when the App opened it) are closed. It waits at most
+// until ctx ends (StopTimeout when ctx has no deadline), reporting what did
+// not stop in time.
+func (a *App) Stop(ctx context.Context) error {
+	a.startMu.Lock()
+	defer a.startMu.Unlock()
+	if a.stopped {
+		return a.closeErr
 	}
-	select {
-	case <-engDone:
-	case <-shutdownCtx.Done():
-		log.Warn("engine did not stop within 10s")
+	a.stopped = true
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, StopTimeout)
+		defer cancel()
 	}
-	select {
-	case <-delDone:
-	case <-shutdownCtx.Done():
-		log.Warn("notification delivery did not stop within 10s")
+	var errs []error
+	if a.started {
+		a.stop()
+		if err := a.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("web shutdown: %w", err))
+			a.srv.Close()
+		}
+		done := make(chan struct{})
+		go func() { a.wg.Wait(); a.runner.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("the engine, the deliverer or a remediation run did not stop in time: %w", ctx.Err()))
+			a.log.Warn("assertd did not stop in time; closing the store under what still runs")
+		}
+	} else if a.runner != nil {
+		a.runner.Wait()
 	}
-	log.Info("assertd stopped")
+	a.reloadMu.Lock() // a reload in flight ends before the store closes
+	a.closed = true
+	a.reloadMu.Unlock()
+	if err := a.release(); err != nil {
+		errs = append(errs, err)
+	}
+	if a.started {
+		a.log.Info("assertd stopped")
+	}
+	a.closeErr = errors.Join(errs...)
+	return a.closeErr
+}
+
+// release closes what New opened.
+func (a *App) release() error {
+	var errs []error
+	if a.emb != nil {
+		if err := a.emb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("embedded TSDB: %w", err))
+		}
+	}
+	if a.ownSt && a.st != nil {
+		if err := a.st.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs assertd until ctx ends or a part of it fails.
+func Run(ctx context.Context, o Options) error {
+	a, err := New(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		a.Stop(context.Background())
+		return err
+	}
+	err = a.Wait(ctx)
+	if serr := a.Stop(context.Background()); serr != nil {
+		a.log.Warn("stop", "err", serr)
+	}
 	return err
 }
 
-func embeddedConfig(set *config.Set) config.Embedded {
-	if set.Config == nil {
-		return config.Embedded{}
+// Addr is the listener's address ("" before Start).
+func (a *App) Addr() string {
+	a.startMu.Lock()
+	defer a.startMu.Unlock()
+	if a.ln == nil {
+		return ""
 	}
-	return set.Config.Sources.Embedded
+	return a.ln.Addr().String()
 }
 
-// OpenStore opens the configured store: SQLite under the data dir by
-// default (with opts), or PostgreSQL. An unreachable store is an error that
-// says which.
-func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string, opts ...sqlite.Option) (store.Store, error) {
-	c := set.Config.Store
-	if c.Driver == "postgres" {
-		dsn := ""
-		if c.DSNEnv != "" {
-			dsn = getenv(c.DSNEnv)
-			if dsn == "" {
-				return nil, fmt.Errorf("store: dsn_env names $%s, which is empty or unset", c.DSNEnv)
-			}
-		} else {
-			b, err := os.ReadFile(resolve(set, c.DSNFile))
-			if err != nil {
-				return nil, fmt.Errorf("store: dsn_file: %w", err)
-			}
-			dsn = strings.TrimSpace(string(b))
-		}
-		st, err := postgres.Open(ctx, dsn)
-		if err != nil {
-			return nil, fmt.Errorf("store: %w", err)
-		}
-		return st, nil
-	}
-	path := c.Path
-	if path == "" {
-		path = sqlite.File
-		if err := os.MkdirAll(set.DataDir(), 0o755); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		path = set.DataDir() + string(os.PathSeparator) + path
-	} else {
-		path = resolve(set, path)
-	}
-	st, err := sqlite.Open(ctx, path, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	return st, nil
+// Set is the configuration in force.
+func (a *App) Set() *config.Set {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.set
 }
 
-func resolve(set *config.Set, p string) string {
-	if p == "" || strings.HasPrefix(p, "/") {
-		return p
-	}
-	return set.Dir() + string(os.PathSeparator) + p
-}
+// Handler is the HTTP handler Start serves (API, UI, pings, metrics); nil
+// with NoListener.
+func (a *App) Handler() http.Handler { return a.handler }
 
-// watchReload reloads the configuration on SIGHUP and when a loaded file
-// changes. A failed reload keeps the last good configuration.
-func watchReload(ctx context.Context, o Options, set *config.Set, eng *engine.Engine, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	every := o.ReloadEvery
-	if every == 0 {
-		every = 5 * time.Second
-	}
-	var tick <-chan time.Time
-	if every > 0 {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		tick = t.C
-	}
-	seen := fileStamps(set)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			log.Info("SIGHUP: reloading")
-		case <-tick:
-			now := fileStamps(set)
-			if now == seen {
-				continue
-			}
-			seen = now
-			log.Info("a configuration file changed: reloading")
-		}
-		next, errs := config.Load(o.ConfigPath)
-		if err := eng.Reload(next, errs, time.Now()); err == nil {
-			set = next
-			seen = fileStamps(set)
-		} else {
-			for _, e := range errs {
-				log.Error("reload", "error", e.Error())
-			}
-		}
-	}
-}
+// Engine is the engine (tests drive it with Tick and EvaluateNow).
+func (a *App) Engine() *engine.Engine { return a.eng }
 
-// fileStamps summarises the modification times and sizes of the loaded files.
-func fileStamps(set *config.Set) string {
-	var b strings.Builder
-	for _, f := range append([]string{set.ConfigPath}, set.Files...) {
-		if st, err := os.Stat(f); err == nil {
-			fmt.Fprintf(&b, "%s:%d:%d;", f, st.ModTime().UnixNano(), st.Size())
-		} else {
-			fmt.Fprintf(&b, "%s:missing;", f)
-		}
-	}
-	return b.String()
-}
+// Store is the store in use.
+func (a *App) Store() store.Store { return a.st }
 
-// The tracker keeps its state in the store.
-var (
-	_ heartbeat.Store        = store.HeartbeatStore{}
-	_ heartbeat.PingRecorder = store.HeartbeatStore{}
-)
+// Embedded is the embedded TSDB (tests append series to it).
+func (a *App) Embedded() *sources.Embedded { return a.emb }
+
+// Heartbeats is the heartbeat tracker.
+func (a *App) Heartbeats() *heartbeat.Tracker { return a.hb }
+
+// Runner is the remediation runner (tests wait for its runs).
+func (a *App) Runner() *remediations.Runner { return a.runner }
+
+// Deliverer is the notification deliverer (tests call DeliverDue).
+func (a *App) Deliverer() *notifiers.Deliverer { return a.del }
+
+// Gatherer serves the metrics.
+func (a *App) Gatherer() prometheus.Gatherer { return a.o.Gatherer }

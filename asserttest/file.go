@@ -3,7 +3,10 @@
 // injected clock, and check what assertd does — instance states, remediation
 // runs and their outcomes, refusals, pages and informational messages per
 // channel — at given times. There is no second, simulated copy of the logic:
-// the engine, the decision code and the remediation runner are the real ones.
+// assertd is built by app.New as assertd run builds it, so the engine, the
+// decision code, the remediation runner and the deliverer are the real ones;
+// only the clock, the store's place, the secrets, the channels, the effects
+// of the steps and the sources are replaced.
 package asserttest
 
 import (

@@ -18,12 +18,13 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/app"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/internal/fakeclock"
 	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/remediations"
-	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/store/sqlite"
@@ -40,65 +41,18 @@ type Result struct {
 	Duration time.Duration
 }
 
-// clock is the injected time of a test run. Remediation runs wait on it
-// (wait steps, backoff, approval expiry); it counts its waiters so that the
-// harness knows when every run in flight is blocked on time.
-type clock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []timer
-}
-
-type timer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-// After fires when the clock reaches now+d.
-func (c *clock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.timers = append(c.timers, timer{at: c.now.Add(d), ch: ch})
-	return ch
-}
-
-// set moves the clock and fires the timers that are due.
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-	kept := c.timers[:0]
-	for _, tm := range c.timers {
-		if !tm.at.After(t) {
-			tm.ch <- tm.at
-			continue
-		}
-		kept = append(kept, tm)
-	}
-	c.timers = kept
-}
-
-func (c *clock) waiting() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.timers) }
-
-// env is everything one test file runs on.
+// env is everything one test file runs on: one assertd built by app.New on
+// a fake clock, with its SQLite store in a temporary directory.
 type env struct {
 	l      *loaded
-	clock  *clock
-	emb    *sources.Embedded
+	clock  *fakeclock.Clock
+	app    *app.App
 	st     store.Store
 	eng    *engine.Engine
 	runner *remediations.Runner
 	del    *notifiers.Deliverer
-	chans  map[string]*fakeChannel
 	hb     *heartbeat.Tracker
-	dir    string
+	chans  map[string]*fakeChannel
 	closer []func()
 }
 
@@ -128,7 +82,7 @@ func RunFile(ctx context.Context, path string) ([]Result, error) {
 		start := time.Now()
 		until := Origin.Add(t.At.Std())
 		for !now.After(until) {
-			e.clock.set(now)
+			e.clock.Set(now)
 			for len(pings) > 0 && !Origin.Add(pings[0].At.Std()).After(now) {
 				if err := e.ping(ctx, pings[0]); err != nil {
 					return nil, err
@@ -154,49 +108,33 @@ func RunFile(ctx context.Context, path string) ([]Result, error) {
 	return out, nil
 }
 
-func setup(ctx context.Context, l *loaded) (*env, error) {
+// testSecret is every secret a test run reads: from the environment, from
+// secret files, as web tokens and notifier keys. Nothing real is called.
+const testSecret = "assertd-test-secret-value"
+
+// setup builds assertd for a test file through app.New, as assertd run
+// does, with what a test replaces: the clock, the store (SQLite in a
+// temporary directory, whatever the config says), every secret, the
+// channels (fakes that record what reaches them), the effects of the steps
+// (the file's outcomes), and the sources (every source reads the input
+// series from the embedded TSDB, which scrapes nothing). No listener is
+// built: RunFile drives the engine and the deliverer itself.
+func setup(ctx context.Context, l *loaded) (_ *env, err error) {
 	dir, err := os.MkdirTemp("", "assertd-test-")
 	if err != nil {
 		return nil, err
 	}
-	e := &env{l: l, clock: &clock{now: Origin}, dir: dir}
+	e := &env{l: l, clock: fakeclock.New(Origin)}
 	e.closer = append(e.closer, func() { os.RemoveAll(dir) })
-	e.emb, err = sources.OpenEmbedded(sources.EmbeddedOptions{Dir: filepath.Join(dir, "tsdb")})
-	if err != nil {
-		e.close()
-		return nil, err
-	}
-	e.closer = append(e.closer, func() { e.emb.Close() })
-	if err := e.loadSeries(ctx); err != nil {
-		e.close()
-		return nil, err
-	}
-	e.st, err = sqlite.Open(ctx, filepath.Join(dir, sqlite.File))
-	if err != nil {
-		e.close()
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	if e.st, err = sqlite.Open(ctx, filepath.Join(dir, sqlite.File)); err != nil {
 		return nil, err
 	}
 	e.closer = append(e.closer, func() { e.st.Close() })
-	e.hb, err = heartbeat.New(ctx, l.set.Heartbeats, heartbeat.NewMemoryStore(), heartbeat.Options{
-		Now: e.clock.Now, LookupEnv: func(string) (string, bool) { return "test-key", true }})
-	if err != nil {
-		e.close()
-		return nil, err
-	}
-	srcs := map[string]asserts.Querier{config.EmbeddedName: e.emb}
-	for _, p := range l.set.Config.Sources.Prometheus {
-		srcs[p.Name] = e.emb // every source reads the input series
-	}
-	e.runner = remediations.NewRunner(remediations.RunnerOptions{Store: e.st, Clock: e.clock, Effects: effects(l.file.Outcomes),
-		Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "test-secret", true },
-		ReadFile: func(string) ([]byte, error) { return []byte("test-secret"), nil }})
-	e.eng, err = engine.New(ctx, engine.Options{Set: l.set, Store: e.st, Sources: srcs, Heartbeats: e.hb,
-		Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler), Remediator: e.runner})
-	if err != nil {
-		e.close()
-		return nil, err
-	}
-	e.runner.Attach(e.eng)
 	// The channels are fakes that record what reached them; a channel can be
 	// down for a while. The deliverer is the real one (retries, grouping,
 	// escalation levels), on the test's clock.
@@ -211,11 +149,30 @@ func setup(ctx context.Context, l *loaded) (*env, error) {
 		}
 		e.chans[n.Name], fakes[n.Name] = c, c
 	}
-	e.del, err = notifiers.New(l.set.Config, l.set.Dir(), func(string) string { return "test-secret" }, notifiers.Options{
-		Store: e.st, Now: e.clock.Now, Notifiers: fakes, Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard,
-		Jitter: func() float64 { return 0.5 }})
+	e.app, err = app.New(ctx, app.Options{
+		ConfigPath: l.set.ConfigPath,
+		DataDir:    dir,
+		Logger:     slog.New(slog.DiscardHandler),
+		Getenv:     func(string) string { return testSecret },
+		ReadFile:   func(string) ([]byte, error) { return []byte(testSecret), nil },
+		Clock:      e.clock,
+		Store:      e.st,
+		Effects:    effects(l.file.Outcomes),
+		Notifiers:  fakes,
+		RemoteSource: func(_ config.Prometheus, embedded asserts.Querier) (asserts.Querier, error) {
+			return embedded, nil // every source reads the input series
+		},
+		Stdout:     io.Discard,
+		Jitter:     func() float64 { return 0.5 },
+		NoScrape:   true,
+		NoListener: true,
+	})
 	if err != nil {
-		e.close()
+		return nil, err
+	}
+	e.closer = append(e.closer, func() { e.app.Stop(context.WithoutCancel(ctx)) })
+	e.eng, e.runner, e.del, e.hb = e.app.Engine(), e.app.Runner(), e.app.Deliverer(), e.app.Heartbeats()
+	if err := e.loadSeries(ctx); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -224,7 +181,7 @@ func setup(ctx context.Context, l *loaded) (*env, error) {
 // fakeChannel records the messages that reach a channel.
 type fakeChannel struct {
 	name  string
-	clock *clock
+	clock *fakeclock.Clock
 	down  [][2]time.Time
 	mu    sync.Mutex
 	got   map[assertd.NoticeKind]int
@@ -252,12 +209,8 @@ func (f *fakeChannel) count(k assertd.NoticeKind) int {
 // quiesce waits until every remediation run in flight is blocked on the
 // clock (or done), so that the clock only moves when nothing is running.
 func (e *env) quiesce() error {
-	deadline := time.Now().Add(10 * time.Second)
-	for e.runner.InFlight() > e.clock.waiting() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("a remediation run did not settle within 10s")
-		}
-		time.Sleep(200 * time.Microsecond)
+	if err := e.clock.Settle(e.runner.InFlight, 10*time.Second); err != nil {
+		return fmt.Errorf("a remediation run did not settle: %w", err)
 	}
 	return nil
 }
@@ -315,7 +268,7 @@ func (e *env) loadSeries(ctx context.Context) error {
 		steps = max(steps, len(s.values))
 	}
 	for i := range steps {
-		app := e.emb.Appendable().Appender(ctx)
+		ap := e.app.Embedded().Appendable().Appender(ctx)
 		ts := Origin.Add(time.Duration(i) * interval).UnixMilli()
 		for _, s := range e.l.series {
 			if i >= len(s.values) || s.values[i].Omitted {
@@ -325,12 +278,12 @@ func (e *env) loadSeries(ctx context.Context) error {
 			if isStale(v) {
 				v = staleNaN()
 			}
-			if _, err := app.Append(0, s.labels, ts, v); err != nil {
-				app.Rollback()
+			if _, err := ap.Append(0, s.labels, ts, v); err != nil {
+				ap.Rollback()
 				return fmt.Errorf("series %s at %s: %w", s.labels, time.Duration(i)*interval, err)
 			}
 		}
-		if err := app.Commit(); err != nil {
+		if err := ap.Commit(); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,13 +14,11 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/app"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
-	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/internal/testsaas"
-	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/remediations"
-	"github.com/assertd/assertd/store/sqlite"
 )
 
 // Reaction is what row 3 measured, each a p99 over Rounds.
@@ -31,8 +30,8 @@ type Reaction struct {
 	// EvalOnly: the same evaluation when it changes nothing (the baseline:
 	// the evaluation alone).
 	Confirm, EvalOnly time.Duration
-	// Page: the runner reports the run failed (its verify step failed) →
-	// the fake PagerDuty server receives the page. Post: one POST to the
+	// Page: the run's last step, a verify that fails, starts → the fake
+	// PagerDuty server receives the page. Post: one POST to the
 	// same server (the baseline).
 	Page, Post time.Duration
 }
@@ -102,26 +101,28 @@ func (s *oneSeries) Query(context.Context, string, time.Time) (assertd.Vector, e
 	return assertd.Vector{Samples: []assertd.Sample{{Labels: assertd.Labels{"instance": s.inst}, Value: s.value}}}, nil
 }
 
-// timedRunner is the real remediations.Runner; it only timestamps the
-// moment the runner reports a run's end to the engine.
-type timedRunner struct {
-	*remediations.Runner
-	ended chan time.Time
-}
+// verifyStarts lets every step of the real runner run for real; it only
+// timestamps the moment the verify step, the run's last, starts.
+type verifyStarts chan time.Time
 
-func (r timedRunner) Start(ctx context.Context, d assertd.Decision, in assertd.Instance, done func(engine.RunResult)) {
-	r.Runner.Start(ctx, d, in, func(res engine.RunResult) {
-		r.ended <- time.Now()
-		done(res)
-	})
+func (v verifyStarts) Step(_ string, st *remediations.CompiledStep) (bool, string, bool) {
+	if st.Kind == "verify" {
+		select {
+		case v <- time.Now():
+		default: // a round that timed out left its stamp unread
+		}
+	}
+	return false, "", false
 }
 
 // MeasureReaction runs rounds of: an instance turns violated, its for
 // passes, the confirming evaluation starts the remediation on the real
 // runner, whose http step reaches a local server and whose verify fails;
 // the engine writes the page to the outbox and the real notifiers
-// deliverer (Run, polling every poll; 0: its default, as app.go runs it)
-// sends it to a fake PagerDuty Events API v2 server.
+// deliverer (Run, polling every poll; 0: its default, as assertd runs it)
+// sends it to a fake PagerDuty Events API v2 server. Everything is built by
+// app.New, as assertd run builds it; the bench drives the engine's
+// evaluations itself and runs the deliverer, not the listener.
 func MeasureReaction(ctx context.Context, t testing.TB, rounds int, poll time.Duration) (Reaction, error) {
 	dir, err := os.MkdirTemp("", "assertd-bench-react-")
 	if err != nil {
@@ -148,47 +149,35 @@ func MeasureReaction(ctx context.Context, t testing.TB, rounds int, poll time.Du
 	os.WriteFile(filepath.Join(dir, "assertd.yaml"), []byte(fmt.Sprintf(reactConfig, pd.URL)), 0o644)
 	os.WriteFile(filepath.Join(dir, "asserts.yaml"), []byte(reactRules), 0o644)
 	os.WriteFile(filepath.Join(dir, "remediations.yaml"), []byte(fmt.Sprintf(reactRemediations, target)), 0o644)
-	set, errs := config.Load(filepath.Join(dir, "assertd.yaml"))
-	if len(errs) > 0 {
-		return Reaction{}, fmt.Errorf("react config: %w", errs)
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "assertd.db"))
+	src := &oneSeries{}
+	verify := make(verifyStarts, 1)
+	a, err := app.New(ctx, app.Options{
+		ConfigPath: filepath.Join(dir, "assertd.yaml"),
+		Logger:     slog.New(slog.DiscardHandler),
+		Getenv: func(k string) string {
+			if k == "BENCH_PD_KEY" {
+				return pdKey
+			}
+			return ""
+		},
+		Effects:      verify,
+		DeliveryPoll: poll,
+		Sources:      map[string]asserts.Querier{config.EmbeddedName: src},
+	})
 	if err != nil {
 		return Reaction{}, err
 	}
-	defer st.Close()
-
-	getenv := func(k string) string {
-		if k == "BENCH_PD_KEY" {
-			return pdKey
-		}
-		return ""
-	}
-	del, err := notifiers.New(set.Config, set.Dir(), getenv, notifiers.Options{Store: st, Poll: poll})
-	if err != nil {
-		return Reaction{}, err
-	}
+	eng := a.Engine()
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = del.Run(runCtx) })
-
-	src := &oneSeries{}
-	runner := timedRunner{Runner: remediations.NewRunner(remediations.RunnerOptions{Store: st}), ended: make(chan time.Time, 1)}
-	eng, err := engine.New(ctx, engine.Options{Set: set, Store: st, Remediator: runner,
-		Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Enqueued: del.Wake}) // as app.go wires it
-	if err != nil {
-		stop()
-		wg.Wait()
-		return Reaction{}, err
-	}
-	runner.Attach(eng)
-	defer func() { stop(); runner.Wait(); wg.Wait() }()
+	wg.Go(func() { _ = a.Deliverer().Run(runCtx) })
+	defer func() { stop(); wg.Wait(); a.Stop(context.WithoutCancel(ctx)) }()
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	baseline := `{"routing_key":"` + pdKey + `","event_action":"resolve","dedup_key":"bench-baseline"}`
 	var confirm, evalOnly, page, post []time.Duration
 	timeout := func(what string, i int) error { return fmt.Errorf("reaction round %d: %s timed out", i, what) }
-	// The engine's clock: in the past, 20s later each round (a new
+	// The evaluations' time: in the past, 20s later each round (a new
 	// instance each round, so no gate holds a run back). The runner and
 	// the deliverer run on the real clock.
 	base := time.Now().Add(-time.Duration(rounds+3) * 20 * time.Second)
@@ -213,9 +202,9 @@ func MeasureReaction(ctx context.Context, t testing.TB, rounds int, poll time.Du
 		}
 		var ended time.Time
 		select {
-		case ended = <-runner.ended:
+		case ended = <-verify:
 		case <-time.After(15 * time.Second):
-			return Reaction{}, timeout("run end", i)
+			return Reaction{}, timeout("verify step", i)
 		}
 		// Wait for this round's page (the only trigger; resolves of earlier
 		// instances may come too). The fake stamps when it received it.

@@ -68,6 +68,8 @@ type Engine struct {
 
 	mu        sync.Mutex
 	set       *config.Set
+	sources   map[string]asserts.Querier // by source name; replaced with set on a reload
+	flapCfg   bool                       // opts.Flap is the config's defaults.flapping: a reload changes it
 	asserts   map[string]*asserts.Compiled
 	hashes    map[string]string
 	instances map[string]map[string]*tracked // assert → fingerprint → instance
@@ -95,19 +97,18 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	if o.Flap == (FlapThresholds{}) {
-		o.Flap = DefaultFlap
-		if f := o.Set.Config; f != nil && f.Defaults.Flapping.High > 0 {
-			o.Flap = FlapThresholds{High: f.Defaults.Flapping.High, Low: f.Defaults.Flapping.Low}
-		}
+	flapFromConfig := o.Flap == (FlapThresholds{})
+	if flapFromConfig {
+		o.Flap = configFlap(o.Set)
 	}
 	if o.Retention <= 0 {
 		o.Retention = store.DefaultRetention
 	}
-	e := &Engine{opts: o, log: o.Logger, instances: map[string]map[string]*tracked{},
+	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, instances: map[string]map[string]*tracked{},
 		next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
+	e.sources = o.Sources
 
 	stored, err := o.Store.Instances(ctx, "")
 	if err != nil {
@@ -140,6 +141,13 @@ func (e *Engine) install(set *config.Set) {
 		e.asserts[a.Name] = a
 		e.hashes[a.Name] = definitionHash(a)
 	}
+}
+
+// source returns the source in force with this name, or nil.
+func (e *Engine) source(name string) asserts.Querier {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sources[name]
 }
 
 // current returns the configuration in force.
@@ -226,6 +234,9 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	defer e.mu.Unlock()
 	var wake time.Time
 	for _, a := range due {
+		if e.asserts[a.Name] == nil {
+			continue // removed by a reload during the tick
+		}
 		if last, ok := e.last[a.Name]; ok {
 			if n := missed(a, last, now); n > 0 {
 				e.metrics.missed.WithLabelValues(a.Name).Add(float64(n))
@@ -259,7 +270,7 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []assertd.Silence) {
 	start := time.Now()
 	src := e.current().SourceName(a)
-	q := e.opts.Sources[src]
+	q := e.source(src)
 	var ev asserts.Evaluation
 	if q == nil {
 		ev = asserts.Evaluation{At: now, SourceErr: fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)}
@@ -275,6 +286,12 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		}
 	}
 	e.mu.Lock()
+	if cur := e.asserts[a.Name]; cur != a && (cur == nil || e.hashes[a.Name] != definitionHash(a)) {
+		// A reload removed or redefined the assert during the evaluation:
+		// its result is about a definition no longer in force.
+		e.mu.Unlock()
+		return
+	}
 	insts := e.instancesOf(a.Name)
 	seen := map[string]bool{}
 	type work struct {

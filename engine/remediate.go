@@ -81,7 +81,7 @@ func (e *Engine) Verify(ctx context.Context, assert string, labels assertd.Label
 		return false, "", fmt.Errorf("no assert %q", assert)
 	}
 	src := e.current().SourceName(a)
-	q := e.opts.Sources[src]
+	q := e.source(src)
 	if q == nil {
 		return false, "", fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)
 	}

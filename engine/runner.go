@@ -63,9 +63,10 @@ func (e *Engine) VerifyExpr(ctx context.Context, assert string, labels assertd.L
 	if err != nil {
 		return false, "", fmt.Errorf("verify expr %q: %w", expression, err)
 	}
-	q := e.opts.Sources[e.set.SourceName(a)]
+	src := e.current().SourceName(a)
+	q := e.source(src)
 	if q == nil {
-		return false, "", fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, e.set.SourceName(a))
+		return false, "", fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)
 	}
 	ev := a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
 	if ev.SourceErr != nil {

@@ -33,10 +33,14 @@ type Deliverer struct {
 	policies map[string]config.EscalationPolicy
 	order    []string // channel names, in config order
 	chans    map[string]*channel
+	cfgs     map[string]config.Notifier // the settings each channel was built from
+	secrets  map[string][]string        // the secret values each channel was built with
 	redact   redactor
 	m        *metrics
 
-	mu      sync.Mutex // channel health, statsAt, none, windows
+	round sync.Mutex // held by a round of DeliverDue; Swap waits for it
+
+	mu      sync.Mutex // channel health, statsAt, none, windows; the channels, policies and redactor (replaced by Swap)
 	statsAt time.Time
 	none    bool
 	windows map[string]time.Time // channel/group → when its group_wait window opened
@@ -77,38 +81,13 @@ func New(cfg *config.Config, dir string, getenv func(string) string, o Options) 
 		return nil, errors.New("notifiers: a configuration and a store are required")
 	}
 	o.defaults()
-	sec := &secrets{dir: dir, getenv: getenv}
-	d := &Deliverer{wake: make(chan struct{}, 1), o: o, st: o.Store, log: o.Logger, ui: cfg.Web.ExternalURL,
-		policies: map[string]config.EscalationPolicy{}, chans: map[string]*channel{}, windows: map[string]time.Time{}}
-	for _, n := range cfg.Notifiers {
-		nt, kind := o.Notifiers[n.Name], "custom"
-		if nt == nil {
-			var err error
-			if nt, kind, err = build(n, sec, o, d.ui); err != nil {
-				return nil, err
-			}
-		}
-		ch := &channel{name: n.Name, kind: kind, n: nt}
-		switch kind {
-		case "pagerduty":
-			rpm := n.PagerDuty.RatePerMinute
-			if rpm <= 0 {
-				rpm = 100
-			}
-			ch.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(rpm)), max(1, min(rpm/10, 20)))
-		case "slack":
-			ch.limiter = rate.NewLimiter(1, 5) // Slack allows about one message a second per channel
-		case "webhook":
-			ch.limiter = rate.NewLimiter(10, 20)
-		}
-		d.chans[n.Name] = ch
-		d.order = append(d.order, n.Name)
+	d := &Deliverer{wake: make(chan struct{}, 1), o: o, st: o.Store, log: o.Logger, chans: map[string]*channel{}, windows: map[string]time.Time{}}
+	n, err := d.Prepare(cfg, dir, getenv)
+	if err != nil {
+		return nil, err
 	}
-	for _, p := range cfg.EscalationPolicies {
-		d.policies[p.Name] = p
-	}
-	d.redact = redactor(sec.values)
-	d.m = newMetrics(o.Registerer, d.order)
+	d.m = newMetrics(o.Registerer, n.order)
+	d.Swap(n)
 	return d, nil
 }
 
@@ -118,7 +97,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	var lastAt time.Time
 	for {
 		if err := d.DeliverDue(ctx, d.o.Now()); err != nil && ctx.Err() == nil {
-			if msg := d.redact.String(err.Error()); msg != last || time.Since(lastAt) > time.Minute {
+			if msg := d.redactor().String(err.Error()); msg != last || time.Since(lastAt) > time.Minute {
 				d.log.Warn("delivering notifications", "err", msg)
 				last, lastAt = msg, time.Now()
 			}
@@ -157,6 +136,8 @@ func (d *Deliverer) Wake() {
 // failing channels, then claims the due messages and sends them, channels
 // in parallel, each channel's messages in order.
 func (d *Deliverer) DeliverDue(ctx context.Context, now time.Time) error {
+	d.round.Lock()
+	defer d.round.Unlock()
 	var errs []error
 	if err := d.escalate(ctx, now); err != nil {
 		errs = append(errs, fmt.Errorf("escalation: %w", err))

@@ -28,10 +28,14 @@ import (
 // Embedded is the in-process Prometheus TSDB with its PromQL engine, fed by
 // scraping configured targets and by remote-write.
 type Embedded struct {
-	db      *tsdb.DB
-	engine  *promql.Engine
+	db     *tsdb.DB
+	engine *promql.Engine
+	logger *slog.Logger
+	reg    prometheus.Registerer
+
+	mu      sync.Mutex // the scraper: started by the first targets
 	scraper *scrape.Manager
-	logger  *slog.Logger
+	targets chan map[string][]*targetgroup.Group
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -72,12 +76,14 @@ func OpenEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded TSDB in %s: %w", o.Dir, err)
 	}
-	e := &Embedded{db: db, engine: newEngine(o.EngineOptions), logger: o.Logger}
-	if len(o.Config.Targets) > 0 {
-		if err := e.startScraping(o.Config, prefixed(reg, "embedded")); err != nil {
-			db.Close()
-			return nil, err
-		}
+	e := &Embedded{db: db, engine: newEngine(o.EngineOptions), logger: o.Logger, reg: prefixed(reg, "embedded")}
+	t, err := PrepareTargets(o.Config)
+	if err == nil {
+		err = e.ApplyTargets(t)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
 	return e, nil
 }
@@ -144,30 +150,60 @@ func ScrapeConfig(c config.Embedded) (*promcfg.Config, map[string][]*targetgroup
 	return cfg, groups, nil
 }
 
-func (e *Embedded) startScraping(c config.Embedded, reg prometheus.Registerer) error {
+// Targets are scrape targets checked by PrepareTargets, for ApplyTargets.
+type Targets struct {
+	cfg    *promcfg.Config
+	groups map[string][]*targetgroup.Group
+}
+
+// PrepareTargets checks the embedded source's scrape targets.
+func PrepareTargets(c config.Embedded) (*Targets, error) {
 	cfg, groups, err := ScrapeConfig(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m, err := scrape.NewManager(&scrape.Options{DiscoveryReloadInterval: model.Duration(100 * time.Millisecond)}, e.logger.With("component", "scrape"), nil, e.db, nil, reg)
-	if err != nil {
-		return fmt.Errorf("scrape manager: %w", err)
+	return &Targets{cfg: cfg, groups: groups}, nil
+}
+
+// ApplyTargets scrapes t from now on: new targets start, removed ones stop,
+// and a changed interval or timeout takes effect. The samples stay. Scraping
+// starts with the first targets and runs until Close.
+func (e *Embedded) ApplyTargets(t *Targets) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.scraper == nil {
+		if len(t.groups) == 0 {
+			return nil
+		}
+		m, err := scrape.NewManager(&scrape.Options{DiscoveryReloadInterval: model.Duration(100 * time.Millisecond)}, e.logger.With("component", "scrape"), nil, e.db, nil, e.reg)
+		if err != nil {
+			return fmt.Errorf("scrape manager: %w", err)
+		}
+		if err := m.ApplyConfig(t.cfg); err != nil {
+			return fmt.Errorf("scrape configuration: %w", err)
+		}
+		e.targets = make(chan map[string][]*targetgroup.Group, 1)
+		e.targets <- t.groups
+		ctx, cancel := context.WithCancel(context.Background())
+		e.scraper, e.stop = m, cancel
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			if err := m.Run(e.targets); err != nil {
+				e.logger.Error("scrape manager stopped", "err", err)
+			}
+		}()
+		go func() { <-ctx.Done(); m.Stop() }()
+		return nil
 	}
-	if err := m.ApplyConfig(cfg); err != nil {
+	if err := e.scraper.ApplyConfig(t.cfg); err != nil {
 		return fmt.Errorf("scrape configuration: %w", err)
 	}
-	ts := make(chan map[string][]*targetgroup.Group, 1)
-	ts <- groups
-	ctx, cancel := context.WithCancel(context.Background())
-	e.scraper, e.stop = m, cancel
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		if err := m.Run(ts); err != nil {
-			e.logger.Error("scrape manager stopped", "err", err)
-		}
-	}()
-	go func() { <-ctx.Done(); m.Stop() }()
+	select { // the last targets sent win; Run may not have read the ones before
+	case <-e.targets:
+	default:
+	}
+	e.targets <- t.groups
 	return nil
 }
 
@@ -175,10 +211,13 @@ func (e *Embedded) startScraping(c config.Embedded, reg prometheus.Registerer) e
 // the last scrape worked; "not scraped yet" before the first).
 func (e *Embedded) TargetHealth() map[string]string {
 	out := map[string]string{}
-	if e.scraper == nil {
+	e.mu.Lock()
+	m := e.scraper
+	e.mu.Unlock()
+	if m == nil {
 		return out
 	}
-	for _, ts := range e.scraper.TargetsActive() {
+	for _, ts := range m.TargetsActive() {
 		for _, t := range ts {
 			switch t.Health() {
 			case scrape.HealthGood:
@@ -207,8 +246,11 @@ func (e *Embedded) Appendable() storage.Appendable { return e.db }
 
 // Close stops scraping and closes the TSDB, flushing what it holds.
 func (e *Embedded) Close() error {
-	if e.stop != nil {
-		e.stop()
+	e.mu.Lock()
+	stop := e.stop
+	e.mu.Unlock()
+	if stop != nil {
+		stop()
 		e.wg.Wait()
 	}
 	return e.db.Close()

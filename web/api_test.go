@@ -1,10 +1,8 @@
-package web
+package web_test
 
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
-	"github.com/assertd/assertd/engine"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,18 +12,11 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
-	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/web"
 )
 
-var (
-	storeAuditAll = store.AuditFilter{}
-	storeRunsAll  = store.RunFilter{}
-)
-
-func harnessEnvWeb() config.Web {
-	return config.Web{Tokens: []config.Token{{Name: "alice", Role: "admin", TokenEnv: "T_ADMIN"}, {Name: "rob", Role: "read", TokenEnv: "T_READ"}}}
-}
+var storeAuditAll = store.AuditFilter{}
 
 type instancesAnswer struct {
 	Instances []assertd.Instance    `json:"instances"`
@@ -37,14 +28,14 @@ func TestAPIReads(t *testing.T) {
 	e := newEnv(t)
 	e.seed()
 
-	var as struct{ Asserts []assertView }
+	var as struct{ Asserts []web.AssertView }
 	e.getJSON("/api/v1/asserts", &as)
 	if len(as.Asserts) != 3 || as.Asserts[0].Name != "pg-connections" || as.Asserts[0].Position != "rules.yaml:2:5" ||
 		as.Asserts[0].Queries["free"] != "pg_free_connections" || as.Asserts[0].Counts[assertd.Escalated] != 1 {
 		t.Fatalf("asserts %+v", as.Asserts)
 	}
 	var one struct {
-		Assert    assertView
+		Assert    web.AssertView
 		Instances []assertd.Instance
 	}
 	e.getJSON("/api/v1/asserts/pg-replication-lag", &one)
@@ -78,7 +69,7 @@ func TestAPIReads(t *testing.T) {
 
 	// One instance with its history, decisions and messages.
 	db3 := e.instance("pg-connections", "db3")
-	var det instanceDetail
+	var det web.InstanceDetail
 	e.getJSON("/api/v1/instances/pg-connections/"+db3.Fingerprint, &det)
 	if det.Instance.State != assertd.Escalated || len(det.Transitions) < 2 || len(det.Decisions) == 0 || len(det.Messages) != 2 {
 		t.Fatalf("detail %+v", det)
@@ -98,7 +89,7 @@ func TestAPIReads(t *testing.T) {
 	}
 
 	// Heartbeats with their pings and next deadline.
-	var hbs struct{ Heartbeats []heartbeatView }
+	var hbs struct{ Heartbeats []web.HeartbeatView }
 	e.getJSON("/api/v1/heartbeats?limit=5", &hbs)
 	if len(hbs.Heartbeats) != 2 || hbs.Heartbeats[1].Name != "nightly-backup" || len(hbs.Heartbeats[1].Pings) != 1 ||
 		!hbs.Heartbeats[1].NextDeadline.Equal(start0.Add(24*time.Hour)) || hbs.Heartbeats[1].Status.State != "up" {
@@ -109,7 +100,7 @@ func TestAPIReads(t *testing.T) {
 		Counts      map[assertd.State]int
 		Problems    int
 		KillSwitch  bool `json:"kill_switch"`
-		Reload      reloadView
+		Reload      web.ReloadView
 		HeldChanges int `json:"held_changes"`
 	}
 	e.getJSON("/api/v1/status", &st)
@@ -117,7 +108,7 @@ func TestAPIReads(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 
-	var sets struct{ Settings []settingView }
+	var sets struct{ Settings []web.SettingView }
 	e.getJSON("/api/v1/settings", &sets)
 	if len(sets.Settings) != 5 || sets.Settings[0].Value != "off" || sets.Settings[2].Value != "20/1h" ||
 		sets.Settings[3].Key != "remediation.rate/terminate-idle-connections" || sets.Settings[3].Value != "3/1h" {
@@ -179,12 +170,12 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	// Oversized bodies: 413, on the API and on a form.
-	big := `{"comment": "` + strings.Repeat("x", MaxBody+10) + `"}`
+	big := `{"comment": "` + strings.Repeat("x", web.MaxBody+10) + `"}`
 	if code, body := e.do("POST", "/api/v1/silences", adminSecret, big); code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "larger than") {
 		t.Errorf("big body: %d %s", code, body)
 	}
 	jar := signIn(t, e, adminSecret)
-	form := url.Values{"csrf": {csrfOf(t, e, jar)}, "comment": {strings.Repeat("x", MaxBody)}}
+	form := url.Values{"csrf": {csrfOf(t, e, jar)}, "comment": {strings.Repeat("x", web.MaxBody)}}
 	if code, _ := postForm(t, jar, e.base+"/silences", form, ""); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("big form: %d", code)
 	}
@@ -200,7 +191,7 @@ func TestChangesAreAudited(t *testing.T) {
 	if code != 201 {
 		t.Fatalf("create silence %d %s", code, body)
 	}
-	var si silenceView
+	var si web.SilenceView
 	json.Unmarshal([]byte(body), &si)
 	if !si.Active || si.Author != "alice" || !si.End.Equal(e.clock.Now().Add(2*time.Hour)) {
 		t.Fatalf("silence %+v", si)
@@ -240,7 +231,7 @@ func TestChangesAreAudited(t *testing.T) {
 		t.Fatalf("break glass %d %s", code, body)
 	}
 	e.settle()
-	var dry runDetail
+	var dry web.RunDetail
 	e.getJSON("/api/v1/runs/"+bg.ID, &dry)
 	if dry.Run.Status != assertd.RunSucceeded || !dry.Run.Shadow || dry.Run.Fingerprint != db3.Fingerprint || len(dry.Steps) != 2 {
 		t.Fatalf("the dry run %+v", dry)
@@ -261,7 +252,7 @@ func TestChangesAreAudited(t *testing.T) {
 	run := assertd.Run{ID: "run-approve", Remediation: "rerun-backup", Assert: "nightly-backup", Labels: assertd.Labels{}, Status: assertd.RunWaiting, Started: e.clock.Now()}
 	e.st.CreateRun(e.ctx, run)
 	e.st.RequestApproval(e.ctx, assertd.Approval{RunID: run.ID, Requested: e.clock.Now(), Expires: e.clock.Now().Add(time.Hour)})
-	var aps struct{ Approvals []approvalView }
+	var aps struct{ Approvals []web.ApprovalView }
 	e.getJSON("/api/v1/approvals", &aps)
 	if len(aps.Approvals) != 1 || aps.Approvals[0].Run == nil {
 		t.Fatalf("approvals %+v", aps)
@@ -300,14 +291,6 @@ func TestChangesAreAudited(t *testing.T) {
 	}
 }
 
-// An acknowledgement of an instance nobody was paged for is a conflict.
-func TestAckOfUnpagedIsConflict(t *testing.T) {
-	status, _, _ := errStatus(fmt.Errorf("acknowledge: %w", engine.ErrNotEscalated))
-	if status != http.StatusConflict {
-		t.Fatal(status)
-	}
-}
-
 // TestEvents: the stream starts with the state and follows a change.
 func TestEvents(t *testing.T) {
 	e := newEnv(t)
@@ -322,12 +305,12 @@ func TestEvents(t *testing.T) {
 	if resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
 	}
-	events := make(chan eventState, 4)
+	events := make(chan web.EventState, 4)
 	go func() {
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
 			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var st eventState
+				var st web.EventState
 				json.Unmarshal([]byte(d), &st)
 				events <- st
 			}
@@ -371,9 +354,6 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("no %s in\n%s", want, grepLines(body, "assertd_"))
 		}
 	}
-	if refusalReason("refused: the kill switch is on") != "kill_switch" || refusalReason("guard failed: 40% violating") != "guard" {
-		t.Error("refusal classes")
-	}
 }
 
 func grepLines(s, sub string) string {
@@ -407,9 +387,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	served := map[string]string{}
-	for _, rt := range routesForTest() {
-		if rt.api {
-			served[rt.method+" "+strings.ReplaceAll(rt.path, "...}", "}")] = rt.role.String()
+	for _, rt := range web.Routes() {
+		if rt.API {
+			served[rt.Method+" "+strings.ReplaceAll(rt.Path, "...}", "}")] = rt.Role
 		}
 	}
 	for k, role := range served {

@@ -79,7 +79,8 @@ func (s *server) lookup(secret string) (token, bool) {
 	h := sha256.Sum256([]byte(secret))
 	var found token
 	ok := 0
-	for _, t := range s.tokens {
+	toks, _ := s.access.snapshot()
+	for _, t := range toks {
 		if subtle.ConstantTimeCompare(h[:], t.hash[:]) == 1 {
 			found, ok = t, 1
 		}
@@ -119,7 +120,7 @@ const (
 // caller, or the status and reason of a refusal.
 func (s *server) authorize(rt route, r *http.Request) (principal, int, string) {
 	anon := principal{Name: "anonymous"}
-	if s.d.Web.PublicRead || len(s.tokens) == 0 {
+	if toks, pub := s.access.snapshot(); pub || len(toks) == 0 {
 		anon.Role = roleRead
 	}
 	p := anon
@@ -131,7 +132,7 @@ func (s *server) authorize(rt route, r *http.Request) (principal, int, string) {
 		}
 		p = principal{Name: t.name, Role: t.role}
 	} else if c, err := r.Cookie(sessionCookie); err == nil {
-		if ss := s.sessions.get(c.Value, s.now()); ss != nil {
+		if ss := s.sessions.get(c.Value, s.now()); ss != nil && s.access.holds(ss.token) {
 			p = principal{Name: ss.name, Role: ss.role, session: ss}
 		}
 	}
@@ -182,6 +183,7 @@ type session struct {
 	id, csrf string
 	name     string
 	role     role
+	token    token // signed in with; the session ends when it is no longer in force
 	expires  time.Time
 }
 
@@ -209,7 +211,7 @@ func (ss *sessions) create(t token, now time.Time) *session {
 			delete(ss.m, id)
 		}
 	}
-	s := &session{id: randomID(), csrf: randomID(), name: t.name, role: t.role, expires: now.Add(ss.ttl)}
+	s := &session{id: randomID(), csrf: randomID(), name: t.name, role: t.role, token: t, expires: now.Add(ss.ttl)}
 	ss.m[s.id] = s
 	return s
 }

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"io"
@@ -9,16 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/web"
 )
-
-// routesForTest is the route table (method, path, role), built the way New
-// builds it.
-func routesForTest() []route {
-	return (&server{d: Deps{Gatherer: prometheus.NewRegistry()}}).routeTable()
-}
 
 // concrete fills a route pattern's wildcards with plausible values.
 func concrete(path string) string {
@@ -41,31 +34,31 @@ func TestEveryMutatingRouteRefusesNoTokenAndReadToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, rt := range routesForTest() {
-		if !rt.mutating() {
+	for _, rt := range web.Routes() {
+		if !rt.Mutating {
 			continue
 		}
-		if rt.role != roleAdmin {
+		if rt.Role != "admin" {
 			// Signing in and out are the only changes without a role.
-			if rt.path != "/login" && rt.path != "/logout" {
-				t.Errorf("%s %s changes something but needs only %s", rt.method, rt.path, rt.role)
+			if rt.Path != "/login" && rt.Path != "/logout" {
+				t.Errorf("%s %s changes something but needs only %s", rt.Method, rt.Path, rt.Role)
 			}
 			continue
 		}
 		n++
-		path := concrete(rt.path)
+		path := concrete(rt.Path)
 		body := `{}`
-		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
-			if code, b := e.do(rt.method, path, "", body); code != http.StatusUnauthorized {
+		t.Run(rt.Method+" "+rt.Path, func(t *testing.T) {
+			if code, b := e.do(rt.Method, path, "", body); code != http.StatusUnauthorized {
 				t.Errorf("no token: %d %s", code, b)
 			}
-			if code, b := e.do(rt.method, path, readSecret, body); code != http.StatusForbidden {
+			if code, b := e.do(rt.Method, path, readSecret, body); code != http.StatusForbidden {
 				t.Errorf("read token: %d %s", code, b)
 			}
-			if code, b := e.do(rt.method, path, "not-a-token-at-all", body); code != http.StatusUnauthorized {
+			if code, b := e.do(rt.Method, path, "not-a-token-at-all", body); code != http.StatusUnauthorized {
 				t.Errorf("unknown token: %d %s", code, b)
 			}
-			if !rt.api {
+			if !rt.API {
 				form := url.Values{"csrf": {csrf}, "key": {"automation.kill_switch"}, "value": {"on"}}
 				code, b := postForm(t, readJar, e.base+path, form, "")
 				if code != http.StatusForbidden || !strings.Contains(b, "has the role read") {
@@ -97,12 +90,12 @@ func TestEveryMutatingRouteRefusesNoTokenAndReadToken(t *testing.T) {
 func TestReadRoutesNeedAToken(t *testing.T) {
 	e := newEnv(t)
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	for _, rt := range routesForTest() {
-		if rt.mutating() || rt.role != roleRead {
+	for _, rt := range web.Routes() {
+		if rt.Mutating || rt.Role != "read" {
 			continue
 		}
-		path := concrete(rt.path)
-		if rt.path == "/api/v1/events" {
+		path := concrete(rt.Path)
+		if rt.Path == "/api/v1/events" {
 			continue // a stream: covered by TestEvents
 		}
 		resp, err := noRedirect.Get(e.base + path)
@@ -111,9 +104,9 @@ func TestReadRoutesNeedAToken(t *testing.T) {
 		}
 		resp.Body.Close()
 		switch {
-		case rt.api && resp.StatusCode != http.StatusUnauthorized:
+		case rt.API && resp.StatusCode != http.StatusUnauthorized:
 			t.Errorf("GET %s without a token: %d", path, resp.StatusCode)
-		case !rt.api && (resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=")):
+		case !rt.API && (resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=")):
 			t.Errorf("page %s without a token: %d %s", path, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
@@ -187,7 +180,7 @@ func TestUISessionAndCSRF(t *testing.T) {
 	jar := signIn(t, e, adminSecret)
 	u, _ := url.Parse(e.base)
 	cookies := jar.Cookies(u)
-	if len(cookies) != 1 || cookies[0].Name != sessionCookie || strings.Contains(cookies[0].Value, adminSecret) {
+	if len(cookies) != 1 || cookies[0].Name != web.SessionCookie || strings.Contains(cookies[0].Value, adminSecret) {
 		t.Fatalf("cookies %+v", cookies)
 	}
 	// The Set-Cookie header's flags.
@@ -240,12 +233,6 @@ func TestUISessionAndCSRF(t *testing.T) {
 	if code, _ := postForm(t, jar, e.base+"/settings", form, ""); code != http.StatusUnauthorized {
 		t.Errorf("after logout: %d", code)
 	}
-	// A redirect after sign-in stays on this site.
-	for in, want := range map[string]string{"//evil.example/x": "/", "https://evil.example": "/", "/silences": "/silences", `/\evil`: "/"} {
-		if got := safeNext(in); got != want {
-			t.Errorf("safeNext(%q) = %q", in, got)
-		}
-	}
 }
 
 func TestSecurityHeaders(t *testing.T) {
@@ -263,18 +250,5 @@ func TestSecurityHeaders(t *testing.T) {
 			!strings.Contains(h.Get("Content-Security-Policy"), "script-src 'self'") || h.Get("X-Frame-Options") != "DENY" {
 			t.Errorf("%s: headers %v", p, h)
 		}
-	}
-}
-
-func TestTokensFromConfig(t *testing.T) {
-	toks, err := loadTokens(harnessEnvWeb(), "", func(k string) string { return map[string]string{"T_ADMIN": adminSecret, "T_READ": readSecret}[k] })
-	if err != nil || len(toks) != 2 || toks[0].role != roleAdmin || toks[1].role != roleRead {
-		t.Fatalf("%+v %v", toks, err)
-	}
-	if _, err := loadTokens(harnessEnvWeb(), "", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "$T_ADMIN is empty") {
-		t.Errorf("unset: %v", err)
-	}
-	if _, err := loadTokens(harnessEnvWeb(), "", func(string) string { return "tiny" }); err == nil || strings.Contains(err.Error(), "tiny") {
-		t.Errorf("short secret (the error must not show it): %v", err)
 	}
 }

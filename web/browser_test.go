@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/web"
 )
 
 // The browser tests drive the real UI in headless Chromium (Debian's
@@ -103,7 +104,7 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string, within time.D
 func signInBrowser(t *testing.T, ctx context.Context, e *env, secret, next string) {
 	t.Helper()
 	do(t, ctx, "sign in",
-		chromedp.Navigate(e.base+"/login?next="+urlEscape(next)),
+		chromedp.Navigate(e.base+"/login?next="+web.URLEscape(next)),
 		chromedp.WaitVisible(chromedp.ID("login-token")),
 		chromedp.SendKeys(chromedp.ID("login-token"), secret),
 		chromedp.Click(chromedp.ID("login-submit")),
@@ -150,7 +151,7 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("a filter in the URL narrows the list", func(t *testing.T) {
-		do(t, ctx, "filter", chromedp.Navigate(e.base+`/?match=`+urlEscape(`{instance=~"db[12]"}`)+"&state=ok"), chromedp.WaitVisible(chromedp.ID("instances")))
+		do(t, ctx, "filter", chromedp.Navigate(e.base+`/?match=`+web.URLEscape(`{instance=~"db[12]"}`)+"&state=ok"), chromedp.WaitVisible(chromedp.ID("instances")))
 		rows := js[string](t, ctx, rowStates)
 		if rows != "ok pg-connections db1\nok pg-connections db2" && rows != "ok pg-connections db2\nok pg-connections db1" {
 			t.Errorf("filtered rows:\n%s", rows)
@@ -244,10 +245,11 @@ func TestBrowser(t *testing.T) {
 		signInBrowser(t, ctx, e, adminSecret, "/")
 		e.freeConnectionsOnTerminate(db3, 6, 51)
 		fill("connections exhausted on db3; idle sessions from the report job")
-		waitFor(t, ctx, "run page", `location.pathname.startsWith("/runs/") && document.querySelectorAll("#run-steps li.step").length >= 1`, 10*time.Second)
-		// The run goes on after the page is served, and the run page
-		// follows instance states, not steps (db3 is silenced here, so its
-		// recovery sends no event): once the run has ended, reload.
+		waitFor(t, ctx, "run page", `location.pathname.startsWith("/runs/") && !!document.getElementById("run-steps")`, 10*time.Second)
+		// The run goes on after the page is served (its first step may or
+		// may not be recorded by then), and the run page follows instance
+		// states, not steps (db3 is silenced here, so its recovery sends no
+		// event): once the run has ended, reload.
 		e.settle()
 		do(t, ctx, "reload the run page", chromedp.Reload())
 		waitFor(t, ctx, "run page with steps", `location.pathname.startsWith("/runs/") && document.querySelectorAll("#run-steps li.step").length === 2`, 10*time.Second)

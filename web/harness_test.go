@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -16,24 +16,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/assertd/assertd"
-	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/app"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/internal/fakeclock"
 	"github.com/assertd/assertd/remediations"
-	"github.com/assertd/assertd/sources"
-	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/store"
-	"github.com/assertd/assertd/store/sqlite"
+	"github.com/assertd/assertd/web"
 )
 
-// The harness runs the real thing in-process: the configuration loaded from
-// files, SQLite in a temporary directory, the embedded TSDB, the heartbeat
-// tracker, the engine with the remediation runner and this handler on
-// 127.0.0.1 — all on an injected clock. Only the external effects of the
+// The harness runs the real thing in-process, built by app.New as assertd
+// run builds it: the configuration loaded from files, SQLite in a temporary
+// directory, the embedded TSDB, the heartbeat tracker, the engine with the
+// remediation runner, the deliverer and the handler on 127.0.0.1 — all on
+// one fake clock (internal/fakeclock). Only the external effects of the
 // run steps (psql, systemctl) are faked: see fakeEffects.
 
 const (
@@ -105,62 +104,6 @@ remediations:
         on_failure: page
 `
 
-// clock is the injected time. Remediation runs wait on it (wait steps,
-// retry backoff, approval expiry): After fires when Add moves the clock
-// past the deadline, as in asserttest.
-type clock struct {
-	mu     sync.Mutex
-	t      time.Time
-	timers []timer
-}
-
-type timer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// After fires when the clock reaches now+d.
-func (c *clock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.t
-		return ch
-	}
-	c.timers = append(c.timers, timer{at: c.t.Add(d), ch: ch})
-	return ch
-}
-
-// Add moves the clock and fires the timers that are due.
-func (c *clock) Add(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	kept := c.timers[:0]
-	for _, tm := range c.timers {
-		if !tm.at.After(c.t) {
-			tm.ch <- tm.at
-			continue
-		}
-		kept = append(kept, tm)
-	}
-	c.timers = kept
-	return c.t
-}
-
-func (c *clock) waiting() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers)
-}
-
 // fakeEffects stand in for what run and http steps do outside assertd. The
 // harness runs the real remediation runner, but the machine running the
 // tests has no PostgreSQL to psql into and no pg-backup.service to start
@@ -207,78 +150,83 @@ func (f *fakeEffects) Step(remediation string, st *remediations.CompiledStep) (b
 
 // env is one running assertd for a test.
 type env struct {
-	t     testing.TB
-	ctx   context.Context
-	clock *clock
-	set   *config.Set
-	st    store.Store
-	emb   *sources.Embedded
-	hb    *heartbeat.Tracker
-	eng   *engine.Engine
-	run   *remediations.Runner
-	fx    *fakeEffects
-	reg   *prometheus.Registry
-	srv   *httptest.Server
-	base  string
+	t      testing.TB
+	ctx    context.Context
+	clock  *fakeclock.Clock
+	app    *app.App
+	set    *config.Set
+	st     store.Store
+	eng    *engine.Engine
+	run    *remediations.Runner
+	fx     *fakeEffects
+	config string // the path of assertd.yaml
+	base   string
 }
 
 // start0 is when every harness starts: a fixed time, so screenshots and
 // tests do not depend on the wall clock.
 var start0 = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 
+// newEnv builds assertd through app.New, as assertd run does, from the
+// harness's files in a temporary directory, on a fake clock and with the
+// fake effects, and serves its handler on 127.0.0.1. Nothing evaluates or
+// delivers by itself: the tests move the clock and evaluate.
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, harnessConfig, harnessRules)
+}
+
+// newEnvWith is newEnv with another configuration and rules.
+func newEnvWith(t testing.TB, cfg, rules string) *env {
+	t.Helper()
 	dir := t.TempDir()
-	for name, text := range map[string]string{"assertd.yaml": harnessConfig, "rules.yaml": harnessRules} {
+	for name, text := range map[string]string{"assertd.yaml": cfg, "rules.yaml": rules} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	set, errs := config.Load(filepath.Join(dir, "assertd.yaml"))
-	if len(errs) > 0 {
-		t.Fatalf("config: %v", errs)
-	}
-	ctx := context.Background()
-	e := &env{t: t, ctx: ctx, clock: &clock{t: start0}, set: set, reg: prometheus.NewRegistry()}
-	var err error
-	if e.st, err = sqlite.Open(ctx, filepath.Join(dir, "assertd.db")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.st.Close() })
-	if e.emb, err = sources.OpenEmbedded(sources.EmbeddedOptions{Dir: filepath.Join(dir, "tsdb"),
-		EngineOptions: sources.EngineOptions{Logger: slog.New(slog.DiscardHandler)}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.emb.Close() })
-	if e.hb, err = heartbeat.New(ctx, set.Heartbeats, store.HeartbeatStore{Store: e.st}, heartbeat.Options{Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler)}); err != nil {
-		t.Fatal(err)
-	}
-	e.fx = &fakeEffects{}
-	e.run = remediations.NewRunner(remediations.RunnerOptions{Store: e.st, Clock: e.clock, Effects: e.fx,
-		Logger: slog.New(slog.DiscardHandler), LookupEnv: func(string) (string, bool) { return "", false },
-		ReadFile: func(string) ([]byte, error) { return nil, errors.New("the web harness reads no secret files") }})
-	if e.eng, err = engine.New(ctx, engine.Options{Set: set, Store: e.st, Sources: map[string]asserts.Querier{config.EmbeddedName: e.emb},
-		Heartbeats: e.hb, Now: e.clock.Now, Registerer: e.reg, Logger: slog.New(slog.DiscardHandler), Remediator: e.run}); err != nil {
-		t.Fatal(err)
-	}
-	e.run.Attach(e.eng)
-	t.Cleanup(e.run.Wait) // before the store closes
-	env := map[string]string{"T_ADMIN": adminSecret, "T_READ": readSecret}
-	h, err := New(Deps{Engine: e.eng, Store: e.st, Heartbeats: e.hb, Web: set.Config.Web, ConfigDir: set.Dir(),
-		Getenv: func(k string) string { return env[k] }, Pings: e.hb.Handler(e.clock.Now), Gatherer: e.reg, Registerer: e.reg,
-		Now: e.clock.Now, EventEvery: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = httptest.NewUnstartedServer(h)
-	e.srv.Config = Server(h)
-	e.srv.Start()
-	t.Cleanup(e.srv.Close)
-	e.base = e.srv.URL
+	e := &env{t: t, ctx: context.Background(), clock: fakeclock.New(start0), fx: &fakeEffects{}, config: filepath.Join(dir, "assertd.yaml")}
+	a := e.newApp(app.Options{})
+	e.app, e.set, e.st, e.eng, e.run = a, a.Set(), a.Store(), a.Engine(), a.Runner()
+	srv := httptest.NewUnstartedServer(a.Handler())
+	srv.Config = web.Server(a.Handler())
+	srv.Start()
+	t.Cleanup(srv.Close)
+	e.base = srv.URL
 	if !strings.HasPrefix(e.base, "http://127.0.0.1:") {
 		t.Fatalf("server on %s, not 127.0.0.1", e.base)
 	}
 	return e
+}
+
+// newApp builds an assertd of the harness's configuration, clock, secrets
+// and effects, with o's Store and DataDir; it stops when the test ends.
+func (e *env) newApp(o app.Options) *app.App {
+	e.t.Helper()
+	secrets := map[string]string{"T_ADMIN": adminSecret, "T_READ": readSecret}
+	o.ConfigPath = e.config
+	o.Logger = slog.New(slog.DiscardHandler)
+	o.Getenv = func(k string) string { return secrets[k] }
+	o.ReadFile = func(string) ([]byte, error) { return nil, errors.New("the web harness reads no secret files") }
+	o.Clock, o.Effects, o.Stdout, o.EventEvery = e.clock, e.fx, io.Discard, 100*time.Millisecond
+	a, err := app.New(e.ctx, o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if err := a.Stop(e.ctx); err != nil {
+			e.t.Error(err)
+		}
+	})
+	return a
+}
+
+// restart builds a second assertd on the same configuration and store, as
+// a restart finds them (the state in the store, nothing in memory). It has
+// its own empty embedded TSDB: the first assertd still holds its directory.
+func (e *env) restart() *app.App {
+	e.t.Helper()
+	return e.newApp(app.Options{Store: e.st, DataDir: e.t.TempDir()})
 }
 
 // sample writes one value of a series at the clock's time.
@@ -291,11 +239,11 @@ func (e *env) sample(metric string, value float64, kv ...string) {
 
 // write is sample without failing the test, for the runs' goroutines.
 func (e *env) write(metric string, value float64, kv ...string) error {
-	app := e.emb.Appendable().Appender(e.ctx)
-	if _, err := app.Append(0, labels.FromStrings(append([]string{"__name__", metric}, kv...)...), e.clock.Now().UnixMilli(), value); err != nil {
+	ap := e.app.Embedded().Appendable().Appender(e.ctx)
+	if _, err := ap.Append(0, labels.FromStrings(append([]string{"__name__", metric}, kv...)...), e.clock.Now().UnixMilli(), value); err != nil {
 		return err
 	}
-	return app.Commit()
+	return ap.Commit()
 }
 
 // eval evaluates every assert at the clock's time.
@@ -314,12 +262,8 @@ func (e *env) eval() {
 // when nothing runs.
 func (e *env) settle() {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for e.run.InFlight() > e.clock.waiting() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("a remediation run did not settle within 10s")
-		}
-		time.Sleep(200 * time.Microsecond)
+	if err := e.clock.Settle(e.run.InFlight, 10*time.Second); err != nil {
+		e.t.Fatalf("a remediation run did not settle: %v", err)
 	}
 }
 

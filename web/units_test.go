@@ -1,14 +1,16 @@
 package web
 
 import (
+	"fmt"
 	"html/template"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/engine"
 )
 
 func TestParseMatchers(t *testing.T) {
@@ -65,7 +67,7 @@ func TestResolveExpr(t *testing.T) {
 }
 
 func TestTimeline(t *testing.T) {
-	now := start0.Add(time.Hour)
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
 	in := assertd.Instance{Assert: "a", State: assertd.Escalated, Since: now.Add(-10 * time.Minute), Values: map[string]float64{"free": 3}}
 	trs := []assertd.Transition{ // newest first
 		{From: assertd.Violated, To: assertd.Escalated, At: now.Add(-10 * time.Minute), Values: map[string]float64{"free": 4}, Reason: `<b>paged</b>`},
@@ -87,35 +89,45 @@ func TestTimeline(t *testing.T) {
 	_ = template.HTML("")
 }
 
-// TestPagesRender: every page answers 200 to a read token, with the number
-// of problems in the title.
-func TestPagesRender(t *testing.T) {
-	e := newEnv(t)
-	e.seed()
-	db3 := e.instance("pg-connections", "db3")
-	if code, body := e.do("POST", "/api/v1/break-glass", adminSecret, `{"remediation": "rerun-backup", "reason": "test"}`); code != 202 {
-		t.Fatalf("break glass %d %s", code, body)
+// The API tokens of a config, and the errors of bad ones (which never show
+// the secret).
+func TestTokensFromConfig(t *testing.T) {
+	toks, err := loadTokens(tokensConfig, "", func(k string) string {
+		return map[string]string{"T_ADMIN": "admin-secret-0123456789", "T_READ": "read-secret-0123456789ab"}[k]
+	})
+	if err != nil || len(toks) != 2 || toks[0].role != roleAdmin || toks[1].role != roleRead {
+		t.Fatalf("%+v %v", toks, err)
 	}
-	e.settle()
-	runs, _ := e.st.Runs(e.ctx, storeRunsAll)
-	for _, p := range []string{"/", "/?state=escalated", "/asserts/pg-connections", "/instances/pg-connections/" + db3.Fingerprint,
-		"/runs/" + runs[0].ID, "/heartbeats", "/silences", "/silences?match=%7Binstance%3D%22db3%22%7D", "/settings",
-		"/break-glass?assert=pg-connections&fingerprint=" + db3.Fingerprint, "/login"} {
-		req, _ := http.NewRequest("GET", e.base+p, nil)
-		req.Header.Set("Authorization", "Bearer "+readSecret)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(b), "<title>(2) ") || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") {
-			t.Errorf("%s: %d %s", p, resp.StatusCode, b[:min(len(b), 400)])
+	if _, err := loadTokens(tokensConfig, "", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "$T_ADMIN is empty") {
+		t.Errorf("unset: %v", err)
+	}
+	if _, err := loadTokens(tokensConfig, "", func(string) string { return "tiny" }); err == nil || strings.Contains(err.Error(), "tiny") {
+		t.Errorf("short secret (the error must not show it): %v", err)
+	}
+}
+
+var tokensConfig = config.Web{Tokens: []config.Token{{Name: "alice", Role: "admin", TokenEnv: "T_ADMIN"}, {Name: "rob", Role: "read", TokenEnv: "T_READ"}}}
+
+// A redirect after sign-in stays on this site.
+func TestSafeNext(t *testing.T) {
+	for in, want := range map[string]string{"//evil.example/x": "/", "https://evil.example": "/", "/silences": "/silences", `/\evil`: "/"} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q", in, got)
 		}
 	}
-	for p, code := range map[string]int{"/asserts/nope": 404, "/runs/nope": 404, "/instances/a/b": 404, "/?match=%7B": 400} {
-		if got, _ := e.do("GET", p, readSecret, ""); got != code {
-			t.Errorf("%s: %d, want %d", p, got, code)
-		}
+}
+
+// An acknowledgement of an instance nobody was paged for is a conflict.
+func TestAckOfUnpagedIsConflict(t *testing.T) {
+	status, _, _ := errStatus(fmt.Errorf("acknowledge: %w", engine.ErrNotEscalated))
+	if status != http.StatusConflict {
+		t.Fatal(status)
+	}
+}
+
+// The refusals are counted by class.
+func TestRefusalReasons(t *testing.T) {
+	if refusalReason("refused: the kill switch is on") != "kill_switch" || refusalReason("guard failed: 40% violating") != "guard" {
+		t.Error("refusal classes")
 	}
 }

@@ -82,7 +82,10 @@ type Deps struct {
 	Store      Store
 	Heartbeats Heartbeats // nil: no heartbeats
 	// Web holds the tokens and public_read; ConfigDir resolves token_file.
-	Web       config.Web
+	Web config.Web
+	// Access, when set, is used instead of the tokens of Web (a reload
+	// swaps it).
+	Access    *Access
 	ConfigDir string
 	Getenv    func(string) string // default os.Getenv
 
@@ -107,7 +110,7 @@ type server struct {
 	d        Deps
 	log      *slog.Logger
 	now      func() time.Time
-	tokens   []token
+	access   *Access
 	sessions *sessions
 	pages    *pages
 	metrics  *webMetrics
@@ -131,16 +134,19 @@ func New(d Deps) (http.Handler, error) {
 	if d.SessionTTL <= 0 {
 		d.SessionTTL = 12 * time.Hour
 	}
-	toks, err := loadTokens(d.Web, d.ConfigDir, d.Getenv)
-	if err != nil {
-		return nil, err
+	acc := d.Access
+	if acc == nil {
+		var err error
+		if acc, err = LoadAccess(d.Web, d.ConfigDir, d.Getenv); err != nil {
+			return nil, err
+		}
 	}
 	pg, err := loadPages(d.Now)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{d: d, log: d.Logger, now: d.Now, tokens: toks, sessions: newSessions(d.SessionTTL), pages: pg}
-	if len(toks) == 0 && !d.Web.PublicRead {
+	s := &server{d: d, log: d.Logger, now: d.Now, access: acc, sessions: newSessions(d.SessionTTL), pages: pg}
+	if toks, pub := acc.snapshot(); len(toks) == 0 && !pub {
 		s.log.Warn("web: no tokens are configured: reads are open and every change is refused; add web.tokens to allow changes")
 	}
 	s.metrics = newWebMetrics(s)

@@ -88,8 +88,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		return 0
 	}
-	for _, name := range c.t.names {
-		e := c.t.entries[name]
+	d := c.t.decl.Load()
+	for _, name := range d.names {
+		e := d.entries[name]
 		e.mu.RLock()
 		st, next := evaluate(e.spec, &e.rec, e.runs, now)
 		hs := status(name, st, &e.rec, now)

@@ -73,20 +73,27 @@ type Options struct {
 // state durable through a Store and computes their states from an injected
 // time. It is safe for concurrent use.
 type Tracker struct {
-	store    Store
-	log      *slog.Logger
-	entries  map[string]*entry
-	names    []string
-	rejected [numReasons]atomic.Uint64
+	store     Store
+	log       *slog.Logger
+	now       func() time.Time
+	lookupEnv func(string) (string, bool)
+	decl      atomic.Pointer[declared] // replaced whole by Swap
+	rejected  [numReasons]atomic.Uint64
+}
+
+// declared is the set of heartbeats in force.
+type declared struct {
+	entries map[string]*entry
+	names   []string // sorted
 }
 
 type entry struct {
 	name string
-	spec spec
-	key  *[sha256.Size]byte // nil: no key required
 
 	pingMu sync.Mutex // serializes writes of this heartbeat (held during store I/O)
 	mu     sync.RWMutex
+	spec   spec               // under mu: Swap changes it
+	key    *[sha256.Size]byte // under mu; nil: no key required
 	rec    assertd.HeartbeatRecord
 	runs   []run
 	pings  [numKinds]atomic.Uint64
@@ -108,7 +115,25 @@ func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, store Store, opt
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	t := &Tracker{store: store, log: opts.Logger, entries: make(map[string]*entry, len(hbs))}
+	t := &Tracker{store: store, log: opts.Logger, now: opts.Now, lookupEnv: opts.LookupEnv}
+	t.decl.Store(&declared{entries: map[string]*entry{}})
+	n, err := t.Prepare(ctx, hbs)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range n.fresh {
+		if err := store.SaveHeartbeat(ctx, e.rec); err != nil {
+			return nil, fmt.Errorf("save new heartbeat %q: %w", e.name, err)
+		}
+	}
+	n.fresh = nil
+	t.decl.Store(n.d)
+	return t, nil
+}
+
+// declare checks the declared heartbeats and resolves their keys.
+func (t *Tracker) declare(hbs []*asserts.CompiledHeartbeat) (*declared, error) {
+	d := &declared{entries: make(map[string]*entry, len(hbs))}
 	for i, c := range hbs {
 		if c == nil || c.Heartbeat == nil {
 			return nil, fmt.Errorf("heartbeat #%d is nil", i+1)
@@ -116,7 +141,7 @@ func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, store Store, opt
 		if err := assertd.CheckName("heartbeat", c.Name); err != nil {
 			return nil, err
 		}
-		if _, dup := t.entries[c.Name]; dup {
+		if _, dup := d.entries[c.Name]; dup {
 			return nil, fmt.Errorf("heartbeat %q is declared twice", c.Name)
 		}
 		if c.Schedule == nil && c.Period <= 0 {
@@ -125,15 +150,24 @@ func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, store Store, opt
 		if c.Grace < 0 || c.MaxRuntime < 0 {
 			return nil, fmt.Errorf("heartbeat %q: grace and max_runtime must not be negative", c.Name)
 		}
-		key, err := resolveKey(c.Heartbeat, opts.LookupEnv)
+		key, err := resolveKey(c.Heartbeat, t.lookupEnv)
 		if err != nil {
 			return nil, err
 		}
-		t.entries[c.Name] = &entry{name: c.Name, spec: specOf(c), key: key}
-		t.names = append(t.names, c.Name)
+		d.entries[c.Name] = &entry{name: c.Name, spec: specOf(c), key: key}
+		d.names = append(d.names, c.Name)
 	}
-	slices.Sort(t.names)
-	recs, err := store.LoadHeartbeats(ctx)
+	slices.Sort(d.names)
+	return d, nil
+}
+
+// load gives heartbeats not followed so far their stored state (a new
+// record, Created now, when there is none: fresh reports those).
+func (t *Tracker) load(ctx context.Context, es []*entry) (fresh []*entry, err error) {
+	if len(es) == 0 {
+		return nil, nil
+	}
+	recs, err := t.store.LoadHeartbeats(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load heartbeats: %w", err)
 	}
@@ -141,26 +175,23 @@ func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, store Store, opt
 	for _, r := range recs {
 		stored[r.Name] = r
 	}
-	now := opts.Now()
-	for _, name := range t.names {
-		e := t.entries[name]
-		r, ok := stored[name]
+	now := t.now()
+	for _, e := range es {
+		r, ok := stored[e.name]
 		if !ok {
-			r = assertd.HeartbeatRecord{Name: name, Created: now}
-			if err := store.SaveHeartbeat(ctx, r); err != nil {
-				return nil, fmt.Errorf("save new heartbeat %q: %w", name, err)
-			}
+			r = assertd.HeartbeatRecord{Name: e.name, Created: now}
+			fresh = append(fresh, e)
 		}
 		e.rec = r
 		if !r.LastStart.IsZero() {
-			recent, err := store.RecentPings(ctx, name, replayPings)
+			recent, err := t.store.RecentPings(ctx, e.name, replayPings)
 			if err != nil {
-				return nil, fmt.Errorf("load pings of heartbeat %q: %w", name, err)
+				return nil, fmt.Errorf("load pings of heartbeat %q: %w", e.name, err)
 			}
 			e.runs = replay(r, recent)
 		}
 	}
-	return t, nil
+	return fresh, nil
 }
 
 // resolveKey reads a heartbeat's ping key. Errors name the heartbeat and the
@@ -211,35 +242,46 @@ func keySetting(h *asserts.Heartbeat) string {
 }
 
 // Names returns the declared heartbeats, sorted.
-func (t *Tracker) Names() []string { return slices.Clone(t.names) }
+func (t *Tracker) Names() []string { return slices.Clone(t.decl.Load().names) }
+
+// entry returns the declared heartbeat name, or nil.
+func (t *Tracker) entry(name string) *entry { return t.decl.Load().entries[name] }
 
 // Known reports whether name is a declared heartbeat.
-func (t *Tracker) Known(name string) bool { return t.entries[name] != nil }
+func (t *Tracker) Known(name string) bool { return t.entry(name) != nil }
 
 // NeedsKey reports whether pings of name must carry its key.
 func (t *Tracker) NeedsKey(name string) bool {
-	e := t.entries[name]
-	return e != nil && e.key != nil
+	e := t.entry(name)
+	if e == nil {
+		return false
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.key != nil
 }
 
 // CheckKey compares a presented ping key with the heartbeat's in constant
 // time (the comparison does not depend on where, or whether, they differ,
 // nor on their lengths). It reports true when the heartbeat needs no key.
 func (t *Tracker) CheckKey(name, key string) bool {
-	e := t.entries[name]
+	e := t.entry(name)
 	if e == nil {
 		return false
 	}
-	if e.key == nil {
+	e.mu.RLock()
+	want := e.key
+	e.mu.RUnlock()
+	if want == nil {
 		return true
 	}
 	sum := sha256.Sum256([]byte(key))
-	return subtle.ConstantTimeCompare(sum[:], e.key[:]) == 1
+	return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
 }
 
 // Record returns the stored record of name.
 func (t *Tracker) Record(name string) (assertd.HeartbeatRecord, bool) {
-	e := t.entries[name]
+	e := t.entry(name)
 	if e == nil {
 		return assertd.HeartbeatRecord{}, false
 	}
@@ -250,7 +292,7 @@ func (t *Tracker) Record(name string) (assertd.HeartbeatRecord, bool) {
 
 // State returns the state of name at now; false when name is not declared.
 func (t *Tracker) State(name string, now time.Time) (State, bool) {
-	e := t.entries[name]
+	e := t.entry(name)
 	if e == nil {
 		return "", false
 	}
@@ -261,7 +303,7 @@ func (t *Tracker) State(name string, now time.Time) (State, bool) {
 // Status returns what heartbeat("name") evaluates to at now; false when name
 // is not declared.
 func (t *Tracker) Status(name string, now time.Time) (asserts.HeartbeatStatus, bool) {
-	e := t.entries[name]
+	e := t.entry(name)
 	if e == nil {
 		return asserts.HeartbeatStatus{}, false
 	}
@@ -276,7 +318,7 @@ func (t *Tracker) Status(name string, now time.Time) (asserts.HeartbeatStatus, b
 // not declared or when no such instant is pending (new, down, paused,
 // running-too-long). The engine can wake up at it to re-evaluate.
 func (t *Tracker) NextDeadline(name string, now time.Time) (time.Time, bool) {
-	e := t.entries[name]
+	e := t.entry(name)
 	if e == nil {
 		return time.Time{}, false
 	}
@@ -295,7 +337,7 @@ func (e *entry) evaluate(now time.Time) (State, time.Time) {
 // p.ID is assigned by the store. A longer body is cut to MaxBody. Errors:
 // ErrUnknown, ErrInvalidPing, or the store's (the ping was not recorded).
 func (t *Tracker) Ping(ctx context.Context, p assertd.Ping) error {
-	e := t.entries[p.Heartbeat]
+	e := t.entry(p.Heartbeat)
 	if e == nil {
 		return fmt.Errorf("%w %q: declare it under heartbeats:", ErrUnknown, clip(p.Heartbeat, 64))
 	}
@@ -393,7 +435,7 @@ func (t *Tracker) Resume(ctx context.Context, name string) error {
 }
 
 func (t *Tracker) update(ctx context.Context, name string, f func(*assertd.HeartbeatRecord, *[]run)) error {
-	e := t.entries[name]
+	e := t.entry(name)
 	if e == nil {
 		return fmt.Errorf("%w %q: declare it under heartbeats:", ErrUnknown, clip(name, 64))
 	}

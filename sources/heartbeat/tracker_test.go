@@ -139,7 +139,7 @@ func TestOpenRunsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e := tr.entries["job"]
+	e := tr.entry("job")
 	if len(e.runs) != maxOpenRuns || !e.runs[0].start.Equal(t0) {
 		t.Fatalf("%d runs tracked, oldest %s; want %d, oldest kept", len(e.runs), e.runs[0].start, maxOpenRuns)
 	}
