@@ -37,6 +37,7 @@ type Store interface {
 	Silences(ctx context.Context, now time.Time, includeExpired bool) ([]assertd.Silence, error)
 	Audit(ctx context.Context, e assertd.AuditEntry) (int64, error)
 	Compact(ctx context.Context, before time.Time) (store.CompactStats, error)
+	Health(ctx context.Context) error
 }
 
 // Options configure an Engine.
