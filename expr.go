@@ -87,7 +87,7 @@ func example(fn string) string {
 // exprError turns expr's error into one sentence in the user's words.
 func exprError(err error, env map[string]any) error {
 	msg, col := err.Error(), 0
-	if fe, ok := err.(*file.Error); ok {
+	if fe := (*file.Error)(nil); errors.As(err, &fe) {
 		msg, col = fe.Message, fe.Column+1
 	}
 	if strings.HasPrefix(msg, "expected bool, but got ") {

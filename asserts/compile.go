@@ -1,6 +1,7 @@
 package asserts
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -242,7 +243,7 @@ func ParseSchedule(s string) (cron.Schedule, error) {
 }
 
 func promqlMsg(err error) string {
-	if pe, ok := err.(parser.ParseErrors); ok && len(pe) > 0 {
+	if pe := parser.ParseErrors(nil); errors.As(err, &pe) && len(pe) > 0 {
 		return fmt.Sprintf("%v (at %s)", pe[0].Err, pe[0].PositionRange.StartPosInput(pe[0].Query, 0))
 	}
 	return err.Error()

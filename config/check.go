@@ -108,6 +108,12 @@ func Check(cfgPath string, cfgGiven bool, paths []string) *Report {
 
 func (r *Report) finish() *Report {
 	r.Errors = strictyaml.Errors(r.Errors).Sort()
+	for _, e := range r.Errors {
+		// A file with a positioned error was read, even if nothing loaded.
+		if e.Pos.Line > 0 && !slices.Contains(r.Files, e.Pos.File) {
+			r.Files = append(r.Files, e.Pos.File)
+		}
+	}
 	if r.Errors == nil {
 		r.Errors = []*strictyaml.Error{}
 	}

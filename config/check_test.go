@@ -125,7 +125,7 @@ func TestGoodFiles(t *testing.T) {
 	}
 }
 
-// The Done-when line: a file with five different mistakes yields five lines.
+// A file with five different mistakes yields five lines, one per mistake.
 func TestFiveMistakesFiveLines(t *testing.T) {
 	rep := Check("", false, []string{"testdata/five.bad.yaml"})
 	var out, summary bytes.Buffer
@@ -237,5 +237,25 @@ func TestDuplicatesAcrossFiles(t *testing.T) {
 	e := rep.Errors[0]
 	if e.Pos.File != b || e.Pos.Line != 3 || !strings.Contains(e.Msg, `duplicate assert name "same" (first defined at `+a+":2:5)") {
 		t.Fatalf("error: %v", e)
+	}
+}
+
+// A config that is not valid YAML yields its syntax errors, and none of what
+// an empty config would lack (no files:, no notifiers).
+func TestConfigSyntaxErrorsOnly(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "assertd.yaml")
+	if err := os.WriteFile(cfg, []byte("files: [rules.yaml]\nnotifiers:\n  - name: c\n    console: {}\n   extra: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := Check(cfg, true, nil)
+	if len(rep.Errors) != 1 {
+		t.Fatalf("errors: %v", rep.Errors)
+	}
+	if e := rep.Errors[0]; e.Pos.Line != 5 || e.Pos.Col != 4 || !strings.Contains(e.Msg, "invalid YAML: this line (column 4) is indented less than console") {
+		t.Fatalf("error: %v", e)
+	}
+	if len(rep.Files) != 1 || rep.Files[0] != cfg {
+		t.Fatalf("files: %v", rep.Files)
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -85,7 +86,7 @@ func readFile(path string) ([]byte, strictyaml.Errors) {
 }
 
 func unwrapPathError(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
 		return pe.Err
 	}
 	return err
@@ -100,10 +101,17 @@ func LoadConfig(path string) (*Config, *strictyaml.Positions, strictyaml.Errors)
 	return ParseConfig(path, data)
 }
 
-// ParseConfig decodes and checks assertd.yaml from data.
+// ParseConfig decodes and checks assertd.yaml from data. A config that is
+// not valid YAML is not read at all (nil): its syntax errors are all there
+// is to say, not what an empty config would lack.
 func ParseConfig(path string, data []byte) (*Config, *strictyaml.Positions, strictyaml.Errors) {
+	doc, errs := strictyaml.Parse(path, data)
+	if doc == nil {
+		return nil, nil, errs
+	}
 	var c Config
-	pos, errs := strictyaml.Decode(path, data, &c)
+	pos, derrs := strictyaml.DecodeNode(path, doc, &c)
+	errs.Append(derrs)
 	errs.Append(validate(&c, pos))
 	return &c, pos, errs
 }
@@ -186,7 +194,7 @@ func LoadRules(cfgPath string, cfg *Config, cfgPos *strictyaml.Positions, files 
 }
 
 // addRules decodes and compiles one rule file into the set.
-func (set *Set) addRules(file string, data []byte, def asserts.Defaults) strictyaml.Errors {
+func (s *Set) addRules(file string, data []byte, def asserts.Defaults) strictyaml.Errors {
 	var rf RuleFile
 	pos, errs := strictyaml.Decode(file, data, &rf)
 	if len(rf.Asserts)+len(rf.Heartbeats)+len(rf.Remediations) == 0 && len(errs) == 0 {
@@ -198,7 +206,7 @@ func (set *Set) addRules(file string, data []byte, def asserts.Defaults) stricty
 		a.Pos = loc.At()
 		c, aerrs := asserts.Compile(a, loc, def)
 		errs.Append(aerrs)
-		set.Asserts = append(set.Asserts, c)
+		s.Asserts = append(s.Asserts, c)
 	}
 	for i := range rf.Heartbeats {
 		h := &rf.Heartbeats[i]
@@ -206,7 +214,7 @@ func (set *Set) addRules(file string, data []byte, def asserts.Defaults) stricty
 		h.Pos = loc.At()
 		c, herrs := asserts.CompileHeartbeat(h, loc, def)
 		errs.Append(herrs)
-		set.Heartbeats = append(set.Heartbeats, c)
+		s.Heartbeats = append(s.Heartbeats, c)
 	}
 	for i := range rf.Remediations {
 		r := &rf.Remediations[i]
@@ -214,7 +222,7 @@ func (set *Set) addRules(file string, data []byte, def asserts.Defaults) stricty
 		r.Pos = loc.At()
 		c, rerrs := remediations.Compile(r, loc)
 		errs.Append(rerrs)
-		set.Remediations = append(set.Remediations, c)
+		s.Remediations = append(s.Remediations, c)
 	}
 	return errs
 }

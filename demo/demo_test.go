@@ -71,13 +71,13 @@ func TestStoryOneCompletesByItself(t *testing.T) {
 	go func() {
 		done <- Run(ctx, Options{Listen: "127.0.0.1:0", Service: "127.0.0.1:0", AutoSlow: time.Second, Out: &out})
 	}()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(out.String(), "remediating → ok: fixed by remediation restart-demo") {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("story 1 did not complete within two minutes:\n%s", out.String())
-		}
-		time.Sleep(200 * time.Millisecond)
+	select {
+	case <-out.When("remediating → ok: fixed by remediation restart-demo"):
+	case err := <-done:
+		t.Fatalf("the demo ended before story 1 completed: %v\n%s", err, out.String())
+	case <-time.After(2 * time.Minute):
+		cancel()
+		t.Fatalf("story 1 did not complete within two minutes:\n%s", out.String())
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -88,14 +88,36 @@ func TestStoryOneCompletesByItself(t *testing.T) {
 	}
 }
 
+// syncBuffer collects the demo's output; When signals a line of it.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+	mu    sync.Mutex
+	b     strings.Builder
+	want  string
+	found chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	s.check()
+	return n, err
+}
+
+// When returns a channel closed once the output holds sub.
+func (s *syncBuffer) When(sub string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.want, s.found = sub, make(chan struct{})
+	ch := s.found
+	s.check()
+	return ch
+}
+
+func (s *syncBuffer) check() {
+	if s.found != nil && strings.Contains(s.b.String(), s.want) {
+		close(s.found)
+		s.found = nil
+	}
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

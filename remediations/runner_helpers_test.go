@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/internal/fakeclock"
 	"github.com/assertd/assertd/internal/strictyaml"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/store/sqlite"
@@ -33,63 +34,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// fakeClock is an injected clock. In auto mode every wait returns at once
-// and moves the time on by its length; otherwise waits fire on Advance.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	auto    bool
-	waiters []waiter
-	slept   time.Duration // total waited in auto mode
-}
-
-type waiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if c.auto {
-		c.now = c.now.Add(d)
-		c.slept += d
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
-	return ch
-}
-
-// Advance moves the time on and fires the waits that are due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	c.waiters = kept
-}
-
-func (c *fakeClock) Waiting() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.waiters)
 }
 
 // fakeHost stands in for the engine.
@@ -182,7 +126,7 @@ func openStore(t *testing.T) store.Store {
 type rig struct {
 	st    store.Store
 	host  *fakeHost
-	clock *fakeClock
+	clock *fakeclock.Clock
 	r     *Runner
 	env   map[string]string
 }
@@ -190,7 +134,7 @@ type rig struct {
 func newRig(t *testing.T, rems ...*Compiled) *rig {
 	t.Helper()
 	g := &rig{st: openStore(t), host: &fakeHost{rems: map[string]*Compiled{}, verifyOK: true},
-		clock: &fakeClock{now: t0, auto: true}, env: map[string]string{}}
+		clock: fakeclock.NewAuto(t0), env: map[string]string{}}
 	for _, r := range rems {
 		g.host.rems[r.Name] = r
 	}

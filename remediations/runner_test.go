@@ -82,8 +82,8 @@ func TestRunSteps(t *testing.T) {
 			verifyOK: true,
 			want:     want{verified: true, steps: []string{"restart:failed", "restart:failed", "restart:ok", "verify:ok"}},
 			check: func(t *testing.T, g *rig, _ time.Duration) {
-				if g.clock.slept != 3*time.Second {
-					t.Fatalf("backoff waited %s, want 1s + 2s", g.clock.slept)
+				if g.clock.Slept() != 3*time.Second {
+					t.Fatalf("backoff waited %s, want 1s + 2s", g.clock.Slept())
 				}
 			}},
 		{name: "wait settles on the injected clock",
@@ -91,8 +91,8 @@ func TestRunSteps(t *testing.T) {
 			verifyOK: true,
 			want:     want{verified: true, steps: []string{"restart:ok", "settle:ok", "verify:ok"}},
 			check: func(t *testing.T, g *rig, _ time.Duration) {
-				if g.clock.slept != 20*time.Second {
-					t.Fatalf("waited %s", g.clock.slept)
+				if g.clock.Slept() != 20*time.Second {
+					t.Fatalf("waited %s", g.clock.Slept())
 				}
 			}},
 		{name: "a step that ignores SIGTERM is killed with its process group after the grace",
@@ -107,6 +107,7 @@ func TestRunSteps(t *testing.T) {
 					t.Fatal(err)
 				}
 				pid, _ := strconv.Atoi(string(b))
+				// The child is a real process reaped by init: a bounded poll.
 				deadline := time.Now().Add(2 * time.Second)
 				for syscall.Kill(pid, 0) == nil { // a zombie until reaped by init: check its state
 					if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(st), ") Z ") || len(st) == 0 {
@@ -268,8 +269,8 @@ func TestShadowMakesNoExternalCall(t *testing.T) {
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("a process was started")
 	}
-	if requests.Load() != 0 || g.host.verifies != 0 || g.clock.slept != 0 {
-		t.Fatalf("external calls: %d requests, %d verifies, slept %s", requests.Load(), g.host.verifies, g.clock.slept)
+	if requests.Load() != 0 || g.host.verifies != 0 || g.clock.Slept() != 0 {
+		t.Fatalf("external calls: %d requests, %d verifies, slept %s", requests.Load(), g.host.verifies, g.clock.Slept())
 	}
 	steps := g.steps(t, "s1")
 	if len(steps) != 4 || steps[0].Outcome != assertd.StepSkipped || !strings.Contains(steps[0].Output, "would run") ||

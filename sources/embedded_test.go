@@ -81,6 +81,7 @@ func TestEmbeddedScrapesTargets(t *testing.T) {
       conns: sum by (job, zone) (api_active_connections)
     expect: p99_ms < 50 && conns > 10
 `)
+	// The scrape manager runs on real time and real sockets: a bounded poll.
 	testprom.Eventually(t, 20*time.Second, func() error {
 		ev := a.Evaluate(context.Background(), e, nil, time.Now())
 		if ev.SourceErr != nil {
@@ -114,6 +115,7 @@ func TestEmbeddedStaleTargetIsNoData(t *testing.T) {
 	}
 	defer e.Close()
 	a := compile(t, "asserts: [{name: conns, query: {c: api_active_connections}, expect: c > 10}]")
+	// The scrape manager runs on real time and real sockets: a bounded poll.
 	testprom.Eventually(t, 10*time.Second, func() error {
 		if ev := a.Evaluate(context.Background(), e, nil, time.Now()); len(ev.Verdicts) != 1 || ev.Verdicts[0].State != assertd.OK {
 			return fmt.Errorf("%+v %v", ev.Verdicts, ev.SourceErr)
@@ -122,6 +124,7 @@ func TestEmbeddedStaleTargetIsNoData(t *testing.T) {
 	})
 	srv.CloseClientConnections()
 	srv.Close()
+	// Staleness follows real scrapes failing: a bounded poll.
 	testprom.Eventually(t, 10*time.Second, func() error {
 		ev := a.Evaluate(context.Background(), e, nil, time.Now())
 		if len(ev.Verdicts) != 1 || ev.Verdicts[0].State != assertd.Uncertain || !strings.Contains(ev.Verdicts[0].Reason, "no data") {

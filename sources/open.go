@@ -20,8 +20,8 @@ func TSDBDir(dataDir string) string { return filepath.Join(dataDir, "tsdb") }
 
 // OpenForEval opens the named source of a loaded set for one-off queries, as
 // `assertd eval` does: the embedded TSDB read-only (a running assertd may be
-// writing it), a remote source as configured. close releases it.
-func OpenForEval(set *config.Set, name string, getenv func(string) string) (q Querier, close func() error, err error) {
+// writing it), a remote source as configured. closeFn releases it.
+func OpenForEval(set *config.Set, name string, getenv func(string) string) (q Querier, closeFn func() error, err error) {
 	if name == config.EmbeddedName {
 		ro, err := OpenReadOnly(TSDBDir(set.DataDir()), EngineOptions{})
 		if err != nil {

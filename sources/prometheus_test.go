@@ -28,6 +28,7 @@ func TestRemotePrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// A real Prometheus scrapes on its own schedule: a bounded poll.
 	testprom.Eventually(t, 30*time.Second, func() error {
 		v, err := r.Query(ctx, `sum by (job, zone) (api_active_connections)`, time.Now())
 		if err != nil {
@@ -74,6 +75,7 @@ func TestPrometheusRemoteWritesIntoEmbedded(t *testing.T) {
 	srv := target(t)
 	u, _ := url.Parse(srv.URL)
 	prom := testprom.Start(t, testprom.Options{Targets: []string{u.Host}, RemoteWriteURL: recv.URL + "/api/v1/write"})
+	// A real Prometheus sends remote writes on its own schedule: a bounded poll.
 	testprom.Eventually(t, 45*time.Second, func() error {
 		v, err := e.Query(context.Background(), `api_active_connections{job="test"}`, time.Now())
 		if err != nil {

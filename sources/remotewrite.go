@@ -11,6 +11,7 @@ import (
 
 	"github.com/gogo/protobuf/proto"
 	"github.com/golang/snappy"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage"
@@ -104,7 +105,7 @@ func validateWrite(req *prompb.WriteRequest, now time.Time) ([]labels.Labels, er
 		}
 		b := labels.NewScratchBuilder(len(ts.Labels))
 		for _, l := range ts.Labels {
-			if err := assertd.CheckLabelName(l.Name); err != nil && l.Name != labels.MetricName {
+			if err := assertd.CheckLabelName(l.Name); err != nil && l.Name != model.MetricNameLabel {
 				return nil, fmt.Errorf("series %d: %v", i, err)
 			}
 			if len(l.Value) > MaxLabelValueBytes || l.Value == "" {
@@ -114,7 +115,7 @@ func validateWrite(req *prompb.WriteRequest, now time.Time) ([]labels.Labels, er
 		}
 		b.Sort()
 		ls := b.Labels()
-		if ls.Get(labels.MetricName) == "" {
+		if ls.Get(model.MetricNameLabel) == "" {
 			return nil, fmt.Errorf("series %d has no metric name (__name__)", i)
 		}
 		if name, dup := ls.HasDuplicateLabelNames(); dup {

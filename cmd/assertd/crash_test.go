@@ -134,6 +134,7 @@ defaults: {escalate: ops}
 
 	p1 := startBinary(t, bin, cfg)
 	var pendingAt time.Time
+	// The real binary records the transition: a bounded poll of its store.
 	testprom.Eventually(t, 30*time.Second, func() error {
 		at, ok := transitionAt("latency", assertd.OK, assertd.Pending)
 		if !ok {
@@ -142,15 +143,18 @@ defaults: {escalate: ops}
 		pendingAt = at
 		return nil
 	})
+	// The scenario: a second of real time pending in the first life.
 	time.Sleep(time.Second)
 	p1.kill() // kill -9
 	if _, ok := transitionAt("latency", assertd.Pending, assertd.Violated); ok {
 		t.Fatal("violated before the crash; the test proves nothing")
 	}
+	// The scenario: three seconds of real time down.
 	time.Sleep(3 * time.Second)
 
 	p2 := startBinary(t, bin, cfg)
 	var violatedAt time.Time
+	// The real binary records the transition: a bounded poll of its store.
 	testprom.Eventually(t, 30*time.Second, func() error {
 		at, ok := transitionAt("latency", assertd.Pending, assertd.Violated)
 		if !ok {
@@ -166,6 +170,7 @@ defaults: {escalate: ops}
 	// The interrupted run: paged once, and not again after more crashes.
 	p2.kill()
 	p3 := startBinary(t, bin, cfg)
+	// The real binary records the transition: a bounded poll of its store.
 	testprom.Eventually(t, 20*time.Second, func() error {
 		if _, ok := transitionAt("restarted", assertd.Escalated, assertd.OK); !ok {
 			return fmt.Errorf("the third life has not evaluated yet\n%s", p3.output())

@@ -54,7 +54,7 @@ func (c *evalCmd) Run(e *env) error {
 	if err != nil {
 		ev = asserts.Evaluation{At: at, SourceErr: err}
 	} else {
-		defer closeSrc()
+		defer func() { _ = closeSrc() }() // read-only: nothing to lose on close
 		ev = a.Evaluate(e.ctx, q, noHeartbeats, at)
 	}
 	if c.Output == "json" {

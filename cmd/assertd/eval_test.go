@@ -90,6 +90,7 @@ func TestEvalRealPrometheus(t *testing.T) {
 	u, _ := url.Parse(srv.URL)
 	prom := testprom.Start(t, testprom.Options{Targets: []string{u.Host}})
 	cfg := writeConfig(t, fmt.Sprintf("sources:\n  default: prom\n  prometheus: [{name: prom, url: %q, timeout: 5s}]\n", prom.URL))
+	// A real Prometheus scrapes on its own schedule: a bounded poll.
 	testprom.Eventually(t, 30*time.Second, func() error {
 		code, out, errs := runCLI("eval", "-c", cfg, "api-connections")
 		if code != 0 || !strings.Contains(out, "2 instances: 1 violated, 1 ok") || !strings.Contains(out, "source prom") {

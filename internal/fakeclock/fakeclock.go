@@ -82,6 +82,19 @@ func (c *Clock) Set(t time.Time) {
 	if t.Before(c.now) {
 		return
 	}
+	c.moveTo(t)
+}
+
+// Jump moves the clock to t, backwards too: a wall clock stepped back, or a
+// test that reads the state at an earlier instant. Waits keep their
+// deadlines; those due at t fire.
+func (c *Clock) Jump(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.moveTo(t)
+}
+
+func (c *Clock) moveTo(t time.Time) {
 	c.now = t
 	slices.SortStableFunc(c.timers, func(a, b timer) int { return a.at.Compare(b.at) })
 	kept := c.timers[:0]

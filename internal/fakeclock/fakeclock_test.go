@@ -69,3 +69,31 @@ func TestSettleWaitsUntilTheBusyGoroutineWaitsOnTheClock(t *testing.T) {
 		t.Fatalf("waiters = %d", c.Waiters())
 	}
 }
+
+func TestJumpMovesBackwardsAndKeepsDeadlines(t *testing.T) {
+	c := New(t0)
+	c.Add(time.Hour)
+	w := c.After(time.Minute) // due at t0 + 1h1m
+	c.Jump(t0)
+	if !c.Now().Equal(t0) {
+		t.Fatalf("now = %v, want %v", c.Now(), t0)
+	}
+	c.Jump(t0.Add(time.Hour + 30*time.Second))
+	select {
+	case <-w:
+		t.Fatal("a wait fired before its deadline")
+	default:
+	}
+	c.Jump(t0.Add(time.Hour + time.Minute))
+	select {
+	case got := <-w:
+		if !got.Equal(t0.Add(time.Hour + time.Minute)) {
+			t.Fatalf("fired at %v", got)
+		}
+	default:
+		t.Fatal("the due wait did not fire")
+	}
+	if c.Waiters() != 0 {
+		t.Fatalf("waiters = %d", c.Waiters())
+	}
+}

@@ -1,9 +1,7 @@
 package strictyaml
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"regexp"
 	"sort"
@@ -110,30 +108,18 @@ func Parse(file string, data []byte) (*yaml.Node, Errors) {
 		errs.Add(Pos{File: file, Line: 1, Col: 1}, "file is %d bytes; the limit is %d: split it into several files", len(data), MaxBytes)
 		return nil, errs
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return &yaml.Node{Kind: yaml.DocumentNode}, nil
-		}
-		errs.Add(syntaxPos(file, err), "invalid YAML: %s", syntaxMsg(err))
-		return nil, errs
+	docs, err := parseAll(data)
+	if err != nil {
+		return nil, syntaxErrors(file, data, err)
 	}
-	var next yaml.Node
-	if err := dec.Decode(&next); err == nil {
+	if len(docs) == 0 {
+		return &yaml.Node{Kind: yaml.DocumentNode}, nil
+	}
+	if len(docs) > 1 {
+		next := docs[1]
 		errs.Add(Pos{File: file, Line: next.Line, Col: next.Column}, "a second YAML document (after ---) is not supported: put it in a file of its own")
-	} else if !errors.Is(err, io.EOF) {
-		errs.Add(syntaxPos(file, err), "invalid YAML: %s", syntaxMsg(err))
 	}
-	return &doc, errs
-}
-
-func syntaxPos(file string, err error) Pos {
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil && m[1] != "" {
-		line, _ := strconv.Atoi(m[1])
-		return Pos{File: file, Line: line, Col: 1}
-	}
-	return Pos{File: file, Line: 1, Col: 1}
+	return docs[0], errs
 }
 
 func syntaxMsg(err error) string {
@@ -216,6 +202,23 @@ func KindName(n *yaml.Node) string {
 	return "an unsupported value"
 }
 
+// kindHint says what was probably meant when a value of the wrong kind is
+// a common slip: an unquoted {{ template (a YAML mapping), or key:value
+// with no space after the colon (one string).
+func kindHint(n *yaml.Node) string {
+	switch {
+	case n.Kind == yaml.MappingNode && n.Style&yaml.FlowStyle != 0 && len(n.Content) > 0 && n.Content[0].Kind == yaml.MappingNode:
+		return `: a value starting with {{ is read as a YAML mapping; quote the whole value, such as "{{ .Labels.instance }} is down"`
+	case n.Kind == yaml.ScalarNode && n.Style == 0:
+		if m := noSpaceValueRE.FindStringSubmatch(n.Value); m != nil {
+			return fmt.Sprintf(": a space is missing after ':'; write %s: %s", m[1], m[2])
+		}
+	}
+	return ""
+}
+
+var noSpaceValueRE = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.-]*):([^\s:/].*)$`)
+
 var unmarshalerType = reflect.TypeFor[Unmarshaler]()
 
 func (d *Decoder) value(n *yaml.Node, v reflect.Value) {
@@ -269,7 +272,7 @@ func (d *Decoder) value(n *yaml.Node, v reflect.Value) {
 		d.sequence(n, v)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			d.Errorf(n, "expected a string, got %s", KindName(n))
+			d.Errorf(n, "expected a string, got %s%s", KindName(n), kindHint(n))
 			return
 		}
 		v.SetString(n.Value)
@@ -353,7 +356,7 @@ func (d *Decoder) Pairs(n *yaml.Node) [][2]*yaml.Node {
 
 func (d *Decoder) mapping(n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
-		d.Errorf(n, "expected a mapping (key: value), got %s", KindName(n))
+		d.Errorf(n, "expected a mapping (key: value), got %s%s", KindName(n), kindHint(n))
 		return
 	}
 	if v.Type().Key().Kind() != reflect.String {
@@ -420,7 +423,7 @@ func Keys(t reflect.Type) []string {
 
 func (d *Decoder) structure(n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
-		d.Errorf(n, "expected a mapping (key: value), got %s", KindName(n))
+		d.Errorf(n, "expected a mapping (key: value), got %s%s", KindName(n), kindHint(n))
 		return
 	}
 	fi := fields(v.Type())

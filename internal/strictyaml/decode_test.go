@@ -46,8 +46,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"all errors of several items", "items:\n  - {count: a}\n  - {cout: 1}\n  - {count: 1.5}", []string{
 			`2:13: expected a whole number`, `3:6: unknown key "cout" (did you mean "count"?)`, `4:13: expected a whole number, got "1.5"`,
 		}},
-		{"syntax error", "one:\n  name: a\n   bad: b", []string{`3:1: invalid YAML`}},
-		{"tab indentation", "one:\n\tname: a", []string{`2:1: invalid YAML`}},
+		{"syntax error", "one:\n  name: a\n   bad: b", []string{`3:4: invalid YAML: this line is indented deeper than line 2, so it reads as the rest of that line's value: align it with name (column 3)`}},
+		{"tab indentation", "one:\n\tname: a", []string{`2:1: invalid YAML: this line is indented with a tab`}},
+		{"unquoted template", "one:\n  name: {{ .Name }}", []string{`2:9: expected a string, got a mapping: a value starting with {{ is read as a YAML mapping; quote the whole value`}},
+		{"no space after the colon", "one:\n  ptr: name:a", []string{`2:8: expected a mapping (key: value), got "name:a": a space is missing after ':'; write name: a`}},
 		{"two documents", "one: {name: a}\n---\none: {name: b}", []string{`2:1: a second YAML document`}},
 		{"top level not a mapping", "- a", []string{`1:1: expected a mapping (key: value), got a list`}},
 		{"merge keys: explicit wins", "x-base: &b {name: base, count: 1}\none:\n  <<: *b\n  name: own", nil},

@@ -228,7 +228,7 @@ func (s *Server) Resume(ctx context.Context) error {
 	out, err := s.Run(ctx, "pg_ctl", "start", "-D", s.DataDir, "-l", logFile, "-w", "-t", secs, "-o", "-p "+strconv.Itoa(s.Port))
 	if err != nil {
 		log, _ := os.ReadFile(logFile)
-		s.halt("immediate")
+		_ = s.halt("immediate") // the start error is the one to report
 		return fmt.Errorf("pg_ctl start on port %d: %w\n%s\n%s", s.Port, err, out, tailLines(string(log), 20))
 	}
 	s.running = true

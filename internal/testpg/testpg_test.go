@@ -103,7 +103,8 @@ func TestStandby(t *testing.T) {
 	if _, err := conn.Exec(ctx, "CREATE TABLE t (v text); INSERT INTO t VALUES ('replicated')"); err != nil {
 		t.Fatal(err)
 	}
-	// Streaming replication is asynchronous: poll, bounded.
+	// Streaming replication between two real PostgreSQL processes is
+	// asynchronous: a bounded poll.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := pgx.Connect(ctx, standby.DSN("app"))

@@ -87,7 +87,7 @@ func Start(t testing.TB, o Options) *Server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting prometheus: %v", err)
 	}
-	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
+	go func() { _ = s.cmd.Wait(); _ = logf.Close(); close(s.done) }() // Stop kills it: the exit status says nothing
 	t.Cleanup(s.Stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -145,6 +145,9 @@ func freeAddr(t testing.TB) string {
 }
 
 // Eventually polls f every 200ms until it returns nil or the timeout passes.
+// It is for what a test cannot wait on otherwise: a real process (Prometheus,
+// the assertd binary) or a library running on real time and real sockets.
+// In-process work is awaited on channels, counters or fakeclock.Settle.
 func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

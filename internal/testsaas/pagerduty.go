@@ -55,7 +55,7 @@ func NewPagerDuty(t testing.TB, routingKey string) *PagerDuty {
 			(e.Action == "trigger" && (e.Payload == nil || e.Payload.Summary == "" || len(e.Payload.Summary) > 1024)) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
-			w.Write([]byte(`{"status":"invalid event","message":"Event object is invalid"}`))
+			_, _ = w.Write([]byte(`{"status":"invalid event","message":"Event object is invalid"}`))
 			return
 		}
 		p.mu.Lock()
@@ -72,7 +72,7 @@ func NewPagerDuty(t testing.TB, routingKey string) *PagerDuty {
 		p.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
-		json.NewEncoder(w).Encode(map[string]string{"status": "success", "message": "Event processed", "dedup_key": e.DedupKey})
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "success", "message": "Event processed", "dedup_key": e.DedupKey})
 	})
 	p.srv = httptest.NewUnstartedServer(mux)
 	p.srv.Listener.Close()

@@ -69,7 +69,7 @@ func (s *Slack) handler(method string) http.HandlerFunc {
 			}
 			p.Text, p.Blocks = body.Text, string(body.Blocks)
 			s.record(p)
-			w.Write([]byte("ok"))
+			_, _ = w.Write([]byte("ok"))
 			return
 		}
 		if r.Header.Get("Authorization") != "Bearer "+s.Token && r.FormValue("token") != s.Token {
@@ -110,7 +110,7 @@ func (s *Slack) record(p Post) { s.mu.Lock(); s.posts = append(s.posts, p); s.mu
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // Posts returns what the fake accepted so far.

@@ -81,7 +81,7 @@ func (f *faults) serveFault(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("Retry-After", strconv.Itoa(ra))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusTooManyRequests)
-		w.Write([]byte(`{"status":"throttle event","message":"Requests for this service are arriving too quickly."}`))
+		_, _ = w.Write([]byte(`{"status":"throttle event","message":"Requests for this service are arriving too quickly."}`))
 	case Slow:
 		select {
 		case <-time.After(delay):
@@ -99,10 +99,10 @@ func (f *faults) serveFault(w http.ResponseWriter, r *http.Request) bool {
 	case Refuse400:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
-		w.Write([]byte(`{"status":"invalid event","message":"Event object is invalid","errors":["'payload.summary' is missing"]}`))
+		_, _ = w.Write([]byte(`{"status":"invalid event","message":"Event object is invalid","errors":["'payload.summary' is missing"]}`))
 	case Garbage:
 		w.WriteHeader(http.StatusOK)
-		w.Write([]byte("<html><body>Gateway says hello and this is not JSON at all</body></html>"))
+		_, _ = w.Write([]byte("<html><body>Gateway says hello and this is not JSON at all</body></html>"))
 	}
 	return true
 }

@@ -77,7 +77,7 @@ func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.t.Known(name) {
-		h.reject(w, r, http.StatusNotFound, reasonUnknown, fmt.Sprintf("unknown heartbeat %q: declare it under heartbeats:", name))
+		h.reject(w, r, http.StatusNotFound, reasonUnknown, fmt.Sprintf("unknown heartbeat %q: add it under heartbeats: in a rule file", name))
 		return
 	}
 	query, err := url.ParseQuery(r.URL.RawQuery)
@@ -129,7 +129,7 @@ func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
 	if err := h.t.Ping(r.Context(), p); err != nil {
 		switch {
 		case errors.Is(err, ErrUnknown):
-			h.reject(w, r, http.StatusNotFound, reasonUnknown, fmt.Sprintf("unknown heartbeat %q: declare it under heartbeats:", name))
+			h.reject(w, r, http.StatusNotFound, reasonUnknown, fmt.Sprintf("unknown heartbeat %q: add it under heartbeats: in a rule file", name))
 		case errors.Is(err, ErrInvalidPing):
 			h.reject(w, r, http.StatusBadRequest, reasonBadRequest, err.Error())
 		default:

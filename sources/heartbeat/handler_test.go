@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/internal/fakeclock"
 )
 
 const testKey = "s3cret-ping-key"
 
 // handlerFixture: "job" (period 1h, max_runtime 30m) and "locked" (needs
 // testKey), over a store that can be made to fail.
-func handlerFixture(t testing.TB) (*Tracker, http.Handler, *flakyStore, *clock) {
+func handlerFixture(t testing.TB) (*Tracker, http.Handler, *flakyStore, *fakeclock.Clock) {
 	t.Helper()
 	locked := periodHB("locked", time.Hour, 0, 0)
 	locked.KeyEnv = "LOCKED_KEY"
@@ -31,7 +32,7 @@ func handlerFixture(t testing.TB) (*Tracker, http.Handler, *flakyStore, *clock) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	return tr, tr.Handler(clk.Now), store, clk
 }
 
@@ -114,8 +115,8 @@ func TestHandlerErrors(t *testing.T) {
 		code           int
 		msg            string
 	}{
-		{"GET", "/ping/nope", nil, 404, `unknown heartbeat "nope": declare it under heartbeats:`},
-		{"POST", "/ping/nope/start", nil, 404, `unknown heartbeat "nope": declare it under heartbeats:`},
+		{"GET", "/ping/nope", nil, 404, `unknown heartbeat "nope": add it under heartbeats: in a rule file`},
+		{"POST", "/ping/nope/start", nil, 404, `unknown heartbeat "nope": add it under heartbeats: in a rule file`},
 		{"GET", "/ping/job/256", nil, 400, "exit code 256 is out of range: use 0 to 255"},
 		{"GET", "/ping/job/999", nil, 400, "exit code 999 is out of range"},
 		{"GET", "/ping/job/-1", nil, 400, `unknown ping action "-1"`},
@@ -166,7 +167,7 @@ func TestHandlerErrors(t *testing.T) {
 func TestHandlerExactUnknownBody(t *testing.T) {
 	_, h, _, _ := handlerFixture(t)
 	w := do(h, "GET", "/ping/x", "")
-	if got, want := w.Body.String(), `{"error":"unknown heartbeat \"x\": declare it under heartbeats:"}`+"\n"; got != want {
+	if got, want := w.Body.String(), `{"error":"unknown heartbeat \"x\": add it under heartbeats: in a rule file"}`+"\n"; got != want {
 		t.Fatalf("body %s, want %s", got, want)
 	}
 }

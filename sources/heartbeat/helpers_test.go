@@ -43,24 +43,6 @@ func newTracker(t *testing.T, store Store, created time.Time, hbs ...*asserts.Co
 	return tr
 }
 
-// clock is a settable clock for handler and metrics tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
 var errStoreDown = errors.New("disk on fire")
 
 // flakyStore is a MemoryStore whose writes fail while down is set. It hides

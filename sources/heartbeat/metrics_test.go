@@ -76,7 +76,7 @@ assertd_heartbeat_up{name="locked"} 0
 
 	// Ten minutes earlier the run was within max_runtime: started, up, with
 	// a deadline at start + max_runtime. Gauges follow the clock.
-	clk.Set(after(30 * time.Minute))
+	clk.Jump(after(30 * time.Minute))
 	const earlier = `
 assertd_heartbeat_next_deadline_timestamp_seconds{name="job"} 1768048800
 assertd_heartbeat_up{name="job"} 1

@@ -339,7 +339,7 @@ func (e *entry) evaluate(now time.Time) (State, time.Time) {
 func (t *Tracker) Ping(ctx context.Context, p assertd.Ping) error {
 	e := t.entry(p.Heartbeat)
 	if e == nil {
-		return fmt.Errorf("%w %q: declare it under heartbeats:", ErrUnknown, clip(p.Heartbeat, 64))
+		return fmt.Errorf("%w %q: add it under heartbeats: in a rule file", ErrUnknown, clip(p.Heartbeat, 64))
 	}
 	if err := normalize(&p); err != nil {
 		return err
@@ -437,7 +437,7 @@ func (t *Tracker) Resume(ctx context.Context, name string) error {
 func (t *Tracker) update(ctx context.Context, name string, f func(*assertd.HeartbeatRecord, *[]run)) error {
 	e := t.entry(name)
 	if e == nil {
-		return fmt.Errorf("%w %q: declare it under heartbeats:", ErrUnknown, clip(name, 64))
+		return fmt.Errorf("%w %q: add it under heartbeats: in a rule file", ErrUnknown, clip(name, 64))
 	}
 	e.pingMu.Lock()
 	defer e.pingMu.Unlock()
