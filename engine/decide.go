@@ -122,6 +122,19 @@ func (e *Engine) onViolated(ctx context.Context, a *asserts.Compiled, t *tracked
 		e.commitAndEscalate(ctx, a, t, tr, key, fmt.Sprintf("remediation %s cannot run: no remediation runner is configured; paging instead", a.Remediate), now)
 		return
 	}
+	// While the store is away a decision would read none of the limits (the
+	// runner fails closed and pages a refusal): hold it back, as for a
+	// silence, and decide once the store is back.
+	if err := e.opts.Store.Health(ctx); errors.Is(err, store.ErrUnavailable) {
+		e.mu.Lock()
+		t.deferred = true
+		e.mu.Unlock()
+		if tr != nil {
+			d.Reason = "the store is unavailable: no decision until it is back"
+			e.commit(ctx, store.Change{Key: key, Instance: &inst, Transition: tr, Decision: &d})
+		}
+		return
+	}
 	rd := e.rem.Decide(ctx, a.Remediate, inst, now)
 	rd.Key, rd.Assert, rd.Fingerprint, rd.At, rd.Remediation = key, a.Name, inst.Fingerprint, now, a.Remediate
 	if rd.Policy == "" {

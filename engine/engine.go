@@ -41,6 +41,7 @@ type Store interface {
 	// (escalation.go).
 	Messages(ctx context.Context, f store.MessageFilter) ([]assertd.Message, error)
 	Decisions(ctx context.Context, f store.DecisionFilter) ([]assertd.Decision, error)
+	Health(ctx context.Context) error
 }
 
 // Options configure an Engine.

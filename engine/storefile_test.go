@@ -40,6 +40,12 @@ func (r *countingRemediator) Start(_ context.Context, d assertd.Decision, _ asse
 	r.started = append(r.started, d.RunID)
 }
 
+func (r *countingRemediator) decisions() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.decided
+}
+
 func (r *countingRemediator) starts() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -48,8 +54,9 @@ func (r *countingRemediator) starts() int {
 
 // The SQLite file is moved away while the engine runs on it: within one
 // check interval the store is unhealthy; violations are evaluated but held —
-// no run starts and no message is enqueued — until the same file is back;
-// then the held changes are stored, the run starts and the page is enqueued.
+// no remediation is decided, no run starts and no message is enqueued —
+// until the same file is back; then the held changes are stored, the page is
+// enqueued, and the remediation is decided and starts.
 func TestSQLiteFileGoneHoldsEveryAction(t *testing.T) {
 	set, _ := loadSet(t, `asserts:
   - {name: latency, query: {ms: latency_ms}, expect: ms < 50, remediate: restart}
@@ -84,6 +91,20 @@ remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verif
 		t.Fatalf("before: %s, held %d", got, e.Held())
 	}
 
+	// check lets the store's background check look once: it waits until
+	// the check waits on the clock, moves the clock one interval on and
+	// waits until the check has looked and waits again.
+	check := func() {
+		t.Helper()
+		for i := range 2 {
+			if i == 1 {
+				clk.Add(sqlite.DefaultCheckEvery)
+			}
+			if err := clk.Settle(func() int { return 1 }, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	files := []string{"", "-wal", "-shm"}
 	for _, f := range files {
 		if err := os.Rename(path+f, path+f+".moved"); err != nil {
@@ -91,10 +112,7 @@ remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verif
 		}
 	}
 	// One check interval later (well within 5s) the store says it is away.
-	clk.Add(sqlite.DefaultCheckEvery)
-	if err := clk.Settle(func() int { return 1 }, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	check()
 	if err := st.Health(ctx); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("health %v one check after the file went", err)
 	}
@@ -103,11 +121,14 @@ remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verif
 	for i := 1; i <= 3; i++ {
 		evaluate(t0.Add(time.Duration(i) * time.Minute))
 	}
-	if got := states(e); got != "a=escalated a=remediating" {
+	// The remediation is not even decided: the runner could read none of
+	// its limits and would refuse.
+	if got := states(e); got != "a=escalated a=violated" {
 		t.Fatalf("during the outage: %s", got)
 	}
-	if e.Held() == 0 || rem.starts() != 0 || enqueued.Load() != 0 {
-		t.Fatalf("during the outage: held %d, runs started %d, enqueues %d (nothing may act without its record)", e.Held(), rem.starts(), enqueued.Load())
+	if e.Held() == 0 || rem.decisions() != 0 || rem.starts() != 0 || enqueued.Load() != 0 {
+		t.Fatalf("during the outage: held %d, decided %d, runs started %d, enqueues %d (nothing may act without its record)",
+			e.Held(), rem.decisions(), rem.starts(), enqueued.Load())
 	}
 	for _, f := range files {
 		if _, err := os.Stat(path + f); !errors.Is(err, os.ErrNotExist) {
@@ -120,14 +141,12 @@ remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verif
 			t.Fatal(err)
 		}
 	}
-	clk.Add(sqlite.DefaultCheckEvery)
-	if err := clk.Settle(func() int { return 1 }, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	check()
 	if err := st.Health(ctx); err != nil {
 		t.Fatalf("health once the file is back: %v", err)
 	}
-	e.Tick(ctx, t0.Add(4*time.Minute))
+	e.Tick(ctx, t0.Add(4*time.Minute)) // the held changes are stored
+	evaluate(t0.Add(5 * time.Minute))  // the violation held back is decided
 	if e.Held() != 0 || rem.starts() != 1 || enqueued.Load() == 0 {
 		t.Fatalf("after the file came back: held %d, runs started %d, enqueues %d", e.Held(), rem.starts(), enqueued.Load())
 	}
