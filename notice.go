@@ -33,4 +33,8 @@ type Notice struct {
 	Since       time.Time          `json:"since"`
 	RunID       string             `json:"run_id,omitempty"`
 	StepLog     string             `json:"step_log,omitempty"`
+	// Level and Round place a page in its escalation: the level of the
+	// policy and the repeat round, both from 0 (the first page is 0, 0).
+	Level int `json:"level,omitempty"`
+	Round int `json:"round,omitempty"`
 }

@@ -34,6 +34,8 @@ const (
 	ActHold      Action = "hold"      // refused: kill switch, budget, guard, lock …
 	ActResolve   Action = "resolve"   // resolve pages sent earlier
 	ActAck       Action = "ack"       // a human acknowledged the page: escalation stops
+	ActLevel     Action = "level"     // not acknowledged in time: the policy's next level is paged
+	ActRepeat    Action = "repeat"    // still not acknowledged: the policy's levels are paged again
 )
 
 // Decision is what the engine decided to do about one transition. It is

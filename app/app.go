@@ -215,13 +215,17 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		Registerer: reg, Now: a.now, Notifiers: o.Notifiers, Stdout: o.Stdout, Jitter: o.Jitter, Poll: o.DeliveryPoll}); err != nil {
 		return nil, err
 	}
-	a.runner = remediations.NewRunner(remediations.RunnerOptions{Store: a.st, Logger: a.log, Clock: o.Clock,
-		Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile})
+	// The runner needs the engine (verify, fleet counts, the loaded
+	// remediations) and the engine needs the runner: the engine builds it.
 	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now,
-		Logger: a.log, Registerer: reg, Remediator: a.runner, Breakers: a.runner, Enqueued: a.del.Wake, Concurrency: o.Concurrency}); err != nil {
+		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency,
+		NewRemediator: func(h remediations.Host) engine.Remediator {
+			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
+				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile})
+			return a.runner
+		}}); err != nil {
 		return nil, err
 	}
-	a.runner.Attach(a.eng)
 	if o.NoListener {
 		return a, nil
 	}

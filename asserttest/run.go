@@ -141,7 +141,7 @@ func setup(ctx context.Context, l *loaded) (_ *env, err error) {
 	}
 	// The channels are fakes that record what reached them; a channel can be
 	// down for a while. The deliverer is the real one (retries, grouping,
-	// escalation levels), on the test's clock.
+	// threads), on the test's clock.
 	e.chans = map[string]*fakeChannel{}
 	fakes := map[string]notifiers.Notifier{}
 	for _, n := range l.set.Config.Notifiers {

@@ -19,10 +19,10 @@ import (
 const ciToken = "ci-read-token-e2e-0123456789"
 
 // reloadConfig is assertd.yaml of the reload scenario: heartbeat hb-a with
-// this period, hb-new when added, PagerDuty at this URL, the ci token when
-// added.
+// this period, then hb-old, or hb-new and the ci token when added;
+// PagerDuty at this URL.
 func reloadConfig(period, pdURL string, added bool) string {
-	extra, tokens := "", ""
+	extra, tokens := "  - {name: hb-old, period: 1h}\n", ""
 	if added {
 		extra = "  - {name: hb-new, period: 1h, grace: 1s}\n"
 		tokens = "web:\n  tokens: [{name: ci, role: read, token_env: E2E_CI_TOKEN}]\n"
@@ -41,7 +41,7 @@ escalation_policies:
 
 // The reload scenario on the real binary: SIGHUP after changing a heartbeat's
 // period, adding a heartbeat (and its assert, in a new file matching
-// files:), pointing the notifier at another server and adding a token puts
+// files:), removing one, pointing the notifier at another server and adding a token puts
 // all of it in force and logs each change; a broken config then changes
 // nothing.
 func TestReloadPutsEveryChangeInForce(t *testing.T) {
@@ -68,6 +68,9 @@ func TestReloadPutsEveryChangeInForce(t *testing.T) {
 	}
 	if code := r.ping("hb-new"); code != 404 {
 		t.Fatalf("ping hb-new before the reload: %d, want 404", code)
+	}
+	if code := r.ping("hb-old"); code != 200 {
+		t.Fatalf("ping hb-old before the reload: %d", code)
 	}
 	r.eventually(20*time.Second, "hb-a ok", func() error {
 		if st := r.assertState("", "hb-a"); st != "ok" {
@@ -99,6 +102,7 @@ func TestReloadPutsEveryChangeInForce(t *testing.T) {
 	for _, line := range []string{
 		`change="heartbeat hb-a: period 1h → 5s"`,
 		`change="heartbeat hb-new: added"`,
+		`change="heartbeat hb-old: removed"`,
 		`change="notifier pagerduty: pagerduty.events_url changed"`,
 		`change="token ci: added"`,
 		`change="file rules-new.yaml: added"`,
@@ -114,6 +118,9 @@ func TestReloadPutsEveryChangeInForce(t *testing.T) {
 	}
 	if strings.Contains(r.output(), pdKey) || strings.Contains(r.output(), ciToken) {
 		t.Error("a secret reached the log")
+	}
+	if code := r.ping("hb-old"); code != 404 {
+		t.Errorf("ping of the removed hb-old: %d, want 404", code)
 	}
 	// The token is in force: reads need it now.
 	if code, _ := r.get("/api/v1/status", ""); code != http.StatusUnauthorized {

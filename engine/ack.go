@@ -14,10 +14,10 @@ import (
 var ErrNotEscalated = errors.New("not escalated")
 
 // Acknowledge records that a human (by) took the page of one escalated
-// instance: a decision with action ack, plus an audit entry. The deliverer
-// reads the decision and stops escalating that incident (later levels and
-// repeats); the resolve still goes out when the instance recovers.
-// Acknowledging the same incident again changes nothing and is no error.
+// instance: a decision with action ack, plus an audit entry. The engine
+// pages no later level and no repeat of that incident; the resolve still
+// goes out when the instance recovers. Acknowledging the same incident
+// again changes nothing and is no error.
 func (e *Engine) Acknowledge(ctx context.Context, assert, fingerprint, by, comment string, now time.Time) error {
 	if by == "" {
 		return fmt.Errorf("acknowledge %s/%s: who acknowledges is required", assert, fingerprint)
@@ -41,11 +41,14 @@ func (e *Engine) Acknowledge(ctx context.Context, assert, fingerprint, by, comme
 	if comment != "" {
 		reason += ": " + comment
 	}
-	d := assertd.Decision{Key: key, Assert: assert, Fingerprint: fingerprint, At: now, Action: assertd.ActAck, Reason: reason}
+	policy := e.policyOfIncident(t, inst.Since)
+	reason += "; no further level or repeat is paged, the resolve still goes out"
+	d := assertd.Decision{Key: key, Assert: assert, Fingerprint: fingerprint, At: now, Action: assertd.ActAck, Reason: reason, Policy: policy}
 	res, err := e.opts.Store.Commit(ctx, store.Change{Key: key, Decision: &d})
 	if err != nil {
 		return fmt.Errorf("acknowledge %s/%s: %w", assert, fingerprint, err)
 	}
+	e.acknowledged(t, inst.Since)
 	if !res.Applied {
 		return nil
 	}

@@ -36,7 +36,8 @@ func TestAcknowledge(t *testing.T) {
 		}
 	}
 	ds, _ := st.Decisions(ctx, store.DecisionFilter{Assert: "latency", Fingerprint: a, Action: assertd.ActAck})
-	if len(ds) != 1 || ds[0].Reason != "acknowledged by alice: looking at it" || !ds[0].At.Equal(t0.Add(time.Minute)) {
+	if len(ds) != 1 || ds[0].Reason != "acknowledged by alice: looking at it; no further level or repeat is paged, the resolve still goes out" ||
+		ds[0].Policy != "ops" || !ds[0].At.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("ack decisions %+v", ds)
 	}
 	log, _ := st.AuditLog(ctx, store.AuditFilter{Action: "incident.ack"})

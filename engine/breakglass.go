@@ -13,12 +13,6 @@ import (
 	"github.com/assertd/assertd/store"
 )
 
-// manualStarter is implemented by a remediator that tells runs started by
-// hand apart (remediations.Runner: they do not wait for an approval).
-type manualStarter interface {
-	StartManual(ctx context.Context, d assertd.Decision, in assertd.Instance, done func(RunResult))
-}
-
 // BreakGlass starts a remediation by hand for an instance, outside the
 // automatic path: the automation gates (kill switch, breaker, guard, rate
 // limits, approval) do not apply — a human decided — but the target's lock
@@ -32,7 +26,7 @@ func (e *Engine) BreakGlass(ctx context.Context, req BreakGlassRequest) (assertd
 	if strings.TrimSpace(req.Reason) == "" {
 		return assertd.Run{}, errors.New("break glass needs a reason: say why the remediation is started by hand")
 	}
-	if e.opts.Remediator == nil {
+	if e.rem == nil {
 		return assertd.Run{}, errors.New("break glass: no remediation runner is configured")
 	}
 	if e.Remediation(req.Remediation) == nil {
@@ -70,11 +64,7 @@ func (e *Engine) BreakGlass(ctx context.Context, req BreakGlassRequest) (assertd
 		e.log.Info("break-glass run ended", "run", r.RunID, "remediation", req.Remediation, "verified", r.Verified, "outcome", r.Outcome)
 	}
 	runCtx := context.WithoutCancel(ctx) // the run outlives the request that started it
-	if m, ok := e.opts.Remediator.(manualStarter); ok {
-		m.StartManual(runCtx, d, in, done)
-	} else {
-		e.opts.Remediator.Start(runCtx, d, in, done)
-	}
+	e.rem.StartManual(runCtx, d, in, done)
 	run, err := e.opts.Store.Run(ctx, runID)
 	if err != nil {
 		return assertd.Run{}, fmt.Errorf("break glass: the run was not recorded: %w", err)
@@ -142,14 +132,15 @@ func (e *Engine) Approve(ctx context.Context, runID, by string, approved bool, c
 	if err := e.opts.Store.DecideApproval(ctx, runID, by, approved, now, comment); err != nil {
 		return fmt.Errorf("approve run %s: %w", runID, err)
 	}
-	if n, ok := e.opts.Remediator.(interface{ ApprovalDecided(runID string) }); ok {
-		n.ApprovalDecided(runID)
+	if e.rem != nil {
+		e.rem.ApprovalDecided(runID)
 	}
 	return nil
 }
 
 // Breakers is the blast-radius breaker of the remediation runner
-// (remediations.Runner), as operators see and close it.
+// (remediations.Runner), as operators see and close it; a Remediator has
+// one.
 type Breakers interface {
 	// Breakers returns the breaker of every assert that ever tripped, its
 	// reason recomputed from the fleet at now.
@@ -161,20 +152,20 @@ type Breakers interface {
 
 // Breakers returns the blast-radius breakers as they are at now.
 func (e *Engine) Breakers(ctx context.Context, now time.Time) ([]assertd.Breaker, error) {
-	if e.opts.Breakers == nil {
+	if e.rem == nil {
 		return nil, nil
 	}
-	return e.opts.Breakers.Breakers(ctx, now)
+	return e.rem.Breakers(ctx, now)
 }
 
 // CloseBreaker closes the blast-radius breaker of an assert by hand. It
 // lifts nothing else: the kill switch and the other gates stay as they are.
 func (e *Engine) CloseBreaker(ctx context.Context, assert, by, reason string, now time.Time) (assertd.Breaker, error) {
-	if e.opts.Breakers == nil {
+	if e.rem == nil {
 		return assertd.Breaker{}, errors.New("no remediation runner is configured: there is no breaker to close")
 	}
 	if e.Config().Assert(assert) == nil {
 		return assertd.Breaker{}, fmt.Errorf("no assert %q: %w", assert, store.ErrNotFound)
 	}
-	return e.opts.Breakers.CloseBreaker(ctx, assert, by, reason, now)
+	return e.rem.CloseBreaker(ctx, assert, by, reason, now)
 }

@@ -50,10 +50,10 @@ func (e *Engine) act(ctx context.Context, a *asserts.Compiled, t *tracked, c *ch
 		e.onViolated(ctx, a, t, &tr, now)
 		return
 	case c.to == assertd.OK && c.from == assertd.Escalated:
-		d.Action, d.Reason = assertd.ActResolve, "recovered: resolving the page"
+		msgs, channels := e.resolves(ctx, a, t, inst, "recovered: "+c.reason, now)
+		d.Action, d.Reason = assertd.ActResolve, resolveReason("recovered", channels)
 		d.Policy = e.policyName(a)
-		e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d,
-			Messages: e.messages(a, inst, assertd.NoticeResolve, d.Reason, now)})
+		e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d, Messages: msgs})
 		return
 	case c.to == assertd.OK:
 		d.Reason = "recovered"
@@ -118,11 +118,24 @@ func (e *Engine) onViolated(ctx context.Context, a *asserts.Compiled, t *tracked
 	case a.Remediate == "":
 		e.commitAndEscalate(ctx, a, t, tr, key, "no remediation is set for this assert: paging", now)
 		return
-	case e.opts.Remediator == nil:
+	case e.rem == nil:
 		e.commitAndEscalate(ctx, a, t, tr, key, fmt.Sprintf("remediation %s cannot run: no remediation runner is configured; paging instead", a.Remediate), now)
 		return
 	}
-	rd := e.opts.Remediator.Decide(ctx, a.Remediate, inst, now)
+	// While the store is away a decision would read none of the limits (the
+	// runner fails closed and pages a refusal): hold it back, as for a
+	// silence, and decide once the store is back.
+	if err := e.opts.Store.Health(ctx); errors.Is(err, store.ErrUnavailable) {
+		e.mu.Lock()
+		t.deferred = true
+		e.mu.Unlock()
+		if tr != nil {
+			d.Reason = "the store is unavailable: no decision until it is back"
+			e.commit(ctx, store.Change{Key: key, Instance: &inst, Transition: tr, Decision: &d})
+		}
+		return
+	}
+	rd := e.rem.Decide(ctx, a.Remediate, inst, now)
 	rd.Key, rd.Assert, rd.Fingerprint, rd.At, rd.Remediation = key, a.Name, inst.Fingerprint, now, a.Remediate
 	if rd.Policy == "" {
 		rd.Policy = e.policyName(a)
@@ -178,8 +191,9 @@ func (e *Engine) commitAndEscalate(ctx context.Context, a *asserts.Compiled, t *
 	inst := t.Instance
 	e.mu.Unlock()
 	d := assertd.Decision{Key: key, Assert: a.Name, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActEscalate, Reason: reason, Policy: e.policyName(a)}
-	e.commit(ctx, store.Change{Key: key, Instance: &inst, Transition: tr, Decision: &d,
-		Messages: e.messages(a, inst, assertd.NoticeTrigger, reason, now)})
+	msgs := e.messages(a, inst, assertd.NoticeTrigger, reason, now)
+	e.opened(t, now, msgs, true)
+	e.commit(ctx, store.Change{Key: key, Instance: &inst, Transition: tr, Decision: &d, Messages: msgs})
 	if tr != nil {
 		from = tr.To
 	}
@@ -198,8 +212,9 @@ func (e *Engine) escalate(ctx context.Context, a *asserts.Compiled, t *tracked, 
 	tr := assertd.Transition{Assert: a.Name, Fingerprint: inst.Fingerprint, Labels: inst.Labels,
 		From: from, To: assertd.Escalated, At: now, Reason: reason, Values: inst.Values}
 	d := assertd.Decision{Assert: a.Name, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActEscalate, Reason: reason, Policy: e.policyName(a)}
-	e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d,
-		Messages: e.messages(a, inst, assertd.NoticeTrigger, reason, now)})
+	msgs := e.messages(a, inst, assertd.NoticeTrigger, reason, now)
+	e.opened(t, now, msgs, true)
+	e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d, Messages: msgs})
 }
 
 // persistClocks stores an instance whose for/clear clocks moved without a
@@ -246,6 +261,7 @@ func (e *Engine) interrupted(ctx context.Context, r assertd.Run, now time.Time) 
 			msgs[i].Key = "escalate-interrupted/" + r.ID + "/" + msgs[i].Channel
 		}
 	}
+	e.opened(t, now, msgs, true)
 	// The key is the run's: a second restart finds it committed and pages no one again.
 	e.commit(ctx, store.Change{Key: "escalate-interrupted/" + r.ID, Instance: &inst, Transition: &tr, Decision: &d, Messages: msgs})
 }
@@ -274,9 +290,9 @@ func (e *Engine) policy(a *asserts.Compiled) *config.EscalationPolicy {
 	return nil
 }
 
-// messages builds the outbox messages of a notice: pages and resolves go to
-// the first level's channels (the deliverer escalates further), information
-// to the policy's info channels.
+// messages builds the outbox messages of a notice: pages go to the first
+// level's channels (escalation.go pages the later ones), information to
+// the policy's info channels.
 func (e *Engine) messages(a *asserts.Compiled, in assertd.Instance, kind assertd.NoticeKind, reason string, now time.Time) []assertd.Message {
 	p := e.policy(a)
 	if p == nil {
@@ -289,9 +305,14 @@ func (e *Engine) messages(a *asserts.Compiled, in assertd.Instance, kind assertd
 	case len(p.Levels) > 0:
 		channels = p.Levels[0].Notify
 	}
+	return e.messagesTo(a, in, p.Name, kind, reason, now, channels)
+}
+
+// messagesTo builds the outbox messages of a notice on these channels.
+func (e *Engine) messagesTo(a *asserts.Compiled, in assertd.Instance, policy string, kind assertd.NoticeKind, reason string, now time.Time, channels []string) []assertd.Message {
 	n := assertd.Notice{Version: assertd.NoticeVersion, Kind: kind, Assert: a.Name, Description: a.Description,
 		Fingerprint: in.Fingerprint, Labels: in.Labels, Values: in.Values, State: in.State, Reason: reason,
-		Annotations: annotations(a, in), Policy: p.Name, At: now, Since: in.Since}
+		Annotations: annotations(a, in), Policy: policy, At: now, Since: in.Since}
 	payload, _ := json.Marshal(n)
 	var out []assertd.Message
 	for _, ch := range channels {
@@ -408,7 +429,7 @@ func (e *Engine) flushHeld(ctx context.Context) {
 // action — for instances still waiting on them. Creating a run is
 // idempotent by its ID, so an action is neither lost nor doubled.
 func (e *Engine) resumeOwed(ctx context.Context) {
-	if e.opts.Remediator == nil {
+	if e.rem == nil {
 		return
 	}
 	owed, err := e.opts.Store.PendingDecisions(ctx)

@@ -39,6 +39,11 @@ type Store interface {
 	Compact(ctx context.Context, before time.Time) (store.CompactStats, error)
 	PutLifecycle(ctx context.Context, o assertd.LifecycleOverride) error
 	Lifecycles(ctx context.Context) ([]assertd.LifecycleOverride, error)
+	// The pages and acknowledgements of an incident from before a restart
+	// (escalation.go).
+	Messages(ctx context.Context, f store.MessageFilter) ([]assertd.Message, error)
+	Decisions(ctx context.Context, f store.DecisionFilter) ([]assertd.Decision, error)
+	Health(ctx context.Context) error
 }
 
 // Options configure an Engine.
@@ -53,11 +58,9 @@ type Options struct {
 	// Concurrency bounds evaluations running at once (default 4).
 	Concurrency int
 	Flap        FlapThresholds // default from the config, else DefaultFlap
-	// Remediator runs remediations; nil: violations are paged.
-	Remediator Remediator
-	// Breakers is the remediator's blast-radius breaker (the operator
-	// reads and closes it through the engine); nil: none.
-	Breakers Breakers
+	// NewRemediator builds the remediation runner on the engine (see
+	// NewRemediator); nil: violations are paged.
+	NewRemediator NewRemediator
 	// Enqueued, when set, is called after a change with outbox messages is
 	// committed (the deliverer's Wake), so that pages go out at once.
 	Enqueued func()
@@ -68,6 +71,8 @@ type Options struct {
 // Engine evaluates asserts and acts on their instances.
 type Engine struct {
 	opts    Options
+	rem     Remediator    // nil: no remediation runs
+	wake    chan struct{} // poke: Run looks at the schedule again
 	log     *slog.Logger
 	metrics *metrics
 
@@ -78,6 +83,7 @@ type Engine struct {
 	asserts   map[string]*asserts.Compiled
 	hashes    map[string]string
 	instances map[string]map[string]*tracked // assert → fingerprint → instance
+	open      map[*tracked]struct{}          // instances with an incident to escalate (escalation.go)
 	next      map[string]time.Time           // assert → next evaluation
 	last      map[string]time.Time           // assert → last evaluation
 	reloadErr error
@@ -110,11 +116,14 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.Retention <= 0 {
 		o.Retention = store.DefaultRetention
 	}
-	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, instances: map[string]map[string]*tracked{},
-		next: map[string]time.Time{}, last: map[string]time.Time{}}
+	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{},
+		open: map[*tracked]struct{}{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
 	e.sources = o.Sources
+	if o.NewRemediator != nil {
+		e.rem = o.NewRemediator(e)
+	}
 
 	stored, err := o.Store.Instances(ctx, "")
 	if err != nil {
@@ -124,8 +133,14 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		if e.asserts[in.Assert] == nil {
 			continue // the assert is gone from the config; its history stays
 		}
-		e.instancesOf(in.Assert)[in.Fingerprint] = &tracked{Instance: in, stored: true, saved: in, blindEsc: blindStored(in),
+		t := &tracked{Instance: in, stored: true, saved: in, blindEsc: blindStored(in),
 			savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
+		if in.State == assertd.Escalated {
+			// Its pages and acknowledgement are read when they are needed.
+			t.inc = &incident{start: in.Since, paged: map[string]bool{}, sent: map[int]bool{}}
+			e.open[t] = struct{}{}
+		}
+		e.instancesOf(in.Assert)[in.Fingerprint] = t
 	}
 	lcs, err := o.Store.Lifecycles(ctx)
 	if err != nil {
@@ -200,12 +215,15 @@ func (e *Engine) Run(ctx context.Context) error {
 			timer.Stop()
 			return nil
 		case <-timer.C:
+		case <-e.wake:
+			timer.Stop()
 		}
 	}
 }
 
 // Tick evaluates every assert that is due at now, concurrently within the
-// configured bound, and returns when the next one is due.
+// configured bound, pages the escalation steps that are due, and returns
+// when the next evaluation or escalation step is due.
 func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	e.flushHeld(ctx)
 	e.mu.Lock()
@@ -243,10 +261,10 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 		}()
 	}
 	wg.Wait()
+	wake := e.escalateDue(ctx, now)
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var wake time.Time
 	for _, a := range due {
 		if e.asserts[a.Name] == nil {
 			continue // removed by a reload during the tick
@@ -314,6 +332,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	}
 	var todo []work
 	type retired struct {
+		t     *tracked
 		in    assertd.Instance
 		state string
 	}
@@ -349,7 +368,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 			if slices.Contains(notEvaluated, lc) {
 				if t != nil {
 					delete(insts, fp)
-					gone = append(gone, retired{t.Instance, lc})
+					gone = append(gone, retired{t, t.Instance, lc})
 				}
 				continue
 			}
@@ -381,7 +400,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		e.lifecycleChange(ctx, c.in, c.from, c.to, now)
 	}
 	for _, g := range gone {
-		e.retire(ctx, g.in, g.state, now)
+		e.retire(ctx, a, g.t, g.in, g.state, now)
 	}
 	for _, w := range todo {
 		e.act(ctx, a, w.t, w.c, now)

@@ -18,6 +18,7 @@ import (
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/store/sqlite"
 )
@@ -481,4 +482,18 @@ func TestReloadDuringEvaluation(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// fixed builds a fake Remediator that does not need its host.
+func fixed(r Remediator) NewRemediator { return func(remediations.Host) Remediator { return r } }
+
+// noOperator completes a fake Remediator: it has no run started by hand,
+// no approval to wake and no breaker.
+type noOperator struct{}
+
+func (noOperator) StartManual(context.Context, assertd.Decision, assertd.Instance, func(RunResult)) {}
+func (noOperator) ApprovalDecided(string)                                                           {}
+func (noOperator) Breakers(context.Context, time.Time) ([]assertd.Breaker, error)                   { return nil, nil }
+func (noOperator) CloseBreaker(_ context.Context, assert, _, _ string, _ time.Time) (assertd.Breaker, error) {
+	return assertd.Breaker{}, fmt.Errorf("this fake runner has no breaker for %s: %w", assert, store.ErrNotFound)
 }

@@ -35,6 +35,7 @@ func (e *Engine) escalateGrouped(ctx context.Context, a *asserts.Compiled, t *tr
 		msgs[i].DedupKey = rd.Group
 		msgs[i].Payload = groupPayload(msgs[i].Payload, rd.Group)
 	}
+	e.opened(t, now, msgs, false)
 	e.commit(ctx, store.Change{Key: key, Instance: &inst, Transition: tr, Decision: &d, Messages: msgs})
 	if tr != nil {
 		from = tr.To

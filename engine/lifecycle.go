@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/store"
 )
 
@@ -106,15 +107,21 @@ func orNone(s string) string {
 	return s
 }
 
-// retire forgets an instance whose target has left service.
-func (e *Engine) retire(ctx context.Context, in assertd.Instance, state string, now time.Time) {
+// retire forgets an instance whose target has left service; its page,
+// when it was paged, is resolved.
+func (e *Engine) retire(ctx context.Context, a *asserts.Compiled, t *tracked, in assertd.Instance, state string, now time.Time) {
 	tr := assertd.Transition{Assert: in.Assert, Fingerprint: in.Fingerprint, Labels: in.Labels, From: in.State, To: assertd.OK, At: now,
 		Reason: fmt.Sprintf("the target is %s: no longer evaluated", state)}
 	d := assertd.Decision{Assert: in.Assert, Fingerprint: in.Fingerprint, At: now, Action: assertd.ActNone, Reason: tr.Reason}
+	var msgs []assertd.Message
 	if in.State == assertd.Escalated {
-		d.Action = assertd.ActResolve
+		var channels []string
+		gone := in
+		gone.State, gone.Since = assertd.OK, now
+		msgs, channels = e.resolves(ctx, a, t, gone, tr.Reason, now)
+		d.Action, d.Reason, d.Policy = assertd.ActResolve, resolveReason(tr.Reason, channels), e.policyName(a)
 	}
-	if e.commit(ctx, store.Change{Key: tr.Key(), Transition: &tr, Decision: &d}) {
+	if e.commit(ctx, store.Change{Key: tr.Key(), Transition: &tr, Decision: &d, Messages: msgs}) {
 		if err := e.opts.Store.DeleteInstance(ctx, in.Assert, in.Fingerprint); err != nil {
 			e.log.Warn("forgetting a retired instance", "assert", in.Assert, "err", err)
 		}

@@ -85,6 +85,7 @@ func (e *Engine) Install(set *config.Set, srcs map[string]asserts.Querier, now t
 			delete(e.next, name)
 		}
 	}
+	e.poke() // new schedules and escalation policies count from now, not from the old wake
 }
 
 // RecordReload records the outcome of a reload for the status and the

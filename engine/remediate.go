@@ -8,11 +8,14 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/store"
 )
 
-// Remediator decides whether a remediation may run for an instance and runs
-// it. The engine commits each decision before it calls Start.
+// Remediator is what the engine needs from the remediation runner
+// (remediations.Runner): the gates' decision, the runs, and the operator
+// actions that reach a waiting run or a gate. The engine commits each
+// decision before it calls Start.
 type Remediator interface {
 	// Decide is asked when an instance of an assert naming remediation
 	// turns violated. It returns ActRemediate or ActShadow to run it, or
@@ -21,14 +24,28 @@ type Remediator interface {
 	// Start runs the decided remediation in the background under d.RunID
 	// (creating the run is idempotent) and calls done exactly once.
 	Start(ctx context.Context, d assertd.Decision, in assertd.Instance, done func(RunResult))
+	// StartManual is Start for a run a human started (break glass): that
+	// human is its approval, so it does not wait for one.
+	StartManual(ctx context.Context, d assertd.Decision, in assertd.Instance, done func(RunResult))
+	// ApprovalDecided wakes the run waiting for this approval, which the
+	// engine has just recorded.
+	ApprovalDecided(runID string)
+	// The blast-radius breaker, as operators see and close it.
+	Breakers
 }
+
+// NewRemediator builds the Remediator of an engine. The runner and the
+// engine need each other — the runner verifies against the engine, counts
+// its instances and reads its remediations (remediations.Host) — so
+// engine.New builds the runner, once, on the engine it is making.
+type NewRemediator func(host remediations.Host) Remediator
 
 // RunResult is how a run ended. It is an alias of assertd.RunResult so that
 // a runner outside the engine (remediations.Runner) has the same Start.
 type RunResult = assertd.RunResult
 
 func (e *Engine) startRun(ctx context.Context, a *asserts.Compiled, d assertd.Decision, in assertd.Instance) {
-	e.opts.Remediator.Start(ctx, d, in, func(r RunResult) { e.runFinished(context.WithoutCancel(ctx), a.Name, in.Fingerprint, r) })
+	e.rem.Start(ctx, d, in, func(r RunResult) { e.runFinished(context.WithoutCancel(ctx), a.Name, in.Fingerprint, r) })
 }
 
 // runFinished moves an instance whose run ended: verified → ok with an
@@ -67,7 +84,13 @@ func (e *Engine) runFinished(ctx context.Context, assert, fp string, r RunResult
 			msgs[i].Payload = withStepLog(msgs[i].Payload, r.RunID, r.StepLog)
 		}
 	}
+	if to == assertd.Escalated {
+		e.opened(t, r.At, msgs, true)
+	}
 	e.commit(ctx, store.Change{Key: "run/" + r.RunID, Instance: &inst, Transition: &tr, Decision: &d, Messages: msgs})
+	if to == assertd.Escalated {
+		e.poke() // Run schedules the incident's later levels
+	}
 }
 
 // Verify evaluates an assert now for the instance with these labels (its

@@ -110,3 +110,6 @@ func (e *Engine) VerifyExpr(ctx context.Context, assert string, labels assertd.L
 	}
 	return true, fmt.Sprintf("%s holds for %s", expression, labels), nil
 }
+
+// The engine is the runner's host.
+var _ remediations.Host = (*Engine)(nil)

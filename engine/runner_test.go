@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -88,37 +89,31 @@ func withRunner(t *testing.T, set *config.Set, st store.Store, srcs map[string]a
 	if o.Grace == 0 {
 		o.Grace = 200 * time.Millisecond
 	}
-	r := remediations.NewRunner(o)
-	e, err := New(context.Background(), Options{Set: set, Store: st, Sources: srcs, Remediator: r, Breakers: r})
+	var r *remediations.Runner
+	e, err := New(context.Background(), Options{Set: set, Store: st, Sources: srcs, NewRemediator: func(h remediations.Host) Remediator {
+		o.Host = h
+		r = remediations.NewRunner(o)
+		return r
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Attach(e)
 	t.Cleanup(r.Wait)
 	return e, r
 }
 
-// settle waits until no instance is remediating and the runs have ended.
+// settle waits for the runs started so far to end (the runner's goroutine
+// returns after the engine committed the outcome) and checks that no
+// instance is left remediating.
 func settle(t *testing.T, e *Engine) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		busy := false
-		for _, in := range e.Instances() {
-			busy = busy || in.State == assertd.Remediating
+	if r, ok := e.rem.(*remediations.Runner); ok {
+		r.Wait()
+	}
+	for _, in := range e.Instances() {
+		if in.State == assertd.Remediating {
+			t.Fatalf("still remediating after every run ended: %s", states(e))
 		}
-		if !busy {
-			// runFinished moves the instance before it commits; the
-			// runner's goroutine returns only after that commit.
-			if r, ok := e.opts.Remediator.(*remediations.Runner); ok {
-				r.Wait()
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still remediating: %s", states(e))
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -160,26 +155,47 @@ func (h healthSource) Query(ctx context.Context, _ string, _ time.Time) (assertd
 }
 
 // supervise runs the helper's service and restarts it whenever it exits,
-// as systemd's Restart=always would.
+// as systemd's Restart=always would. It returns once the first one says it
+// is ready.
 func supervise(t *testing.T, helper, dir string) {
 	t.Helper()
 	var mu sync.Mutex
 	var cur *exec.Cmd
 	stopped := false
-	done := make(chan struct{})
+	done, ready := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		for {
+		for first := true; ; first = false {
 			mu.Lock()
 			if stopped {
 				mu.Unlock()
 				return
 			}
 			cur = exec.Command(helper, "serve", dir)
+			var out, w *os.File
+			if first {
+				var err error
+				if out, w, err = os.Pipe(); err != nil {
+					mu.Unlock()
+					return
+				}
+				cur.Stdout = w
+				defer out.Close()
+			}
 			err := cur.Start()
+			if w != nil {
+				w.Close() // the child has its copy
+			}
 			mu.Unlock()
 			if err != nil {
 				return
+			}
+			if out != nil {
+				go func() {
+					if line, _ := bufio.NewReader(out).ReadString('\n'); line == "ready\n" {
+						close(ready)
+					}
+				}()
 			}
 			cur.Wait()
 		}
@@ -193,15 +209,10 @@ func supervise(t *testing.T, helper, dir string) {
 		mu.Unlock()
 		<-done
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "addr")); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the service did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the service did not start")
 	}
 }
 

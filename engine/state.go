@@ -2,7 +2,8 @@
 // its evaluations, moves every instance through its state machine, stores
 // each transition before acting on it, and decides — remediate, page, or
 // wait — with a recorded reason for every decision, including why it did
-// not act.
+// not act. It owns the escalation of a page too: later levels, repeats,
+// acknowledgements and resolves are its decisions (escalation.go).
 package engine
 
 import (
@@ -41,6 +42,9 @@ type tracked struct {
 	// deferred: the instance is violated but a silence or an expected
 	// disruption held the decision back; it is taken when that ends.
 	deferred bool
+	// inc is the escalation of the instance while it is escalated
+	// (escalation.go).
+	inc *incident
 	// The clocks as last stored, to store them again only when they move.
 	savedViolated, savedClear time.Time
 	stored                    bool // the instance is in the store

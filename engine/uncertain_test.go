@@ -59,7 +59,7 @@ remediations: [{name: rerun, steps: [{name: r, run: ['true']}, {name: v, verify:
 			set, _ := loadSet(t, rules)
 			st, hb := openStore(t), &heartbeats{}
 			ctx := context.Background()
-			e, err := New(ctx, Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: &source{}}, Heartbeats: hb, Remediator: tc.rem})
+			e, err := New(ctx, Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: &source{}}, Heartbeats: hb, NewRemediator: fixed(tc.rem)})
 			if err != nil {
 				t.Fatal(err)
 			}

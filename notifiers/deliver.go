@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -30,8 +28,8 @@ type Deliverer struct {
 	st       Store
 	log      *slog.Logger
 	ui       string
-	policies map[string]config.EscalationPolicy
-	order    []string // channel names, in config order
+	policies map[string]config.EscalationPolicy // by name: how pages group (group_by, group_wait)
+	order    []string                           // channel names, in config order
 	chans    map[string]*channel
 	cfgs     map[string]config.Notifier // the settings each channel was built from
 	secrets  map[string][]string        // the secret values each channel was built with
@@ -132,16 +130,13 @@ func (d *Deliverer) Wake() {
 	}
 }
 
-// DeliverDue does one round at now: it advances escalations, reports
-// failing channels, then claims the due messages and sends them, channels
-// in parallel, each channel's messages in order.
+// DeliverDue does one round at now: it reports failing channels, then
+// claims the due messages and sends them, channels in parallel, each
+// channel's messages in order.
 func (d *Deliverer) DeliverDue(ctx context.Context, now time.Time) error {
 	d.round.Lock()
 	defer d.round.Unlock()
 	var errs []error
-	if err := d.escalate(ctx, now); err != nil {
-		errs = append(errs, fmt.Errorf("escalation: %w", err))
-	}
 	if err := d.reportFailing(ctx, now); err != nil {
 		errs = append(errs, fmt.Errorf("failing-channel notice: %w", err))
 	}
@@ -181,17 +176,6 @@ type unit struct {
 	round   int
 }
 
-var stepKey = regexp.MustCompile(`^esc/.*/r(\d+)/l(\d+)/[^/]*$`)
-
-// step reads the escalation level and round from an escalation message key.
-func step(key string) (level, round int) {
-	if s := stepKey.FindStringSubmatch(key); s != nil {
-		round, _ = strconv.Atoi(s[1])
-		level, _ = strconv.Atoi(s[2])
-	}
-	return level, round
-}
-
 func (d *Deliverer) deliverChannel(ctx context.Context, name string, ms []assertd.Message, now time.Time) error {
 	slices.SortFunc(ms, func(a, b assertd.Message) int { return int(a.ID - b.ID) })
 	ch := d.chans[name]
@@ -210,8 +194,7 @@ func (d *Deliverer) deliverChannel(ctx context.Context, name string, ms []assert
 			errs = append(errs, d.dead(ctx, name, []assertd.Message{m}, now, "the payload is not a notice"))
 			continue
 		}
-		level, round := step(m.Key)
-		u := &unit{msgs: []assertd.Message{m}, notices: []assertd.Notice{n}, key: m.DedupKey, level: level, round: round}
+		u := &unit{msgs: []assertd.Message{m}, notices: []assertd.Notice{n}, key: m.DedupKey, level: n.Level, round: n.Round}
 		p, paged := d.policies[n.Policy]
 		if m.Kind != string(assertd.NoticeTrigger) || !paged {
 			units = append(units, u)
@@ -221,7 +204,7 @@ func (d *Deliverer) deliverChannel(ctx context.Context, name string, ms []assert
 		if wait <= 0 {
 			wait = DefaultGroupWait
 		}
-		gk := fmt.Sprintf("%s/r%d/l%d", groupKey(p.Name, p.GroupBy, n), round, level)
+		gk := fmt.Sprintf("%s/r%d/l%d", groupKey(p.Name, p.GroupBy, n), n.Round, n.Level)
 		if due := d.window(name+"/"+gk, m.Created, wait, now); now.Before(due) {
 			errs = append(errs, d.release(ctx, []assertd.Message{m}, due, ""))
 			continue

@@ -15,6 +15,7 @@ import (
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/internal/testsaas"
 	"github.com/assertd/assertd/notifiers"
+	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/store/sqlite"
 )
 
@@ -24,8 +25,17 @@ func (s fixedSource) Query(context.Context, string, time.Time) (assertd.Vector, 
 	return assertd.Vector{Samples: []assertd.Sample{{Labels: assertd.Labels{"instance": "api-1"}, Value: s.v}}}, nil
 }
 
-// healer runs every remediation and reports it verified (or not).
+// healer runs every remediation and reports it verified (or not); it
+// has no run started by hand, no approval and no breaker.
 type healer struct{ verified bool }
+
+func (healer) StartManual(context.Context, assertd.Decision, assertd.Instance, func(engine.RunResult)) {
+}
+func (healer) ApprovalDecided(string)                                         {}
+func (healer) Breakers(context.Context, time.Time) ([]assertd.Breaker, error) { return nil, nil }
+func (healer) CloseBreaker(context.Context, string, string, string, time.Time) (assertd.Breaker, error) {
+	return assertd.Breaker{}, nil
+}
 
 func (h healer) Decide(_ context.Context, rem string, _ assertd.Instance, _ time.Time) assertd.Decision {
 	return assertd.Decision{Action: assertd.ActRemediate, Reason: "allowed: " + rem}
@@ -63,8 +73,9 @@ remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verif
 				t.Fatal(err)
 			}
 			defer st.Close()
-			e, err := engine.New(context.Background(), engine.Options{Set: set, Store: st, Remediator: healer{verified},
-				Sources: map[string]asserts.Querier{config.EmbeddedName: fixedSource{80}}, Logger: slog.New(slog.DiscardHandler)})
+			e, err := engine.New(context.Background(), engine.Options{Set: set, Store: st,
+				NewRemediator: func(remediations.Host) engine.Remediator { return healer{verified: verified} },
+				Sources:       map[string]asserts.Querier{config.EmbeddedName: fixedSource{80}}, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}

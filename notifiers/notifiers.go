@@ -12,13 +12,15 @@
 // Each channel is a small Notifier; the Deliverer does everything else:
 // per-channel rate limits, exponential backoff with jitter that honours
 // Retry-After, dead letters (refusals, or give-up after MaxAge), grouping of
-// pages (group_by, group_wait), the escalation timeline (later levels after
-// their delay, repeat until acknowledged or resolved, resolve to every
-// channel that got the page), and redundancy: a channel that keeps failing
-// is reported on the others, and "no channel works" in logs and metrics.
+// pages (group_by, group_wait), threading (a later level, a repeat or a
+// resolve goes to the thread of the incident's page), and redundancy: a
+// channel that keeps failing is reported on the others, and "no channel
+// works" in logs and metrics. Who is paged when — levels, repeats,
+// acknowledgements, resolves — the engine decides and writes to the outbox;
+// the deliverer does not read instances or escalation timelines.
 //
 // Everything runs on the time it is given (DeliverDue(ctx, now)), so tests
-// drive backoff and escalation timelines exactly; Run calls it on a ticker.
+// drive backoff and retries exactly; Run calls it on a ticker.
 package notifiers
 
 import (

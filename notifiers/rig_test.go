@@ -132,28 +132,37 @@ func (r *rig) until(d, limit time.Duration, what string, cond func() bool) time.
 func (r *rig) page(assert string, labels assertd.Labels, at time.Time, channels ...string) string {
 	r.t.Helper()
 	in := assertd.Instance{Assert: assert, Fingerprint: labels.Fingerprint(), Labels: labels, State: assertd.Escalated, Since: at, LastEval: at}
-	r.commit(in, assertd.NoticeTrigger, at, channels)
+	r.commit(in, assertd.NoticeTrigger, at, 0, 0, channels)
 	return assert + "/" + in.Fingerprint
+}
+
+// later does what the engine does when a page is not acknowledged in time:
+// a page of a later level (from 0) or round (from 0), on its channels.
+func (r *rig) later(assert string, labels assertd.Labels, since, at time.Time, level, round int, channels ...string) {
+	r.t.Helper()
+	in := assertd.Instance{Assert: assert, Fingerprint: labels.Fingerprint(), Labels: labels, State: assertd.Escalated, Since: since, LastEval: at}
+	r.commit(in, assertd.NoticeTrigger, at, level, round, channels)
 }
 
 // resolve does what the engine does when a paged instance recovers.
 func (r *rig) resolve(assert string, labels assertd.Labels, at time.Time, channels ...string) {
 	r.t.Helper()
 	in := assertd.Instance{Assert: assert, Fingerprint: labels.Fingerprint(), Labels: labels, State: assertd.OK, Since: at, LastEval: at}
-	r.commit(in, assertd.NoticeResolve, at, channels)
+	r.commit(in, assertd.NoticeResolve, at, 0, 0, channels)
 }
 
-func (r *rig) commit(in assertd.Instance, kind assertd.NoticeKind, at time.Time, channels []string) {
+func (r *rig) commit(in assertd.Instance, kind assertd.NoticeKind, at time.Time, level, round int, channels []string) {
 	n := assertd.Notice{Version: 1, Kind: kind, Assert: in.Assert, Fingerprint: in.Fingerprint, Labels: in.Labels,
 		Values: map[string]float64{"ms": 80}, State: in.State, Reason: "no remediation is set for this assert: paging",
-		Policy: r.cfg.EscalationPolicies[0].Name, At: at, Since: at, RunID: "run-1", StepLog: "restart: exit 1\nverify: still 80ms"}
+		Policy: r.cfg.EscalationPolicies[0].Name, At: at, Since: in.Since, RunID: "run-1", StepLog: "restart: exit 1\nverify: still 80ms",
+		Level: level, Round: round}
 	payload, _ := json.Marshal(n)
 	var msgs []assertd.Message
 	for _, ch := range channels {
 		msgs = append(msgs, assertd.Message{Channel: ch, DedupKey: in.Assert + "/" + in.Fingerprint, Kind: string(kind),
 			Payload: string(payload), Created: at, NextAttempt: at})
 	}
-	key := fmt.Sprintf("%s/%s/%s/%d", kind, in.Assert, in.Fingerprint, at.UnixMicro())
+	key := fmt.Sprintf("%s/%s/%s/%d/r%d/l%d", kind, in.Assert, in.Fingerprint, at.UnixMicro(), round, level)
 	if _, err := r.st.Commit(context.Background(), store.Change{Key: key, Instance: &in, Messages: msgs}); err != nil {
 		r.t.Fatal(err)
 	}

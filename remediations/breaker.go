@@ -70,7 +70,7 @@ func (r *Runner) breakerCheck(ctx context.Context, h Host, in assertd.Instance, 
 		return assertd.Decision{Action: assertd.ActHold, Group: b.Group, Reason: b.Reason}, true
 	}
 	if b.Open {
-		if b = r.current(ctx, b, cfg, insts, now); b.Open {
+		if b = r.current(ctx, b, cfg, insts, now, true); b.Open {
 			return refuse(b)
 		}
 	}
@@ -96,11 +96,19 @@ func (r *Runner) breakerCheck(ctx context.Context, h Host, in assertd.Instance, 
 	return refuse(b)
 }
 
-// current recomputes an open breaker's reason from the fleet as it is now,
-// and closes it (stored) when the share of violating instances fell back.
-func (r *Runner) current(ctx context.Context, b assertd.Breaker, cfg blast, insts []assertd.Instance, now time.Time) assertd.Breaker {
+// current recomputes an open breaker's reason from the fleet as it is now.
+// When the share of violating instances fell back, deciding closes it
+// (stored); showing it says that the next decision will.
+func (r *Runner) current(ctx context.Context, b assertd.Breaker, cfg blast, insts []assertd.Instance, now time.Time, deciding bool) assertd.Breaker {
 	label, value, v, n := worst(insts, cfg.by, isViolating)
 	b.ViolatingNow, b.InstancesNow = v, n
+	if !deciding && !over(v, n, cfg.share) {
+		// Shown, not decided: the instances may not all have been evaluated
+		// yet (just after a start), so only a decision closes it.
+		b.Reason = fmt.Sprintf("blast-radius breaker open since %s: the share of violating instances of %s fell back to %d of %d (at most %s; it opened when %d of %d%s turned violated): it closes when the next violation of %s is decided, or when an operator closes it",
+			b.OpenedAt.UTC().Format(time.RFC3339), b.Assert, v, n, pct(cfg.share), b.Violating, b.Instances, groupText(b.GroupLabel, b.GroupValue), b.Assert)
+		return b
+	}
 	if over(v, n, cfg.share) {
 		b.Reason = fmt.Sprintf("blast-radius breaker open since %s: %d of %d instances of %s%s are violating now (more than %s; it opened when %d of %d%s turned violated): %s",
 			b.OpenedAt.UTC().Format(time.RFC3339), v, n, b.Assert, groupText(label, value), pct(cfg.share), b.Violating, b.Instances,
@@ -200,8 +208,8 @@ func (r *Runner) CloseBreaker(ctx context.Context, assert, by, reason string, no
 }
 
 // Breakers returns the breaker of every assert that ever tripped, as it is
-// at now: an open one's reason is recomputed from the fleet (and it closes
-// if the share fell back); a closed one says who closed it and why.
+// at now: an open one's reason is recomputed from the fleet; a closed one
+// says who closed it and why. Nothing is changed.
 func (r *Runner) Breakers(ctx context.Context, now time.Time) ([]assertd.Breaker, error) {
 	h := r.getHost()
 	r.breakerMu.Lock()
@@ -217,7 +225,7 @@ func (r *Runner) Breakers(ctx context.Context, now time.Time) ([]assertd.Breaker
 		insts := h.InstancesOf(b.Assert)
 		cfg := blastOf(h.Safety().BlastRadius)
 		if b.Open {
-			bs[i] = r.current(ctx, b, cfg, insts, now)
+			bs[i] = r.current(ctx, b, cfg, insts, now, false)
 			continue
 		}
 		_, _, bs[i].ViolatingNow, bs[i].InstancesNow = worst(insts, cfg.by, isViolating)

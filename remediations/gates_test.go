@@ -213,6 +213,14 @@ func TestBlastRadiusBreaker(t *testing.T) {
 	for i := range 40 {
 		g.host.insts[i].State = assertd.OK
 	}
+	// Shown, it says so and stays open: only a decision closes it (just
+	// after a start not every instance has been evaluated yet).
+	if bs, _ := g.r.Breakers(ctx, later); len(bs) != 1 || !bs[0].Open || !strings.Contains(bs[0].Reason, "fell back to 1 of 100") {
+		t.Fatalf("shown after the share fell back: %+v", bs)
+	}
+	if b, _ := g.st.Breaker(ctx, "latency"); !b.Open {
+		t.Fatalf("showing the breaker closed it: %+v", b)
+	}
 	if d := g.r.Decide(ctx, "restart", g.host.insts[50], later); d.Action != assertd.ActRemediate {
 		t.Fatalf("after the share fell back: %+v", d)
 	}

@@ -99,8 +99,10 @@ const (
 
 // RunnerOptions configure a Runner.
 type RunnerOptions struct {
-	Store  Store
-	Host   Host // may be set later with Attach
+	Store Store
+	// Host is the engine the runner works for (required): engine.New
+	// builds the runner on itself through engine.Options.NewRemediator.
+	Host   Host
 	Clock  Clock
 	Logger *slog.Logger
 	// LookupEnv reads assertd's environment (env_allow, secret_env);
@@ -134,7 +136,6 @@ type Runner struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	host     Host
 	active   int                      // runs executing steps now
 	waiters  map[string]chan struct{} // run ID → signalled when its approval is decided
 	inflight int                      // runs started and not yet reported done
@@ -144,7 +145,7 @@ type Runner struct {
 	breakerMu sync.Mutex
 }
 
-// NewRunner returns a runner; Attach the engine before it decides.
+// NewRunner returns a runner working for o.Host.
 func NewRunner(o RunnerOptions) *Runner {
 	if o.Clock == nil {
 		o.Clock = realClock{}
@@ -167,22 +168,10 @@ func NewRunner(o RunnerOptions) *Runner {
 	if o.MaxOutput <= 0 {
 		o.MaxOutput = store.MaxStepOutput - 1<<10 // room for the marker line within the store's bound
 	}
-	return &Runner{o: o, log: o.Logger, host: o.Host, waiters: map[string]chan struct{}{}}
+	return &Runner{o: o, log: o.Logger, waiters: map[string]chan struct{}{}}
 }
 
-// Attach gives the runner the engine it verifies against (the engine is
-// created after the runner, which it needs).
-func (r *Runner) Attach(h Host) {
-	r.mu.Lock()
-	r.host = h
-	r.mu.Unlock()
-}
-
-func (r *Runner) getHost() Host {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.host
-}
+func (r *Runner) getHost() Host { return r.o.Host }
 
 // Wait waits for the runs in progress to stop (after their context ended).
 func (r *Runner) Wait() { r.wg.Wait() }

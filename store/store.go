@@ -22,8 +22,9 @@
 // derived from it, so a crash between commit and action can neither lose
 // (PendingDecisions) nor double (CreateRun reports an existing run) the action.
 //
-// When the database cannot be reached, errors satisfy errors.Is(err,
-// ErrUnavailable) so the engine can hold its actions until it is back.
+// When the database cannot be reached (or the SQLite file was removed or
+// replaced), errors satisfy errors.Is(err, ErrUnavailable) so the engine can
+// hold its actions until it is back; Health says so for readiness.
 package store
 
 import (
@@ -38,7 +39,8 @@ import (
 var (
 	// ErrUnavailable: the database cannot be reached or cannot take writes
 	// (connection refused or lost, server shutting down, database locked,
-	// disk I/O error). Hold actions and retry later.
+	// disk I/O error, the SQLite file removed or replaced). Hold actions and
+	// retry later.
 	ErrUnavailable = errors.New("store unavailable")
 	// ErrNotFound: no record with that key.
 	ErrNotFound = errors.New("not found")

@@ -174,6 +174,22 @@ remediations:
 	if err := apiGet(t, base, "/api/v1/runs?assert=api-up", &runs); err != nil || len(runs.Runs) != 0 {
 		t.Fatalf("runs while the breaker is open: %+v %v", runs.Runs, err)
 	}
+	// Stop once the five escalations are in the store (an evaluation may
+	// still be committing them).
+	eventually(t, "the five escalations stored", func() (bool, string) {
+		var r struct{ Instances []assertd.Instance }
+		if err := apiGet(t, base, "/api/v1/instances?assert=api-up&state=escalated", &r); err != nil {
+			return false, err.Error()
+		}
+		stored := 0
+		for _, in := range r.Instances {
+			var d struct{ Transitions []assertd.Transition }
+			if apiGet(t, base, "/api/v1/instances/api-up/"+in.Fingerprint, &d) == nil && len(d.Transitions) > 0 && d.Transitions[0].To == assertd.Escalated {
+				stored++
+			}
+		}
+		return stored == 5, fmt.Sprintf("%d of %d stored", stored, len(r.Instances))
+	})
 
 	// A restart: the breaker is still open.
 	stop()

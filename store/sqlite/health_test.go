@@ -74,10 +74,15 @@ func openRig(t *testing.T, opts ...sqlite.Option) *rig {
 // looked and waits on the clock again.
 func (r *rig) tick(t *testing.T, d time.Duration) {
 	t.Helper()
-	r.clk.Add(d)
-	if err := r.clk.Settle(func() int { return 1 }, 10*time.Second); err != nil {
-		t.Fatal(err)
+	waiting := func() {
+		t.Helper()
+		if err := r.clk.Settle(func() int { return 1 }, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
 	}
+	waiting() // the check waits on the clock (it may not have started yet)
+	r.clk.Add(d)
+	waiting() // the check has looked and waits again
 }
 
 func (r *rig) metric(t *testing.T, name string) float64 {

@@ -70,16 +70,24 @@ func WithCheckEvery(d time.Duration) Option {
 	return func(c *config) { c.checkEvery = d }
 }
 
-// WithClock sets the clock the background check waits on (default the
-// system clock).
+// WithClock sets the clock the background check waits on (default, or
+// nil: the system clock).
 func WithClock(clk Clock) Option {
-	return func(c *config) { c.clock = clk }
+	return func(c *config) {
+		if clk != nil {
+			c.clock = clk
+		}
+	}
 }
 
-// WithLogger sets where outages and an empty start are logged (default
-// slog.Default()).
+// WithLogger sets where outages and an empty start are logged (default, or
+// nil: slog.Default()).
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.log = l }
+	return func(c *config) {
+		if l != nil {
+			c.log = l
+		}
+	}
 }
 
 // WithRegisterer registers the store's metrics (default: not registered).

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -179,5 +178,3 @@ func transition(in assertd.Instance, to assertd.State, when time.Time) (assertd.
 	in.State, in.Since, in.LastEval, in.Reason = to, when, when, tr.Reason
 	return in, store.Change{Key: tr.Key(), Instance: &in, Transition: &tr}
 }
-
-func isNaN(v float64) bool { return math.IsNaN(v) }

@@ -109,5 +109,6 @@ func serve(dir string) {
 	tmp := filepath.Join(dir, "addr.tmp")
 	os.WriteFile(tmp, []byte(l.Addr().String()), 0o644)
 	os.Rename(tmp, filepath.Join(dir, "addr"))
+	fmt.Println("ready")
 	http.Serve(l, nil)
 }

@@ -1,3 +1,12 @@
+// Package sqlstore is store.Store over database/sql, written once for
+// every database: the schema and its migrations, the queries, the group
+// commit of pings and the mapping of driver errors onto the store's errors.
+// The driver packages (store/sqlite, store/postgres) give it a Dialect and
+// their connections, and may guard every operation (Config.Check).
+//
+// The store never reads the clock: callers pass every time. Times are
+// stored as UTC Unix microseconds, so a time with microsecond precision
+// round-trips exactly (finer precision is truncated).
 package sqlstore
 
 import (

@@ -3,7 +3,6 @@ package notifiers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,11 +12,11 @@ import (
 	"github.com/assertd/assertd/store"
 )
 
-// This file holds what the deliverer derives from the outbox and the
-// decisions, with no table of its own: the escalation timeline, the
-// incident a message belongs to (thread, fan-out of resolves) and the
+// This file holds what the deliverer derives from the outbox, with no
+// table of its own: the thread a message of an incident belongs to, and the
 // notices about failing channels. Every message it adds has a key derived
-// from what caused it, so replicas and restarts add it once.
+// from what caused it, so replicas and restarts add it once. Which pages an
+// incident gets (levels, repeats, resolves) the engine decides.
 
 // history returns the messages of one incident key on one channel ("" for
 // every channel), oldest first.
@@ -68,51 +67,14 @@ func threadOf(hist []assertd.Message, m assertd.Message) (thread string, undeliv
 	return thread, undelivered
 }
 
-// incident returns the pages of the incident open at m (the triggers after
-// the last resolve before m) and whether each channel already has a
-// resolve for it.
-func incident(hist []assertd.Message, m assertd.Message) (pages []assertd.Message, resolved map[string]bool) {
-	resolved = map[string]bool{}
-	start := 0
-	for i, h := range hist {
-		if h.Kind == string(assertd.NoticeResolve) && before(h, m) && !h.Created.Equal(m.Created) {
-			start = i + 1
-		}
-	}
-	for _, h := range hist[start:] {
-		switch {
-		case h.Kind == string(assertd.NoticeTrigger) && before(h, m):
-			pages = append(pages, h)
-		case h.Kind == string(assertd.NoticeResolve) && !h.Created.After(m.Created):
-			resolved[h.Channel] = true
-		}
-	}
-	return pages, resolved
-}
-
-// prepareResolve fans a resolve out to every channel that got the page,
-// finds the thread it answers and whether the thread's whole group has
-// recovered. hold is true while a page of the incident on this channel is
-// still undelivered: the resolve must follow it.
+// prepareResolve finds the thread a resolve answers on its channel and
+// whether the thread's whole group has recovered. hold is true while a page
+// of the incident on this channel is still undelivered: the resolve must
+// follow it. (The engine writes a resolve for every channel it paged.)
 func (d *Deliverer) prepareResolve(ctx context.Context, src assertd.Message, m *Message) (hold bool, err error) {
-	all, err := d.history(ctx, "", src.DedupKey)
+	all, err := d.history(ctx, src.Channel, src.DedupKey)
 	if err != nil {
 		return false, err
-	}
-	pages, resolved := incident(all, src)
-	var fan []assertd.Message
-	for _, p := range pages {
-		if resolved[p.Channel] {
-			continue
-		}
-		resolved[p.Channel] = true
-		fan = append(fan, assertd.Message{Key: fmt.Sprintf("resolve/%s/%d/%s", src.DedupKey, src.Created.UnixMicro(), p.Channel),
-			Channel: p.Channel, DedupKey: src.DedupKey, Kind: src.Kind, Payload: src.Payload, Created: src.Created, NextAttempt: m.At})
-	}
-	if len(fan) > 0 {
-		if _, err := d.st.Enqueue(ctx, fan...); err != nil {
-			return false, err
-		}
 	}
 	thread, undelivered := threadOf(all, src)
 	if undelivered {
@@ -146,85 +108,6 @@ func (d *Deliverer) prepareResolve(ctx context.Context, src assertd.Message, m *
 		}
 	}
 	return false, nil
-}
-
-// escalate adds the pages that an open incident's policy says are due by
-// now: later levels after their delay, and every level again each repeat,
-// until the incident is acknowledged or resolved. Only the latest round is
-// sent, so a deliverer that was down does not replay missed rounds.
-func (d *Deliverer) escalate(ctx context.Context, now time.Time) error {
-	ins, err := d.st.Instances(ctx, "")
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, in := range ins {
-		if in.State != assertd.Escalated {
-			continue
-		}
-		if err := d.escalateOne(ctx, in, now); err != nil {
-			errs = append(errs, fmt.Errorf("%s/%s: %w", in.Assert, in.Fingerprint, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (d *Deliverer) escalateOne(ctx context.Context, in assertd.Instance, now time.Time) error {
-	key := in.Assert + "/" + in.Fingerprint
-	hist, err := d.history(ctx, "", key)
-	if err != nil || len(hist) == 0 {
-		return err
-	}
-	pages, _ := incident(hist, assertd.Message{Created: now.Add(time.Hour), ID: 1 << 62})
-	if len(pages) == 0 {
-		return nil // resolved, or its pages are not written yet
-	}
-	first := pages[0]
-	var n assertd.Notice
-	if err := json.Unmarshal([]byte(first.Payload), &n); err != nil {
-		return nil
-	}
-	p, ok := d.policies[n.Policy]
-	if !ok || (len(p.Levels) < 2 && p.Repeat <= 0) {
-		return nil
-	}
-	t0 := first.Created
-	acks, err := d.st.Decisions(ctx, store.DecisionFilter{Assert: in.Assert, Fingerprint: in.Fingerprint, Action: assertd.ActAck, Limit: 10})
-	if err != nil {
-		return err
-	}
-	if slices.ContainsFunc(acks, func(a assertd.Decision) bool { return !a.At.Before(t0) }) {
-		return nil
-	}
-	round := 0
-	if rep := p.Repeat.Std(); rep > 0 && now.Sub(t0) >= rep {
-		round = int(now.Sub(t0) / rep)
-	}
-	start := t0.Add(time.Duration(round) * p.Repeat.Std())
-	var msgs []assertd.Message
-	for level, l := range p.Levels {
-		due := start.Add(l.After.Std())
-		if due.After(now) || (round == 0 && level == 0) {
-			continue // level 0 of the first round is the engine's own page
-		}
-		esc := n
-		esc.At = due
-		esc.Reason = fmt.Sprintf("not acknowledged after %s: level %d of %s", due.Sub(t0).Round(time.Second), level+1, p.Name)
-		if round > 0 {
-			esc.Reason += fmt.Sprintf(", repeat %d", round)
-		}
-		esc.Reason += "; " + n.Reason
-		payload, _ := json.Marshal(esc)
-		for _, ch := range l.Notify {
-			msgs = append(msgs, assertd.Message{Key: fmt.Sprintf("esc/%s/%d/r%d/l%d/%s", key, t0.UnixMicro(), round, level, ch),
-				Channel: ch, DedupKey: key, Kind: string(assertd.NoticeTrigger), Payload: string(payload), Created: due, NextAttempt: now})
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	_, err = d.st.Enqueue(ctx, msgs...)
-	return err
 }
 
 // reportFailing tells the other channels about a channel that has been

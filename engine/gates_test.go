@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/internal/fakeclock"
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/store"
 )
@@ -93,12 +93,15 @@ func TestKillSwitchZeroRuns(t *testing.T) {
 			} else {
 				rst = errSettings{st}
 			}
-			r := remediations.NewRunner(remediations.RunnerOptions{Store: rst})
-			e, err := New(context.Background(), Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Remediator: r})
+			var r *remediations.Runner
+			e, err := New(context.Background(), Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: src},
+				NewRemediator: func(h remediations.Host) Remediator {
+					r = remediations.NewRunner(remediations.RunnerOptions{Store: rst, Host: h})
+					return r
+				}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.Attach(e)
 			src.set(map[string]float64{"a": 80, "b": 90}, nil)
 			e.EvaluateNow(context.Background(), "latency", t0)
 			r.Wait()
@@ -116,50 +119,6 @@ func TestKillSwitchZeroRuns(t *testing.T) {
 	}
 }
 
-// manualClock is an injected clock whose waits fire on Advance.
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters map[chan time.Time]time.Time
-}
-
-func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *manualClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters[ch] = c.now.Add(d)
-	return ch
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for ch, at := range c.waiters {
-		if !at.After(c.now) {
-			ch <- c.now
-			delete(c.waiters, ch)
-		}
-	}
-}
-
-func waitFor(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // approval: required: the run waits for an approval through the engine API;
 // an approval that expires pages instead of running; an approved one runs.
 func TestApproval(t *testing.T) {
@@ -169,15 +128,18 @@ func TestApproval(t *testing.T) {
 			marker := filepath.Join(t.TempDir(), "ran")
 			set := loadRunnerSet(t, touchRules(helper, marker, "    approval: {mode: required, expire: 15m}\n"), "")
 			st, src := openStore(t), &source{}
-			clock := &manualClock{now: t0, waiters: map[chan time.Time]time.Time{}}
-			e, _ := withRunner(t, set, st, map[string]asserts.Querier{config.EmbeddedName: src}, remediations.RunnerOptions{Clock: clock})
+			clock := fakeclock.New(t0)
+			e, r := withRunner(t, set, st, map[string]asserts.Querier{config.EmbeddedName: src}, remediations.RunnerOptions{Clock: clock})
 			ctx := context.Background()
 			src.set(map[string]float64{"a": 80}, nil)
 			e.EvaluateNow(ctx, "latency", t0)
-			var pending []assertd.Approval
-			waitFor(t, "the approval request", func() bool { pending, _ = st.PendingApprovals(ctx); return len(pending) == 1 })
-			if rs := runs(t, st); len(rs) != 1 || rs[0].Status != assertd.RunWaiting || states(e) != "a=remediating" {
-				t.Fatalf("runs %+v, %s", rs, states(e))
+			// The run has asked for its approval once it waits on the clock.
+			if err := clock.Settle(r.InFlight, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			pending, _ := st.PendingApprovals(ctx)
+			if rs := runs(t, st); len(pending) != 1 || len(rs) != 1 || rs[0].Status != assertd.RunWaiting || states(e) != "a=remediating" {
+				t.Fatalf("approvals %+v, runs %+v, %s", pending, rs, states(e))
 			}
 			runID := pending[0].RunID
 			if approve {
@@ -200,22 +162,21 @@ func TestApproval(t *testing.T) {
 				}
 				return
 			}
-			waitFor(t, "the run to wait on the clock", func() bool { clock.mu.Lock(); defer clock.mu.Unlock(); return len(clock.waiters) == 1 })
-			clock.Advance(15*time.Minute - time.Second)
-			time.Sleep(20 * time.Millisecond)
-			if states(e) != "a=remediating" {
-				t.Fatalf("before expiry: %s", states(e))
+			clock.Add(15*time.Minute - time.Second)
+			// Before the expiry the run's one wait has not fired: nothing can have moved.
+			if n := clock.Waiters(); n != 1 || r.InFlight() != 1 || states(e) != "a=remediating" {
+				t.Fatalf("before expiry: %d waits, %d runs in flight, %s", n, r.InFlight(), states(e))
 			}
-			clock.Advance(time.Second)
+			clock.Add(time.Second)
 			settle(t, e)
 			if _, err := os.Stat(marker); err == nil {
 				t.Fatal("an expired approval ran")
 			}
-			r, _ := st.Run(ctx, runID)
+			run, _ := st.Run(ctx, runID)
 			ms := messages(t, st)
-			if states(e) != "a=escalated" || r.Status != assertd.RunRefused || len(ms) != 1 ||
+			if states(e) != "a=escalated" || run.Status != assertd.RunRefused || len(ms) != 1 ||
 				!strings.Contains(notice(t, ms[0]).Reason, "no approval before it expired at 2026-11-22T01:15:00Z: paging instead of running") {
-				t.Fatalf("%s, run %+v, messages %+v", states(e), r, ms)
+				t.Fatalf("%s, run %+v, messages %+v", states(e), run, ms)
 			}
 			if err := e.Approve(ctx, runID, "alice", true, "too late", t0.Add(16*time.Minute)); err == nil {
 				t.Fatal("approved after expiry")
@@ -232,7 +193,7 @@ func TestBreakGlass(t *testing.T) {
 	set := loadRunnerSet(t, touchRules(helper, marker, ""), "")
 	st, src := openStore(t), &source{}
 	st.PutSetting(context.Background(), assertd.Setting{Key: assertd.SettingKillSwitch, Value: "on", Updated: t0, By: "alice"})
-	e, _ := withRunner(t, set, st, map[string]asserts.Querier{config.EmbeddedName: src}, remediations.RunnerOptions{})
+	e, r := withRunner(t, set, st, map[string]asserts.Querier{config.EmbeddedName: src}, remediations.RunnerOptions{})
 	ctx := context.Background()
 	src.set(map[string]float64{"a": 80}, nil)
 	e.EvaluateNow(ctx, "latency", t0)
@@ -251,7 +212,10 @@ func TestBreakGlass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the dry run", func() bool { r, _ := st.Run(ctx, run.ID); return r.Status.Final() })
+	r.Wait()
+	if ran, _ := st.Run(ctx, run.ID); !ran.Status.Final() {
+		t.Fatalf("the dry run has not ended: %+v", ran)
+	}
 	if _, err := os.Stat(marker); err == nil || !run.Shadow {
 		t.Fatalf("a dry run ran: %+v", run)
 	}
@@ -260,7 +224,10 @@ func TestBreakGlass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the run", func() bool { r, _ := st.Run(ctx, run.ID); return r.Status.Final() })
+	r.Wait()
+	if ran, _ := st.Run(ctx, run.ID); !ran.Status.Final() {
+		t.Fatalf("the run has not ended: %+v", ran)
+	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatal("the break-glass run did not run")
 	}
