@@ -132,7 +132,7 @@ func setup(ctx context.Context, l *loaded) (_ *env, err error) {
 			e.close()
 		}
 	}()
-	if e.st, err = sqlite.Open(ctx, filepath.Join(dir, sqlite.File)); err != nil {
+	if e.st, err = sqlite.Open(ctx, filepath.Join(dir, sqlite.File), sqlite.WithLogger(slog.New(slog.DiscardHandler))); err != nil {
 		return nil, err
 	}
 	e.closer = append(e.closer, func() { e.st.Close() })
