@@ -272,20 +272,30 @@ func (r *rig) status(token string) statusResp {
 // assertState is the state of the one instance of assert, through the API.
 func (r *rig) assertState(token, assert string) string {
 	r.t.Helper()
+	return r.instanceView(token, assert).State
+}
+
+// instanceView is how the API shows the first instance of an assert.
+type instanceView struct {
+	Assert    string `json:"assert"`
+	State     string `json:"state"`
+	Held      bool   `json:"held"`
+	HeldState string `json:"held_state"`
+}
+
+func (r *rig) instanceView(token, assert string) instanceView {
+	r.t.Helper()
 	_, body := r.get("/api/v1/instances", token)
 	var resp struct {
-		Instances []struct {
-			Assert string `json:"assert"`
-			State  string `json:"state"`
-		} `json:"instances"`
+		Instances []instanceView `json:"instances"`
 	}
 	json.Unmarshal([]byte(body), &resp)
 	for _, in := range resp.Instances {
 		if in.Assert == assert {
-			return in.State
+			return in
 		}
 	}
-	return ""
+	return instanceView{}
 }
 
 // heartbeat is the state of a heartbeat, through the API.

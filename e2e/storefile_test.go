@@ -61,8 +61,9 @@ func TestSQLiteFileMovedAwayHoldsActions(t *testing.T) {
 		if n, _ := strconv.ParseFloat(held[1], 64); n < 1 {
 			return fmt.Errorf("held %s", held[1])
 		}
-		if s := r.assertState("", "latency"); s != string(assertd.Violated) {
-			return fmt.Errorf("latency is %s", s)
+		// The API shows what the store holds (ok) and what waits for it.
+		if in := r.instanceView("", "latency"); in.State != string(assertd.OK) || !in.Held || in.HeldState != string(assertd.Violated) {
+			return fmt.Errorf("latency is %+v", in)
 		}
 		return nil
 	})
