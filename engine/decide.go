@@ -24,6 +24,7 @@ func (e *Engine) act(ctx context.Context, a *asserts.Compiled, t *tracked, c *ch
 	e.mu.Lock()
 	inst := t.Instance
 	deferred := t.deferred
+	paged := t.inc != nil // a page is out: the recovery resolves it
 	e.mu.Unlock()
 
 	if c == nil {
@@ -49,7 +50,7 @@ func (e *Engine) act(ctx context.Context, a *asserts.Compiled, t *tracked, c *ch
 	case c.to == assertd.Violated:
 		e.onViolated(ctx, a, t, &tr, now)
 		return
-	case c.to == assertd.OK && c.from == assertd.Escalated:
+	case c.to == assertd.OK && (c.from == assertd.Escalated || paged):
 		msgs, channels := e.resolves(ctx, a, t, inst, "recovered: "+c.reason, now)
 		d.Action, d.Reason = assertd.ActResolve, resolveReason("recovered", channels)
 		d.Policy = e.policyName(a)

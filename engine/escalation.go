@@ -42,7 +42,9 @@ type incident struct {
 
 // opened starts the incident of t, escalated at since, whose first page is
 // msgs. timeline is false for a page shared by a group: its later levels
-// would page once per instance.
+// would page once per instance. The channels paged by an earlier
+// escalation that was not resolved (escalated while uncertain, then
+// violated and escalated again) stay paged: its resolve goes to them too.
 func (e *Engine) opened(t *tracked, since time.Time, msgs []assertd.Message, timeline bool) {
 	inc := &incident{start: since, paged: map[string]bool{}, sent: map[int]bool{}, loaded: true}
 	for _, m := range msgs {
@@ -55,13 +57,22 @@ func (e *Engine) opened(t *tracked, since time.Time, msgs []assertd.Message, tim
 		}
 	}
 	e.mu.Lock()
+	if old := t.inc; old != nil {
+		if !old.loaded {
+			inc.loaded = false // the earlier pages are read from the store with the rest
+		}
+		for ch := range old.paged {
+			inc.paged[ch] = true
+		}
+	}
 	t.inc = inc
 	e.open[t] = struct{}{}
 	e.mu.Unlock()
 }
 
-// load reads an incident from before a restart from the store: its pages
-// (the first one, and the channels paged) and whether it was acknowledged.
+// load reads an incident from before a restart from the store: its first
+// page, the channels paged since the last resolve, and whether it was
+// acknowledged.
 func (e *Engine) load(ctx context.Context, assert, fp string, inc *incident) error {
 	key := assert + "/" + fp
 	msgs, err := e.opts.Store.Messages(ctx, store.MessageFilter{DedupKey: key})
@@ -77,15 +88,18 @@ func (e *Engine) load(ctx context.Context, assert, fp string, inc *incident) err
 	var first *assertd.Message
 	for i := range msgs { // newest first
 		m := &msgs[i]
-		if m.Kind != string(assertd.NoticeTrigger) || m.Created.Before(inc.start) {
+		if m.Kind == string(assertd.NoticeResolve) {
+			break
+		}
+		if m.Kind != string(assertd.NoticeTrigger) {
 			continue
 		}
 		inc.paged[m.Channel] = true
-		if first == nil || !m.Created.After(first.Created) {
+		if !m.Created.Before(inc.start) && (first == nil || !m.Created.After(first.Created)) {
 			first = m
 		}
 	}
-	if first != nil && json.Unmarshal([]byte(first.Payload), &inc.first) == nil {
+	if first != nil && inc.dedup == "" && json.Unmarshal([]byte(first.Payload), &inc.first) == nil {
 		inc.dedup, inc.timeline = first.DedupKey, true
 	}
 	inc.acked = inc.acked || slices.ContainsFunc(acks, func(d assertd.Decision) bool { return !d.At.Before(inc.start) })
@@ -304,6 +318,13 @@ func (e *Engine) resolves(ctx context.Context, a *asserts.Compiled, t *tracked, 
 		channels = append(channels, more...)
 	}
 	return e.messagesTo(a, inst, name, assertd.NoticeResolve, reason, now, channels), channels
+}
+
+// paged reports whether t has a page out that no resolve answered yet.
+func (e *Engine) paged(t *tracked) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return t.inc != nil
 }
 
 // policyNamed returns the escalation policy with this name, or nil.

@@ -86,6 +86,12 @@ func (e *Engine) runFinished(ctx context.Context, assert, fp string, r RunResult
 	}
 	if to == assertd.Escalated {
 		e.opened(t, r.At, msgs, true)
+	} else if e.paged(t) {
+		// It was paged before the run (escalated while uncertain, then
+		// violated): the fix resolves that page.
+		resolves, channels := e.resolves(ctx, a, t, inst, reason, r.At)
+		msgs = append(msgs, resolves...)
+		d.Reason = resolveReason(reason, channels)
 	}
 	e.commit(ctx, store.Change{Key: "run/" + r.RunID, Instance: &inst, Transition: &tr, Decision: &d, Messages: msgs})
 	if to == assertd.Escalated {
