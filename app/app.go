@@ -174,7 +174,9 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	a := &App{o: o, log: o.Logger, now: o.Clock.Now, failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
-			a.release()
+			if rerr := a.release(); rerr != nil {
+				a.log.Warn("releasing what New opened", "err", rerr)
+			}
 		}
 	}()
 
@@ -437,7 +439,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if err := a.Start(ctx); err != nil {
-		a.Stop(context.Background())
+		if serr := a.Stop(context.Background()); serr != nil {
+			a.log.Warn("stopping after a failed start", "err", serr)
+		}
 		return err
 	}
 	err = a.Wait(ctx)

@@ -114,8 +114,8 @@ type RunExpect struct {
 	Refused     string `yaml:"refused"` // a substring of a refusal's reason
 }
 
-// loaded is a test file with its config and positions.
-type loaded struct {
+// Loaded is a checked test file with its config and positions, ready to run.
+type Loaded struct {
 	path   string
 	file   File
 	pos    *strictyaml.Positions
@@ -133,14 +133,14 @@ var seriesParser = parser.NewParser(parser.Options{})
 
 // Load reads and checks a test file: every name it uses must exist, every
 // series must parse, and no expectation may lie beyond the input.
-func Load(path string) (*loaded, strictyaml.Errors) {
+func Load(path string) (*Loaded, strictyaml.Errors) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		var errs strictyaml.Errors
 		errs.Add(strictyaml.Pos{File: path}, "cannot read: %v", err)
 		return nil, errs
 	}
-	l := &loaded{path: path}
+	l := &Loaded{path: path}
 	pos, errs := strictyaml.Decode(path, data, &l.file)
 	l.pos = pos
 	f := &l.file

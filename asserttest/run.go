@@ -45,7 +45,7 @@ type Result struct {
 // env is everything one test file runs on: one assertd built by app.New on
 // a fake clock, with its SQLite store in a temporary directory.
 type env struct {
-	l      *loaded
+	l      *Loaded
 	clock  *fakeclock.Clock
 	app    *app.App
 	st     store.Store
@@ -120,7 +120,7 @@ const testSecret = "assertd-test-secret-value"
 // (the file's outcomes), and the sources (every source reads the input
 // series from the embedded TSDB, which scrapes nothing). No listener is
 // built: RunFile drives the engine and the deliverer itself.
-func setup(ctx context.Context, l *loaded) (_ *env, err error) {
+func setup(ctx context.Context, l *Loaded) (_ *env, err error) {
 	dir, err := os.MkdirTemp("", "assertd-test-")
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func setup(ctx context.Context, l *loaded) (_ *env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e.closer = append(e.closer, func() { e.app.Stop(context.WithoutCancel(ctx)) })
+	e.closer = append(e.closer, func() { _ = e.app.Stop(context.WithoutCancel(ctx)) }) // a test run keeps nothing after it
 	e.eng, e.runner, e.del, e.hb = e.app.Engine(), e.app.Runner(), e.app.Deliverer(), e.app.Heartbeats()
 	if err := e.loadSeries(ctx); err != nil {
 		return nil, err
@@ -301,7 +301,7 @@ func (e *env) loadSeries(ctx context.Context) error {
 				v = staleNaN()
 			}
 			if _, err := ap.Append(0, s.labels, ts, v); err != nil {
-				ap.Rollback()
+				_ = ap.Rollback() // the append error is the one to report
 				return fmt.Errorf("series %s at %s: %w", s.labels, time.Duration(i)*interval, err)
 			}
 		}

@@ -1,4 +1,4 @@
-// Package bench is assertd's performance harness (issue 9). Every figure it
+// Package bench is assertd's performance harness. Every figure it
 // reports is a ratio against a baseline measured in the same process and the
 // same run, so numbers from different machines can be compared by shape:
 //

@@ -90,7 +90,8 @@ func (l Load) Run(ctx context.Context, addr string) (LoadResult, error) {
 				return
 			}
 			defer conn.Close()
-			stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+			// The deadline unblocks the read; an error means it is closed already.
+			stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 			defer stop()
 			rd := bufio.NewReaderSize(conn, 4096)
 			mine := make([]time.Duration, 0, l.Max/l.Conns+1)

@@ -146,9 +146,15 @@ func MeasureReaction(ctx context.Context, t testing.TB, rounds int, poll time.Du
 	const pdKey = "bench-routing-key"
 	pd := testsaas.NewPagerDuty(t, pdKey)
 
-	os.WriteFile(filepath.Join(dir, "assertd.yaml"), []byte(fmt.Sprintf(reactConfig, pd.URL)), 0o644)
-	os.WriteFile(filepath.Join(dir, "asserts.yaml"), []byte(reactRules), 0o644)
-	os.WriteFile(filepath.Join(dir, "remediations.yaml"), []byte(fmt.Sprintf(reactRemediations, target)), 0o644)
+	for name, text := range map[string]string{
+		"assertd.yaml":      fmt.Sprintf(reactConfig, pd.URL),
+		"asserts.yaml":      reactRules,
+		"remediations.yaml": fmt.Sprintf(reactRemediations, target),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			return Reaction{}, err
+		}
+	}
 	src := &oneSeries{}
 	verify := make(verifyStarts, 1)
 	a, err := app.New(ctx, app.Options{
@@ -171,7 +177,7 @@ func MeasureReaction(ctx context.Context, t testing.TB, rounds int, poll time.Du
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.Deliverer().Run(runCtx) })
-	defer func() { stop(); wg.Wait(); a.Stop(context.WithoutCancel(ctx)) }()
+	defer func() { stop(); wg.Wait(); _ = a.Stop(context.WithoutCancel(ctx)) }()
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	baseline := `{"routing_key":"` + pdKey + `","event_action":"resolve","dedup_key":"bench-baseline"}`

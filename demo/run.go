@@ -72,7 +72,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
+	go func() { _ = srv.Serve(ln) }() // ends with ErrServerClosed when the demo stops
 	defer srv.Close()
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -100,7 +100,10 @@ func Run(ctx context.Context, o Options) error {
 	if o.AutoSlow > 0 {
 		time.AfterFunc(o.AutoSlow, func() {
 			if ctx.Err() == nil {
-				svc.SetFault(FaultLatency, true)
+				if err := svc.SetFault(FaultLatency, true); err != nil {
+					fmt.Fprintf(o.Out, "demo service: %v\n", err)
+					return
+				}
 				fmt.Fprintf(o.Out, "%s  demo service: latency fault on (requests take 200ms+)\n", time.Now().Format("15:04:05"))
 			}
 		})
@@ -227,7 +230,10 @@ func post(ctx context.Context, url string) (State, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
-		json.NewDecoder(resp.Body).Decode(&e)
+		_ = json.NewDecoder(resp.Body).Decode(&e) // without a message, the status says it
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
 		return State{}, errors.New(e.Error)
 	}
 	var st State

@@ -10,7 +10,7 @@ import (
 	"github.com/assertd/assertd/store"
 )
 
-// ErrNotEscalated: an acknowledgement names an instance that is not paged.
+// ErrNotEscalated is returned when an acknowledgement names an instance that is not paged.
 var ErrNotEscalated = errors.New("not escalated")
 
 // Acknowledge records that a human (by) took the page of one escalated

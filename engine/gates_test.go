@@ -29,7 +29,7 @@ remediations:
 `
 }
 
-// Done when: 40 of 100 instances violating at once produce zero runs and
+// 40 of 100 instances violating at once produce zero runs and
 // one grouped page.
 func TestBreakerZeroRunsOneGroupedPage(t *testing.T) {
 	helper := helperProgram(t)
@@ -79,7 +79,7 @@ func (errSettings) Settings(context.Context) ([]assertd.Setting, error) {
 	return nil, fmt.Errorf("%w: database is locked", store.ErrUnavailable)
 }
 
-// Done when: kill switch on (or unreadable) produces zero runs.
+// Kill switch on (or unreadable) produces zero runs.
 func TestKillSwitchZeroRuns(t *testing.T) {
 	helper := helperProgram(t)
 	for _, tc := range []struct{ name, reason string }{{"on", "the kill switch is on"}, {"unreadable", "kill switch cannot be read"}} {

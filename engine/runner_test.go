@@ -236,7 +236,7 @@ remediations:
 `
 }
 
-// Done when: a violated instance with a working restart remediation ends ok
+// A violated instance with a working restart remediation ends ok
 // with one run recorded (steps, outputs, verify result) and one
 // informational message, and no page; the same with a remediation whose
 // verify fails ends escalated with exactly one page carrying the step log.

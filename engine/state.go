@@ -107,7 +107,7 @@ type change struct {
 func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *change {
 	t.LastEval = in.now
 	var verdict assertd.State
-	var clear bool
+	var clears bool
 	reason := ""
 	switch {
 	case in.srcErr != nil:
@@ -118,13 +118,13 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 			if t.missing < 2 || t.State == assertd.OK {
 				return nil
 			}
-			verdict, clear, reason = assertd.OK, true, "resolved: its series are gone (missing: resolve)"
+			verdict, clears, reason = assertd.OK, true, "resolved: its series are gone (missing: resolve)"
 		} else {
 			verdict, reason = assertd.Uncertain, "its series are gone while the source is healthy (missing: uncertain)"
 		}
 	default:
 		t.missing = 0
-		verdict, clear, reason = in.verdict.State, in.verdict.Clear, in.verdict.Reason
+		verdict, clears, reason = in.verdict.State, in.verdict.Clear, in.verdict.Reason
 		t.Values = in.verdict.Values
 	}
 	t.record(verdict != assertd.OK, flap)
@@ -135,11 +135,11 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 		return nil
 	case assertd.Escalated:
 		if t.blind() {
-			return t.unblind(a, verdict, clear, reason, in.now)
+			return t.unblind(a, verdict, clears, reason, in.now)
 		}
-		return t.recover(a, verdict, clear, reason, in.now)
+		return t.recover(a, verdict, clears, reason, in.now)
 	case assertd.Violated:
-		return t.recover(a, verdict, clear, reason, in.now)
+		return t.recover(a, verdict, clears, reason, in.now)
 	}
 
 	switch verdict {
@@ -173,13 +173,13 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 
 // recover handles a violated or escalated instance: it returns to ok only
 // when clear (or expect) has held for clear_for.
-func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clear bool, reason string, now time.Time) *change {
+func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clears bool, reason string, now time.Time) *change {
 	if verdict == assertd.Uncertain {
 		t.ClearSince = time.Time{}
 		t.Reason = reason
 		return nil
 	}
-	if verdict != assertd.OK || !clear {
+	if verdict != assertd.OK || !clears {
 		t.ClearSince = time.Time{}
 		return nil
 	}

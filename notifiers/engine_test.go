@@ -45,7 +45,7 @@ func (h healer) Start(_ context.Context, d assertd.Decision, _ assertd.Instance,
 	done(engine.RunResult{RunID: d.RunID, Verified: h.verified, Outcome: "verify", StepLog: "restart: exit 0", At: d.At.Add(time.Minute)})
 }
 
-// Done when: an auto-healed violation sends one informational Slack
+// An auto-healed violation sends one informational Slack
 // message and zero PagerDuty events; a failed fix pages both. The engine
 // writes the outbox, the deliverer sends it.
 func TestAutoHealedIsInformationOnly(t *testing.T) {

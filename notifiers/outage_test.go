@@ -13,7 +13,7 @@ import (
 	"github.com/assertd/assertd/store"
 )
 
-// Done when: with PagerDuty failing (500, 429 + Retry-After, slow answers,
+// With PagerDuty failing (500, 429 + Retry-After, slow answers,
 // reset connections) for 10 simulated minutes, the page reaches Slack at
 // once and PagerDuty after recovery — one incident, no duplicate — and the
 // resolve follows. Slack hears that PagerDuty is failing, then that it

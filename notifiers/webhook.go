@@ -74,7 +74,7 @@ func (w *Webhook) Notify(ctx context.Context, m *Message) (bool, error) {
 	if err != nil {
 		return true, fmt.Errorf("webhook: %w", err)
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // drained to reuse the connection; the status decides
 	resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return false, nil

@@ -45,7 +45,7 @@ type tailBuffer struct {
 	total int64
 }
 
-func newTail(max int) *tailBuffer { return &tailBuffer{max: max} }
+func newTail(limit int) *tailBuffer { return &tailBuffer{max: limit} }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()

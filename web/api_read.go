@@ -26,15 +26,15 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// limitParam reads ?limit= (default def, at most max).
-func limitParam(q url.Values, def, max int) (int, error) {
+// limitParam reads ?limit= (default def, at most most).
+func limitParam(q url.Values, def, most int) (int, error) {
 	v := q.Get("limit")
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 || n > max {
-		return 0, fieldErr("limit", "%q is not a number from 1 to %d", v, max)
+	if err != nil || n <= 0 || n > most {
+		return 0, fieldErr("limit", "%q is not a number from 1 to %d", v, most)
 	}
 	return n, nil
 }
