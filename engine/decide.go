@@ -384,7 +384,12 @@ func commitDecision(key string, d assertd.Decision) store.Change {
 }
 
 func (e *Engine) commitOne(ctx context.Context, c store.Change) error {
-	_, err := e.opts.Store.Commit(ctx, c)
+	// A change is written ahead of what it causes even while assertd stops:
+	// a cancelled context must not turn into a change the store "refused"
+	// (and that is lost) for an evaluation already made.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	_, err := e.opts.Store.Commit(wctx, c)
 	switch {
 	case err == nil:
 		e.metrics.storeUp.Set(1)
@@ -405,6 +410,9 @@ func (e *Engine) commitOne(ctx context.Context, c store.Change) error {
 		return nil
 	}
 }
+
+// commitTimeout bounds one write-ahead commit, also during shutdown.
+const commitTimeout = 10 * time.Second
 
 // flushHeld commits held changes once the store is back.
 func (e *Engine) flushHeld(ctx context.Context) {

@@ -497,3 +497,29 @@ func (noOperator) Breakers(context.Context, time.Time) ([]assertd.Breaker, error
 func (noOperator) CloseBreaker(_ context.Context, assert, _, _ string, _ time.Time) (assertd.Breaker, error) {
 	return assertd.Breaker{}, fmt.Errorf("this fake runner has no breaker for %s: %w", assert, store.ErrNotFound)
 }
+
+// An evaluation made while assertd stops (its context cancelled) is still
+// written ahead of what it causes: the page is in the outbox, not lost.
+func TestCommitsOfAnEvaluationSurviveCancellation(t *testing.T) {
+	set, _ := loadSet(t, latencyRules)
+	st, src := openStore(t), &source{}
+	e := newEngine(t, set, st, src)
+	src.set(map[string]float64{"a": 80}, nil)
+	if err := e.EvaluateNow(context.Background(), "latency", t0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.EvaluateNow(ctx, "latency", t0.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := transitions(t, st); got != "ok>pending@0s pending>violated@30s violated>escalated@30s" {
+		t.Fatalf("transitions %s", got)
+	}
+	if n := len(messages(t, st)); n != 2 {
+		t.Fatalf("%d messages, want the page on each of the 2 channels", n)
+	}
+	if h := e.Held(); h != 0 {
+		t.Fatalf("%d changes held", h)
+	}
+}
