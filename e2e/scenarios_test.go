@@ -55,7 +55,7 @@ func TestRestartFixesLatency(t *testing.T) {
 	if st := svc.State(); st.Restarts != 1 || st.Faults[demo.FaultLatency] {
 		t.Fatalf("the service was not restarted: %+v", st)
 	}
-	time.Sleep(2 * time.Second) // a page, if any, would be out by now (group_wait 1s)
+	r.settled("latency", 2)
 	if n := len(r.pd.Events()); n != 0 || r.state("latency", "demo-1") != assertd.OK {
 		t.Fatalf("PagerDuty got %d events; state %s", n, r.state("latency", "demo-1"))
 	}
@@ -119,7 +119,7 @@ remediations:
 			t.Fatalf("ping: %v", err)
 		}
 		resp.Body.Close()
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // the job pings on real time: that is the scenario
 	}
 	if s := r.state("job-alive", ""); s != assertd.OK {
 		t.Fatalf("while pinged: %s", s)
@@ -201,7 +201,7 @@ remediations:
 		}
 		return nil
 	})
-	time.Sleep(3 * time.Second)
+	r.settled("connections", 2)
 	if n := r.pdEvents("trigger"); n != 1 || len(r.runs("restart")) != 0 {
 		var keys []string
 		for _, e := range r.pd.Events() {
@@ -231,7 +231,7 @@ func TestBlastRadiusBreaker(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(3 * time.Second)
+	r.settled("latency", 2)
 	if n, runs := r.pdEvents("trigger"), len(r.runs("restart")); n != 1 || runs != 0 {
 		t.Fatalf("want zero runs and one page: %d runs, %d pages", runs, n)
 	}
@@ -269,7 +269,7 @@ func TestKill9MidRemediation(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(4 * time.Second)
+	r.settled("latency", 2)
 	if n := r.pdEvents("trigger"); n != 1 {
 		t.Fatalf("want exactly one page, got %d", n)
 	}
