@@ -114,8 +114,15 @@ func targets(svcs ...*service) string {
 
 var listenRE = regexp.MustCompile(`msg="assertd running" listen=(\S+)`)
 
-// start runs the binary and waits until it serves.
+// start runs the binary with the fake SaaS secrets and waits until it serves.
 func (r *rig) start() {
+	r.t.Helper()
+	r.startWith("E2E_PD_KEY="+pdKey, "E2E_SLACK_TOKEN="+slackToken)
+}
+
+// startWith runs the binary with these environment variables and waits
+// until it serves.
+func (r *rig) startWith(env ...string) {
 	r.t.Helper()
 	f, err := os.CreateTemp(r.dir, "assertd-*.log")
 	if err != nil {
@@ -123,7 +130,7 @@ func (r *rig) start() {
 	}
 	r.log = f.Name()
 	r.p = exec.Command(binary, "run", "-c", r.cfg, "--listen", "127.0.0.1:0")
-	r.p.Env = append(os.Environ(), "E2E_PD_KEY="+pdKey, "E2E_SLACK_TOKEN="+slackToken)
+	r.p.Env = append(os.Environ(), env...)
 	r.p.Stdout, r.p.Stderr = f, f
 	if err := r.p.Start(); err != nil {
 		r.t.Fatal(err)

@@ -205,32 +205,6 @@ func resolves(pd *testsaas.PagerDuty) int {
 	return n
 }
 
-// startWith runs the binary with these environment variables.
-func (r *rig) startWith(env ...string) {
-	r.t.Helper()
-	f, err := os.CreateTemp(r.dir, "assertd-*.log")
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.log = f.Name()
-	r.p = exec.Command(binary, "run", "-c", r.cfg, "--listen", "127.0.0.1:0")
-	r.p.Env = append(os.Environ(), env...)
-	r.p.Stdout, r.p.Stderr = f, f
-	if err := r.p.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	p := r.p
-	r.t.Cleanup(func() { p.Process.Signal(syscall.SIGKILL); p.Wait() })
-	r.eventually(20*time.Second, "assertd serving", func() error {
-		m := listenRE.FindStringSubmatch(r.output())
-		if m == nil {
-			return fmt.Errorf("not serving yet")
-		}
-		r.base = "http://" + m[1]
-		return nil
-	})
-}
-
 func (r *rig) get(path, token string) (int, string) {
 	r.t.Helper()
 	req, _ := http.NewRequest("GET", r.base+path, nil)
