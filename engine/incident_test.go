@@ -18,15 +18,7 @@ import (
 // the page on every channel paged since the last resolve — the fix, or the
 // recovery after a second page.
 func TestPagedWhileUncertainIsResolved(t *testing.T) {
-	const rules = `asserts:
-  - name: backup
-    every: 10s
-    uncertain_for: 30s
-    expect: heartbeat("backup").up
-    remediate: rerun
-heartbeats: [{name: backup, period: 1h}]
-remediations: [{name: rerun, steps: [{name: r, run: ['true']}, {name: v, verify: backup}]}]
-`
+
 	for _, tc := range []struct {
 		name     string
 		verified bool
@@ -48,7 +40,7 @@ remediations: [{name: rerun, steps: [{name: r, run: ['true']}, {name: v, verify:
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			set, _ := loadSet(t, rules)
+			set, _ := loadSet(t, backupRules)
 			st, hb := openStore(t), &heartbeats{}
 			ctx := context.Background()
 			rem := &fakeRemediator{action: assertd.ActRemediate, verified: tc.verified}

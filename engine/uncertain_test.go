@@ -13,6 +13,18 @@ import (
 	"github.com/assertd/assertd/store"
 )
 
+// backupRules: a heartbeat assert that pages while uncertain and has a
+// remediation that reruns the job.
+const backupRules = `asserts:
+  - name: backup
+    every: 10s
+    uncertain_for: 30s
+    expect: heartbeat("backup").up
+    remediate: rerun
+heartbeats: [{name: backup, period: 1h}]
+remediations: [{name: rerun, steps: [{name: r, run: ['true']}, {name: v, verify: backup}]}]
+`
+
 // heartbeats is a fake heartbeat tracker whose status the test sets.
 type heartbeats struct {
 	mu sync.Mutex
@@ -34,15 +46,7 @@ func (h *heartbeats) Status(name string, _ time.Time) (asserts.HeartbeatStatus, 
 // its remediation is considered — run when allowed, the refusal recorded
 // and paged when not — and its reason is the violation's.
 func TestUncertainEscalatedThenViolated(t *testing.T) {
-	const rules = `asserts:
-  - name: backup
-    every: 10s
-    uncertain_for: 30s
-    expect: heartbeat("backup").up
-    remediate: rerun
-heartbeats: [{name: backup, period: 1h}]
-remediations: [{name: rerun, steps: [{name: r, run: ['true']}, {name: v, verify: backup}]}]
-`
+
 	for _, tc := range []struct {
 		name     string
 		rem      *fakeRemediator
@@ -56,7 +60,7 @@ remediations: [{name: rerun, steps: [{name: r, run: ['true']}, {name: v, verify:
 		{"refused: the refusal is recorded and paged", &fakeRemediator{action: assertd.ActHold}, assertd.Escalated, assertd.ActEscalate, "allowed: rerun", 0, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			set, _ := loadSet(t, rules)
+			set, _ := loadSet(t, backupRules)
 			st, hb := openStore(t), &heartbeats{}
 			ctx := context.Background()
 			e, err := New(ctx, Options{Set: set, Store: st, Sources: map[string]asserts.Querier{config.EmbeddedName: &source{}}, Heartbeats: hb, NewRemediator: fixed(tc.rem)})
