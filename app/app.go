@@ -223,7 +223,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency,
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
-				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile})
+				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile, Registerer: reg})
 			return a.runner
 		}}); err != nil {
 		return nil, err

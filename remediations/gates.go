@@ -23,12 +23,13 @@ import (
 // run budget. A refusal is ActHold with its reason (the engine records it
 // and pages); the breaker's refusals carry a Group so that they page once.
 func (r *Runner) Decide(ctx context.Context, name string, in assertd.Instance, now time.Time) assertd.Decision {
-	hold := func(format string, args ...any) assertd.Decision {
+	hold := func(kind, format string, args ...any) assertd.Decision {
+		r.m.refusals.WithLabelValues(kind).Inc()
 		return assertd.Decision{Action: assertd.ActHold, Remediation: name, Reason: fmt.Sprintf(format, args...)}
 	}
 	h := r.getHost()
 	if h == nil {
-		return hold("refused: the remediation runner is not attached to the engine")
+		return hold(refusedDetached, "refused: the remediation runner is not attached to the engine")
 	}
 	rem := h.Remediation(name)
 	if rem == nil {
@@ -36,18 +37,19 @@ func (r *Runner) Decide(ctx context.Context, name string, in assertd.Instance, n
 	}
 	lim, err := r.limits(ctx)
 	if err != nil {
-		return hold("refused: %v", err)
+		return hold(refusedLimits, "refused: %v", err)
 	}
 	if lim.kill {
-		return hold("refused: the kill switch is on (%s): no automated action", lim.killWhy)
+		return hold(refusedKillSwitch, "refused: the kill switch is on (%s): no automated action", lim.killWhy)
 	}
 	switch {
 	case in.Silenced != "":
-		return hold("refused: the instance is silenced by %s", in.Silenced)
+		return hold(refusedSilenced, "refused: the instance is silenced by %s", in.Silenced)
 	case in.State == assertd.Uncertain:
-		return hold("refused: the instance is uncertain: never remediated blindly")
+		return hold(refusedUncertain, "refused: the instance is uncertain: never remediated blindly")
 	}
 	if d, open := r.breakerCheck(ctx, h, in, now); open {
+		r.m.refusals.WithLabelValues(refusedBreaker).Inc()
 		d.Remediation = name
 		return d
 	}
@@ -55,9 +57,9 @@ func (r *Runner) Decide(ctx context.Context, name string, in assertd.Instance, n
 		ok, err := r.guard(h, rem, in, now)
 		switch {
 		case err != nil:
-			return hold("refused: guard %q cannot be evaluated (%v): failing closed", rem.Remediation.Guard, err)
+			return hold(refusedGuard, "refused: guard %q cannot be evaluated (%v): failing closed", rem.Remediation.Guard, err)
 		case !ok:
-			return hold("refused: guard %q does not hold", rem.Remediation.Guard)
+			return hold(refusedGuard, "refused: guard %q does not hold", rem.Remediation.Guard)
 		}
 	}
 	if rem.Mode == ModeShadow {
@@ -68,15 +70,15 @@ func (r *Runner) Decide(ctx context.Context, name string, in assertd.Instance, n
 	}
 	key, err := targetKey(rem, in, templateData(rem, in, ""))
 	if err != nil {
-		return hold("refused: %v", err)
+		return hold(refusedTarget, "refused: %v", err)
 	}
 	if limit, ok := lim.rate(rem); ok {
 		st, err := r.o.Store.RunStats(ctx, name, key, now.Add(-limit.Within.Std()))
 		switch {
 		case err != nil:
-			return hold("refused: max_runs cannot be checked (%v): failing closed", err)
+			return hold(refusedMaxRuns, "refused: max_runs cannot be checked (%v): failing closed", err)
 		case st.Count >= limit.Count:
-			return hold("refused: max_runs: %d runs of %s for %s within %s (at most %d): the target is frozen until the window passes; paging",
+			return hold(refusedMaxRuns, "refused: max_runs: %d runs of %s for %s within %s (at most %d): the target is frozen until the window passes; paging",
 				st.Count, name, key, limit.Within, limit.Count)
 		}
 	}
@@ -84,32 +86,32 @@ func (r *Runner) Decide(ctx context.Context, name string, in assertd.Instance, n
 		st, err := r.o.Store.RunStats(ctx, name, key, now)
 		switch {
 		case err != nil:
-			return hold("refused: cooldown cannot be checked (%v): failing closed", err)
+			return hold(refusedCooldown, "refused: cooldown cannot be checked (%v): failing closed", err)
 		case !st.LastStart.IsZero() && now.Before(st.LastStart.Add(cd)):
-			return hold("refused: cooldown: the last run of %s for %s started at %s; the next may start at %s",
+			return hold(refusedCooldown, "refused: cooldown: the last run of %s for %s started at %s; the next may start at %s",
 				name, key, st.LastStart.UTC().Format(time.RFC3339), st.LastStart.Add(cd).UTC().Format(time.RFC3339))
 		}
 	}
 	l, err := r.o.Store.Lock(ctx, key)
 	switch {
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return hold("refused: lock %s cannot be read (%v): failing closed", key, err)
+		return hold(refusedLock, "refused: lock %s cannot be read (%v): failing closed", key, err)
 	case err == nil && l.Owner != "" && l.Expires.After(now):
-		return hold("refused: lock %s is held by run %s until %s", key, l.Owner, l.Expires.UTC().Format(time.RFC3339))
+		return hold(refusedLock, "refused: lock %s is held by run %s until %s", key, l.Owner, l.Expires.UTC().Format(time.RFC3339))
 	}
 	r.mu.Lock()
 	active := r.active
 	r.mu.Unlock()
 	if active >= lim.maxConcurrent {
-		return hold("refused: %d runs are in progress, the most allowed at once (%s)", active, assertd.SettingMaxConcurrentRuns)
+		return hold(refusedConcurrency, "refused: %d runs are in progress, the most allowed at once (%s)", active, assertd.SettingMaxConcurrentRuns)
 	}
 	if b := lim.budget; b != nil {
 		n, err := r.runsSince(ctx, now.Add(-b.Within.Std()), b.Count)
 		switch {
 		case err != nil:
-			return hold("refused: the run budget cannot be checked (%v): failing closed", err)
+			return hold(refusedBudget, "refused: the run budget cannot be checked (%v): failing closed", err)
 		case n >= b.Count:
-			return hold("refused: the run budget is spent: %d runs within %s (at most %d, %s)", n, b.Within, b.Count, assertd.SettingRunBudget)
+			return hold(refusedBudget, "refused: the run budget is spent: %d runs within %s (at most %d, %s)", n, b.Within, b.Count, assertd.SettingRunBudget)
 		}
 	}
 	reason := fmt.Sprintf("allowed: remediation %s for %s", name, key)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/store"
 )
@@ -115,6 +117,8 @@ type RunnerOptions struct {
 	Grace time.Duration
 	// MaxOutput bounds the output kept per step (default: just under store.MaxStepOutput).
 	MaxOutput int
+	// Registerer takes the runner's metrics (runs and refusals); nil: not registered.
+	Registerer prometheus.Registerer
 	// Effects, when set, stand in for the external effects of steps
 	// (assertd test): a step they answer for runs and calls nothing.
 	Effects Effects
@@ -134,6 +138,7 @@ type Effects interface {
 type Runner struct {
 	o   RunnerOptions
 	log *slog.Logger
+	m   *metrics
 
 	mu       sync.Mutex
 	active   int                      // runs executing steps now
@@ -168,7 +173,7 @@ func NewRunner(o RunnerOptions) *Runner {
 	if o.MaxOutput <= 0 {
 		o.MaxOutput = store.MaxStepOutput - 1<<10 // room for the marker line within the store's bound
 	}
-	return &Runner{o: o, log: o.Logger, waiters: map[string]chan struct{}{}}
+	return &Runner{o: o, log: o.Logger, m: newMetrics(o.Registerer), waiters: map[string]chan struct{}{}}
 }
 
 func (r *Runner) getHost() Host { return r.o.Host }
@@ -244,7 +249,7 @@ func (r *Runner) start(ctx context.Context, d assertd.Decision, in assertd.Insta
 		return
 	}
 	if keyErr != nil {
-		done(result(ru, false, r.finish(ctx, ru, assertd.RunRefused, "refused: "+keyErr.Error())))
+		done(result(ru, false, r.refuse(ctx, ru, refusedTarget, "refused: "+keyErr.Error())))
 		return
 	}
 	r.wg.Add(1)
@@ -280,8 +285,15 @@ func (r *Runner) finish(ctx context.Context, ru *execRun, status assertd.RunStat
 	if err := r.o.Store.FinishRun(context.WithoutCancel(ctx), ru.ID, status, r.o.Clock.Now(), outcome); err != nil {
 		r.log.Error("recording the end of a run", "run", ru.ID, "err", err)
 	}
+	r.m.ended(ru.Remediation, status)
 	ru.log.add("run %s: %s", status, outcome)
 	return outcome
+}
+
+// refuse records the run's end as refused, of this kind, and returns its outcome.
+func (r *Runner) refuse(ctx context.Context, ru *execRun, kind, outcome string) string {
+	r.m.refusals.WithLabelValues(kind).Inc()
+	return r.finish(ctx, ru, assertd.RunRefused, outcome)
 }
 
 // execute runs the run to its end: approval, lock, slot, then the steps. ok
@@ -296,16 +308,16 @@ func (r *Runner) execute(ctx context.Context, ru *execRun) (verified bool, outco
 			return false, "", false
 		}
 		if !approved {
-			return false, r.finish(ctx, ru, assertd.RunRefused, why), true
+			return false, r.refuse(ctx, ru, refusedApproval, why), true
 		}
 	}
 	now := r.o.Clock.Now()
 	l, got, err := r.o.Store.AcquireLock(ctx, ru.LockKey, ru.ID, now, lockTTL(ru.rem))
 	switch {
 	case err != nil:
-		return false, r.finish(ctx, ru, assertd.RunRefused, fmt.Sprintf("refused: lock %s could not be taken: %v", ru.LockKey, err)), true
+		return false, r.refuse(ctx, ru, refusedLock, fmt.Sprintf("refused: lock %s could not be taken: %v", ru.LockKey, err)), true
 	case !got:
-		return false, r.finish(ctx, ru, assertd.RunRefused, fmt.Sprintf("refused: lock %s is held by run %s until %s", ru.LockKey, l.Owner, l.Expires.Format(time.RFC3339))), true
+		return false, r.refuse(ctx, ru, refusedLock, fmt.Sprintf("refused: lock %s is held by run %s until %s", ru.LockKey, l.Owner, l.Expires.Format(time.RFC3339))), true
 	}
 	defer func() {
 		if err := r.o.Store.ReleaseLock(context.WithoutCancel(ctx), ru.LockKey, ru.ID, r.o.Clock.Now()); err != nil {
@@ -314,7 +326,7 @@ func (r *Runner) execute(ctx context.Context, ru *execRun) (verified bool, outco
 	}()
 	if !ru.manual {
 		if why := r.takeSlot(ctx); why != "" {
-			return false, r.finish(ctx, ru, assertd.RunRefused, "refused: "+why), true
+			return false, r.refuse(ctx, ru, refusedConcurrency, "refused: "+why), true
 		}
 	} else {
 		r.mu.Lock()

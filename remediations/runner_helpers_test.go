@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/internal/fakeclock"
 	"github.com/assertd/assertd/internal/strictyaml"
@@ -129,16 +131,17 @@ type rig struct {
 	clock *fakeclock.Clock
 	r     *Runner
 	env   map[string]string
+	reg   *prometheus.Registry
 }
 
 func newRig(t *testing.T, rems ...*Compiled) *rig {
 	t.Helper()
 	g := &rig{st: openStore(t), host: &fakeHost{rems: map[string]*Compiled{}, verifyOK: true},
-		clock: fakeclock.NewAuto(t0), env: map[string]string{}}
+		clock: fakeclock.NewAuto(t0), env: map[string]string{}, reg: prometheus.NewRegistry()}
 	for _, r := range rems {
 		g.host.rems[r.Name] = r
 	}
-	g.r = NewRunner(RunnerOptions{Store: g.st, Host: g.host, Clock: g.clock, Grace: 200 * time.Millisecond,
+	g.r = NewRunner(RunnerOptions{Store: g.st, Host: g.host, Clock: g.clock, Grace: 200 * time.Millisecond, Registerer: g.reg,
 		LookupEnv: func(k string) (string, bool) { v, ok := g.env[k]; return v, ok }})
 	t.Cleanup(g.r.Wait)
 	return g
