@@ -287,6 +287,7 @@ func (d *Deliverer) send(ctx context.Context, ch *channel, u *unit, now time.Tim
 	recoverable, err := ch.n.Notify(sctx, m)
 	cancel()
 	if err == nil {
+		d.m.attempts.WithLabelValues(ch.name, string(m.Kind), "delivered").Inc()
 		d.m.sent.WithLabelValues(ch.name).Add(float64(len(u.msgs)))
 		d.healthy(ctx, ch, now)
 		var errs []error
@@ -299,6 +300,7 @@ func (d *Deliverer) send(ctx context.Context, ch *channel, u *unit, now time.Tim
 	}
 	text := d.redact.String(err.Error())
 	if !recoverable {
+		d.m.attempts.WithLabelValues(ch.name, string(m.Kind), "dead").Inc()
 		d.m.failures.WithLabelValues(ch.name, "refused").Inc()
 		d.failed(ch, now, text, 0, false)
 		d.log.Error("notification refused: dead letter", "channel", ch.name, "key", m.Key, "err", text)
@@ -315,6 +317,11 @@ func (d *Deliverer) send(ctx context.Context, ch *channel, u *unit, now time.Tim
 			young = append(young, x)
 		}
 	}
+	result := "failed"
+	if len(young) == 0 {
+		result = "dead"
+	}
+	d.m.attempts.WithLabelValues(ch.name, string(m.Kind), result).Inc()
 	return errors.Join(
 		d.dead(ctx, ch.name, old, now, fmt.Sprintf("gave up after %s: %s", d.o.MaxAge, text)),
 		d.release(ctx, young, retry, fmt.Sprintf("attempt failed (%d in a row on %s): %s", n, ch.name, text)))

@@ -12,6 +12,7 @@ import (
 
 type metrics struct {
 	sent     *prometheus.CounterVec
+	attempts *prometheus.CounterVec
 	failures *prometheus.CounterVec
 	dead     *prometheus.CounterVec
 	up       *prometheus.GaugeVec
@@ -22,7 +23,9 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer, channels []string) *metrics {
 	m := &metrics{
-		sent:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_notifier_sent_total", Help: "Outbox messages delivered, by channel."}, []string{"channel"}),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_notifier_sent_total", Help: "Outbox messages delivered, by channel."}, []string{"channel"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_notifications_total",
+			Help: "Send attempts by channel, notice kind and result (delivered, failed: tried again later, dead: given up)."}, []string{"channel", "kind", "result"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_notifier_failures_total", Help: "Failed sends by channel and kind (recoverable or refused)."}, []string{"channel", "kind"}),
 		dead:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_notifier_dead_letters_total", Help: "Messages given up (refused, or failing past the maximum age), by channel."}, []string{"channel"}),
 		up:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "assertd_notifier_channel_up", Help: "1 when the channel's last send worked."}, []string{"channel"}),
@@ -37,7 +40,7 @@ func newMetrics(reg prometheus.Registerer, channels []string) *metrics {
 	}
 	m.working.Set(float64(len(channels)))
 	if reg != nil {
-		reg.MustRegister(m.sent, m.failures, m.dead, m.up, m.working, m.depth, m.oldest)
+		reg.MustRegister(m.sent, m.attempts, m.failures, m.dead, m.up, m.working, m.depth, m.oldest)
 	}
 	return m
 }
