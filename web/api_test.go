@@ -364,12 +364,19 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, want := range []string{
 		`assertd_evaluations_total{assert="pg-connections"}`, `assertd_evaluation_duration_seconds_bucket`,
-		`assertd_instances{state="escalated"} 2`, `assertd_runs{status="succeeded"} 1`, `assertd_runs{status="failed"} 1`,
+		`assertd_instances{state="escalated"} 2`, `assertd_remediation_runs_total{outcome="succeeded",remediation="rerun-backup"} 1`,
+		`assertd_remediation_runs_total{outcome="failed",remediation="terminate-idle-connections"} 1`,
 		`assertd_config_info{hash="`, `assertd_config_last_reload_successful 1`, `assertd_http_requests_total{code="202",handler="api"} 1`,
-		`assertd_web_store_scrape_errors 0`,
+		`assertd_http_request_duration_seconds_count{code="202",handler="/api/v1/break-glass",method="post"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("no %s in\n%s", want, grepLines(body, "assertd_"))
+		}
+	}
+	// The gauges of store rows are gone: runs and refusals are counters.
+	for _, absent := range []string{"assertd_runs{", "assertd_refusals{", "assertd_outbox_failed_messages"} {
+		if strings.Contains(body, absent) {
+			t.Errorf("%s in\n%s", absent, grepLines(body, "assertd_"))
 		}
 	}
 }

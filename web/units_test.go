@@ -124,10 +124,3 @@ func TestAckOfUnpagedIsConflict(t *testing.T) {
 		t.Fatal(status)
 	}
 }
-
-// The refusals are counted by class.
-func TestRefusalReasons(t *testing.T) {
-	if refusalReason("refused: the kill switch is on") != "kill_switch" || refusalReason("guard failed: 40% violating") != "guard" {
-		t.Error("refusal classes")
-	}
-}
