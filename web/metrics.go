@@ -95,7 +95,7 @@ func routePattern(r *http.Request) string {
 
 // count counts and times the requests h (the ServeMux) serves.
 func (m *webMetrics) count(h http.Handler) http.Handler {
-	timed := promhttp.InstrumentHandlerDuration(m.duration.MustCurryWith(prometheus.Labels{}), h, promhttp.WithLabelFromRequest("handler", routePattern))
+	timed := promhttp.InstrumentHandlerDuration(m.duration, h, promhttp.WithLabelFromRequest("handler", routePattern))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		timed.ServeHTTP(sw, r)
