@@ -39,7 +39,10 @@ type Options struct {
 	ConfigPath string
 	Listen     string // overrides web.listen; "127.0.0.1:0" in tests
 	DataDir    string // overrides data_dir (the demo and tests run in a temporary directory)
-	Logger     *slog.Logger
+	// ExternalURL overrides web.external_url: the UI's URL as people reach
+	// it, the base of the links in messages.
+	ExternalURL string
+	Logger      *slog.Logger
 	// Getenv reads assertd's environment: secrets named by *_env settings,
 	// the runner's env_allow. Default os.Getenv.
 	Getenv func(string) string
@@ -254,6 +257,9 @@ func (a *App) lookupEnv(k string) (string, bool) {
 func (a *App) applyOverrides(set *config.Set) {
 	if a.o.DataDir != "" {
 		set.Config.DataDir = a.o.DataDir
+	}
+	if a.o.ExternalURL != "" {
+		set.Config.Web.ExternalURL = a.o.ExternalURL
 	}
 	if a.o.NoScrape {
 		set.Config.Sources.Embedded.Targets = nil
