@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
@@ -94,6 +95,16 @@ type Options struct {
 	NoListener bool
 	// Ready, when set, receives the listener's address once Start serves.
 	Ready chan<- string
+}
+
+// buildInfoGauge is assertd_build_info: 1, labelled with the binary's
+// version, VCS revision and Go version.
+func buildInfoGauge(b assertd.BuildInfo) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "assertd_build_info",
+		Help:        "A metric with a constant 1 labelled by the version, VCS revision and Go version assertd was built with.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion}})
+	g.Set(1)
+	return g
 }
 
 // DefaultListen is the listener's address when the config names none.
@@ -174,6 +185,9 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		o.Registerer, o.Gatherer = r, r
 	}
 	reg := o.Registerer
+	if err := reg.Register(buildInfoGauge(assertd.Build())); err != nil {
+		return nil, fmt.Errorf("app: build info metric: %w", err)
+	}
 	a := &App{o: o, log: o.Logger, now: o.Clock.Now, failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {

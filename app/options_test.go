@@ -3,8 +3,12 @@ package app
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"path/filepath"
+	"runtime"
 	"testing"
+
+	"github.com/assertd/assertd"
 )
 
 // DataDir and ExternalURL override data_dir and web.external_url, in the
@@ -39,4 +43,36 @@ func TestOptionsOverrideTheConfig(t *testing.T) {
 		t.Fatal("the reload changed nothing")
 	}
 	check("after Reload")
+}
+
+// assertd_build_info is 1, labelled with what assertd version prints.
+func TestBuildInfoMetric(t *testing.T) {
+	saved := assertd.Version
+	assertd.Version = "v9.8.7-test"
+	t.Cleanup(func() { assertd.Version = saved })
+	ta := newTestApp(t, reloadBase, nil)
+	mfs, err := ta.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := assertd.Build()
+	for _, mf := range mfs {
+		if mf.GetName() != "assertd_build_info" {
+			continue
+		}
+		if len(mf.GetMetric()) != 1 {
+			t.Fatalf("%d series", len(mf.GetMetric()))
+		}
+		m := mf.GetMetric()[0]
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		wantLabels := map[string]string{"version": "v9.8.7-test", "revision": want.Revision, "goversion": runtime.Version()}
+		if !maps.Equal(got, wantLabels) || m.GetGauge().GetValue() != 1 {
+			t.Fatalf("labels %v value %v, want %v and 1", got, m.GetGauge().GetValue(), wantLabels)
+		}
+		return
+	}
+	t.Fatal("no assertd_build_info")
 }
