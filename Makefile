@@ -59,8 +59,13 @@ fuzz:
 	$(GO) test ./sources -run '^$$' -fuzz FuzzWriteHandler -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 	$(GO) test ./sources/heartbeat -run '^$$' -fuzz FuzzPingHandler -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 
+# The binary, stamped with its version and revision (assertd version,
+# assertd_build_info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/assertd/assertd.Version=$(VERSION) -X github.com/assertd/assertd.Revision=$(REVISION)
 build:
-	$(GO) build -o assertd ./cmd/assertd
+	$(GO) build -ldflags "$(LDFLAGS)" -o assertd ./cmd/assertd
 
 # The benchmark table of docs/BENCHMARKS.md: every figure a ratio
 # against a baseline measured in the same run. Takes about 6 minutes and a

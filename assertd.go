@@ -1,6 +1,7 @@
 // Package assertd holds the domain types that several of assertd's packages
-// share: instance states and durations as operators write them. Leaf packages
-// import it; it imports none of them.
+// share: instance states and durations as operators write them, and the
+// running binary's build information. Leaf packages import it; it imports
+// none of them.
 package assertd
 
 import (

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
@@ -39,7 +40,10 @@ type Options struct {
 	ConfigPath string
 	Listen     string // overrides web.listen; "127.0.0.1:0" in tests
 	DataDir    string // overrides data_dir (the demo and tests run in a temporary directory)
-	Logger     *slog.Logger
+	// ExternalURL overrides web.external_url: the UI's URL as people reach
+	// it, the base of the links in messages.
+	ExternalURL string
+	Logger      *slog.Logger
 	// Getenv reads assertd's environment: secrets named by *_env settings,
 	// the runner's env_allow. Default os.Getenv.
 	Getenv func(string) string
@@ -91,6 +95,16 @@ type Options struct {
 	NoListener bool
 	// Ready, when set, receives the listener's address once Start serves.
 	Ready chan<- string
+}
+
+// buildInfoGauge is assertd_build_info: 1, labelled with the binary's
+// version, VCS revision and Go version.
+func buildInfoGauge(b assertd.BuildInfo) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "assertd_build_info",
+		Help:        "A metric with a constant 1 labelled by the version, VCS revision and Go version assertd was built with.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion}})
+	g.Set(1)
+	return g
 }
 
 // DefaultListen is the listener's address when the config names none.
@@ -171,6 +185,9 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		o.Registerer, o.Gatherer = r, r
 	}
 	reg := o.Registerer
+	if err := reg.Register(buildInfoGauge(assertd.Build())); err != nil {
+		return nil, fmt.Errorf("app: build info metric: %w", err)
+	}
 	a := &App{o: o, log: o.Logger, now: o.Clock.Now, failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
@@ -237,7 +254,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if a.handler, err = web.New(web.Deps{
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, ConfigDir: set.Dir(), Getenv: o.Getenv,
 		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
-		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready,
+		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 	}); err != nil {
 		return nil, err
 	}
@@ -254,6 +271,9 @@ func (a *App) lookupEnv(k string) (string, bool) {
 func (a *App) applyOverrides(set *config.Set) {
 	if a.o.DataDir != "" {
 		set.Config.DataDir = a.o.DataDir
+	}
+	if a.o.ExternalURL != "" {
+		set.Config.Web.ExternalURL = a.o.ExternalURL
 	}
 	if a.o.NoScrape {
 		set.Config.Sources.Embedded.Targets = nil

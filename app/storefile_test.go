@@ -29,7 +29,8 @@ func (c countErrors) WithGroup(string) slog.Handler      { return c }
 
 // The SQLite file is moved away while assertd runs: /readyz answers 503
 // with the reason, the store's gauge is 0 and the outage is logged once;
-// once the same file is back, /readyz answers 200 again.
+// once the same file is back, /readyz answers 200 again. /-/ready answers
+// the same.
 func TestReadyzFollowsTheSQLiteFile(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "assertd.yaml"), []byte("files: [rules.yaml]\ndata_dir: data\nnotifiers: [{name: c, console: {}}]\nescalation_policies: [{name: ops, levels: [{notify: [c]}]}]\ndefaults: {escalate: ops}\n"), 0o644)
@@ -69,6 +70,9 @@ func TestReadyzFollowsTheSQLiteFile(t *testing.T) {
 	code, body := get(t, base+"/readyz")
 	if code != 503 || !strings.Contains(body, db+" was removed") {
 		t.Fatalf("readyz with the file away: %d %s", code, body)
+	}
+	if code2, body2 := get(t, base+"/-/ready"); code2 != code || body2 != body {
+		t.Errorf("/-/ready with the file away: %d %s, want what /readyz answers", code2, body2)
 	}
 	if _, m := get(t, base+"/metrics"); !strings.Contains(m, "assertd_store_healthy 0") || !strings.Contains(m, "assertd_store_outages_total 1") {
 		t.Errorf("metrics with the file away:\n%s", grepLines(m, "assertd_store_"))

@@ -124,3 +124,20 @@ func (s *server) apiSetLifecycle(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"lifecycles": s.d.Engine.Lifecycles()})
 }
+
+// reload reloads the configuration from its files, as SIGHUP does: 200 when
+// the new one is in force, 500 with the reason when it was refused (the last
+// good one keeps running). Audited under the token's name.
+func (s *server) reload(w http.ResponseWriter, r *http.Request) {
+	if s.d.Reload == nil {
+		writeError(w, http.StatusNotImplemented, "", "this assertd does not reload from its files")
+		return
+	}
+	err := s.d.Reload(r.Context())
+	s.auditRequest(r.Context(), principalOf(r.Context()), "config.reload", "", "", err)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "", "reload refused, the last good configuration keeps running: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+}

@@ -49,6 +49,8 @@ func (s *server) routeTable() []route {
 	return []route{
 		api("GET", "/healthz", rolePublic, s.healthz),
 		api("GET", "/readyz", rolePublic, s.readyz),
+		api("GET", "/-/healthy", rolePublic, s.healthz),
+		api("GET", "/-/ready", rolePublic, s.readyz),
 		api("GET", "/metrics", rolePublic, metrics.ServeHTTP),
 		api("GET", "/api/v1/openapi.json", rolePublic, s.openAPI),
 
@@ -78,6 +80,7 @@ func (s *server) routeTable() []route {
 		api("POST", "/api/v1/break-glass", roleAdmin, s.apiBreakGlass),
 		api("POST", "/api/v1/breaker/close", roleAdmin, s.apiCloseBreaker),
 		api("PUT", "/api/v1/lifecycle", roleAdmin, s.apiSetLifecycle),
+		api("POST", "/-/reload", roleAdmin, s.reload),
 
 		ui("GET", "/static/{file}", rolePublic, s.static),
 		ui("GET", "/login", rolePublic, s.loginPage),

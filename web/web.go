@@ -104,8 +104,11 @@ type Deps struct {
 	Gatherer    prometheus.Gatherer
 	Registerer  prometheus.Registerer // the web layer's metrics; nil: not registered
 	Ready       func() error          // nil: always ready
-	Now         func() time.Time      // default time.Now
-	Logger      *slog.Logger
+	// Reload reloads the configuration from its files (POST /-/reload);
+	// nil: the route answers 501.
+	Reload func(ctx context.Context) error
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger
 	// EventEvery is how often the event stream looks for changes (default 1s).
 	EventEvery time.Duration
 	// SessionTTL bounds a UI sign-in (default 12h).

@@ -16,17 +16,18 @@ type demoCmd struct {
 }
 
 type demoRunCmd struct {
-	Data     string        `placeholder:"DIR" help:"Keep data in DIR (default: a temporary directory)."`
-	Listen   string        `default:"127.0.0.1:8080" help:"assertd's listener (the UI)."`
+	Data     string        `name:"storage.path" aliases:"data" placeholder:"DIR" help:"Keep data in DIR (default: a temporary directory)."`
+	Listen   string        `name:"web.listen-address" aliases:"listen" default:"127.0.0.1:8080" help:"assertd's listener (the UI)."`
 	Service  string        `default:"127.0.0.1:8081" help:"The demo service's address (the quickstart scrapes it there)."`
 	AutoSlow time.Duration `default:"20s" help:"Start story 1 (a latency fault) after this; 0 to never."`
 	Verbose  bool          `short:"v" help:"Show assertd's logs."`
+	logFlags
 }
 
 func (c *demoRunCmd) Run(e *env) error {
 	logger := slog.New(slog.DiscardHandler)
 	if c.Verbose {
-		logger = slog.New(slog.NewTextHandler(e.stderr, nil))
+		logger = c.logger(e.stderr)
 	}
 	auto := c.AutoSlow
 	if auto == 0 {

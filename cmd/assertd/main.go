@@ -5,21 +5,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/config"
 )
-
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = ""
 
 type cli struct {
 	Run          runCmd    `cmd:"" help:"Run assertd: evaluate, act and serve the HTTP listener."`
@@ -30,7 +28,7 @@ type cli struct {
 	Test         testCmd    `cmd:"" help:"Run assertd test files: input series and pings against the real engine, expectations at times."`
 	Schema       schemaCmd  `cmd:"" help:"Print the JSON Schema of rule files (rules) or of assertd.yaml (config)."`
 	Demo         demoCmd    `cmd:"" help:"Run the demo: a demo service, the quickstart asserts and the UI on 127.0.0.1:8080."`
-	Version      versionCmd `cmd:"" help:"Print the version."`
+	Version      versionCmd `cmd:"" help:"Print the version, the VCS revision and the Go version assertd was built with."`
 }
 
 // exitCode carries a process exit status without printing anything more.
@@ -86,17 +84,16 @@ func (c *schemaCmd) Run(e *env) error {
 	return err
 }
 
-type versionCmd struct{}
+type versionCmd struct {
+	Output string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+}
 
-func (versionCmd) Run(e *env) error {
-	v := version
-	if v == "" {
-		v = "devel"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
+func (c versionCmd) Run(e *env) error {
+	b := assertd.Build()
+	if c.Output == "json" {
+		return json.NewEncoder(e.stdout).Encode(b)
 	}
-	fmt.Fprintf(e.stdout, "assertd %s\n", v)
+	fmt.Fprintf(e.stdout, "assertd, version %s (revision: %s)\n  go version: %s\n", b.Version, b.Revision, b.GoVersion)
 	return nil
 }
 

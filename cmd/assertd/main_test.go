@@ -50,7 +50,7 @@ func TestCheckWithConfig(t *testing.T) {
 }
 
 func TestOtherCommands(t *testing.T) {
-	if code, out, _ := runCLI("version"); code != 0 || !strings.HasPrefix(out, "assertd ") {
+	if code, out, _ := runCLI("version"); code != 0 || !strings.HasPrefix(out, "assertd, version ") {
 		t.Errorf("version: %d %q", code, out)
 	}
 	if code, _, errs := runCLI("demo", "fault", "latency", "--service", "127.0.0.1:1"); code != 1 || !strings.Contains(errs, "is assertd demo running?") {

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -16,16 +18,50 @@ import (
 )
 
 type runCmd struct {
-	Config   string `short:"c" default:"assertd.yaml" placeholder:"FILE" help:"assertd.yaml."`
-	Listen   string `placeholder:"ADDR" help:"Listen on this address instead of web.listen."`
-	LogLevel string `enum:"debug,info,warn,error" default:"info" help:"Log level."`
+	Config      string `name:"config.file" short:"c" aliases:"config" default:"assertd.yaml" placeholder:"FILE" help:"assertd.yaml."`
+	Listen      string `name:"web.listen-address" aliases:"listen" placeholder:"ADDR" help:"Listen on this address instead of web.listen."`
+	ExternalURL string `name:"web.external-url" placeholder:"URL" help:"URL of the UI as people reach it, for links in messages (instead of web.external_url)."`
+	Storage     string `name:"storage.path" placeholder:"DIR" help:"Keep the store and the TSDB in DIR instead of data_dir."`
+	logFlags
+}
+
+// Validate checks what the configuration's loader would check of the
+// settings the flags override.
+func (c *runCmd) Validate() error {
+	if c.ExternalURL == "" {
+		return nil
+	}
+	u, err := url.Parse(c.ExternalURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--web.external-url %q: write an absolute http or https URL, e.g. https://assertd.example.com/", c.ExternalURL)
+	}
+	return nil
+}
+
+// logFlags choose the level and the format of assertd's logs.
+type logFlags struct {
+	LogLevel  string `name:"log.level" aliases:"log-level" enum:"debug,info,warn,error" default:"info" help:"Log level: debug, info, warn or error."`
+	LogFormat string `name:"log.format" enum:"logfmt,json" default:"logfmt" help:"Log format: logfmt or json."`
+}
+
+// logger returns the logger the flags describe, writing to w.
+func (f logFlags) logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(f.LogLevel)) // kong checked the enum
+	opts := &slog.HandlerOptions{Level: level}
+	if f.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// options are the app.Options the flags set.
+func (c *runCmd) options(e *env) app.Options {
+	return app.Options{ConfigPath: c.Config, Listen: c.Listen, ExternalURL: c.ExternalURL, DataDir: c.Storage, Logger: c.logger(e.stderr)}
 }
 
 func (c *runCmd) Run(e *env) error {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.LogLevel))
-	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if err := app.Run(e.ctx, app.Options{ConfigPath: c.Config, Listen: c.Listen, Logger: logger}); err != nil {
+	if err := app.Run(e.ctx, c.options(e)); err != nil {
 		fmt.Fprintf(e.stderr, "assertd run: %v\n", err)
 		return exitCode(1)
 	}
