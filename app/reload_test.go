@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/internal/fakeclock"
+	"github.com/assertd/assertd/internal/testprom"
 )
 
 const reloadBase = `files: ["rules*.yaml"]
@@ -306,13 +308,13 @@ func TestReloadPicksUpANewFileMatchingThePattern(t *testing.T) {
 		t.Fatal(err)
 	}
 	ta.write("rules-more.yaml", "asserts:\n  - {name: more, every: 1s, expect: 'heartbeat(\"hb-a\").up'}\n")
-	deadline := time.Now().Add(10 * time.Second)
-	for rs := ta.Engine().LastReload(); rs.At.IsZero() || ta.Engine().Config().Assert("more") == nil; rs = ta.Engine().LastReload() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the new file was not loaded within 10s:\n%s", logs)
+	// The periodic check runs on real time: poll for its reload.
+	testprom.Eventually(t, 10*time.Second, func() error {
+		if ta.Engine().LastReload().At.IsZero() || ta.Engine().Config().Assert("more") == nil {
+			return fmt.Errorf("the new file was not loaded:\n%s", logs)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if !strings.Contains(logs.String(), `change="file rules-more.yaml: added"`) || !strings.Contains(logs.String(), `change="assert more: added"`) {
 		t.Errorf("the log lacks the changes:\n%s", logs)
 	}

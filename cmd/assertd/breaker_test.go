@@ -16,6 +16,7 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/app"
+	"github.com/assertd/assertd/internal/testprom"
 )
 
 // fleetMetrics serves api_up for ten nodes, n0..n9, as a scrape target.
@@ -82,20 +83,16 @@ func startFleet(t *testing.T, dir string) (string, func()) {
 	return "", stop
 }
 
-// eventually polls the running assertd until cond holds.
+// eventually polls the running assertd (it scrapes on real time and real
+// sockets) until cond holds.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok, got := cond()
-		if ok {
-			return
+	testprom.Eventually(t, 30*time.Second, func() error {
+		if ok, got := cond(); !ok {
+			return fmt.Errorf("%s; last: %s", what, got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 30s; last: %s", what, got)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func apiGet(t *testing.T, base, path string, v any) error {
