@@ -171,7 +171,7 @@ type Slack struct {
 // KeyHints explains keys that are not accepted.
 func (*Slack) KeyHints() map[string]string {
 	return map[string]string{
-		"token":       "secrets only by reference: write token_env: VARIABLE or token_file: PATH",
+		"token":          "secrets only by reference: write token_env: VARIABLE or token_file: PATH",
 		"webhook_url":    "a webhook URL is a secret: write webhook_url_env: VARIABLE or webhook_url_file: PATH",
 		"signing_secret": "secrets only by reference: write signing_secret_env: VARIABLE or signing_secret_file: PATH",
 	}
