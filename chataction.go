@@ -19,6 +19,10 @@ const (
 	ChatOpen    ChatVerb = "open"    // a link to the UI: nothing to do
 )
 
+// ChatActionsBlock is the block ID of the buttons of a message: a click
+// answered in place replaces the block.
+const ChatActionsBlock = "assertd.actions"
+
 // ChatActionPrefix starts the action ID of every button assertd renders
 // ("assertd.ack" …); the button's value is a ChatAction in JSON.
 const ChatActionPrefix = "assertd."

@@ -188,9 +188,6 @@ func slackBlocks(m *Message, interactive bool) []slack.Block {
 	return blocks
 }
 
-// SlackActionsBlock is the block ID of the buttons of a message.
-const SlackActionsBlock = "assertd.actions"
-
 // slackActions are the buttons of a message, nil when it has none: a page
 // of one instance may be acknowledged or silenced, an approval request
 // approved or refused.
@@ -221,5 +218,5 @@ func slackActions(m *Message) *slack.ActionBlock {
 		b.(*slack.ButtonBlockElement).URL = link
 		els = append(els, b)
 	}
-	return slack.NewActionBlock(SlackActionsBlock, els...)
+	return slack.NewActionBlock(assertd.ChatActionsBlock, els...)
 }

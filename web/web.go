@@ -95,7 +95,10 @@ type Deps struct {
 	Web config.Web
 	// Access, when set, is used instead of the tokens of Web (a reload
 	// swaps it).
-	Access    *Access
+	Access *Access
+	// ChatOps holds the secrets of the signed routes (Slack interactions,
+	// PagerDuty webhooks); nil: they answer 404.
+	ChatOps   *ChatOps
 	ConfigDir string
 	Getenv    func(string) string // default os.Getenv
 
@@ -128,6 +131,11 @@ type server struct {
 	pages    *pages
 	metrics  *webMetrics
 	routes   []route
+	// The signed routes: their counters, the requests seen (against
+	// replay), and the client that answers Slack through a response_url.
+	signed       *signedMetrics
+	replays      *seen
+	signedClient *http.Client
 }
 
 // New returns the HTTP handler. It fails when a token's secret cannot be read.
@@ -163,8 +171,12 @@ func New(d Deps) (http.Handler, error) {
 		s.log.Warn("web: no tokens are configured: reads are open and every change is refused; add web.tokens to allow changes")
 	}
 	s.metrics = newWebMetrics(s)
+	s.signed, s.replays, s.signedClient = newSignedMetrics(), newSeen(), &http.Client{Timeout: slackClickTimeout}
 	if d.Registerer != nil {
 		if err := d.Registerer.Register(s.metrics); err != nil {
+			return nil, fmt.Errorf("web metrics: %w", err)
+		}
+		if err := d.Registerer.Register(s.signed.requests); err != nil {
 			return nil, fmt.Errorf("web metrics: %w", err)
 		}
 	}
