@@ -192,7 +192,7 @@ func (s *server) applyChatAction(ctx context.Context, p principal, a assertd.Cha
 // the channel's api_url) is not called.
 func (s *server) answerSlack(ctx context.Context, app *slackApp, cb slack.InteractionCallback, done string, err error) {
 	u, perr := url.Parse(cb.ResponseURL)
-	if cb.ResponseURL == "" || perr != nil || !slices.Contains(app.responseHosts, u.Host) {
+	if cb.ResponseURL == "" || perr != nil || !slices.Contains(app.responseHosts, u.Host) || (u.Host == "hooks.slack.com" && u.Scheme != "https") {
 		s.log.Warn("slack interaction: not answering through a response_url that is not Slack's", "host", hostOf(u))
 		return
 	}

@@ -10,6 +10,12 @@
 // public by config, mutations never are. The UI signs in with a token once and
 // keeps a server-side session in an HttpOnly cookie; its forms carry a CSRF
 // token. Every mutation is written to the audit trail under the token's name.
+//
+// Slack and PagerDuty answer assertd's messages on the signed routes (see
+// chatops.go): a click on a Slack button and a PagerDuty v3 webhook, each
+// authenticated by its sender's signature instead of a token, and applied
+// through the same operations as the API under the identity the sender
+// vouches for.
 package web
 
 import (
