@@ -257,4 +257,6 @@ func newSignedMetrics() *signedMetrics {
 	return m
 }
 
-func (m *signedMetrics) count(sender, result string) { m.requests.WithLabelValues(sender, result).Inc() }
+func (m *signedMetrics) count(sender, result string) {
+	m.requests.WithLabelValues(sender, result).Inc()
+}
