@@ -28,12 +28,10 @@ import (
 // the API (acknowledge, approve, silence), audited under the identity the
 // sender vouches for.
 
-// roleSigned marks the signed routes: no token's role reaches them, their
-// handler checks the sender's signature (serveRoute does not authorize
-// them, and the browser's cross-origin check does not apply: they are
-// called by servers, never by a browser).
-
-// The signed routes.
+// The signed routes. Their role is roleSigned: no token's role reaches
+// them, their handler checks the sender's signature (serveRoute does not
+// authorize them, and no browser cross-origin check applies: servers call
+// them, never a browser).
 const (
 	PathSlackInteractions = "/api/v1/slack/interactions"
 	PathPagerDutyWebhook  = "/api/v1/pagerduty/webhook"
