@@ -136,9 +136,22 @@ func (s *server) pagedBy(r *http.Request, channel, dedupKey string) ([][2]string
 	if dedupKey == "" {
 		return nil, nil
 	}
-	msgs, err := s.d.Store.Messages(r.Context(), store.MessageFilter{Channel: channel, Status: assertd.MsgDelivered})
-	if err != nil {
-		return nil, err
+	// The dedup key of an instance's own incident names it (assertd/<assert>/<fingerprint>);
+	// a group's, or one shortened to PagerDuty's 255 bytes, is found among the
+	// channel's latest pages.
+	filters := []store.MessageFilter{{Channel: channel, Status: assertd.MsgDelivered, Limit: 10000}}
+	if k, ok := strings.CutPrefix(dedupKey, "assertd/"); ok {
+		filters = append([]store.MessageFilter{{Channel: channel, Status: assertd.MsgDelivered, DedupKey: k}}, filters...)
+	}
+	var msgs []assertd.Message
+	for _, f := range filters {
+		var err error
+		if msgs, err = s.d.Store.Messages(r.Context(), f); err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(msgs, func(m assertd.Message) bool { return m.ProviderID == dedupKey }) {
+			break
+		}
 	}
 	var out [][2]string
 	for _, m := range msgs {
