@@ -71,7 +71,10 @@ func TestGates(t *testing.T) {
 		{name: "allow: the label matches its pattern", rem: with(func(r *Remediation) { r.Allow = map[string]string{"instance": "[a-z0-9-]+"} }),
 			action: assertd.ActRemediate},
 		{name: "allow: the label does not match (the pattern is anchored)", rem: with(func(r *Remediation) { r.Allow = map[string]string{"instance": "[a-z0-9-]+"} }),
-			in:     func(in assertd.Instance) assertd.Instance { in.Labels = assertd.Labels{"instance": "a/../admin"}; return in },
+			in: func(in assertd.Instance) assertd.Instance {
+				in.Labels = assertd.Labels{"instance": "a/../admin"}
+				return in
+			},
 			action: assertd.ActHold, reason: `refused: allow: label instance="a/../admin" does not match [a-z0-9-]+: nothing runs for this value`},
 		{name: "allow: a missing label does not match", rem: with(func(r *Remediation) { r.Allow = map[string]string{"cluster": "[a-z]+"} }),
 			action: assertd.ActHold, reason: `allow: label cluster="" does not match [a-z]+`},
