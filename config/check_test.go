@@ -150,6 +150,9 @@ func TestExamplesCheckClean(t *testing.T) {
 	for _, e := range rep.Errors {
 		t.Error(e)
 	}
+	for _, w := range rep.Warnings {
+		t.Errorf("warning: %v", w)
+	}
 	if rep.Asserts < 8 || rep.Remediations < 6 || rep.Heartbeats < 1 {
 		t.Errorf("examples hold %d asserts, %d remediations, %d heartbeats; expected the web and database sets", rep.Asserts, rep.Remediations, rep.Heartbeats)
 	}
@@ -188,7 +191,7 @@ func TestCheckJSON(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.OK || len(got.Errors) != 5 || got.Errors[0].Line != 4 || got.Errors[0].Col != 12 || got.Errors[0].File != "testdata/five.bad.yaml" {
+	if got.OK || len(got.Errors) != 5 || !strings.Contains(buf.String(), `"warnings": []`) || got.Errors[0].Line != 4 || got.Errors[0].Col != 12 || got.Errors[0].File != "testdata/five.bad.yaml" {
 		t.Errorf("json report: %+v", got)
 	}
 }

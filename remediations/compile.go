@@ -366,7 +366,7 @@ func compileHTTP(cs *CompiledStep, at strictyaml.Loc, errs *strictyaml.Errors) {
 		cs.URL = t
 		if _, err := escapeTemplate(t, "url", urlScheme); err != nil {
 			errs.Add(at.At("url"), "%v", err)
-		} else if base, err := urlBase(t); err != nil {
+		} else if base, err := urlBase(t, h.URL); err != nil {
 			errs.Add(at.At("url"), "%v", err)
 		} else {
 			cs.URLBase = base

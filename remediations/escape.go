@@ -353,7 +353,7 @@ func literalPrefix(t *template.Template) string {
 
 // urlBase checks the literal scheme and host a url template starts with
 // and returns them parsed.
-func urlBase(t *template.Template) (*url.URL, error) {
+func urlBase(t *template.Template, raw string) (*url.URL, error) {
 	prefix := literalPrefix(t)
 	if i := strings.Index(prefix, "://"); i >= 0 {
 		if j := strings.IndexAny(prefix[i+3:], "/?#"); j >= 0 {
@@ -365,11 +365,11 @@ func urlBase(t *template.Template) (*url.URL, error) {
 	case err != nil:
 		return nil, fmt.Errorf("url does not parse: %v", errors.Unwrap(err))
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("url must start with http:// or https://, got %q", prefix)
+		return nil, fmt.Errorf("url must start with http:// or https://, got %q", raw)
 	case u.User != nil:
 		return nil, errors.New("url carries credentials: secrets only by reference: use headers: {Authorization: {secret_env: VARIABLE, prefix: \"Basic \"}}")
 	case u.Host == "":
-		return nil, fmt.Errorf("url has no host: %q", prefix)
+		return nil, fmt.Errorf("url has no host: %q", raw)
 	}
 	return u, nil
 }
