@@ -262,3 +262,23 @@ func TestConfigSyntaxErrorsOnly(t *testing.T) {
 		t.Fatalf("files: %v", rep.Files)
 	}
 }
+
+// A label that reaches an argv without an allow pattern is a warning:
+// printed with its position, counted in the summary, and the check passes.
+func TestWarningsDoNotFail(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(f, []byte("asserts: [{name: a, query: {u: up}, expect: u == 1, remediate: r}]\n"+
+		"remediations:\n  - name: r\n    steps:\n      - {name: s, run: [systemctl, restart, \"{{ .Labels.instance }}\"]}\n      - {name: v, verify: a}\n"), 0o644)
+	rep := Check("", false, []string{f})
+	var out, summary bytes.Buffer
+	rep.WriteText(&out, &summary)
+	if !rep.OK() || len(rep.Warnings) != 1 {
+		t.Fatalf("errors %v, warnings %v", rep.Errors, rep.Warnings)
+	}
+	if want := f + ":5:45: warning: step s: run[2] uses .Labels.instance, which has no allow pattern"; !strings.HasPrefix(out.String(), want) {
+		t.Fatalf("output %q, want it to start with %q", out.String(), want)
+	}
+	if !strings.HasPrefix(summary.String(), "ok: ") || !strings.Contains(summary.String(), ", 1 warning\n") {
+		t.Fatalf("summary %q", summary.String())
+	}
+}
