@@ -45,8 +45,8 @@ remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verif
 	if err != nil {
 		t.Fatal(err)
 	}
-	real := series("api-", 3, 10, nil)
-	src.set(real, nil)
+	fleet := series("api-", 3, 10, nil)
+	src.set(fleet, nil)
 	e.EvaluateNow(ctx, "latency", t0)
 	// 17 injected label values, one of them violating.
 	flood := series("x-", 17, 10, map[string]float64{"api-000": 10, "api-001": 10, "api-002": 10})
@@ -79,7 +79,7 @@ remediations: [{name: restart, steps: [{name: r, run: ['true']}, {name: v, verif
 		t.Fatalf("floods %v", f)
 	}
 	// The injected series are gone: evaluated again, the instances recover.
-	src.set(real, nil)
+	src.set(fleet, nil)
 	e.EvaluateNow(ctx, "latency", t0.Add(3*time.Minute))
 	if got := states(e); got != "api-000=ok api-001=ok api-002=ok" {
 		t.Fatalf("after the flood: %s", got)
