@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -280,5 +281,30 @@ func TestWarningsDoNotFail(t *testing.T) {
 	}
 	if !strings.HasPrefix(summary.String(), "ok: ") || !strings.Contains(summary.String(), ", 1 warning\n") {
 		t.Fatalf("summary %q", summary.String())
+	}
+}
+
+// max_instances: the assert's own, else defaults.max_instances, else 10000.
+func TestMaxInstancesDefaults(t *testing.T) {
+	dir := t.TempDir()
+	rules := "asserts:\n  - {name: own, query: {u: up}, expect: u == 1, max_instances: 3}\n  - {name: dflt, query: {u: up}, expect: u == 1}\n"
+	os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rules), 0o644)
+	for _, tc := range []struct {
+		defaults  string
+		own, dflt int
+	}{
+		{"", 3, 10000},
+		{"defaults: {max_instances: 7}\n", 3, 7},
+	} {
+		cfg := filepath.Join(dir, "assertd.yaml")
+		os.WriteFile(cfg, []byte("files: [rules.yaml]\nnotifiers: [{name: c, console: {}}]\nescalation_policies: [{name: ops, levels: [{notify: [c]}]}]\n"+
+			strings.Replace(cmp.Or(tc.defaults, "defaults: {}\n"), "{", "{escalate: ops, ", 1)), 0o644)
+		set, errs := Load(cfg)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if own, dflt := set.Assert("own").MaxInstances, set.Assert("dflt").MaxInstances; own != tc.own || dflt != tc.dflt {
+			t.Fatalf("%q: max_instances %d and %d, want %d and %d", tc.defaults, own, dflt, tc.own, tc.dflt)
+		}
 	}
 }
