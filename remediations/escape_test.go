@@ -3,6 +3,7 @@ package remediations
 import (
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -143,4 +144,44 @@ func jsonUnmarshal(s string, v any) error {
 		return errors.New("trailing data")
 	}
 	return nil
+}
+
+// URL templates, fuzzed: whatever template compiles, with whatever label
+// value, renders a url whose scheme and host are the template's literal
+// ones, or is refused.
+func FuzzURLTemplate(f *testing.F) {
+	for _, s := range [][2]string{
+		{"http://lb/servers/{{ .Labels.v }}", "../../admin"},
+		{"https://lb.internal:8443/a/{{ .Labels.v }}?q={{ .Labels.v }}#{{ .Labels.v }}", "x@evil/#?"},
+		{"http://lb/{{ if .Labels.v }}{{ .Labels.v }}{{ else }}none{{ end }}", "@evil.com"},
+		{"http://{{ .Labels.v }}/", "evil.com"},
+		{"http://lb{{ .Labels.v }}/", ".evil.com"},
+		{"http:/{{ .Labels.v }}", "/evil.com/"},
+		{"http://lb/{{ range .Labels }}{{ . }}{{ end }}", "//evil.com"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, tmpl, v string) {
+		r := Remediation{Name: "fix", Steps: []Step{{Name: "call", HTTP: &HTTP{URL: tmpl}}, verifyStep()}}
+		c, errs := Compile(&r, (*strictyaml.Positions)(nil).In("remediations", 0))
+		if len(errs) > 0 {
+			return
+		}
+		st := &c.Steps[0]
+		if st.URLBase == nil || st.URLBase.Host == "" {
+			t.Fatalf("%q compiled without a literal host", tmpl)
+		}
+		data := templateData(c, assertd.Instance{Labels: assertd.Labels{"v": v}}, "r1")
+		u, err := render("url", st.URL, data, false)
+		if err != nil {
+			return
+		}
+		pu, err := url.Parse(u)
+		if err != nil {
+			return // refused by checkURL at run time
+		}
+		if pu.Scheme != st.URLBase.Scheme || pu.Host != st.URLBase.Host || pu.User != nil {
+			t.Fatalf("%q with %q renders %q: scheme and host %s://%s, not the literal %s://%s", tmpl, v, u, pu.Scheme, pu.Host, st.URLBase.Scheme, st.URLBase.Host)
+		}
+	})
 }
