@@ -185,3 +185,19 @@ func FuzzURLTemplate(f *testing.F) {
 		}
 	})
 }
+
+// A rendered url whose path holds a dot segment is refused at run time,
+// wherever the segment came from (values cannot make one: "." and ".."
+// are refused, and the dot stays a dot).
+func TestDotSegmentRefused(t *testing.T) {
+	rem := compileRem(t, httpRem(HTTP{URL: "http://lb/servers/../{{ .Labels.v }}"}))
+	st := &rem.Steps[0]
+	data := templateData(rem, assertd.Instance{Labels: assertd.Labels{"v": "a"}}, "r1")
+	u, err := render("url", st.URL, data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkURL(st, u); err == nil || !strings.Contains(err.Error(), "dot segment (..)") {
+		t.Fatalf("%q: %v", u, err)
+	}
+}

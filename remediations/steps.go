@@ -347,6 +347,11 @@ func checkURL(st *CompiledStep, u string) error {
 	case st.URLBase != nil && (pu.Scheme != st.URLBase.Scheme || pu.Host != st.URLBase.Host):
 		return fmt.Errorf("url renders %q, whose scheme and host are not the url's own %s://%s: nothing is sent", u, st.URLBase.Scheme, st.URLBase.Host)
 	}
+	for _, seg := range strings.Split(pu.EscapedPath(), "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("url renders %q, whose path has a dot segment (%s) that would move up the path: nothing is sent", u, seg)
+		}
+	}
 	return nil
 }
 
