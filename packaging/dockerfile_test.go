@@ -290,7 +290,6 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-
 func TestParseDockerfileRefusesBrokenFiles(t *testing.T) {
 	for text, want := range map[string]string{
 		"COPY a b\nFROM scratch\n":      "COPY before FROM",
