@@ -260,4 +260,3 @@ func TestChartRefuses(t *testing.T) {
 		}
 	}
 }
-
