@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/assertd/assertd"
@@ -142,7 +143,7 @@ func (s *stories) scrapeAt(at time.Time) {
 	ts := at.UnixMilli()
 	add := func(name string, m *dto.Metric, v float64, extra ...string) {
 		b := labels.NewBuilder(labels.FromMap(s.target))
-		b.Set(labels.MetricName, name)
+		b.Set(model.MetricNameLabel, name)
 		for _, lp := range m.GetLabel() {
 			b.Set(lp.GetName(), lp.GetValue())
 		}
