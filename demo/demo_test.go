@@ -93,6 +93,10 @@ func TestStoryOneCompletesByItself(t *testing.T) {
 	if !strings.HasSuffix(first, " uncertain → ") {
 		t.Fatalf("the narration's first change is %q:\n%s", first, out.String())
 	}
+	// The demo job's pings reach assertd over HTTP.
+	if !strings.Contains(out.String(), "demo-job-alive       uncertain → ok") {
+		t.Fatalf("the demo job's heartbeat never turned ok:\n%s", out.String())
+	}
 }
 
 // syncBuffer collects the demo's output; When signals a line of it.
