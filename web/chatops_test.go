@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -374,5 +376,43 @@ func TestPagerDutyWebhook(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics, "assertd_signed"))
 		}
+	}
+}
+
+// TestSigningSecretRotatedOnReload: a signing secret read from a file is
+// read again by a reload; from then on a click signed with the old secret
+// is refused and one signed with the new secret is applied.
+func TestSigningSecretRotatedOnReload(t *testing.T) {
+	slack := testsaas.NewSlack(t, slackToken)
+	pd := testsaas.NewPagerDuty(t, pdKey)
+	secretFile := filepath.Join(t.TempDir(), "slack-signing")
+	if err := os.WriteFile(secretFile, []byte("old-signing-secret-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(chatConfig(slack, pd), "signing_secret_env: SLACK_SIGNING", "signing_secret_file: "+secretFile, 1)
+	e := newEnvWith(t, cfg, harnessRules)
+	e.seed()
+	e.deliver()
+	db3 := e.instance("pg-connections", "db3")
+	page := findPost(t, slack, "chat.postMessage", "FIRING", db3.Fingerprint, `"action_id":"assertd.ack"`)
+	if err := os.WriteFile(secretFile, []byte("new-signing-secret-9876543210\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.app.Reload(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := slack.Click(page, "assertd.ack", "U123", "old-signing-secret-0123456789", time.Now())
+	if code, body := e.send(web.PathSlackInteractions, old.Body, old.Header); code != http.StatusUnauthorized {
+		t.Fatalf("signed with the old secret: %d %s", code, body)
+	}
+	if acks, _ := e.st.Decisions(e.ctx, store.DecisionFilter{Action: assertd.ActAck}); len(acks) != 0 {
+		t.Fatalf("acks %+v", acks)
+	}
+	next, _ := slack.Click(page, "assertd.ack", "U123", "new-signing-secret-9876543210", time.Now())
+	if code, body := e.send(web.PathSlackInteractions, next.Body, next.Header); code != http.StatusOK {
+		t.Fatalf("signed with the new secret: %d %s", code, body)
+	}
+	if acks, _ := e.st.Decisions(e.ctx, store.DecisionFilter{Action: assertd.ActAck}); len(acks) != 1 {
+		t.Fatalf("acks %+v", acks)
 	}
 }
