@@ -81,10 +81,10 @@ func LoadChatOps(notifiers []config.Notifier, dir string, getenv func(string) st
 		switch {
 		case n.Slack != nil:
 			sec, err := readSecret(n.Name, "slack.signing_secret", n.Slack.SigningSecretEnv, n.Slack.SigningSecretFile, dir, getenv)
-			if err != nil || sec == "" {
-				if err != nil {
-					return nil, err
-				}
+			if err != nil {
+				return nil, err
+			}
+			if sec == "" {
 				continue
 			}
 			hosts := []string{"hooks.slack.com"}
