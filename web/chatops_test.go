@@ -416,3 +416,33 @@ func TestSigningSecretRotatedOnReload(t *testing.T) {
 		t.Fatalf("acks %+v", acks)
 	}
 }
+
+// TestAPIAckReachesPagerDuty: an acknowledgement made through the API is
+// sent to PagerDuty as the acknowledge of the incident's dedup key, once.
+func TestAPIAckReachesPagerDuty(t *testing.T) {
+	slack := testsaas.NewSlack(t, slackToken)
+	pd := testsaas.NewPagerDuty(t, pdKey)
+	e := newEnvWith(t, chatConfig(slack, pd), harnessRules)
+	e.seed()
+	e.deliver()
+	db3 := e.instance("pg-connections", "db3")
+	key := notifiers.DedupKey("pg-connections/" + db3.Fingerprint)
+	if !pd.Open(key) || pd.Acknowledged(key) {
+		t.Fatalf("the incident before the ack: open %v, acknowledged %v", pd.Open(key), pd.Acknowledged(key))
+	}
+	for range 2 {
+		if code, body := e.do("POST", "/api/v1/instances/pg-connections/"+db3.Fingerprint+"/ack", adminSecret, `{"comment": "on it"}`); code != 200 {
+			t.Fatalf("ack %d %s", code, body)
+		}
+	}
+	e.deliver()
+	n := 0
+	for _, ev := range pd.Events() {
+		if ev.Action == "acknowledge" && ev.DedupKey == key {
+			n++
+		}
+	}
+	if n != 1 || !pd.Acknowledged(key) {
+		t.Fatalf("%d acknowledge events: %+v", n, pd.Events())
+	}
+}
