@@ -3,17 +3,16 @@ package asserts
 import (
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/internal/strictyaml"
+	"github.com/assertd/assertd/schedule"
 )
 
 // CompiledHeartbeat is a heartbeat with its defaults filled in.
 type CompiledHeartbeat struct {
 	*Heartbeat
 	Period     time.Duration // zero when Schedule is set
-	Schedule   cron.Schedule
+	Schedule   *schedule.Schedule
 	Grace      time.Duration
 	MaxRuntime time.Duration // zero: no limit
 }
@@ -27,10 +26,10 @@ func CompileHeartbeat(h *Heartbeat, loc strictyaml.Loc, def Defaults) (*Compiled
 		errs.Add(at("name"), "%v", err)
 	}
 	switch {
-	case h.Schedule != "" && loc.Has("period"):
+	case !h.Schedule.IsZero() && loc.Has("period"):
 		errs.Add(at("schedule"), "set period or schedule, not both")
-	case h.Schedule != "":
-		s, err := ParseSchedule(h.Schedule)
+	case !h.Schedule.IsZero():
+		s, err := h.Schedule.Compile()
 		if err != nil {
 			errs.Add(at("schedule"), "%v", err)
 		}

@@ -46,17 +46,15 @@
 //
 // # Schedules and daylight saving time
 //
-// Cron schedules are read in their own zone (CRON_TZ=Europe/Berlin, else the
-// local zone) on the wall clock, with the rules of ISC/Debian cron (which
-// Healthchecks.io also follows) for fixed-time jobs, those whose minute and
-// hour fields do not start with '*': a job whose time is skipped when clocks
-// spring forward is expected at the first instant after the jump (a 02:30
-// job at 03:00 summer time), and a job whose time occurs twice when clocks
-// fall back is expected once, at the first occurrence. A daily 02:00 job is
-// thus expected once a day at 02:00 local time, never shifted by an hour and
-// never twice. Jobs with a wildcard minute or hour (*/15 * * * *) are expected
-// at every wall-clock time that exists, in both passes of a repeated hour.
-// Periods are absolute durations and ignore the zone.
+// A schedule is a cron spec or a systemd calendar event (package schedule),
+// read on the wall clock of its zone (tz:, CRON_TZ=, else the local zone)
+// with package schedule's rule for daylight saving time: a fixed-time job
+// whose time is skipped when the clocks spring forward is expected once, at
+// the first instant after the gap (a 02:30 job at 03:00 summer time), and
+// one whose time occurs twice when they fall back is expected once, at the
+// first occurrence. Jobs with a wildcard minute or hour (*/15 * * * *) are
+// expected at every wall-clock time that exists. Periods are absolute
+// durations and ignore the zone.
 //
 // # What the engine must make of a state
 //

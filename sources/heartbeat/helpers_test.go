@@ -29,7 +29,7 @@ func cronHB(t *testing.T, name, schedule string, grace, maxRuntime time.Duration
 		t.Fatal(err)
 	}
 	return &asserts.CompiledHeartbeat{
-		Heartbeat: &asserts.Heartbeat{Name: name, Schedule: schedule, Grace: assertd.Duration(grace), MaxRuntime: assertd.Duration(maxRuntime)},
+		Heartbeat: &asserts.Heartbeat{Name: name, Schedule: asserts.Schedule{Cron: schedule}, Grace: assertd.Duration(grace), MaxRuntime: assertd.Duration(maxRuntime)},
 		Schedule:  s, Grace: grace, MaxRuntime: maxRuntime,
 	}
 }
