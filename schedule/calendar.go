@@ -256,7 +256,9 @@ func parseComponent(name, s string, lo, hi int) ([]bool, error) {
 	return set, nil
 }
 
-func has(set []bool, v, lo int) bool { return set == nil || (v-lo >= 0 && v-lo < len(set) && set[v-lo]) }
+func has(set []bool, v, lo int) bool {
+	return set == nil || (v-lo >= 0 && v-lo < len(set) && set[v-lo])
+}
 
 // next returns the first wall time strictly after w (both UTC times that
 // stand for wall-clock readings) that the event names; zero when none.
