@@ -26,7 +26,7 @@ const reloadBase = `files: ["rules*.yaml"]
 data_dir: data
 defaults: {escalate: ops}
 heartbeats:
-  - {name: hb-a, period: 1h}
+  - {name: hb-a, period: 1h, public: true}
 notifiers:
   - {name: pd, pagerduty: {routing_key_env: PD_KEY, events_url: "http://127.0.0.1:1/v2/enqueue"}}
 escalation_policies:
@@ -39,8 +39,8 @@ const reloadNext = `files: ["rules*.yaml"]
 data_dir: data
 defaults: {escalate: ops}
 heartbeats:
-  - {name: hb-a, period: 5s}
-  - {name: hb-new, period: 1h}
+  - {name: hb-a, period: 5s, public: true}
+  - {name: hb-new, period: 1h, public: true}
 notifiers:
   - {name: pd, pagerduty: {routing_key_env: PD_KEY, events_url: "http://127.0.0.1:2/v2/enqueue"}}
   - {name: console, console: {}}
@@ -150,7 +150,7 @@ func TestReloadChangesNothingWhenOnePartIsInvalid(t *testing.T) {
 		"a source's secret is unset":       "sources:\n  prometheus:\n    - {name: prom, url: \"http://127.0.0.1:3\", bearer_token_env: UNSET_TOKEN}\n",
 		"a source's CA file is missing":    "sources:\n  prometheus:\n    - {name: prom, url: \"http://127.0.0.1:3\", tls: {ca_file: missing-ca.pem}}\n",
 		"a token's secret is unset":        "web:\n  tokens: [{name: ci, role: read, token_env: UNSET_TOKEN}]\n",
-		"a heartbeat's key is unset":       "heartbeats:\n  - {name: hb-a, period: 5s}\n  - {name: hb-new, period: 1h, key_env: UNSET_KEY}\n",
+		"a heartbeat's key is unset":       "heartbeats:\n  - {name: hb-a, period: 5s, public: true}\n  - {name: hb-new, period: 1h, key_env: UNSET_KEY}\n",
 		"the YAML does not parse":          "heartbeats: [\n",
 		"a rule file is not valid":         "",
 		"a notifier's key file is missing": "  - {name: pd2, pagerduty: {routing_key_file: missing-key.txt}}\n",

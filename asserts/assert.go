@@ -82,6 +82,8 @@ type Heartbeat struct {
 	MaxRuntime  assertd.Duration `yaml:"max_runtime" jsonschema_description:"A run started with /start that has not finished after this is running-too-long."`
 	KeyEnv      string           `yaml:"key_env" jsonschema_description:"Environment variable holding the ping key (pings must carry ?key=)."`
 	KeyFile     string           `yaml:"key_file" jsonschema_description:"File holding the ping key."`
+	UUID        string           `yaml:"uuid" jsonschema_description:"A random (version 4) UUID: the heartbeat also takes pings at /ping/UUID without a key, as Healthchecks.io does. Whoever knows it can ping."`
+	Public      bool             `yaml:"public" jsonschema_description:"Take pings from anyone who reaches the listener, without a key. Needed for a heartbeat with no key, no uuid and no project ping key."`
 
 	Pos strictyaml.Pos `yaml:"-" json:"-"`
 }
@@ -90,6 +92,7 @@ type Heartbeat struct {
 func (*Heartbeat) KeyHints() map[string]string {
 	return map[string]string{
 		"key":      "secrets only by reference: write key_env: VARIABLE or key_file: PATH",
+		"slug":     "the slug of /ping/<ping-key>/<slug> is the heartbeat's name",
 		"interval": "write period: 24h (or schedule:)",
 		"timeout":  "write grace: 2h",
 	}

@@ -1,6 +1,8 @@
 package asserts
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/assertd/assertd"
@@ -13,6 +15,7 @@ type CompiledHeartbeat struct {
 	*Heartbeat
 	Period     time.Duration // zero when Schedule is set
 	Schedule   *schedule.Schedule
+	UUID       string // lower case; "" when none
 	Grace      time.Duration
 	MaxRuntime time.Duration // zero: no limit
 }
@@ -51,5 +54,81 @@ func CompileHeartbeat(h *Heartbeat, loc strictyaml.Loc, def Defaults) (*Compiled
 	if h.KeyEnv != "" && h.KeyFile != "" {
 		errs.Add(at("key_file"), "set key_env or key_file, not both")
 	}
+	if h.UUID != "" {
+		u, err := CheckUUID(h.UUID)
+		if err != nil {
+			errs.Add(at("uuid"), "%v", err)
+		}
+		c.UUID = u
+	}
+	if h.Public && (h.KeyEnv != "" || h.KeyFile != "" || h.UUID != "") {
+		errs.Add(at("public"), "public: true takes pings without a key, but the heartbeat also sets %s: remove one", h.credential())
+	}
 	return c, errs
+}
+
+// HasCredential reports whether pings of h must prove something: its own
+// key (key_env, key_file) or its uuid. Without one, h is pinged with the
+// project ping key, or by anyone when it is public.
+func (h *Heartbeat) HasCredential() bool { return h.KeyEnv != "" || h.KeyFile != "" || h.UUID != "" }
+
+func (h *Heartbeat) credential() string {
+	switch {
+	case h.KeyEnv != "":
+		return "key_env"
+	case h.KeyFile != "":
+		return "key_file"
+	}
+	return "uuid"
+}
+
+// CheckUUID checks a heartbeat's uuid: a random (version 4) UUID in its
+// usual 8-4-4-4-12 form, as uuidgen -r or Healthchecks.io make them; other
+// versions can be guessed from a clock or a name. It returns it in lower
+// case.
+func CheckUUID(s string) (string, error) {
+	u := strings.ToLower(s)
+	if !IsUUID(u) {
+		return "", fmt.Errorf("uuid %q is not a UUID: write 36 characters such as 0b7d2f4e-9c1a-4f5e-8d3b-2a6c9e1f7b40 (uuidgen -r makes one)", s)
+	}
+	if u[14] != '4' || !strings.ContainsRune("89ab", rune(u[19])) {
+		return "", fmt.Errorf("uuid %q is not a random (version 4) UUID, so it may be guessed: make one with uuidgen -r", s)
+	}
+	return u, nil
+}
+
+// IsUUID reports whether s is a UUID in lower-case 8-4-4-4-12 form.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Pings is the ping settings of assertd.yaml: the project ping key, as
+// Healthchecks.io has one per project. With it set, every heartbeat takes
+// pings at /ping/<ping-key>/<name>, and ?key=<ping-key> on /ping/<name>.
+type Pings struct {
+	KeyEnv  string `yaml:"key_env" jsonschema_description:"Environment variable holding the project ping key (at least 16 characters)."`
+	KeyFile string `yaml:"key_file" jsonschema_description:"File holding the project ping key."`
+}
+
+// HasKey reports whether a project ping key is configured.
+func (p Pings) HasKey() bool { return p.KeyEnv != "" || p.KeyFile != "" }
+
+// KeyHints explains keys that are not accepted.
+func (*Pings) KeyHints() map[string]string {
+	return map[string]string{"key": "secrets only by reference: write key_env: VARIABLE or key_file: PATH"}
 }

@@ -103,7 +103,7 @@ func TestUnfixableFaultPagesAndResolves(t *testing.T) {
 // 3. A heartbeat that stops: uncertain, then a page; no remediation runs.
 func TestStoppedHeartbeatPagesWithoutRuns(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, "", `heartbeats: [{name: job, period: 1s, grace: 1s}]
+	r := newRig(t, "", `heartbeats: [{name: job, period: 1s, grace: 1s, public: true}]
 asserts:
   - {name: job-alive, expect: 'heartbeat("job").age < duration("1m")', remediate: rerun}
 remediations:

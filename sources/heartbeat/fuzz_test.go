@@ -63,7 +63,7 @@ func FuzzPingHandler(f *testing.F) {
 			if got := w.Body.String(); got != "OK" && (method != "HEAD" || got != "") {
 				t.Fatalf("200 with body %q", got)
 			}
-		case 400, 401, 403, 404, 405, 503:
+		case 400, 401, 403, 404, 405, 413, 503:
 		default:
 			t.Fatalf("status %d for %s %q ? %q", w.Code, method, path, query)
 		}

@@ -17,8 +17,8 @@ type Next struct {
 // Prepare checks a new set of heartbeats and resolves their keys, changing
 // nothing: a key that cannot be read, or a store that cannot give the state
 // of a heartbeat declared now, is an error.
-func (t *Tracker) Prepare(ctx context.Context, hbs []*asserts.CompiledHeartbeat) (*Next, error) {
-	d, err := t.declare(hbs)
+func (t *Tracker) Prepare(ctx context.Context, hbs []*asserts.CompiledHeartbeat, pings asserts.Pings) (*Next, error) {
+	d, err := t.declare(hbs, pings)
 	if err != nil {
 		return nil, err
 	}
@@ -46,16 +46,19 @@ func (t *Tracker) Prepare(ctx context.Context, hbs []*asserts.CompiledHeartbeat)
 // their pings are answered 404.
 func (t *Tracker) Swap(ctx context.Context, n *Next) (retire func()) {
 	cur := t.decl.Load()
-	out := &declared{entries: make(map[string]*entry, len(n.d.names)), names: n.d.names}
+	out := &declared{entries: make(map[string]*entry, len(n.d.names)), names: n.d.names, uuids: map[string]*entry{}, pingKey: n.d.pingKey}
 	for _, name := range n.d.names {
 		e := n.d.entries[name]
 		if old := cur.entries[name]; old != nil {
 			old.mu.Lock()
-			old.spec, old.key = e.spec, e.key
+			old.spec, old.key, old.public, old.uuid = e.spec, e.key, e.public, e.uuid
 			old.mu.Unlock()
 			e = old
 		}
 		out.entries[name] = e
+		if e.uuid != "" {
+			out.uuids[e.uuid] = e
+		}
 	}
 	for _, e := range n.fresh {
 		if err := t.store.SaveHeartbeat(ctx, e.rec); err != nil {
@@ -63,7 +66,7 @@ func (t *Tracker) Swap(ctx context.Context, n *Next) (retire func()) {
 		}
 	}
 	// Until retire: the new set plus the ones removed.
-	both := &declared{entries: maps.Clone(out.entries), names: slices.Clone(out.names)}
+	both := &declared{entries: maps.Clone(out.entries), names: slices.Clone(out.names), uuids: out.uuids, pingKey: out.pingKey}
 	for name, e := range cur.entries {
 		if out.entries[name] == nil {
 			both.entries[name] = e

@@ -181,6 +181,9 @@ func status(name string, st State, r *assertd.HeartbeatRecord, now time.Time) as
 // arguments. p has been validated.
 func apply(r assertd.HeartbeatRecord, runs []run, p assertd.Ping) (assertd.HeartbeatRecord, []run) {
 	runs = slices.Clone(runs)
+	if p.Kind == assertd.PingLog {
+		return r, runs // a log entry changes nothing, as in Healthchecks.io
+	}
 	if p.At.After(r.LastPing) {
 		r.LastPing = p.At
 	}
@@ -247,9 +250,11 @@ func replay(r assertd.HeartbeatRecord, recent []assertd.Ping) []run {
 		if p.At.After(r.LastPing) {
 			continue // not reflected in the record (a failed save)
 		}
-		if p.Kind == assertd.PingStart {
+		switch p.Kind {
+		case assertd.PingLog:
+		case assertd.PingStart:
 			_, runs = apply(assertd.HeartbeatRecord{}, runs, p)
-		} else {
+		default:
 			runs = endRun(runs, p.RunID)
 		}
 	}
