@@ -87,8 +87,8 @@ type Tracker struct {
 // declared is the set of heartbeats in force.
 type declared struct {
 	entries map[string]*entry
-	names   []string          // sorted
-	uuids   map[string]*entry // by lower-case uuid
+	names   []string           // sorted
+	uuids   map[string]*entry  // by lower-case uuid
 	pingKey *[sha256.Size]byte // the project ping key; nil: none
 }
 
