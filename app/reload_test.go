@@ -256,7 +256,7 @@ func TestReloadKeepsTheStateOfWhatIsUnchanged(t *testing.T) {
 	clock := fakeclock.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	ta := newTestApp(t, reloadBase, clock)
 	ctx := context.Background()
-	cfg := strings.Replace(reloadBase, "  - {name: hb-a, period: 1h}\n", "  - {name: hb-a, period: 1h}\n  - {name: hb-b, period: 1h}\n", 1)
+	cfg := strings.Replace(reloadBase, "  - {name: hb-a, period: 1h, public: true}\n", "  - {name: hb-a, period: 1h, public: true}\n  - {name: hb-b, period: 1h, public: true}\n", 1)
 	ta.write("assertd.yaml", cfg)
 	if err := ta.Reload(ctx); err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestReloadKeepsTheStateOfWhatIsUnchanged(t *testing.T) {
 	}
 	clock.Add(10 * time.Second)
 	// hb-a every 5s now (with its grace); hb-b unchanged.
-	ta.write("assertd.yaml", strings.Replace(cfg, "{name: hb-a, period: 1h}", "{name: hb-a, period: 5s, grace: 1s}", 1))
+	ta.write("assertd.yaml", strings.Replace(cfg, "{name: hb-a, period: 1h, public: true}", "{name: hb-a, period: 5s, grace: 1s, public: true}", 1))
 	if err := ta.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}

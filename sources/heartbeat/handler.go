@@ -118,6 +118,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	case len(segs) <= 2 && d.uuids[strings.ToLower(first)] != nil:
 		e, how = d.uuids[strings.ToLower(first)], byUUID
 		name = e.name
+	case len(segs) == 1 && d.entries[first] == nil && d.checkProjectKey(first):
+		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "the project ping key needs a heartbeat name after it: /ping/{ping-key}/{name}")
+		return
 	case len(segs) == 1 || (len(segs) == 2 && d.entries[first] != nil):
 		how, name = byName, first
 	case len(segs) == 2 && !d.checkProjectKey(first) && actionLike(segs[1]):
