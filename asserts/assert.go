@@ -83,6 +83,7 @@ type Heartbeat struct {
 	KeyEnv      string           `yaml:"key_env" jsonschema_description:"Environment variable holding the ping key (pings must carry ?key=)."`
 	KeyFile     string           `yaml:"key_file" jsonschema_description:"File holding the ping key."`
 	UUID        string           `yaml:"uuid" jsonschema_description:"A random (version 4) UUID: the heartbeat also takes pings at /ping/UUID without a key, as Healthchecks.io does. Whoever knows it can ping."`
+	Create      *Create          `yaml:"create" jsonschema_description:"Let pings to /ping/<ping-key>/<name>?create=1 create heartbeats whose names start with prefix, like this one."`
 	Public      bool             `yaml:"public" jsonschema_description:"Take pings from anyone who reaches the listener, without a key. Needed for a heartbeat with no key, no uuid and no project ping key."`
 
 	Pos strictyaml.Pos `yaml:"-" json:"-"`

@@ -16,6 +16,7 @@ type CompiledHeartbeat struct {
 	Period     time.Duration // zero when Schedule is set
 	Schedule   *schedule.Schedule
 	UUID       string // lower case; "" when none
+	CreateMax  int    // with Create: how many heartbeats pings may create
 	Grace      time.Duration
 	MaxRuntime time.Duration // zero: no limit
 }
@@ -61,10 +62,43 @@ func CompileHeartbeat(h *Heartbeat, loc strictyaml.Loc, def Defaults) (*Compiled
 		}
 		c.UUID = u
 	}
+	if h.Create != nil {
+		c.CreateMax = h.Create.Max
+		switch {
+		case h.Create.Prefix == "":
+			errs.Add(at("create"), "create needs a prefix, such as create: {prefix: backup-}: pings of backup-<anything>?create=1 create a heartbeat")
+		case assertd.CheckName("heartbeat", h.Create.Prefix+"x") != nil:
+			errs.Add(at("create", "prefix"), "create prefix %q may only hold letters, digits, '.', '_' and '-', starting with a letter or digit", h.Create.Prefix)
+		}
+		switch {
+		case h.Create.Max == 0:
+			c.CreateMax = DefaultCreateMax
+		case h.Create.Max < 0 || h.Create.Max > MaxCreateMax:
+			errs.Add(at("create", "max"), "create max must be 1 to %d (default %d)", MaxCreateMax, DefaultCreateMax)
+		}
+		if h.HasCredential() || h.Public {
+			errs.Add(at("create"), "heartbeats created by ?create=1 are pinged with the project ping key only: remove %s", map[bool]string{true: "public", false: h.credential()}[h.Public])
+		}
+	}
 	if h.Public && (h.KeyEnv != "" || h.KeyFile != "" || h.UUID != "") {
 		errs.Add(at("public"), "public: true takes pings without a key, but the heartbeat also sets %s: remove one", h.credential())
 	}
 	return c, errs
+}
+
+// The bounds of create: max.
+const (
+	DefaultCreateMax = 100
+	MaxCreateMax     = 10000
+)
+
+// Create lets pings create heartbeats from a declaration, as Healthchecks.io's
+// ?create=1 does: a ping of /ping/<ping-key>/<prefix><rest>?create=1 creates
+// heartbeat <prefix><rest> with the declaration's period or schedule, grace
+// and max_runtime, up to max of them.
+type Create struct {
+	Prefix string `yaml:"prefix" jsonschema:"required" jsonschema_description:"Names of the heartbeats created start with this, such as backup-."`
+	Max    int    `yaml:"max" jsonschema_description:"At most this many are created (default 100, at most 10000)."`
 }
 
 // HasCredential reports whether pings of h must prove something: its own

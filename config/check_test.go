@@ -296,3 +296,19 @@ func TestHeartbeatWithoutKeyRefused(t *testing.T) {
 		})
 	}
 }
+
+// A create: pattern needs the project ping key, which its pings carry.
+func TestCreateNeedsTheProjectKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "assertd.yaml")
+	os.WriteFile(cfg, []byte("files: [rules.yaml]\nnotifiers: [{name: c, console: {}}]\nescalation_policies: [{name: ops, levels: [{notify: [c]}]}]\ndefaults: {escalate: ops}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte("heartbeats:\n  - {name: backup, period: 1d, create: {prefix: backup-, max: 5}}\n"), 0o644)
+	_, errs := Load(cfg)
+	if len(errs) != 1 || errs[0].Pos.Line != 2 || !strings.Contains(errs[0].Msg, "create: takes pings with the project ping key only") {
+		t.Fatalf("errors: %v", errs)
+	}
+	os.WriteFile(cfg, []byte("files: [rules.yaml]\npings: {key_file: ping.key}\nnotifiers: [{name: c, console: {}}]\nescalation_policies: [{name: ops, levels: [{notify: [c]}]}]\ndefaults: {escalate: ops}\n"), 0o644)
+	if _, errs := Load(cfg); len(errs) != 0 {
+		t.Fatalf("errors with the project key: %v", errs)
+	}
+}

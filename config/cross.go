@@ -137,6 +137,10 @@ func checkPingAuth(set *Set) strictyaml.Errors {
 		if h.Heartbeat == nil || h.HasCredential() || h.Public {
 			continue
 		}
+		if h.Create != nil {
+			errs.Add(h.Pos, "heartbeat %q: create: takes pings with the project ping key only: set it in assertd.yaml (pings: {key_env: ASSERTD_PING_KEY})", h.Name)
+			continue
+		}
 		hint := ""
 		if asserts.IsUUID(strings.ToLower(h.Name)) {
 			hint = " (a UUID as the name is no secret: names are shown in the UI, the API and /metrics; write a readable name and the UUID as uuid:)"

@@ -93,9 +93,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	d := c.t.decl.Load()
 	for _, name := range d.names {
 		e := d.entries[name]
+		st, next, hs := d.evaluate(e, now)
 		e.mu.RLock()
-		st, next := evaluate(e.spec, &e.rec, e.runs, now)
-		hs := status(name, st, &e.rec, now)
 		rec := e.rec
 		e.mu.RUnlock()
 		gauge(descUp, b(hs.Up), name)

@@ -82,6 +82,7 @@ type Tracker struct {
 	lookupEnv func(string) (string, bool)
 	decl      atomic.Pointer[declared] // replaced whole by Swap
 	rejected  [numReasons]atomic.Uint64
+	createMu  sync.Mutex // serializes changes of decl: created heartbeats, Swap, retire
 }
 
 // declared is the set of heartbeats in force.
@@ -90,6 +91,7 @@ type declared struct {
 	names   []string           // sorted
 	uuids   map[string]*entry  // by lower-case uuid
 	pingKey *[sha256.Size]byte // the project ping key; nil: none
+	created map[string][]string // pattern declaration → the heartbeats created from it, sorted
 }
 
 type entry struct {
@@ -101,6 +103,11 @@ type entry struct {
 	key    *[sha256.Size]byte // under mu; nil: the heartbeat has no key of its own
 	public bool               // under mu: pings need no key
 	uuid   string             // under mu; "" when none
+	// A pattern declaration (create:) has a prefix; a heartbeat created from
+	// one names it as its parent.
+	prefix string // under mu
+	max    int    // under mu
+	parent string
 	rec    assertd.HeartbeatRecord
 	runs   []run
 	pings  [numKinds]atomic.Uint64
@@ -143,7 +150,7 @@ func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, pings asserts.Pi
 
 // declare checks the declared heartbeats and resolves their keys.
 func (t *Tracker) declare(hbs []*asserts.CompiledHeartbeat, pings asserts.Pings) (*declared, error) {
-	d := &declared{entries: make(map[string]*entry, len(hbs)), uuids: map[string]*entry{}}
+	d := &declared{entries: make(map[string]*entry, len(hbs)), uuids: map[string]*entry{}, created: map[string][]string{}}
 	pk, err := resolveProjectKey(pings, t.lookupEnv)
 	if err != nil {
 		return nil, err
@@ -170,6 +177,9 @@ func (t *Tracker) declare(hbs []*asserts.CompiledHeartbeat, pings asserts.Pings)
 			return nil, err
 		}
 		e := &entry{name: c.Name, spec: specOf(c), key: key, public: c.Public}
+		if c.Create != nil {
+			e.prefix, e.max = c.Create.Prefix, c.CreateMax
+		}
 		if c.Public && (key != nil || c.UUID != "") {
 			return nil, fmt.Errorf("heartbeat %q: public: true with a key or a uuid: remove one", c.Name)
 		}
@@ -369,25 +379,25 @@ func (t *Tracker) Record(name string) (assertd.HeartbeatRecord, bool) {
 
 // State returns the state of name at now; false when name is not declared.
 func (t *Tracker) State(name string, now time.Time) (State, bool) {
-	e := t.entry(name)
+	d := t.decl.Load()
+	e := d.entries[name]
 	if e == nil {
 		return "", false
 	}
-	st, _ := e.evaluate(now)
+	st, _, _ := d.evaluate(e, now)
 	return st, true
 }
 
 // Status returns what heartbeat("name") evaluates to at now; false when name
 // is not declared.
 func (t *Tracker) Status(name string, now time.Time) (asserts.HeartbeatStatus, bool) {
-	e := t.entry(name)
+	d := t.decl.Load()
+	e := d.entries[name]
 	if e == nil {
 		return asserts.HeartbeatStatus{}, false
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	st, _ := evaluate(e.spec, &e.rec, e.runs, now)
-	return status(name, st, &e.rec, now), true
+	_, _, hs := d.evaluate(e, now)
+	return hs, true
 }
 
 // NextDeadline returns the instant after now at which the state of name will
@@ -395,18 +405,27 @@ func (t *Tracker) Status(name string, now time.Time) (asserts.HeartbeatStatus, b
 // not declared or when no such instant is pending (new, down, paused,
 // running-too-long). The engine can wake up at it to re-evaluate.
 func (t *Tracker) NextDeadline(name string, now time.Time) (time.Time, bool) {
-	e := t.entry(name)
+	d := t.decl.Load()
+	e := d.entries[name]
 	if e == nil {
 		return time.Time{}, false
 	}
-	_, next := e.evaluate(now)
+	_, next, _ := d.evaluate(e, now)
 	return next, !next.IsZero()
 }
 
-func (e *entry) evaluate(now time.Time) (State, time.Time) {
+// evaluate computes e's state, next change and status at now; a pattern
+// declaration's are those of the heartbeats created from it (aggregate).
+func (d *declared) evaluate(e *entry, now time.Time) (State, time.Time, asserts.HeartbeatStatus) {
 	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return evaluate(e.spec, &e.rec, e.runs, now)
+	pattern := e.prefix != ""
+	st, next := evaluate(e.spec, &e.rec, e.runs, now)
+	hs := status(e.name, st, &e.rec, now)
+	e.mu.RUnlock()
+	if pattern {
+		return d.aggregate(e, now)
+	}
+	return st, next, hs
 }
 
 // Ping records one ping: it validates p, makes it and the state it produces
@@ -417,6 +436,12 @@ func (t *Tracker) Ping(ctx context.Context, p assertd.Ping) error {
 	e := t.entry(p.Heartbeat)
 	if e == nil {
 		return fmt.Errorf("%w %q: add it under heartbeats: in a rule file", ErrUnknown, clip(p.Heartbeat, 64))
+	}
+	e.mu.RLock()
+	pattern := e.prefix
+	e.mu.RUnlock()
+	if pattern != "" {
+		return fmt.Errorf("%w: heartbeat %q is a pattern: ping a heartbeat whose name starts with %q (with ?create=1 to create it)", ErrInvalidPing, p.Heartbeat, pattern)
 	}
 	if err := normalize(&p); err != nil {
 		return err
@@ -542,8 +567,3 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// create makes the heartbeat name from the pattern declaration it matches
-// (stub until patterns exist).
-func (t *Tracker) create(_ context.Context, name string) (*entry, bool, error) {
-	return nil, false, fmt.Errorf("%w %q", ErrUnknown, name)
-}
