@@ -88,9 +88,9 @@ type Tracker struct {
 // declared is the set of heartbeats in force.
 type declared struct {
 	entries map[string]*entry
-	names   []string           // sorted
-	uuids   map[string]*entry  // by lower-case uuid
-	pingKey *[sha256.Size]byte // the project ping key; nil: none
+	names   []string            // sorted
+	uuids   map[string]*entry   // by lower-case uuid
+	pingKey *[sha256.Size]byte  // the project ping key; nil: none
 	created map[string][]string // pattern declaration → the heartbeats created from it, sorted
 }
 
@@ -566,4 +566,3 @@ func clip(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
