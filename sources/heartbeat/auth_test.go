@@ -169,3 +169,20 @@ func TestProjectKeyRules(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicIsLogged: each public heartbeat is named in a warning at start.
+func TestPublicIsLogged(t *testing.T) {
+	var buf strings.Builder
+	locked := periodHB("locked", time.Hour, 0, 0)
+	locked.KeyEnv, locked.Public = "K", false
+	_, err := New(context.Background(), []*asserts.CompiledHeartbeat{periodHB("open", time.Hour, 0, 0), locked}, asserts.Pings{}, NewMemoryStore(), Options{
+		LookupEnv: func(string) (string, bool) { return testKey, true },
+		Logger:    slog.New(slog.NewTextHandler(&buf, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); strings.Count(out, "level=WARN") != 1 || !strings.Contains(out, "heartbeat=open") || strings.Contains(out, testKey) {
+		t.Fatalf("log:\n%s", out)
+	}
+}

@@ -96,6 +96,7 @@ func (t *Tracker) Swap(ctx context.Context, n *Next) (retire func()) {
 	}
 	slices.Sort(both.names)
 	t.decl.Store(both)
+	t.warnPublic(out)
 	return func() {
 		t.createMu.Lock()
 		defer t.createMu.Unlock()

@@ -145,7 +145,18 @@ func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, pings asserts.Pi
 	}
 	n.fresh = nil
 	t.decl.Store(n.d)
+	t.warnPublic(n.d)
 	return t, nil
+}
+
+// warnPublic says at start and at each reload which heartbeats take pings
+// from anyone who reaches the listener.
+func (t *Tracker) warnPublic(d *declared) {
+	for _, name := range d.names {
+		if e := d.entries[name]; e.public {
+			t.log.Warn("heartbeat takes pings without a key (public: true): anyone who reaches the listener can ping it", "heartbeat", name)
+		}
+	}
 }
 
 // declare checks the declared heartbeats and resolves their keys.
