@@ -112,10 +112,10 @@ func (t *Tracker) create(ctx context.Context, name string) (*entry, bool, error)
 		return nil, false, fmt.Errorf("%w %q", ErrUnknown, name)
 	}
 	p.mu.RLock()
-	max := p.max
+	limit := p.max
 	p.mu.RUnlock()
-	if len(d.created[p.name]) >= max {
-		return nil, false, fmt.Errorf("%w: heartbeat %q has created its %d heartbeats (create: max): raise max or remove some", ErrLimit, p.name, max)
+	if len(d.created[p.name]) >= limit {
+		return nil, false, fmt.Errorf("%w: heartbeat %q has created its %d heartbeats (create: max): raise max or remove some", ErrLimit, p.name, limit)
 	}
 	e := instance(p, name)
 	e.rec = assertd.HeartbeatRecord{Name: name, Created: t.now()}
