@@ -22,7 +22,7 @@ const ciToken = "ci-read-token-e2e-0123456789"
 // this period, then hb-old, or hb-new and the ci token when added;
 // PagerDuty at this URL.
 func reloadConfig(period, pdURL string, added bool) string {
-	extra, tokens := "  - {name: hb-old, period: 1h}\n", ""
+	extra, tokens := "  - {name: hb-old, period: 1h, public: true}\n", ""
 	if added {
 		extra = "  - {name: hb-new, period: 1h, grace: 1s, public: true}\n"
 		tokens = "web:\n  tokens: [{name: ci, role: read, token_env: E2E_CI_TOKEN}]\n"
