@@ -6,15 +6,25 @@
 //
 // # Pings
 //
-//	GET|POST|HEAD /ping/{name}            success (the job ran, or the service is alive)
-//	GET|POST|HEAD /ping/{name}/start      a run started
-//	GET|POST|HEAD /ping/{name}/fail       the run failed (exit code 1)
-//	GET|POST|HEAD /ping/{name}/{0-255}    the run ended with this exit code; 0 is success
+// The API is Healthchecks.io's. A ping names its heartbeat in one of three
+// ways, each with its credential:
+//
+//	/ping/{name}[/ACTION]              ?key= or X-Assertd-Key: the heartbeat's key_env/key_file or the project ping key
+//	/ping/{ping-key}/{name}[/ACTION]   the project ping key; ?create=1 creates a heartbeat from a create: pattern
+//	/ping/{uuid}[/ACTION]              the heartbeat's uuid: is the credential
+//
+// ACTION is nothing (success), start, fail (exit code 1), log (a log entry
+// that changes no state) or an exit code 0-255. A heartbeat declared
+// public: true takes /ping/{name} without a key; one with no credential at
+// all is refused at check and its pings are answered 401. Keys are compared
+// in constant time and never logged, answered or stored.
 //
 // ?rid= names a run, so that overlapping runs of one job are told apart: a
 // success or failure with a rid ends the run started with that rid; one
-// without a rid ends the most recently started run. Every ping is durable in
-// the Store before it is acknowledged. See Tracker.Handler for the errors.
+// without a rid ends the most recently started run. A body past MaxBody
+// bytes is answered 413 (every answer carries Ping-Body-Limit). Every ping
+// is durable in the Store before it is acknowledged. See Tracker.Handler for
+// the answers, and create.go for heartbeats created by pings.
 //
 // # States
 //

@@ -23,9 +23,10 @@ import (
 
 // Limits on what a ping may carry.
 const (
-	// MaxBody is how many bytes of a ping body are kept. A longer body is
-	// cut (at a character boundary) and TruncatedMarker is appended, so a
-	// stored body is at most MaxBody+len(TruncatedMarker) bytes.
+	// MaxBody is the largest ping body, in bytes. The ping handler answers
+	// a longer one 413 and records nothing; Ping, for callers in Go, cuts
+	// a longer body (at a character boundary) and appends TruncatedMarker,
+	// so a stored body is at most MaxBody+len(TruncatedMarker) bytes.
 	MaxBody = 10000
 	// MaxRunID is the longest accepted ?rid=.
 	MaxRunID = 64
