@@ -12,15 +12,6 @@ import (
 	"github.com/assertd/assertd/asserts"
 )
 
-// A heartbeat declared with create: {prefix: P, max: N} is a pattern: pings
-// of /ping/<ping-key>/<P…>?create=1 create heartbeat <P…> with the pattern's
-// period or schedule, grace and max_runtime, up to N of them (a ping past
-// that is refused). Created heartbeats are stored like declared ones and are
-// followed again after a restart or a reload while the pattern stays
-// declared. The pattern itself takes no pings; heartbeat("pattern") reads the
-// worst of the heartbeats created from it: down, running-too-long, new, late,
-// started, up, in that order, paused ones last; new while none exists.
-
 // stateRank orders states from best to worst for a pattern's aggregate.
 var stateRank = map[State]int{StatePaused: 0, StateUp: 1, StateStarted: 2, StateLate: 3, StateNew: 4, StateRunningTooLong: 5, StateDown: 6}
 

@@ -24,7 +24,18 @@
 // without a rid ends the most recently started run. A body past MaxBody
 // bytes is answered 413 (every answer carries Ping-Body-Limit). Every ping
 // is durable in the Store before it is acknowledged. See Tracker.Handler for
-// the answers, and create.go for heartbeats created by pings.
+// the answers.
+//
+// # Created heartbeats
+//
+// A heartbeat declared with create: {prefix: P, max: N} is a pattern: pings
+// of /ping/<ping-key>/<P…>?create=1 create heartbeat <P…> with the pattern's
+// period or schedule, grace and max_runtime, up to N of them (a ping past
+// that is refused). Created heartbeats are stored like declared ones and are
+// followed again after a restart or a reload while the pattern stays
+// declared. The pattern itself takes no pings; heartbeat("pattern") reads the
+// worst of the heartbeats created from it: down, running-too-long, new, late,
+// started, up, in that order, paused ones last; new while none exists.
 //
 // # States
 //
@@ -33,7 +44,7 @@
 // time after the last success. States are computed, never stored, from the
 // stored record and the current time; the first rule that applies wins:
 //
-//   - paused: an operator paused it (Pause). Any ping resumes it, as does
+//   - paused: an operator paused it (Pause). Any ping but a log resumes it, as does
 //     Resume.
 //   - started: a run is in progress (/start without an end yet). With
 //     max_runtime set it stays started until exactly start + max_runtime of
