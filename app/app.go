@@ -132,6 +132,7 @@ type App struct {
 	runner  *remediations.Runner
 	eng     *engine.Engine
 	access  *web.Access
+	chatops *web.ChatOps
 	handler http.Handler
 
 	reloadMu sync.Mutex // one reload at a time; closed
@@ -251,8 +252,11 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if a.access, err = web.LoadAccess(set.Config.Web, set.Dir(), o.Getenv); err != nil {
 		return nil, err
 	}
+	if a.chatops, err = web.LoadChatOps(set.Config.Notifiers, set.Dir(), o.Getenv); err != nil {
+		return nil, err
+	}
 	if a.handler, err = web.New(web.Deps{
-		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, ConfigDir: set.Dir(), Getenv: o.Getenv,
+		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
 		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 	}); err != nil {

@@ -27,7 +27,7 @@ var URLEscape = urlEscape
 // Route is one route of the table New serves.
 type Route struct {
 	Method, Path string
-	Role         string // public, read or admin
+	Role         string // public, read, admin or signed
 	API          bool   // JSON answers; otherwise an HTML page
 	Mutating     bool
 }

@@ -10,6 +10,12 @@
 // public by config, mutations never are. The UI signs in with a token once and
 // keeps a server-side session in an HttpOnly cookie; its forms carry a CSRF
 // token. Every mutation is written to the audit trail under the token's name.
+//
+// Slack and PagerDuty answer assertd's messages on the signed routes (see
+// chatops.go): a click on a Slack button and a PagerDuty v3 webhook, each
+// authenticated by its sender's signature instead of a token, and applied
+// through the same operations as the API under the identity the sender
+// vouches for.
 package web
 
 import (
@@ -95,7 +101,10 @@ type Deps struct {
 	Web config.Web
 	// Access, when set, is used instead of the tokens of Web (a reload
 	// swaps it).
-	Access    *Access
+	Access *Access
+	// ChatOps holds the secrets of the signed routes (Slack interactions,
+	// PagerDuty webhooks); nil: they answer 404.
+	ChatOps   *ChatOps
 	ConfigDir string
 	Getenv    func(string) string // default os.Getenv
 
@@ -128,6 +137,11 @@ type server struct {
 	pages    *pages
 	metrics  *webMetrics
 	routes   []route
+	// The signed routes: their counters, the requests seen (against
+	// replay), and the client that answers Slack through a response_url.
+	signed       *signedMetrics
+	replays      *seen
+	signedClient *http.Client
 }
 
 // New returns the HTTP handler. It fails when a token's secret cannot be read.
@@ -163,8 +177,12 @@ func New(d Deps) (http.Handler, error) {
 		s.log.Warn("web: no tokens are configured: reads are open and every change is refused; add web.tokens to allow changes")
 	}
 	s.metrics = newWebMetrics(s)
+	s.signed, s.replays, s.signedClient = newSignedMetrics(), newSeen(), &http.Client{Timeout: slackClickTimeout}
 	if d.Registerer != nil {
 		if err := d.Registerer.Register(s.metrics); err != nil {
+			return nil, fmt.Errorf("web metrics: %w", err)
+		}
+		if err := d.Registerer.Register(s.signed.requests); err != nil {
 			return nil, fmt.Errorf("web metrics: %w", err)
 		}
 	}
