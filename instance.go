@@ -128,6 +128,7 @@ const (
 	PingStart   PingKind = "start"
 	PingFail    PingKind = "fail"
 	PingExit    PingKind = "exit" // with an exit code; 0 is success
+	PingLog     PingKind = "log"  // a log entry: the heartbeat's state does not change
 )
 
 // Ping is one heartbeat ping as received.

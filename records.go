@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/assertd/assertd/schedule"
 )
 
 // This file holds the records the store keeps besides instances, transitions
@@ -237,8 +237,10 @@ func (m Matcher) String() string { return m.Name + string(m.Op) + strconv.Quote(
 // Silence mutes the instances whose labels match all its matchers, from Start
 // until End, or — when Cron is set — in windows of Duration that begin at each
 // cron occurrence between Start and End (a maintenance window); a schedule
-// without CRON_TZ= is read in the time zone of the time asked about (UTC for
-// times from the store). A zero End never ends. The instances are still evaluated and recorded; nothing acts.
+// without CRON_TZ= is read in assertd's local zone. Occurrences follow the
+// daylight-saving rule of package schedule: one skipped by the clocks
+// springing forward begins at the end of the gap, one that occurs twice
+// begins once. A zero End never ends. The instances are still evaluated and recorded; nothing acts.
 type Silence struct {
 	ID       string    `json:"id"`
 	Matchers []Matcher `json:"matchers"`
@@ -250,8 +252,6 @@ type Silence struct {
 	Comment  string    `json:"comment"`
 	Created  time.Time `json:"created"`
 }
-
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // Validate checks the silence.
 func (s Silence) Validate() error {
@@ -273,8 +273,8 @@ func (s Silence) Validate() error {
 		return fmt.Errorf("silence %s ends (%s) before it starts (%s)", s.ID, s.End.UTC().Format(time.RFC3339), s.Start.UTC().Format(time.RFC3339))
 	}
 	if s.Cron != "" {
-		if _, err := cronParser.Parse(s.Cron); err != nil {
-			return fmt.Errorf("silence %s: invalid cron schedule %q: %w", s.ID, s.Cron, err)
+		if _, err := schedule.ParseCron(s.Cron); err != nil {
+			return fmt.Errorf("silence %s: %w", s.ID, err)
 		}
 		if s.Duration <= 0 {
 			return fmt.Errorf("silence %s: a recurring silence needs a duration, such as 2h", s.ID)
@@ -296,7 +296,7 @@ func (s Silence) ActiveAt(t time.Time) bool {
 	if s.Cron == "" {
 		return true
 	}
-	sched, err := cronParser.Parse(s.Cron)
+	sched, err := schedule.ParseCron(s.Cron)
 	if err != nil || s.Duration <= 0 {
 		return false
 	}

@@ -84,6 +84,24 @@ func TestSilenceActive(t *testing.T) {
 			t.Errorf("weekly at %s = %v, want %v", c.at.Format(time.DateTime), got, c.want)
 		}
 	}
+	// Daily 02:30 Berlin for 1h: on 2026-03-29 02:30 does not exist and the
+	// window begins at the end of the gap (03:00 CEST, 01:00 UTC).
+	gap := Silence{ID: "g", Matchers: once.Matchers, Start: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Cron: "CRON_TZ=Europe/Berlin 30 2 * * *",
+		Duration: Duration(time.Hour), Author: "a"}
+	for _, c := range []struct {
+		at   time.Time
+		want bool
+	}{
+		{time.Date(2026, 3, 29, 0, 59, 0, 0, time.UTC), false},
+		{time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC), true},
+		{time.Date(2026, 3, 29, 1, 59, 0, 0, time.UTC), true},
+		{time.Date(2026, 3, 29, 2, 0, 0, 0, time.UTC), false},
+		{time.Date(2026, 3, 30, 0, 45, 0, 0, time.UTC), true}, // 02:45 CEST
+	} {
+		if got := gap.ActiveAt(c.at); got != c.want {
+			t.Errorf("spring-forward window at %s = %v, want %v", c.at.Format(time.DateTime), got, c.want)
+		}
+	}
 	ended := weekly
 	ended.End = day(0, 0)
 	if ended.ActiveAt(day(1, 30)) {

@@ -223,7 +223,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.hb, err = heartbeat.New(ctx, set.Heartbeats, store.HeartbeatStore{Store: a.st},
+	if a.hb, err = heartbeat.New(ctx, set.Heartbeats, set.Config.Pings, store.HeartbeatStore{Store: a.st},
 		heartbeat.Options{Now: a.now, Logger: a.log, LookupEnv: a.lookupEnv}); err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ sources:
   embedded:
     scrape_interval: 200ms
     targets: [{url: %q, labels: {job: api}}]
-heartbeats: [{name: backup, period: 1h}]
+heartbeats: [{name: backup, period: 1h, public: true}]
 notifiers: [{name: console, console: {}}]
 escalation_policies: [{name: ops, levels: [{notify: [console]}]}]
 defaults: {escalate: ops}

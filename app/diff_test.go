@@ -24,7 +24,7 @@ func loadSet(t *testing.T, dir, cfg, rules string) *config.Set {
 func TestDiffListsEachChangeWithoutSecrets(t *testing.T) {
 	oldCfg := `files: [rules.yaml]
 defaults: {escalate: ops, every: 30s}
-heartbeats: [{name: hb-a, period: 1h}, {name: hb-gone, period: 1h}]
+heartbeats: [{name: hb-a, period: 1h, public: true}, {name: hb-gone, period: 1h, public: true}]
 notifiers:
   - {name: web, webhook: {url: "https://hooks.example.com/s3cret-path"}}
   - {name: slack-web, slack: {webhook_url_env: SLACK_URL}}
@@ -37,7 +37,7 @@ web:
 `
 	newCfg := `files: [rules.yaml]
 defaults: {escalate: ops, every: 1m}
-heartbeats: [{name: hb-a, period: 5s}, {name: hb-new, period: 1h}]
+heartbeats: [{name: hb-a, period: 5s, public: true}, {name: hb-new, period: 1h, public: true}]
 notifiers:
   - {name: web, webhook: {url: "https://hooks.example.com/other-s3cret"}}
   - {name: slack-web, slack: {webhook_url_env: SLACK_URL_2}}

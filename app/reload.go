@@ -105,7 +105,7 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 	if n.sources, err = a.buildSources(set); err != nil {
 		return nil, err
 	}
-	if n.hb, err = a.hb.Prepare(ctx, set.Heartbeats); err != nil {
+	if n.hb, err = a.hb.Prepare(ctx, set.Heartbeats, set.Config.Pings); err != nil {
 		return nil, err
 	}
 	if n.del, err = a.del.Prepare(set.Config, set.Dir(), a.o.Getenv); err != nil {

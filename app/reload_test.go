@@ -26,7 +26,7 @@ const reloadBase = `files: ["rules*.yaml"]
 data_dir: data
 defaults: {escalate: ops}
 heartbeats:
-  - {name: hb-a, period: 1h}
+  - {name: hb-a, period: 1h, public: true}
 notifiers:
   - {name: pd, pagerduty: {routing_key_env: PD_KEY, events_url: "http://127.0.0.1:1/v2/enqueue"}}
 escalation_policies:
@@ -39,8 +39,8 @@ const reloadNext = `files: ["rules*.yaml"]
 data_dir: data
 defaults: {escalate: ops}
 heartbeats:
-  - {name: hb-a, period: 5s}
-  - {name: hb-new, period: 1h}
+  - {name: hb-a, period: 5s, public: true}
+  - {name: hb-new, period: 1h, public: true}
 notifiers:
   - {name: pd, pagerduty: {routing_key_env: PD_KEY, events_url: "http://127.0.0.1:2/v2/enqueue"}}
   - {name: console, console: {}}
@@ -150,7 +150,7 @@ func TestReloadChangesNothingWhenOnePartIsInvalid(t *testing.T) {
 		"a source's secret is unset":       "sources:\n  prometheus:\n    - {name: prom, url: \"http://127.0.0.1:3\", bearer_token_env: UNSET_TOKEN}\n",
 		"a source's CA file is missing":    "sources:\n  prometheus:\n    - {name: prom, url: \"http://127.0.0.1:3\", tls: {ca_file: missing-ca.pem}}\n",
 		"a token's secret is unset":        "web:\n  tokens: [{name: ci, role: read, token_env: UNSET_TOKEN}]\n",
-		"a heartbeat's key is unset":       "heartbeats:\n  - {name: hb-a, period: 5s}\n  - {name: hb-new, period: 1h, key_env: UNSET_KEY}\n",
+		"a heartbeat's key is unset":       "heartbeats:\n  - {name: hb-a, period: 5s, public: true}\n  - {name: hb-new, period: 1h, key_env: UNSET_KEY}\n",
 		"the YAML does not parse":          "heartbeats: [\n",
 		"a rule file is not valid":         "",
 		"a notifier's key file is missing": "  - {name: pd2, pagerduty: {routing_key_file: missing-key.txt}}\n",
@@ -256,7 +256,7 @@ func TestReloadKeepsTheStateOfWhatIsUnchanged(t *testing.T) {
 	clock := fakeclock.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	ta := newTestApp(t, reloadBase, clock)
 	ctx := context.Background()
-	cfg := strings.Replace(reloadBase, "  - {name: hb-a, period: 1h}\n", "  - {name: hb-a, period: 1h}\n  - {name: hb-b, period: 1h}\n", 1)
+	cfg := strings.Replace(reloadBase, "  - {name: hb-a, period: 1h, public: true}\n", "  - {name: hb-a, period: 1h, public: true}\n  - {name: hb-b, period: 1h, public: true}\n", 1)
 	ta.write("assertd.yaml", cfg)
 	if err := ta.Reload(ctx); err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestReloadKeepsTheStateOfWhatIsUnchanged(t *testing.T) {
 	}
 	clock.Add(10 * time.Second)
 	// hb-a every 5s now (with its grace); hb-b unchanged.
-	ta.write("assertd.yaml", strings.Replace(cfg, "{name: hb-a, period: 1h}", "{name: hb-a, period: 5s, grace: 1s}", 1))
+	ta.write("assertd.yaml", strings.Replace(cfg, "{name: hb-a, period: 1h, public: true}", "{name: hb-a, period: 5s, grace: 1s, public: true}", 1))
 	if err := ta.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}

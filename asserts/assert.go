@@ -16,7 +16,7 @@ type Assert struct {
 	// Source names the source the queries run against (default: the config's default source).
 	Source   string           `yaml:"source" jsonschema_description:"Source the queries run against; default: the config's sources.default."`
 	Every    assertd.Duration `yaml:"every" jsonschema_description:"Evaluate this often (default from the config, 30s). Exclusive with schedule."`
-	Schedule string           `yaml:"schedule" jsonschema_description:"Cron schedule (5 fields, CRON_TZ=Zone prefix allowed) instead of every."`
+	Schedule Schedule         `yaml:"schedule" jsonschema_description:"Cron schedule (5 fields, CRON_TZ=Zone prefix allowed), or {on_calendar: EVENT, tz: ZONE}, instead of every."`
 	For      assertd.Duration `yaml:"for" jsonschema_description:"How long an instance must stay violated before assertd acts."`
 	// Clear is an optional expression that must hold (for ClearFor) before a
 	// violated instance returns to ok; without it, expect must hold.
@@ -78,11 +78,14 @@ type Heartbeat struct {
 	Name        string           `yaml:"name" jsonschema:"required"`
 	Description string           `yaml:"description"`
 	Period      assertd.Duration `yaml:"period" jsonschema_description:"A ping is expected at least this often. Exclusive with schedule."`
-	Schedule    string           `yaml:"schedule" jsonschema_description:"Cron schedule on which a ping is expected (CRON_TZ=Zone prefix allowed)."`
+	Schedule    Schedule         `yaml:"schedule" jsonschema_description:"Cron schedule on which a ping is expected (CRON_TZ=Zone prefix allowed), or {on_calendar: EVENT, tz: ZONE}."`
 	Grace       assertd.Duration `yaml:"grace" jsonschema_description:"How late a ping may be before the heartbeat is down (default 5m)."`
 	MaxRuntime  assertd.Duration `yaml:"max_runtime" jsonschema_description:"A run started with /start that has not finished after this is running-too-long."`
 	KeyEnv      string           `yaml:"key_env" jsonschema_description:"Environment variable holding the ping key (pings must carry ?key=)."`
 	KeyFile     string           `yaml:"key_file" jsonschema_description:"File holding the ping key."`
+	UUID        string           `yaml:"uuid" jsonschema_description:"A random (version 4) UUID: the heartbeat also takes pings at /ping/UUID without a key, as Healthchecks.io does. Whoever knows it can ping."`
+	Create      *Create          `yaml:"create" jsonschema_description:"Let pings to /ping/<ping-key>/<name>?create=1 create heartbeats whose names start with prefix, like this one."`
+	Public      bool             `yaml:"public" jsonschema_description:"Take pings from anyone who reaches the listener, without a key. Needed for a heartbeat with no key, no uuid and no project ping key."`
 
 	Pos strictyaml.Pos `yaml:"-" json:"-"`
 }
@@ -91,6 +94,7 @@ type Heartbeat struct {
 func (*Heartbeat) KeyHints() map[string]string {
 	return map[string]string{
 		"key":      "secrets only by reference: write key_env: VARIABLE or key_file: PATH",
+		"slug":     "the slug of /ping/<ping-key>/<slug> is the heartbeat's name",
 		"interval": "write period: 24h (or schedule:)",
 		"timeout":  "write grace: 2h",
 	}

@@ -13,10 +13,10 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 	"github.com/prometheus/prometheus/promql/parser"
-	"github.com/robfig/cron/v3"
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/internal/strictyaml"
+	"github.com/assertd/assertd/schedule"
 )
 
 // Defaults fill in what an assert or heartbeat leaves out.
@@ -38,7 +38,7 @@ var DefaultDefaults = Defaults{Every: 30 * time.Second, UncertainFor: 5 * time.M
 type Compiled struct {
 	*Assert
 	Every        time.Duration // zero when Schedule is set
-	Schedule     cron.Schedule
+	Schedule     *schedule.Schedule
 	UncertainFor time.Duration
 	MaxInstances int // the most instances the assert may have
 	NoData       NoData
@@ -90,10 +90,10 @@ func Compile(a *Assert, loc strictyaml.Loc, def Defaults) (*Compiled, strictyaml
 	}
 
 	switch {
-	case a.Schedule != "" && a.Every != 0:
+	case !a.Schedule.IsZero() && a.Every != 0:
 		errs.Add(at("schedule"), "set every or schedule, not both")
-	case a.Schedule != "":
-		s, err := ParseSchedule(a.Schedule)
+	case !a.Schedule.IsZero():
+		s, err := a.Schedule.Compile()
 		if err != nil {
 			errs.Add(at("schedule"), "%v", err)
 		}
@@ -229,31 +229,6 @@ func AnnotationFields(queryNames []string) assertd.TemplateFields {
 		"Assert": nil, "Description": nil, "State": nil,
 		"Labels": nil, "Values": queryNames,
 	}
-}
-
-// ParseSchedule reads a cron schedule: five fields, an optional CRON_TZ=Zone
-// prefix, or a descriptor such as @daily or @every 10m.
-func ParseSchedule(s string) (cron.Schedule, error) {
-	body := s
-	if strings.HasPrefix(body, "CRON_TZ=") || strings.HasPrefix(body, "TZ=") {
-		if _, rest, ok := strings.Cut(body, " "); ok {
-			body = strings.TrimSpace(rest)
-		}
-	}
-	if every, ok := strings.CutPrefix(body, "@every "); ok {
-		d, err := time.ParseDuration(strings.TrimSpace(every))
-		if err != nil {
-			return nil, fmt.Errorf("schedule %q: @every takes a duration such as @every 10m", s)
-		}
-		if d <= 0 {
-			return nil, fmt.Errorf("schedule %q: @every must be more than 0s", s)
-		}
-	}
-	sched, err := cron.ParseStandard(s)
-	if err != nil {
-		return nil, fmt.Errorf("schedule %q is not a valid cron schedule (%v): write five fields such as \"*/5 * * * *\", optionally after CRON_TZ=Europe/Berlin", s, err)
-	}
-	return sched, nil
 }
 
 func promqlMsg(err error) string {

@@ -130,3 +130,46 @@ func TestCompileHeartbeatDefaults(t *testing.T) {
 		t.Errorf("grace a %v b %v", a.Grace, b.Grace)
 	}
 }
+
+// The mapping forms of schedule: a calendar event or a cron spec in a zone;
+// conflicting or empty ones are refused at their position.
+func TestCompileScheduleForms(t *testing.T) {
+	from := time.Date(2026, 1, 9, 12, 0, 0, 0, time.UTC) // a Friday
+	for src, want := range map[string]string{
+		`{on_calendar: "Mon..Fri *-*-* 02:00:00", tz: Europe/Berlin}`: "2026-01-12T01:00:00Z",
+		`{cron: "0 2 * * *", tz: America/New_York}`:                   "2026-01-10T07:00:00Z",
+		`"@daily"`: "2026-01-10T00:00:00Z",
+	} {
+		c, errs := compileYAML(t, "asserts: [{name: s, schedule: "+src+", query: {u: up}, expect: u == 1}]")
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", src, errs)
+		}
+		if got := c.Schedule.Next(from).UTC().Format(time.RFC3339); got != want {
+			t.Errorf("%s: next %s, want %s", src, got, want)
+		}
+	}
+	for src, want := range map[string]string{
+		`{cron: "0 2 * * *", on_calendar: daily}`: "1:31: set cron or on_calendar, not both",
+		`{tz: UTC}`: "1:31: schedule is empty",
+		`{cron: "CRON_TZ=UTC 0 2 * * *", tz: UTC}`:       "1:31: the zone is given twice",
+		`{on_calendar: "*-*-* 02:00", tz: Nowhere/Land}`: `1:31: tz "Nowhere/Land" is not a time zone`,
+		`{on_calendar: "Mon..Fri *-*-* 02:00 UTC"}`:      "write it as tz: UTC",
+		`{on_calendar: daily, every: 1h}`:                "every",
+	} {
+		_, errs := compileYAMLErrs(src)
+		if len(errs) == 0 || !strings.Contains(errs.Error(), want) {
+			t.Errorf("%s: %v, want %q", src, errs, want)
+		}
+	}
+}
+
+func compileYAMLErrs(schedule string) (*Compiled, strictyaml.Errors) {
+	var f struct {
+		Asserts []Assert `yaml:"asserts"`
+	}
+	pos, errs := strictyaml.Decode("a.yaml", []byte("asserts: [{name: s, schedule: "+schedule+", query: {u: up}, expect: u == 1}]"), &f)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return Compile(&f.Asserts[0], pos.In("asserts", 0), DefaultDefaults)
+}

@@ -194,7 +194,7 @@ func Heartbeats(n int) ([]*asserts.CompiledHeartbeat, []string) {
 	var paths []string
 	for i := range n {
 		name := fmt.Sprintf("hb-%04d", i)
-		hbs = append(hbs, &asserts.CompiledHeartbeat{Heartbeat: &asserts.Heartbeat{Name: name}, Period: time.Hour, Grace: 5 * time.Minute})
+		hbs = append(hbs, &asserts.CompiledHeartbeat{Heartbeat: &asserts.Heartbeat{Name: name, Public: true}, Period: time.Hour, Grace: 5 * time.Minute})
 		paths = append(paths, "/ping/"+name)
 	}
 	return hbs, paths
@@ -202,7 +202,7 @@ func Heartbeats(n int) ([]*asserts.CompiledHeartbeat, []string) {
 
 // PingHandler is assertd's ping handler over st, as app wires it.
 func PingHandler(ctx context.Context, st store.Store, hbs []*asserts.CompiledHeartbeat) (http.Handler, error) {
-	tr, err := heartbeat.New(ctx, hbs, store.HeartbeatStore{Store: st}, heartbeat.Options{Logger: slog.New(slog.DiscardHandler)})
+	tr, err := heartbeat.New(ctx, hbs, asserts.Pings{}, store.HeartbeatStore{Store: st}, heartbeat.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}

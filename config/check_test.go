@@ -264,6 +264,59 @@ func TestConfigSyntaxErrorsOnly(t *testing.T) {
 	}
 }
 
+// A heartbeat that anyone could ping is refused at check, at its position,
+// unless it has a key or a uuid, the project has a ping key, or it says
+// public: true.
+func TestHeartbeatWithoutKeyRefused(t *testing.T) {
+	const base = "files: [rules.yaml]\nnotifiers: [{name: c, console: {}}]\nescalation_policies: [{name: ops, levels: [{notify: [c]}]}]\ndefaults: {escalate: ops}\n"
+	for _, tc := range []struct {
+		name, cfg, rules, want string
+	}{
+		{"no key", "", "heartbeats:\n  - name: open\n    period: 1h\n", `rules.yaml:2:5: heartbeat "open" takes pings from anyone who reaches the listener`},
+		{"UUID name", "", "heartbeats:\n  - {name: 0b7d2f4e-9c1a-4f5e-8d3b-2a6c9e1f7b40, period: 1h}\n", "a UUID as the name is no secret"},
+		{"uuid shared", "", "heartbeats:\n  - {name: a, period: 1h, uuid: 0b7d2f4e-9c1a-4f5e-8d3b-2a6c9e1f7b40}\n  - {name: b, period: 1h, uuid: 0B7D2F4E-9C1A-4F5E-8D3B-2A6C9E1F7B40}\n", `rules.yaml:3:5: heartbeat "b" has the uuid of the heartbeat at`},
+		{"both project key settings", "pings: {key_env: A, key_file: b}\n", "heartbeats:\n  - {name: a, period: 1h}\n", "assertd.yaml:5:31: set key_env or key_file, not both"},
+		{"own key", "", "heartbeats:\n  - {name: a, period: 1h, key_env: A_KEY}\n", ""},
+		{"uuid", "", "heartbeats:\n  - {name: a, period: 1h, uuid: 0b7d2f4e-9c1a-4f5e-8d3b-2a6c9e1f7b40}\n", ""},
+		{"public", "", "heartbeats:\n  - {name: a, period: 1h, public: true}\n", ""},
+		{"project key", "pings: {key_env: ASSERTD_PING_KEY}\n", "heartbeats:\n  - {name: a, period: 1h}\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "assertd.yaml")
+			os.WriteFile(cfg, []byte(base+tc.cfg), 0o644)
+			os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(tc.rules+"asserts:\n  - {name: x, expect: 'heartbeat(\"a\").up || true', no_data: ok}\n"), 0o644)
+			_, errs := Load(cfg)
+			var msgs []string
+			for _, e := range errs {
+				if !strings.Contains(e.Msg, `unknown heartbeat "a"`) {
+					msgs = append(msgs, e.Error())
+				}
+			}
+			got := strings.Join(msgs, "\n")
+			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Fatalf("errors:\n%s\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A create: pattern needs the project ping key, which its pings carry.
+func TestCreateNeedsTheProjectKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "assertd.yaml")
+	os.WriteFile(cfg, []byte("files: [rules.yaml]\nnotifiers: [{name: c, console: {}}]\nescalation_policies: [{name: ops, levels: [{notify: [c]}]}]\ndefaults: {escalate: ops}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte("heartbeats:\n  - {name: backup, period: 1d, create: {prefix: backup-, max: 5}}\n"), 0o644)
+	_, errs := Load(cfg)
+	if len(errs) != 1 || errs[0].Pos.Line != 2 || !strings.Contains(errs[0].Msg, "create: takes pings with the project ping key only") {
+		t.Fatalf("errors: %v", errs)
+	}
+	os.WriteFile(cfg, []byte("files: [rules.yaml]\npings: {key_file: ping.key}\nnotifiers: [{name: c, console: {}}]\nescalation_policies: [{name: ops, levels: [{notify: [c]}]}]\ndefaults: {escalate: ops}\n"), 0o644)
+	if _, errs := Load(cfg); len(errs) != 0 {
+		t.Fatalf("errors with the project key: %v", errs)
+	}
+}
+
 // A label that reaches an argv without an allow pattern is a warning:
 // printed with its position, counted in the summary, and the check passes.
 func TestWarningsDoNotFail(t *testing.T) {

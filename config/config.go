@@ -20,6 +20,7 @@ type Config struct {
 	DataDir            string              `yaml:"data_dir" jsonschema_description:"Where the embedded store and TSDB keep their files (default ./data)."`
 	Defaults           Defaults            `yaml:"defaults"`
 	Heartbeats         []asserts.Heartbeat `yaml:"heartbeats"`
+	Pings              asserts.Pings       `yaml:"pings"`
 	Sources            Sources             `yaml:"sources"`
 	Store              Store               `yaml:"store"`
 	Notifiers          []Notifier          `yaml:"notifiers"`

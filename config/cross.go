@@ -2,6 +2,7 @@ package config
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
@@ -35,6 +36,7 @@ func crossCheck(set *Set, cfgPos *strictyaml.Positions) strictyaml.Errors {
 		hbNames[h.Name] = h.Pos
 		hbList = append(hbList, h.Name)
 	}
+	errs.Append(checkPingAuth(set))
 	remNames := map[string]strictyaml.Pos{}
 	var remList []string
 	for _, r := range set.Remediations {
@@ -108,6 +110,43 @@ func crossCheck(set *Set, cfgPos *strictyaml.Positions) strictyaml.Errors {
 				}
 			}
 		}
+	}
+	return errs
+}
+
+// checkPingAuth refuses, when the config is known, a heartbeat that anyone
+// reaching the listener could ping without saying so (public: true), and
+// uuids that two heartbeats share.
+func checkPingAuth(set *Set) strictyaml.Errors {
+	var errs strictyaml.Errors
+	uuids := map[string]strictyaml.Pos{}
+	for _, h := range set.Heartbeats {
+		if h.UUID == "" {
+			continue
+		}
+		if first, dup := uuids[h.UUID]; dup {
+			errs.Add(h.Pos, "heartbeat %q has the uuid of the heartbeat at %s: each heartbeat needs its own (uuidgen -r)", h.Name, first)
+			continue
+		}
+		uuids[h.UUID] = h.Pos
+	}
+	if set.Config == nil || set.Config.Pings.HasKey() {
+		return errs
+	}
+	for _, h := range set.Heartbeats {
+		if h.Heartbeat == nil || h.HasCredential() || h.Public {
+			continue
+		}
+		if h.Create != nil {
+			errs.Add(h.Pos, "heartbeat %q: create: takes pings with the project ping key only: set it in assertd.yaml (pings: {key_env: ASSERTD_PING_KEY})", h.Name)
+			continue
+		}
+		hint := ""
+		if asserts.IsUUID(strings.ToLower(h.Name)) {
+			hint = " (a UUID as the name is no secret: names are shown in the UI, the API and /metrics; write a readable name and the UUID as uuid:)"
+		}
+		errs.Add(h.Pos, "heartbeat %q takes pings from anyone who reaches the listener%s: give it a key (key_env: VARIABLE or key_file: PATH) or a random uuid:, "+
+			"or set the project ping key in assertd.yaml (pings: {key_env: ASSERTD_PING_KEY}); write public: true to accept pings without a key", h.Name, hint)
 	}
 	return errs
 }

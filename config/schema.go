@@ -7,6 +7,7 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/remediations"
 )
 
@@ -64,6 +65,14 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 	switch t {
 	case reflect.TypeFor[assertd.Duration]():
 		return &jsonschema.Schema{Type: "string", Pattern: `^(([0-9]+)(y|w|d|h|m|s|ms))+$`, Description: "A duration such as 30s, 5m, 1h30m, 1d."}
+	case reflect.TypeFor[asserts.Schedule]():
+		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+			str("Cron schedule: five fields (CRON_TZ=Zone prefix allowed), or @daily, @every 10m."),
+			object("A cron schedule or a systemd calendar event, in a zone.", nil,
+				"cron", str("Cron schedule: five fields, or @daily, @every 10m."),
+				"on_calendar", str("systemd calendar event, such as 'Mon..Fri *-*-* 02:00:00'."),
+				"tz", str("IANA time zone, such as Europe/Berlin (default: assertd's local zone).")),
+		}}
 	case reflect.TypeFor[remediations.Verify]():
 		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
 			str("Name of the assert re-evaluated for this instance."),

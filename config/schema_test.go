@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/internal/strictyaml"
 	"github.com/assertd/assertd/remediations"
 )
@@ -27,7 +28,7 @@ func TestSchemaCurrent(t *testing.T) {
 // The hand-written schemas of the two-shape types list exactly the keys their
 // mapping form accepts.
 func TestSchemaMappedTypesMatchDecoder(t *testing.T) {
-	for _, typ := range []reflect.Type{reflect.TypeFor[remediations.Verify](), reflect.TypeFor[remediations.Value]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[remediations.Verify](), reflect.TypeFor[remediations.Value](), reflect.TypeFor[asserts.Schedule]()} {
 		s := mapType(typ)
 		var obj map[string]any
 		raw, _ := json.Marshal(s.OneOf[1])

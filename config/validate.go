@@ -30,6 +30,8 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 		errs.Add(at("defaults", "flapping"), "flapping thresholds are percentages with low below high, such as {high: 50, low: 25}")
 	}
 
+	oneOf(&errs, p.In("pings"), false, "key_env", c.Pings.KeyEnv, "key_file", c.Pings.KeyFile)
+
 	// Sources.
 	names := []string{EmbeddedName}
 	for i, s := range c.Sources.Prometheus {

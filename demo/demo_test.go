@@ -38,6 +38,10 @@ func TestQuickstartWithChannels(t *testing.T) {
 		if strings.Join(names, ",") != strings.Join(tc.want, ",") || len(set.Config.EscalationPolicies[0].Levels[0].Notify) != len(tc.want) {
 			t.Errorf("notifiers %v, policy %+v", names, set.Config.EscalationPolicies[0])
 		}
+		// The demo's job pings the heartbeat at its uuid.
+		if len(set.Heartbeats) != 1 || set.Heartbeats[0].UUID != JobUUID {
+			t.Errorf("heartbeats %+v: the demo pings /ping/%s", set.Heartbeats, JobUUID)
+		}
 	}
 }
 

@@ -22,6 +22,10 @@ import (
 // DefaultService is where the quickstart expects the demo service.
 const DefaultService = "127.0.0.1:8081"
 
+// JobUUID is the uuid: of the demo-job heartbeat in the quickstart: the
+// demo's job pings /ping/JobUUID.
+const JobUUID = "de66092a-a9a5-4558-a2d4-f3726d3a8581"
+
 // Options configure the demo.
 type Options struct {
 	DataDir  string        // "" : a temporary directory, removed at the end
@@ -89,7 +93,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	base := "http://" + addr
-	go svc.Run(ctx, 50, base+"/ping/demo-job", 10*time.Second)
+	go svc.Run(ctx, 50, base+"/ping/"+JobUUID, 10*time.Second)
 
 	fmt.Fprintf(o.Out, "assertd demo: the UI is on %s (data in %s)\n", base, data)
 	fmt.Fprintf(o.Out, "the demo service is on http://%s; its faults: %s\n", ln.Addr(), strings.Join(Faults, ", "))

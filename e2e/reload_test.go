@@ -22,16 +22,16 @@ const ciToken = "ci-read-token-e2e-0123456789"
 // this period, then hb-old, or hb-new and the ci token when added;
 // PagerDuty at this URL.
 func reloadConfig(period, pdURL string, added bool) string {
-	extra, tokens := "  - {name: hb-old, period: 1h}\n", ""
+	extra, tokens := "  - {name: hb-old, period: 1h, public: true}\n", ""
 	if added {
-		extra = "  - {name: hb-new, period: 1h, grace: 1s}\n"
+		extra = "  - {name: hb-new, period: 1h, grace: 1s, public: true}\n"
 		tokens = "web:\n  tokens: [{name: ci, role: read, token_env: E2E_CI_TOKEN}]\n"
 	}
 	return fmt.Sprintf(`files: ["rules*.yaml"]
 data_dir: data
 defaults: {every: 1s, uncertain_for: 3s, escalate: ops}
 heartbeats:
-  - {name: hb-a, period: %s, grace: 1s}
+  - {name: hb-a, period: %s, grace: 1s, public: true}
 %snotifiers:
   - {name: pagerduty, pagerduty: {routing_key_env: E2E_PD_KEY, events_url: %q, rate_per_minute: 6000}}
 escalation_policies:

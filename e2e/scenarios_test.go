@@ -104,7 +104,8 @@ func TestUnfixableFaultPagesAndResolves(t *testing.T) {
 // 3. A heartbeat that stops: uncertain, then a page; no remediation runs.
 func TestStoppedHeartbeatPagesWithoutRuns(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, "", `heartbeats: [{name: job, period: 1s, grace: 1s}]
+	const jobUUID = "5b0e8a52-7c1d-4f3a-9e26-b8d4c1a7f093"
+	r := newRig(t, "", `heartbeats: [{name: job, period: 1s, grace: 1s, uuid: `+jobUUID+`}]
 asserts:
   - {name: job-alive, expect: 'heartbeat("job").age < duration("1m")', remediate: rerun}
 remediations:
@@ -114,8 +115,14 @@ remediations:
       - {name: verify, verify: job-alive}
 `)
 	r.start()
+	// An anonymous ping by name is refused: the job pings at its uuid.
+	if resp, err := http.Post(r.base+"/ping/job/fail", "text/plain", nil); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous ping: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	for range 10 {
-		resp, err := http.Post(r.base+"/ping/job", "text/plain", nil)
+		resp, err := http.Post(r.base+"/ping/"+jobUUID, "text/plain", nil)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("ping: %v", err)
 		}

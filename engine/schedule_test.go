@@ -3,6 +3,8 @@ package engine
 import (
 	"testing"
 	"time"
+
+	"github.com/assertd/assertd/asserts"
 )
 
 func TestNextEvalEvery(t *testing.T) {
@@ -41,5 +43,29 @@ func TestNextEvalSchedule(t *testing.T) {
 	want := time.Date(2026, 10, 25, 2, 0, 0, 0, time.UTC)
 	if got := nextEval(a, from); !got.Equal(want) {
 		t.Fatalf("next = %v, want %v", got.UTC(), want)
+	}
+}
+
+// TestNextEvalScheduleDST: an assert scheduled in the spring-forward gap is
+// evaluated once, at the end of the gap, and once a day on fall back.
+func TestNextEvalScheduleDST(t *testing.T) {
+	a := compileAssert(t, "asserts: [{name: nightly, schedule: 'CRON_TZ=Europe/Berlin 30 2 * * *', query: {x: X}, expect: x < 1}]")
+	cal := compileAssert(t, "asserts: [{name: nightly, schedule: {on_calendar: '*-*-* 01:30:00', tz: America/New_York}, query: {x: X}, expect: x < 1}]")
+	for _, tc := range []struct {
+		a          *asserts.Compiled
+		from, want time.Time
+	}{
+		// 2026-03-29: 02:30 Berlin does not exist; 03:00 CEST is 01:00 UTC.
+		{a, time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC), time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)},
+		{a, time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC), time.Date(2026, 3, 30, 0, 30, 0, 0, time.UTC)},
+		// 2026-10-25: 02:30 Berlin happens twice; only the first (00:30 UTC).
+		{a, time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC), time.Date(2026, 10, 26, 1, 30, 0, 0, time.UTC)},
+		// 2026-11-01: 01:30 New York happens twice; only the first (05:30 UTC).
+		{cal, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC)},
+		{cal, time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC), time.Date(2026, 11, 2, 6, 30, 0, 0, time.UTC)},
+	} {
+		if got := nextEval(tc.a, tc.from); !got.Equal(tc.want) {
+			t.Errorf("%s after %s: next = %v, want %v", tc.a.Assert.Schedule, tc.from, got.UTC(), tc.want)
+		}
 	}
 }

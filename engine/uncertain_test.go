@@ -21,7 +21,7 @@ const backupRules = `asserts:
     uncertain_for: 30s
     expect: heartbeat("backup").up
     remediate: rerun
-heartbeats: [{name: backup, period: 1h}]
+heartbeats: [{name: backup, period: 1h, public: true}]
 remediations: [{name: rerun, steps: [{name: r, run: ['true']}, {name: v, verify: backup}]}]
 `
 

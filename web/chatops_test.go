@@ -45,8 +45,8 @@ escalation_policies:
     levels: [{notify: [slack, pagerduty]}, {after: 10m, notify: [manager]}]
 defaults: {escalate: dba}
 heartbeats:
-  - {name: nightly-backup, period: 24h, grace: 2h}
-  - {name: log-rotate, period: 1h, grace: 10m}
+  - {name: nightly-backup, period: 24h, grace: 2h, public: true}
+  - {name: log-rotate, period: 1h, grace: 10m, public: true}
 safety: {max_concurrent_runs: 4, run_budget: {count: 20, within: 1h}}
 web:
   external_url: http://assertd.example:8080

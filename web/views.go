@@ -158,7 +158,7 @@ func relPath(set *config.Set, p string) string {
 
 func viewAssert(set *config.Set, a *asserts.Compiled, ins []assertd.Instance) assertView {
 	v := assertView{Name: a.Name, Description: a.Description, File: relPath(set, a.Pos.File), Line: a.Pos.Line,
-		Source: set.SourceName(a), Every: durStr(a.Every), Schedule: a.Assert.Schedule, For: durStr(a.For.Std()),
+		Source: set.SourceName(a), Every: durStr(a.Every), Schedule: a.Assert.Schedule.String(), For: durStr(a.For.Std()),
 		ClearFor: durStr(a.ClearFor.Std()), Expect: a.Assert.Expect, Clear: a.Assert.Clear, NoData: string(a.NoData),
 		UncertainFor: durStr(a.UncertainFor), Remediate: a.Remediate, Escalate: a.Escalate, Labels: a.Labels,
 		Annotations: a.Assert.Annotations, Counts: map[assertd.State]int{}}

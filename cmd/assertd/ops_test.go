@@ -19,7 +19,7 @@ func startAssertd(t *testing.T) string {
 	dir := t.TempDir()
 	cfg := `files: [rules.yaml]
 data_dir: data
-heartbeats: [{name: backup, period: 1h}]
+heartbeats: [{name: backup, period: 1h, public: true}]
 notifiers: [{name: console, console: {}}]
 escalation_policies: [{name: ops, levels: [{notify: [console]}]}]
 defaults: {escalate: ops}

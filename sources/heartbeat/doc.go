@@ -6,15 +6,36 @@
 //
 // # Pings
 //
-//	GET|POST|HEAD /ping/{name}            success (the job ran, or the service is alive)
-//	GET|POST|HEAD /ping/{name}/start      a run started
-//	GET|POST|HEAD /ping/{name}/fail       the run failed (exit code 1)
-//	GET|POST|HEAD /ping/{name}/{0-255}    the run ended with this exit code; 0 is success
+// The API is Healthchecks.io's. A ping names its heartbeat in one of three
+// ways, each with its credential:
+//
+//	/ping/{name}[/ACTION]              ?key= or X-Assertd-Key: the heartbeat's key_env/key_file or the project ping key
+//	/ping/{ping-key}/{name}[/ACTION]   the project ping key; ?create=1 creates a heartbeat from a create: pattern
+//	/ping/{uuid}[/ACTION]              the heartbeat's uuid: is the credential
+//
+// ACTION is nothing (success), start, fail (exit code 1), log (a log entry
+// that changes no state) or an exit code 0-255. A heartbeat declared
+// public: true takes /ping/{name} without a key; one with no credential at
+// all is refused at check and its pings are answered 401. Keys are compared
+// in constant time and never logged, answered or stored.
 //
 // ?rid= names a run, so that overlapping runs of one job are told apart: a
 // success or failure with a rid ends the run started with that rid; one
-// without a rid ends the most recently started run. Every ping is durable in
-// the Store before it is acknowledged. See Tracker.Handler for the errors.
+// without a rid ends the most recently started run. A body past MaxBody
+// bytes is answered 413 (every answer carries Ping-Body-Limit). Every ping
+// is durable in the Store before it is acknowledged. See Tracker.Handler for
+// the answers.
+//
+// # Created heartbeats
+//
+// A heartbeat declared with create: {prefix: P, max: N} is a pattern: pings
+// of /ping/<ping-key>/<P…>?create=1 create heartbeat <P…> with the pattern's
+// period or schedule, grace and max_runtime, up to N of them (a ping past
+// that is refused). Created heartbeats are stored like declared ones and are
+// followed again after a restart or a reload while the pattern stays
+// declared. The pattern itself takes no pings; heartbeat("pattern") reads the
+// worst of the heartbeats created from it: down, running-too-long, new, late,
+// started, up, in that order, paused ones last; new while none exists.
 //
 // # States
 //
@@ -23,7 +44,7 @@
 // time after the last success. States are computed, never stored, from the
 // stored record and the current time; the first rule that applies wins:
 //
-//   - paused: an operator paused it (Pause). Any ping resumes it, as does
+//   - paused: an operator paused it (Pause). Any ping but a log resumes it, as does
 //     Resume.
 //   - started: a run is in progress (/start without an end yet). With
 //     max_runtime set it stays started until exactly start + max_runtime of
@@ -46,17 +67,15 @@
 //
 // # Schedules and daylight saving time
 //
-// Cron schedules are read in their own zone (CRON_TZ=Europe/Berlin, else the
-// local zone) on the wall clock, with the rules of ISC/Debian cron (which
-// Healthchecks.io also follows) for fixed-time jobs, those whose minute and
-// hour fields do not start with '*': a job whose time is skipped when clocks
-// spring forward is expected at the first instant after the jump (a 02:30
-// job at 03:00 summer time), and a job whose time occurs twice when clocks
-// fall back is expected once, at the first occurrence. A daily 02:00 job is
-// thus expected once a day at 02:00 local time, never shifted by an hour and
-// never twice. Jobs with a wildcard minute or hour (*/15 * * * *) are expected
-// at every wall-clock time that exists, in both passes of a repeated hour.
-// Periods are absolute durations and ignore the zone.
+// A schedule is a cron spec or a systemd calendar event (package schedule),
+// read on the wall clock of its zone (tz:, CRON_TZ=, else the local zone)
+// with package schedule's rule for daylight saving time: a fixed-time job
+// whose time is skipped when the clocks spring forward is expected once, at
+// the first instant after the gap (a 02:30 job at 03:00 summer time), and
+// one whose time occurs twice when they fall back is expected once, at the
+// first occurrence. Jobs with a wildcard minute or hour (*/15 * * * *) are
+// expected at every wall-clock time that exists. Periods are absolute
+// durations and ignore the zone.
 //
 // # What the engine must make of a state
 //

@@ -9,11 +9,29 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/assertd/assertd/asserts"
 )
 
+// pathHeartbeat guesses which heartbeat a ping path names, for the fuzz
+// check that only declared heartbeats are ever pinged.
+func pathHeartbeat(p string, tr *Tracker) string {
+	segs := strings.Split(strings.TrimPrefix(p, "/ping/"), "/")
+	for _, s := range segs {
+		if tr.Known(s) {
+			return s
+		}
+		if strings.EqualFold(s, jobUUID) {
+			return "by-uuid"
+		}
+	}
+	return ""
+}
+
 // FuzzPingHandler sends arbitrary methods, paths, queries, bodies and keys to
-// the ping handler: it must never panic, answer only 200/4xx/503 with a small
-// body, never show a key, and store only bounded, valid bodies.
+// the ping handler, in every URL form (name and key, project key and name,
+// uuid): it must never panic, answer only 200/4xx/503 with a small body,
+// never show a key or a uuid, and store only bounded, valid bodies.
 func FuzzPingHandler(f *testing.F) {
 	seeds := []struct {
 		method      uint8
@@ -37,11 +55,25 @@ func FuzzPingHandler(f *testing.F) {
 		{0, "/ping/a%2Fb", "x=%zz", nil, ""},
 		{1, "/ping/job", "", bytes.Repeat([]byte("é"), MaxBody), ""},
 		{0, "", "", nil, ""},
+		{0, "/ping/" + projectKey + "/plain", "", nil, ""},
+		{1, "/ping/" + projectKey + "/own/start", "rid=r1", []byte("go"), ""},
+		{1, "/ping/" + projectKey + "/by-uuid/log", "", []byte("note"), ""},
+		{0, "/ping/" + projectKey + "/nope", "create=1", nil, ""},
+		{0, "/ping/" + projectKey + "/plain/7", "", nil, ""},
+		{0, "/ping/wrong-key-0123456789/plain", "", nil, ""},
+		{0, "/ping/" + jobUUID, "", nil, ""},
+		{1, "/ping/" + jobUUID + "/fail", "", []byte("boom"), ""},
+		{0, "/ping/" + jobUUID + "/x/y", "", nil, ""},
+		{0, "/ping/plain", "key=" + projectKey, nil, ""},
+		{0, "/ping/own", "", nil, testKey},
+		{0, "/ping/open/log", "", nil, ""},
+		{1, "/ping/open", "", bytes.Repeat([]byte("x"), MaxBody+1), ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, s.body, s.key)
 	}
 	tr, h, store, clk := handlerFixture(f)
+	atr, ah, aclk := authFixture(f, asserts.Pings{KeyEnv: "PING_KEY"})
 	step := 0
 	f.Fuzz(func(t *testing.T, m uint8, path, query string, body []byte, key string) {
 		methods := []string{"GET", "POST", "HEAD", "PUT", "OPTIONS", "DELETE"}
@@ -56,14 +88,32 @@ func FuzzPingHandler(f *testing.F) {
 		store.setDown(m >= 250) // now and then the store fails
 		step++
 		clk.Set(t0.Add(time.Duration(step) * time.Second))
+		aclk.Set(t0.Add(time.Duration(step) * time.Second))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
+		req2, _ := http.NewRequest(method, "http://assertd.test"+path+"?"+query, bytes.NewReader(body))
+		if key != "" {
+			req2.Header.Set(KeyHeader, key)
+		}
+		w2 := httptest.NewRecorder()
+		ah.ServeHTTP(w2, req2)
+		if c := w2.Code; c != 200 && c != 400 && c != 401 && c != 403 && c != 404 && c != 405 && c != 413 {
+			t.Fatalf("auth fixture: status %d for %s %q ? %q", c, method, path, query)
+		}
+		for _, secret := range []string{projectKey, testKey, jobUUID} {
+			if strings.Contains(w2.Body.String(), secret) {
+				t.Fatalf("the answer shows a secret: %s", w2.Body)
+			}
+		}
+		if w2.Code < 300 && !atr.Known(pathHeartbeat(path, atr)) {
+			t.Fatalf("%d for a ping of no declared heartbeat: %s", w2.Code, path)
+		}
 		switch w.Code {
 		case 200:
 			if got := w.Body.String(); got != "OK" && (method != "HEAD" || got != "") {
 				t.Fatalf("200 with body %q", got)
 			}
-		case 400, 401, 403, 404, 405, 503:
+		case 400, 401, 403, 404, 405, 413, 503:
 		default:
 			t.Fatalf("status %d for %s %q ? %q", w.Code, method, path, query)
 		}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/assertd/assertd"
@@ -18,50 +19,38 @@ import (
 // KeyHeader carries a ping key, as an alternative to ?key=.
 const KeyHeader = "X-Assertd-Key"
 
-// TruncatedHeader is set on the answer to a ping whose body was cut.
-const TruncatedHeader = "X-Assertd-Body-Truncated"
+// BodyLimitHeader is set on every answer to a ping: the largest body, in
+// bytes, that a ping may carry (Healthchecks.io's header, which clients
+// such as runitor read to cut their logs to size).
+const BodyLimitHeader = "Ping-Body-Limit"
 
 const allowedMethods = "GET, HEAD, POST"
 
-const usage = "use /ping/{name}, /ping/{name}/start, /ping/{name}/fail or /ping/{name}/{exit code 0-255}"
+const usage = "use /ping/{name}[/start|/fail|/log|/{exit code 0-255}] with the heartbeat's key, " +
+	"/ping/{ping-key}/{name}[/…] with the project ping key, or /ping/{uuid}[/…]"
 
-// Handler serves the ping API, stamping pings with now():
+// Handler serves the ping API, stamping pings with now(). A heartbeat is
+// named in one of three ways, as in Healthchecks.io:
 //
-//	GET|POST|HEAD /ping/{name}            success
-//	GET|POST|HEAD /ping/{name}/start      a run started
-//	GET|POST|HEAD /ping/{name}/fail       the run failed (exit code 1)
-//	GET|POST|HEAD /ping/{name}/{0-255}    the run ended with this exit code (0: success)
+//	/ping/{name}[/ACTION]               with ?key= or the X-Assertd-Key header: the heartbeat's key or the project ping key
+//	/ping/{ping-key}/{name}[/ACTION]    the project ping key in the path; ?create=1 creates a heartbeat from a pattern
+//	/ping/{uuid}[/ACTION]               the heartbeat's uuid: (the UUID is the credential)
 //
-// with an optional ?rid= run id, and the ping key (?key= or the
-// X-Assertd-Key header) when the heartbeat has one. The request body (up to
-// MaxBody bytes) is kept with the ping. An accepted ping is answered 200 "OK"
-// once it is durable; a ping the store could not take is answered 503 and
-// must be retried. Errors are JSON objects {"error": "..."}, and never repeat
-// a key. Mount the handler at "/ping/": its patterns include the prefix.
+// where ACTION is nothing (success), start (a run started), fail (the run
+// failed, exit code 1), log (a log entry: the state does not change) or an
+// exit code 0-255 (0: success). Methods GET, POST and HEAD; an optional
+// ?rid= names a run. A public heartbeat takes /ping/{name} without a key.
+//
+// The request body (up to MaxBody bytes) is kept with the ping; a longer one
+// is answered 413 and nothing is recorded. Every answer carries the
+// Ping-Body-Limit header. An accepted ping is answered 200 "OK" once it is
+// durable (201 "Created" when ?create=1 created the heartbeat); a ping the
+// store could not take is answered 503 and must be retried. Errors are JSON
+// objects {"error": "..."}, and never repeat a key or a uuid. Mount the
+// handler at "/ping/".
 func (t *Tracker) Handler(now func() time.Time) http.Handler {
 	h := &handler{t: t, now: now, log: t.log}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/ping/{name}", h.ping)
-	mux.HandleFunc("/ping/{name}/{action}", h.ping)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "no such ping path: "+usage)
-	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodPost:
-		default:
-			w.Header().Set("Allow", allowedMethods)
-			h.reject(w, r, http.StatusMethodNotAllowed, reasonMethod, "method not allowed: pings take "+allowedMethods)
-			return
-		}
-		// Refuse what ServeMux would redirect (//, /./, /../, a trailing
-		// slash): a ping is never answered with a redirect.
-		if p := r.URL.Path; p == "" || p != path.Clean(p) {
-			h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "malformed ping path: "+usage)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	return http.HandlerFunc(h.serve)
 }
 
 type handler struct {
@@ -70,38 +59,117 @@ type handler struct {
 	log *slog.Logger
 }
 
-func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if err := assertd.CheckName("heartbeat", name); err != nil {
-		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, fmt.Sprintf("heartbeat name %q is not valid: names hold letters, digits, '.', '_' and '-'", clip(name, 64)))
+// form is how a ping named its heartbeat.
+type form int
+
+const (
+	byName form = iota
+	byProjectKey
+	byUUID
+)
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(BodyLimitHeader, strconv.Itoa(MaxBody))
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+	default:
+		w.Header().Set("Allow", allowedMethods)
+		h.reject(w, r, http.StatusMethodNotAllowed, reasonMethod, "method not allowed: pings take "+allowedMethods)
 		return
 	}
-	if !h.t.Known(name) {
-		h.reject(w, r, http.StatusNotFound, reasonUnknown, fmt.Sprintf("unknown heartbeat %q: add it under heartbeats: in a rule file", name))
+	// Refuse what a mux would redirect (//, /./, /../, a trailing slash): a
+	// ping is never answered with a redirect.
+	p := r.URL.EscapedPath()
+	rest, ok := strings.CutPrefix(p, "/ping/")
+	if !ok || rest == "" {
+		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "no such ping path: "+usage)
 		return
+	}
+	if p != path.Clean(p) {
+		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "malformed ping path: "+usage)
+		return
+	}
+	segs := strings.Split(rest, "/")
+	for i, sg := range segs {
+		u, err := url.PathUnescape(sg)
+		if err != nil || u == "" || u == "." || u == ".." {
+			h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "malformed ping path: "+usage)
+			return
+		}
+		segs[i] = u
 	}
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "malformed query string")
 		return
 	}
-	if h.t.NeedsKey(name) {
-		keys := append(r.Header.Values(KeyHeader), query["key"]...)
+	d := h.t.decl.Load()
+	var (
+		e      *entry
+		how    form
+		name   string
+		action string
+	)
+	first := segs[0]
+	switch {
+	case len(segs) > 3 || (len(segs) == 3 && d.entries[first] != nil):
+		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "no such ping path: "+usage)
+		return
+	case len(segs) <= 2 && d.uuids[strings.ToLower(first)] != nil:
+		e, how = d.uuids[strings.ToLower(first)], byUUID
+		name = e.name
+	case len(segs) == 1 && d.entries[first] == nil && d.checkProjectKey(first):
+		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "the project ping key needs a heartbeat name after it: /ping/{ping-key}/{name}")
+		return
+	case len(segs) == 1 || (len(segs) == 2 && d.entries[first] != nil):
+		how, name = byName, first
+	case len(segs) == 2 && !d.checkProjectKey(first) && actionLike(segs[1]):
+		how, name = byName, first // an unknown heartbeat, not a key
+	default:
+		how, name = byProjectKey, segs[1]
+		if len(segs) == 3 {
+			action = segs[2]
+		}
+	}
+	if how != byProjectKey && len(segs) == 2 {
+		action = segs[1]
+	}
+	kind, code, err := parseAction(action)
+	if err != nil {
+		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, err.Error())
+		return
+	}
+	if how == byProjectKey {
+		// The key is checked before the name is looked up, so that a wrong
+		// key learns nothing about which heartbeats exist.
 		switch {
-		case len(keys) == 0:
-			h.reject(w, r, http.StatusUnauthorized, reasonUnauthorized, fmt.Sprintf("heartbeat %q needs its ping key: pass ?key= or the %s header", name, KeyHeader))
+		case d.pingKey == nil:
+			h.reject(w, r, http.StatusNotFound, reasonUnknown, "no such ping path (no project ping key is configured; set pings: {key_env: …} in assertd.yaml to ping by /ping/{ping-key}/{name}): "+usage)
 			return
-		case len(keys) > 1:
-			h.reject(w, r, http.StatusBadRequest, reasonBadRequest, fmt.Sprintf("pass the ping key once, as ?key= or the %s header", KeyHeader))
-			return
-		case !h.t.CheckKey(name, keys[0]):
-			h.reject(w, r, http.StatusForbidden, reasonUnauthorized, fmt.Sprintf("wrong ping key for heartbeat %q", name))
+		case !d.checkProjectKey(segs[0]):
+			h.reject(w, r, http.StatusForbidden, reasonUnauthorized, "wrong project ping key")
 			return
 		}
 	}
-	kind, code, err := parseAction(r.PathValue("action"))
-	if err != nil {
-		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, err.Error())
+	if how != byUUID {
+		if err := assertd.CheckName("heartbeat", name); err != nil {
+			h.reject(w, r, http.StatusBadRequest, reasonBadRequest, fmt.Sprintf("heartbeat name %q is not valid: names hold letters, digits, '.', '_' and '-'", clip(name, 64)))
+			return
+		}
+		e = d.entries[name]
+	}
+	created := false
+	if e == nil && how == byProjectKey && query.Get("create") == "1" {
+		if e, created, err = h.t.create(r.Context(), name); err != nil {
+			h.createFailed(w, r, name, err)
+			return
+		}
+	}
+	if e == nil {
+		h.reject(w, r, http.StatusNotFound, reasonUnknown, fmt.Sprintf("unknown heartbeat %q: add it under heartbeats: in a rule file", name))
+		return
+	}
+	if how == byName && !h.authorizeByName(w, r, d, e, query) {
 		return
 	}
 	var rid string
@@ -116,38 +184,112 @@ func (h *handler) ping(w http.ResponseWriter, r *http.Request) {
 		}
 		rid = rids[0]
 	}
-	var raw []byte
-	if r.Body != nil {
-		raw, err = io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
-		if err != nil {
-			h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "could not read the request body")
-			return
-		}
+	body, ok := h.readBody(w, r)
+	if !ok {
+		return
 	}
-	body, truncated := boundBody(string(raw), len(raw) > MaxBody)
-	p := assertd.Ping{Heartbeat: name, Kind: kind, ExitCode: code, RunID: rid, At: h.now(), Body: body, Source: r.RemoteAddr}
-	if err := h.t.Ping(r.Context(), p); err != nil {
+	ping := assertd.Ping{Heartbeat: e.name, Kind: kind, ExitCode: code, RunID: rid, At: h.now(), Body: body, Source: r.RemoteAddr}
+	if err := h.t.Ping(r.Context(), ping); err != nil {
 		switch {
 		case errors.Is(err, ErrUnknown):
-			h.reject(w, r, http.StatusNotFound, reasonUnknown, fmt.Sprintf("unknown heartbeat %q: add it under heartbeats: in a rule file", name))
+			h.reject(w, r, http.StatusNotFound, reasonUnknown, fmt.Sprintf("unknown heartbeat %q: add it under heartbeats: in a rule file", e.name))
 		case errors.Is(err, ErrInvalidPing):
 			h.reject(w, r, http.StatusBadRequest, reasonBadRequest, err.Error())
 		default:
-			h.log.Error("heartbeat ping not recorded", "heartbeat", name, "kind", kind, "err", err)
+			h.log.Error("heartbeat ping not recorded", "heartbeat", e.name, "kind", kind, "err", err)
 			w.Header().Set("Retry-After", "5")
 			h.reject(w, r, http.StatusServiceUnavailable, reasonStore, "the ping could not be stored and was not recorded: retry")
 		}
 		return
 	}
-	if truncated {
-		w.Header().Set(TruncatedHeader, strconv.Itoa(MaxBody))
-	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = io.WriteString(w, "OK")
+	status, text := http.StatusOK, "OK"
+	if created {
+		status, text = http.StatusCreated, "Created"
 	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = io.WriteString(w, text)
+	}
+}
+
+// createFailed answers a ?create=1 ping that could not create its heartbeat.
+func (h *handler) createFailed(w http.ResponseWriter, r *http.Request, name string, err error) {
+	switch {
+	case errors.Is(err, ErrUnknown):
+		h.reject(w, r, http.StatusNotFound, reasonUnknown, fmt.Sprintf("unknown heartbeat %q, and no heartbeat declares create: with a prefix it starts with", name))
+	case errors.Is(err, ErrLimit):
+		h.reject(w, r, http.StatusForbidden, reasonLimit, err.Error())
+	default:
+		h.log.Error("heartbeat not created", "heartbeat", name, "err", err)
+		w.Header().Set("Retry-After", "5")
+		h.reject(w, r, http.StatusServiceUnavailable, reasonStore, "the heartbeat could not be stored and was not created: retry")
+	}
+}
+
+// authorizeByName checks the key of a /ping/{name} ping: the heartbeat's
+// own or the project's, once, as ?key= or the header; none for a public
+// heartbeat. It answers the refusal itself.
+func (h *handler) authorizeByName(w http.ResponseWriter, r *http.Request, d *declared, e *entry, query url.Values) bool {
+	e.mu.RLock()
+	public, own := e.public, e.key != nil
+	e.mu.RUnlock()
+	if public {
+		return true
+	}
+	keys := append(r.Header.Values(KeyHeader), query["key"]...)
+	switch {
+	case !own && d.pingKey == nil && e.uuid == "":
+		h.reject(w, r, http.StatusUnauthorized, reasonUnauthorized, fmt.Sprintf("heartbeat %q has no ping key: give it key_env: or key_file:, set the project ping key (pings: in assertd.yaml), or write public: true", e.name))
+	case !own && d.pingKey == nil:
+		h.reject(w, r, http.StatusUnauthorized, reasonUnauthorized, fmt.Sprintf("heartbeat %q is pinged at /ping/{its uuid}", e.name))
+	case len(keys) == 0:
+		h.reject(w, r, http.StatusUnauthorized, reasonUnauthorized, fmt.Sprintf("heartbeat %q needs its ping key: pass ?key= or the %s header", e.name, KeyHeader))
+	case len(keys) > 1:
+		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, fmt.Sprintf("pass the ping key once, as ?key= or the %s header", KeyHeader))
+	case !h.t.CheckKey(e.name, keys[0]):
+		h.reject(w, r, http.StatusForbidden, reasonUnauthorized, fmt.Sprintf("wrong ping key for heartbeat %q", e.name))
+	default:
+		return true
+	}
+	return false
+}
+
+// readBody reads at most MaxBody bytes of the body; a longer body is
+// answered 413 (reported false), so a ping is recorded whole or not at all.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	tooLarge := func() (string, bool) {
+		h.reject(w, r, http.StatusRequestEntityTooLarge, reasonTooLarge,
+			fmt.Sprintf("the ping body is larger than %d bytes: send its last %d bytes (the %s header says so on every answer)", MaxBody, MaxBody, BodyLimitHeader))
+		return "", false
+	}
+	if r.ContentLength > MaxBody {
+		return tooLarge()
+	}
+	if r.Body == nil {
+		return "", true
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		h.reject(w, r, http.StatusBadRequest, reasonBadRequest, "could not read the request body")
+		return "", false
+	}
+	if len(raw) > MaxBody {
+		return tooLarge()
+	}
+	body, _ := boundBody(string(raw), false)
+	return body, true
+}
+
+// actionLike reports whether a reads as an action rather than a name:
+// start, fail, log, or a number (an exit code, maybe out of range).
+func actionLike(a string) bool {
+	switch a {
+	case "start", "fail", "log":
+		return true
+	}
+	return a != "" && strings.Trim(a, "+-0123456789") == ""
 }
 
 // parseAction reads the segment after the name.
@@ -159,6 +301,8 @@ func parseAction(a string) (assertd.PingKind, int, error) {
 		return assertd.PingStart, 0, nil
 	case "fail":
 		return assertd.PingFail, 1, nil
+	case "log":
+		return assertd.PingLog, 0, nil
 	}
 	if len(a) <= 3 {
 		if n, err := strconv.Atoi(a); err == nil && n >= 0 && a[0] != '+' && a[0] != '-' {

@@ -22,9 +22,9 @@ const testKey = "s3cret-ping-key"
 func handlerFixture(t testing.TB) (*Tracker, http.Handler, *flakyStore, *fakeclock.Clock) {
 	t.Helper()
 	locked := periodHB("locked", time.Hour, 0, 0)
-	locked.KeyEnv = "LOCKED_KEY"
+	locked.KeyEnv, locked.Public = "LOCKED_KEY", false
 	store := &flakyStore{mem: NewMemoryStore()}
-	tr, err := New(context.Background(), []*asserts.CompiledHeartbeat{periodHB("job", time.Hour, 5*time.Minute, 30*time.Minute), locked}, store, Options{
+	tr, err := New(context.Background(), []*asserts.CompiledHeartbeat{periodHB("job", time.Hour, 5*time.Minute, 30*time.Minute), locked}, asserts.Pings{}, store, Options{
 		Now:       func() time.Time { return t0 },
 		LookupEnv: func(string) (string, bool) { return testKey, true },
 		Logger:    slog.New(slog.DiscardHandler),
@@ -122,9 +122,9 @@ func TestHandlerErrors(t *testing.T) {
 		{"GET", "/ping/job/-1", nil, 400, `unknown ping action "-1"`},
 		{"GET", "/ping/job/+1", nil, 400, `unknown ping action "+1"`},
 		{"GET", "/ping/job/1000", nil, 400, `unknown ping action "1000"`},
-		{"GET", "/ping/job/log", nil, 400, `unknown ping action "log": use /ping/{name}`},
+		{"GET", "/ping/job/ign", nil, 400, `unknown ping action "ign": use /ping/{name}`},
 		{"GET", "/ping/job/start/more", nil, 400, "no such ping path"},
-		{"GET", "/ping/", nil, 400, "malformed ping path"},
+		{"GET", "/ping/", nil, 400, "no such ping path"},
 		{"GET", "/ping", nil, 400, "no such ping path"},
 		{"GET", "/ping/job/", nil, 400, "malformed ping path"},
 		{"GET", "/ping/job/./start", nil, 400, "malformed ping path"},
@@ -222,32 +222,50 @@ func TestHandlerKey(t *testing.T) {
 	}
 }
 
+// TestHandlerBody: a body up to MaxBody bytes is kept whole; a longer one is
+// answered 413 with the limit in Ping-Body-Limit, and nothing is recorded.
 func TestHandlerBody(t *testing.T) {
 	tr, h, store, clk := handlerFixture(t)
 	w := do(h, "POST", "/ping/job", "backup done: 42 GB")
-	if w.Code != 200 || w.Header().Get(TruncatedHeader) != "" {
-		t.Fatalf("%d, truncated %q", w.Code, w.Header().Get(TruncatedHeader))
+	if w.Code != 200 || w.Header().Get(BodyLimitHeader) != "10000" {
+		t.Fatalf("%d, %s %q", w.Code, BodyLimitHeader, w.Header().Get(BodyLimitHeader))
 	}
-	clk.Set(after(time.Minute))
-	big := strings.Repeat("x", 5<<20) // 5 MB: only MaxBody+1 bytes are read
-	w = do(h, "POST", "/ping/job/fail", big)
-	if w.Code != 200 || w.Header().Get(TruncatedHeader) != "10000" {
-		t.Fatalf("%d, truncated %q", w.Code, w.Header().Get(TruncatedHeader))
+	for _, big := range []string{strings.Repeat("x", MaxBody+1), strings.Repeat("x", 5<<20)} {
+		clk.Set(after(time.Minute))
+		w = do(h, "POST", "/ping/job/fail", big)
+		if w.Code != http.StatusRequestEntityTooLarge || w.Header().Get(BodyLimitHeader) != "10000" {
+			t.Fatalf("%d bytes: %d, %s %q", len(big), w.Code, BodyLimitHeader, w.Header().Get(BodyLimitHeader))
+		}
+		if msg := decodeError(t, w); !strings.Contains(msg, "larger than 10000 bytes") {
+			t.Fatalf("error %q", msg)
+		}
+	}
+	// Without a Content-Length (chunked), the body is read up to the limit.
+	req := httptest.NewRequest("POST", "/ping/job/fail", io.MultiReader(strings.NewReader(strings.Repeat("z", MaxBody)), strings.NewReader("!")))
+	req.ContentLength = -1
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked body of MaxBody+1 bytes: %d", rec.Code)
 	}
 	pings, _ := store.RecentPings(context.Background(), "job", 10)
-	if len(pings) != 2 || pings[1].Body != "backup done: 42 GB" {
-		t.Fatalf("pings %d, first body %q", len(pings), pings[len(pings)-1].Body)
+	if len(pings) != 1 || pings[0].Body != "backup done: 42 GB" {
+		t.Fatalf("%d pings recorded, want only the first", len(pings))
 	}
-	if b := pings[0].Body; len(b) != MaxBody+len(TruncatedMarker) || !strings.HasSuffix(b, TruncatedMarker) {
-		t.Fatalf("big body stored with %d bytes", len(b))
-	}
-	if st, _ := tr.State("job", after(time.Minute)); st != StateDown {
-		t.Fatalf("state %s", st)
+	if st, _ := tr.State("job", after(time.Minute)); st != StateUp {
+		t.Fatalf("a refused failure changed the state to %s", st)
 	}
 	// A body of exactly MaxBody bytes is kept whole.
 	clk.Set(after(2 * time.Minute))
-	if w := do(h, "POST", "/ping/job", strings.Repeat("y", MaxBody)); w.Header().Get(TruncatedHeader) != "" {
-		t.Fatal("a body of MaxBody bytes was cut")
+	body := strings.Repeat("é", MaxBody/2)
+	if w := do(h, "POST", "/ping/job/log", body); w.Code != 200 {
+		t.Fatalf("a body of MaxBody bytes: %d", w.Code)
+	}
+	if pings, _ := store.RecentPings(context.Background(), "job", 1); len(pings) != 1 || pings[0].Body != body {
+		t.Fatal("a body of MaxBody bytes was not kept whole")
+	}
+	if n := tr.rejected[reasonTooLarge].Load(); n != 3 {
+		t.Fatalf("too_large rejections %d, want 3", n)
 	}
 }
 

@@ -16,7 +16,7 @@ var t0 = time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
 // periodHB declares a heartbeat expected every period.
 func periodHB(name string, period, grace, maxRuntime time.Duration) *asserts.CompiledHeartbeat {
 	return &asserts.CompiledHeartbeat{
-		Heartbeat: &asserts.Heartbeat{Name: name, Period: assertd.Duration(period), Grace: assertd.Duration(grace), MaxRuntime: assertd.Duration(maxRuntime)},
+		Heartbeat: &asserts.Heartbeat{Name: name, Period: assertd.Duration(period), Grace: assertd.Duration(grace), MaxRuntime: assertd.Duration(maxRuntime), Public: true},
 		Period:    period, Grace: grace, MaxRuntime: maxRuntime,
 	}
 }
@@ -29,14 +29,14 @@ func cronHB(t *testing.T, name, schedule string, grace, maxRuntime time.Duration
 		t.Fatal(err)
 	}
 	return &asserts.CompiledHeartbeat{
-		Heartbeat: &asserts.Heartbeat{Name: name, Schedule: schedule, Grace: assertd.Duration(grace), MaxRuntime: assertd.Duration(maxRuntime)},
+		Heartbeat: &asserts.Heartbeat{Name: name, Schedule: asserts.Schedule{Cron: schedule}, Grace: assertd.Duration(grace), MaxRuntime: assertd.Duration(maxRuntime), Public: true},
 		Schedule:  s, Grace: grace, MaxRuntime: maxRuntime,
 	}
 }
 
 func newTracker(t *testing.T, store Store, created time.Time, hbs ...*asserts.CompiledHeartbeat) *Tracker {
 	t.Helper()
-	tr, err := New(context.Background(), hbs, store, Options{Now: func() time.Time { return created }})
+	tr, err := New(context.Background(), hbs, asserts.Pings{}, store, Options{Now: func() time.Time { return created }})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 // pingKinds are the values of the kind label of assertd_heartbeat_pings_total.
-var pingKinds = [...]assertd.PingKind{assertd.PingSuccess, assertd.PingStart, assertd.PingFail, assertd.PingExit}
+var pingKinds = [...]assertd.PingKind{assertd.PingSuccess, assertd.PingStart, assertd.PingFail, assertd.PingExit, assertd.PingLog}
 
 const numKinds = len(pingKinds)
 
@@ -32,10 +32,12 @@ const (
 	reasonUnauthorized
 	reasonMethod
 	reasonStore
+	reasonTooLarge
+	reasonLimit
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"bad_request", "unknown_heartbeat", "unauthorized", "method", "store"}
+var reasonNames = [numReasons]string{"bad_request", "unknown_heartbeat", "unauthorized", "method", "store", "too_large", "limit"}
 
 var (
 	descUp = prometheus.NewDesc("assertd_heartbeat_up",
@@ -91,9 +93,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	d := c.t.decl.Load()
 	for _, name := range d.names {
 		e := d.entries[name]
+		st, next, hs := d.evaluate(e, now)
 		e.mu.RLock()
-		st, next := evaluate(e.spec, &e.rec, e.runs, now)
-		hs := status(name, st, &e.rec, now)
 		rec := e.rec
 		e.mu.RUnlock()
 		gauge(descUp, b(hs.Up), name)

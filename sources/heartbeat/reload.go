@@ -2,7 +2,7 @@ package heartbeat
 
 import (
 	"context"
-	"maps"
+	"fmt"
 	"slices"
 
 	"github.com/assertd/assertd/asserts"
@@ -17,10 +17,17 @@ type Next struct {
 // Prepare checks a new set of heartbeats and resolves their keys, changing
 // nothing: a key that cannot be read, or a store that cannot give the state
 // of a heartbeat declared now, is an error.
-func (t *Tracker) Prepare(ctx context.Context, hbs []*asserts.CompiledHeartbeat) (*Next, error) {
-	d, err := t.declare(hbs)
+func (t *Tracker) Prepare(ctx context.Context, hbs []*asserts.CompiledHeartbeat, pings asserts.Pings) (*Next, error) {
+	d, err := t.declare(hbs, pings)
 	if err != nil {
 		return nil, err
+	}
+	if slices.ContainsFunc(hbs, func(c *asserts.CompiledHeartbeat) bool { return c.Create != nil }) {
+		recs, err := t.store.LoadHeartbeats(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load heartbeats: %w", err)
+		}
+		d.addStored(recs)
 	}
 	cur := t.decl.Load()
 	var added []*entry
@@ -45,17 +52,32 @@ func (t *Tracker) Prepare(ctx context.Context, hbs []*asserts.CompiledHeartbeat)
 // more (the engine has the asserts of the new configuration); from then on
 // their pings are answered 404.
 func (t *Tracker) Swap(ctx context.Context, n *Next) (retire func()) {
+	t.createMu.Lock()
+	defer t.createMu.Unlock()
 	cur := t.decl.Load()
-	out := &declared{entries: make(map[string]*entry, len(n.d.names)), names: n.d.names}
-	for _, name := range n.d.names {
-		e := n.d.entries[name]
+	// Heartbeats created since Prepare stay, when their pattern does.
+	nd := n.d.clone()
+	for name, e := range cur.entries {
+		if e.parent != "" && nd.entries[name] == nil {
+			if p := nd.patternFor(name); p != nil && len(nd.created[p.name]) < p.max {
+				nd.add(instance(p, name))
+			}
+		}
+	}
+	out := &declared{entries: make(map[string]*entry, len(nd.names)), names: nd.names, uuids: map[string]*entry{}, pingKey: nd.pingKey, created: nd.created}
+	for _, name := range nd.names {
+		e := nd.entries[name]
 		if old := cur.entries[name]; old != nil {
 			old.mu.Lock()
-			old.spec, old.key = e.spec, e.key
+			old.spec, old.key, old.public, old.uuid = e.spec, e.key, e.public, e.uuid
+			old.prefix, old.max, old.parent = e.prefix, e.max, e.parent
 			old.mu.Unlock()
 			e = old
 		}
 		out.entries[name] = e
+		if e.uuid != "" {
+			out.uuids[e.uuid] = e
+		}
 	}
 	for _, e := range n.fresh {
 		if err := t.store.SaveHeartbeat(ctx, e.rec); err != nil {
@@ -63,14 +85,26 @@ func (t *Tracker) Swap(ctx context.Context, n *Next) (retire func()) {
 		}
 	}
 	// Until retire: the new set plus the ones removed.
-	both := &declared{entries: maps.Clone(out.entries), names: slices.Clone(out.names)}
+	both := out.clone()
+	var removed []string
 	for name, e := range cur.entries {
 		if out.entries[name] == nil {
 			both.entries[name] = e
 			both.names = append(both.names, name)
+			removed = append(removed, name)
 		}
 	}
 	slices.Sort(both.names)
 	t.decl.Store(both)
-	return func() { t.decl.CompareAndSwap(both, out) }
+	t.warnPublic(out)
+	return func() {
+		t.createMu.Lock()
+		defer t.createMu.Unlock()
+		d := t.decl.Load().clone()
+		for _, name := range removed {
+			delete(d.entries, name)
+		}
+		d.names = slices.DeleteFunc(d.names, func(n string) bool { return slices.Contains(removed, n) })
+		t.decl.Store(d)
+	}
 }

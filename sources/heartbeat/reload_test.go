@@ -13,7 +13,7 @@ import (
 
 func every(name string, period, grace time.Duration, keyEnv string) *asserts.CompiledHeartbeat {
 	return &asserts.CompiledHeartbeat{
-		Heartbeat: &asserts.Heartbeat{Name: name, Period: assertd.Duration(period), Grace: assertd.Duration(grace), KeyEnv: keyEnv},
+		Heartbeat: &asserts.Heartbeat{Name: name, Period: assertd.Duration(period), Grace: assertd.Duration(grace), KeyEnv: keyEnv, Public: keyEnv == ""},
 		Period:    period, Grace: grace,
 	}
 }
@@ -26,7 +26,7 @@ func TestSwapPutsTheNewHeartbeatsInForce(t *testing.T) {
 	now := t0
 	env := map[string]string{"KEY": "key-one"}
 	st := NewMemoryStore()
-	tr, err := New(ctx, []*asserts.CompiledHeartbeat{every("a", time.Hour, time.Minute, ""), every("gone", time.Hour, 0, "")}, st,
+	tr, err := New(ctx, []*asserts.CompiledHeartbeat{every("a", time.Hour, time.Minute, ""), every("gone", time.Hour, 0, "")}, asserts.Pings{}, st,
 		Options{Now: func() time.Time { return now }, LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
 	if err != nil {
 		t.Fatal(err)
@@ -44,11 +44,11 @@ func TestSwapPutsTheNewHeartbeatsInForce(t *testing.T) {
 
 	// A key that cannot be read: refused, nothing changes.
 	delete(env, "KEY")
-	if _, err := tr.Prepare(ctx, next); err == nil {
+	if _, err := tr.Prepare(ctx, next, asserts.Pings{}); err == nil {
 		t.Fatal("Prepare took a heartbeat whose key is unset")
 	}
 	env["KEY"] = "key-one"
-	n, err := tr.Prepare(ctx, next)
+	n, err := tr.Prepare(ctx, next, asserts.Pings{})
 	if err != nil {
 		t.Fatal(err)
 	}

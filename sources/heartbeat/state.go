@@ -5,10 +5,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/schedule"
 )
 
 // State is the state of one heartbeat, as heartbeat("name").state reads it.
@@ -84,25 +83,20 @@ func Describe(st asserts.HeartbeatStatus) string {
 // spec is what the state computation needs of a declared heartbeat.
 type spec struct {
 	period     time.Duration
-	schedule   cron.Schedule
-	fixed      bool // schedule names fixed times of day (see fixedTime)
+	schedule   *schedule.Schedule
 	grace      time.Duration
 	maxRuntime time.Duration
 }
 
 func specOf(c *asserts.CompiledHeartbeat) spec {
-	s := spec{period: c.Period, schedule: c.Schedule, grace: c.Grace, maxRuntime: c.MaxRuntime}
-	if c.Schedule != nil && c.Heartbeat != nil {
-		s.fixed = fixedTime(c.Heartbeat.Schedule)
-	}
-	return s
+	return spec{period: c.Period, schedule: c.Schedule, grace: c.Grace, maxRuntime: c.MaxRuntime}
 }
 
 // due is when a ping is expected next after a success at base; zero when the
 // schedule never fires again.
 func (s spec) due(base time.Time) time.Time {
 	if s.schedule != nil {
-		return nextRun(s.schedule, s.fixed, base)
+		return s.schedule.Next(base)
 	}
 	return base.Add(s.period)
 }
@@ -187,6 +181,9 @@ func status(name string, st State, r *assertd.HeartbeatRecord, now time.Time) as
 // arguments. p has been validated.
 func apply(r assertd.HeartbeatRecord, runs []run, p assertd.Ping) (assertd.HeartbeatRecord, []run) {
 	runs = slices.Clone(runs)
+	if p.Kind == assertd.PingLog {
+		return r, runs // a log entry changes nothing, as in Healthchecks.io
+	}
 	if p.At.After(r.LastPing) {
 		r.LastPing = p.At
 	}
@@ -253,9 +250,11 @@ func replay(r assertd.HeartbeatRecord, recent []assertd.Ping) []run {
 		if p.At.After(r.LastPing) {
 			continue // not reflected in the record (a failed save)
 		}
-		if p.Kind == assertd.PingStart {
+		switch p.Kind {
+		case assertd.PingLog:
+		case assertd.PingStart:
 			_, runs = apply(assertd.HeartbeatRecord{}, runs, p)
-		} else {
+		default:
 			runs = endRun(runs, p.RunID)
 		}
 	}

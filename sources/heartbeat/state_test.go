@@ -382,7 +382,7 @@ func TestPingValidation(t *testing.T) {
 	ctx := context.Background()
 	bad := []assertd.Ping{
 		{Heartbeat: "job", Kind: assertd.PingSuccess},                                           // no time
-		{Heartbeat: "job", Kind: "log", At: t0},                                                 // unknown kind
+		{Heartbeat: "job", Kind: "ign", At: t0},                                                 // unknown kind
 		{Heartbeat: "job", Kind: assertd.PingExit, ExitCode: 256, At: t0},                       // out of range
 		{Heartbeat: "job", Kind: assertd.PingExit, ExitCode: -1, At: t0},                        // out of range
 		{Heartbeat: "job", Kind: assertd.PingFail, ExitCode: 300, At: t0},                       // out of range

@@ -23,14 +23,17 @@ import (
 
 // Limits on what a ping may carry.
 const (
-	// MaxBody is how many bytes of a ping body are kept. A longer body is
-	// cut (at a character boundary) and TruncatedMarker is appended, so a
-	// stored body is at most MaxBody+len(TruncatedMarker) bytes.
+	// MaxBody is the largest ping body, in bytes. The ping handler answers
+	// a longer one 413 and records nothing; Ping, for callers in Go, cuts
+	// a longer body (at a character boundary) and appends TruncatedMarker,
+	// so a stored body is at most MaxBody+len(TruncatedMarker) bytes.
 	MaxBody = 10000
 	// MaxRunID is the longest accepted ?rid=.
 	MaxRunID = 64
 	// maxKey is the longest accepted ping key (and key file).
 	maxKey = 1024
+	// MinProjectKey is the shortest accepted project ping key.
+	MinProjectKey = 16
 	// replayPings is how many recent pings are read at start-up to rebuild
 	// the runs in progress.
 	replayPings = 1000
@@ -43,6 +46,7 @@ const TruncatedMarker = "\n[assertd: body truncated]"
 var (
 	ErrUnknown     = errors.New("unknown heartbeat")
 	ErrInvalidPing = errors.New("invalid ping")
+	ErrLimit       = errors.New("too many heartbeats created")
 )
 
 var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
@@ -79,12 +83,16 @@ type Tracker struct {
 	lookupEnv func(string) (string, bool)
 	decl      atomic.Pointer[declared] // replaced whole by Swap
 	rejected  [numReasons]atomic.Uint64
+	createMu  sync.Mutex // serializes changes of decl: created heartbeats, Swap, retire
 }
 
 // declared is the set of heartbeats in force.
 type declared struct {
 	entries map[string]*entry
-	names   []string // sorted
+	names   []string            // sorted
+	uuids   map[string]*entry   // by lower-case uuid
+	pingKey *[sha256.Size]byte  // the project ping key; nil: none
+	created map[string][]string // pattern declaration → the heartbeats created from it, sorted
 }
 
 type entry struct {
@@ -93,7 +101,14 @@ type entry struct {
 	pingMu sync.Mutex // serializes writes of this heartbeat (held during store I/O)
 	mu     sync.RWMutex
 	spec   spec               // under mu: Swap changes it
-	key    *[sha256.Size]byte // under mu; nil: no key required
+	key    *[sha256.Size]byte // under mu; nil: the heartbeat has no key of its own
+	public bool               // under mu: pings need no key
+	uuid   string             // under mu; "" when none
+	// A pattern declaration (create:) has a prefix; a heartbeat created from
+	// one names it as its parent.
+	prefix string // under mu
+	max    int    // under mu
+	parent string
 	rec    assertd.HeartbeatRecord
 	runs   []run
 	pings  [numKinds]atomic.Uint64
@@ -102,7 +117,10 @@ type entry struct {
 // New builds a Tracker for the declared heartbeats, resolving their ping
 // keys and loading their stored state. A heartbeat seen for the first time is
 // stored as new, Created now, so its age survives restarts.
-func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, store Store, opts Options) (*Tracker, error) {
+//
+// pings holds the project ping key (by reference): with it, every heartbeat
+// takes pings at /ping/<ping-key>/<name> and with ?key=<ping-key>.
+func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, pings asserts.Pings, store Store, opts Options) (*Tracker, error) {
 	if store == nil {
 		return nil, errors.New("heartbeat tracker: no store")
 	}
@@ -117,7 +135,7 @@ func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, store Store, opt
 	}
 	t := &Tracker{store: store, log: opts.Logger, now: opts.Now, lookupEnv: opts.LookupEnv}
 	t.decl.Store(&declared{entries: map[string]*entry{}})
-	n, err := t.Prepare(ctx, hbs)
+	n, err := t.Prepare(ctx, hbs, pings)
 	if err != nil {
 		return nil, err
 	}
@@ -128,12 +146,28 @@ func New(ctx context.Context, hbs []*asserts.CompiledHeartbeat, store Store, opt
 	}
 	n.fresh = nil
 	t.decl.Store(n.d)
+	t.warnPublic(n.d)
 	return t, nil
 }
 
+// warnPublic says at start and at each reload which heartbeats take pings
+// from anyone who reaches the listener.
+func (t *Tracker) warnPublic(d *declared) {
+	for _, name := range d.names {
+		if e := d.entries[name]; e.public {
+			t.log.Warn("heartbeat takes pings without a key (public: true): anyone who reaches the listener can ping it", "heartbeat", name)
+		}
+	}
+}
+
 // declare checks the declared heartbeats and resolves their keys.
-func (t *Tracker) declare(hbs []*asserts.CompiledHeartbeat) (*declared, error) {
-	d := &declared{entries: make(map[string]*entry, len(hbs))}
+func (t *Tracker) declare(hbs []*asserts.CompiledHeartbeat, pings asserts.Pings) (*declared, error) {
+	d := &declared{entries: make(map[string]*entry, len(hbs)), uuids: map[string]*entry{}, created: map[string][]string{}}
+	pk, err := resolveProjectKey(pings, t.lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	d.pingKey = pk
 	for i, c := range hbs {
 		if c == nil || c.Heartbeat == nil {
 			return nil, fmt.Errorf("heartbeat #%d is nil", i+1)
@@ -154,8 +188,33 @@ func (t *Tracker) declare(hbs []*asserts.CompiledHeartbeat) (*declared, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.entries[c.Name] = &entry{name: c.Name, spec: specOf(c), key: key}
+		e := &entry{name: c.Name, spec: specOf(c), key: key, public: c.Public}
+		if c.Create != nil {
+			e.prefix, e.max = c.Create.Prefix, c.CreateMax
+		}
+		if c.Public && (key != nil || c.UUID != "") {
+			return nil, fmt.Errorf("heartbeat %q: public: true with a key or a uuid: remove one", c.Name)
+		}
+		if c.UUID != "" {
+			u, err := asserts.CheckUUID(c.UUID)
+			if err != nil {
+				return nil, fmt.Errorf("heartbeat %q: %w", c.Name, err)
+			}
+			if d.uuids[u] != nil {
+				return nil, fmt.Errorf("heartbeat %q has the uuid of heartbeat %q", c.Name, d.uuids[u].name)
+			}
+			e.uuid = u
+			d.uuids[u] = e
+		}
+		d.entries[c.Name] = e
 		d.names = append(d.names, c.Name)
+	}
+	if pk != nil {
+		for _, name := range d.names {
+			if sum := sha256.Sum256([]byte(name)); subtle.ConstantTimeCompare(sum[:], pk[:]) == 1 {
+				return nil, fmt.Errorf("the project ping key is the name of heartbeat %q: /ping/<ping-key>/<name> would be ambiguous; choose a random key", name)
+			}
+		}
 	}
 	slices.Sort(d.names)
 	return d, nil
@@ -197,48 +256,75 @@ func (t *Tracker) load(ctx context.Context, es []*entry) (fresh []*entry, err er
 // resolveKey reads a heartbeat's ping key. Errors name the heartbeat and the
 // setting, never the key.
 func resolveKey(h *asserts.Heartbeat, lookup func(string) (string, bool)) (*[sha256.Size]byte, error) {
-	var key string
-	switch {
-	case h.KeyEnv != "" && h.KeyFile != "":
-		return nil, fmt.Errorf("heartbeat %q: set key_env or key_file, not both", h.Name)
-	case h.KeyEnv != "":
-		v, ok := lookup(h.KeyEnv)
-		if !ok {
-			return nil, fmt.Errorf("heartbeat %q: key_env %s is not set in assertd's environment", h.Name, h.KeyEnv)
-		}
-		key = strings.TrimSpace(v)
-		if key == "" {
-			return nil, fmt.Errorf("heartbeat %q: key_env %s is empty", h.Name, h.KeyEnv)
-		}
-	case h.KeyFile != "":
-		f, err := os.Open(h.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("heartbeat %q: key_file: %w", h.Name, err)
-		}
-		defer f.Close()
-		b, err := io.ReadAll(io.LimitReader(f, maxKey+2))
-		if err != nil {
-			return nil, fmt.Errorf("heartbeat %q: key_file %s: %w", h.Name, h.KeyFile, err)
-		}
-		key = strings.TrimSpace(string(b))
-		if key == "" {
-			return nil, fmt.Errorf("heartbeat %q: key_file %s is empty", h.Name, h.KeyFile)
-		}
-	default:
-		return nil, nil
-	}
-	if len(key) > maxKey || !utf8.ValidString(key) || strings.ContainsAny(key, "\r\n\x00") {
-		return nil, fmt.Errorf("heartbeat %q: the ping key from %s must be one line of at most %d bytes", h.Name, keySetting(h), maxKey)
+	key, err := readKey(fmt.Sprintf("heartbeat %q", h.Name), h.KeyEnv, h.KeyFile, lookup)
+	if err != nil || key == "" {
+		return nil, err
 	}
 	sum := sha256.Sum256([]byte(key))
 	return &sum, nil
 }
 
-func keySetting(h *asserts.Heartbeat) string {
-	if h.KeyEnv != "" {
-		return "key_env " + h.KeyEnv
+var projectKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// resolveProjectKey reads the project ping key: it stands in URL paths, so
+// it is at least MinProjectKey letters, digits, '-' or '_'.
+func resolveProjectKey(p asserts.Pings, lookup func(string) (string, bool)) (*[sha256.Size]byte, error) {
+	key, err := readKey("pings", p.KeyEnv, p.KeyFile, lookup)
+	if err != nil || key == "" {
+		return nil, err
 	}
-	return "key_file " + h.KeyFile
+	if len(key) < MinProjectKey || !projectKeyRE.MatchString(key) {
+		return nil, fmt.Errorf("pings: the project ping key from %s must be at least %d letters, digits, '-' or '_' (make one with: head -c 18 /dev/urandom | base64 | tr '+/' '-_')",
+			keySetting(p.KeyEnv, p.KeyFile), MinProjectKey)
+	}
+	sum := sha256.Sum256([]byte(key))
+	return &sum, nil
+}
+
+// readKey reads a key from the environment variable env or the file file
+// ("" when neither is set). Errors name what and the setting, never the key.
+func readKey(what, env, file string, lookup func(string) (string, bool)) (string, error) {
+	var key string
+	switch {
+	case env != "" && file != "":
+		return "", fmt.Errorf("%s: set key_env or key_file, not both", what)
+	case env != "":
+		v, ok := lookup(env)
+		if !ok {
+			return "", fmt.Errorf("%s: key_env %s is not set in assertd's environment", what, env)
+		}
+		key = strings.TrimSpace(v)
+		if key == "" {
+			return "", fmt.Errorf("%s: key_env %s is empty", what, env)
+		}
+	case file != "":
+		f, err := os.Open(file)
+		if err != nil {
+			return "", fmt.Errorf("%s: key_file: %w", what, err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxKey+2))
+		if err != nil {
+			return "", fmt.Errorf("%s: key_file %s: %w", what, file, err)
+		}
+		key = strings.TrimSpace(string(b))
+		if key == "" {
+			return "", fmt.Errorf("%s: key_file %s is empty", what, file)
+		}
+	default:
+		return "", nil
+	}
+	if len(key) > maxKey || !utf8.ValidString(key) || strings.ContainsAny(key, "\r\n\x00") {
+		return "", fmt.Errorf("%s: the ping key from %s must be one line of at most %d bytes", what, keySetting(env, file), maxKey)
+	}
+	return key, nil
+}
+
+func keySetting(env, file string) string {
+	if env != "" {
+		return "key_env " + env
+	}
+	return "key_file " + file
 }
 
 // Names returns the declared heartbeats, sorted.
@@ -250,7 +336,8 @@ func (t *Tracker) entry(name string) *entry { return t.decl.Load().entries[name]
 // Known reports whether name is a declared heartbeat.
 func (t *Tracker) Known(name string) bool { return t.entry(name) != nil }
 
-// NeedsKey reports whether pings of name must carry its key.
+// NeedsKey reports whether pings of name by its name must carry a key: all
+// but public heartbeats do.
 func (t *Tracker) NeedsKey(name string) bool {
 	e := t.entry(name)
 	if e == nil {
@@ -258,25 +345,37 @@ func (t *Tracker) NeedsKey(name string) bool {
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return e.key != nil
+	return !e.public
 }
 
-// CheckKey compares a presented ping key with the heartbeat's in constant
-// time (the comparison does not depend on where, or whether, they differ,
-// nor on their lengths). It reports true when the heartbeat needs no key.
+// CheckKey reports whether key lets a ping reach name by its name: it is
+// the heartbeat's own key or the project ping key, or the heartbeat is
+// public. Keys are compared in constant time (by their SHA-256, so the
+// comparison depends neither on where, or whether, they differ nor on their
+// lengths).
 func (t *Tracker) CheckKey(name, key string) bool {
-	e := t.entry(name)
+	d := t.decl.Load()
+	e := d.entries[name]
 	if e == nil {
 		return false
 	}
 	e.mu.RLock()
-	want := e.key
+	own, public := e.key, e.public
 	e.mu.RUnlock()
-	if want == nil {
+	if public {
 		return true
 	}
 	sum := sha256.Sum256([]byte(key))
-	return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+	okOwn := own != nil && subtle.ConstantTimeCompare(sum[:], own[:]) == 1
+	okProject := d.pingKey != nil && subtle.ConstantTimeCompare(sum[:], d.pingKey[:]) == 1
+	return okOwn || okProject
+}
+
+// checkProjectKey compares key with the project ping key in constant time;
+// false when there is none.
+func (d *declared) checkProjectKey(key string) bool {
+	sum := sha256.Sum256([]byte(key))
+	return d.pingKey != nil && subtle.ConstantTimeCompare(sum[:], d.pingKey[:]) == 1
 }
 
 // Record returns the stored record of name.
@@ -292,25 +391,25 @@ func (t *Tracker) Record(name string) (assertd.HeartbeatRecord, bool) {
 
 // State returns the state of name at now; false when name is not declared.
 func (t *Tracker) State(name string, now time.Time) (State, bool) {
-	e := t.entry(name)
+	d := t.decl.Load()
+	e := d.entries[name]
 	if e == nil {
 		return "", false
 	}
-	st, _ := e.evaluate(now)
+	st, _, _ := d.evaluate(e, now)
 	return st, true
 }
 
 // Status returns what heartbeat("name") evaluates to at now; false when name
 // is not declared.
 func (t *Tracker) Status(name string, now time.Time) (asserts.HeartbeatStatus, bool) {
-	e := t.entry(name)
+	d := t.decl.Load()
+	e := d.entries[name]
 	if e == nil {
 		return asserts.HeartbeatStatus{}, false
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	st, _ := evaluate(e.spec, &e.rec, e.runs, now)
-	return status(name, st, &e.rec, now), true
+	_, _, hs := d.evaluate(e, now)
+	return hs, true
 }
 
 // NextDeadline returns the instant after now at which the state of name will
@@ -318,18 +417,27 @@ func (t *Tracker) Status(name string, now time.Time) (asserts.HeartbeatStatus, b
 // not declared or when no such instant is pending (new, down, paused,
 // running-too-long). The engine can wake up at it to re-evaluate.
 func (t *Tracker) NextDeadline(name string, now time.Time) (time.Time, bool) {
-	e := t.entry(name)
+	d := t.decl.Load()
+	e := d.entries[name]
 	if e == nil {
 		return time.Time{}, false
 	}
-	_, next := e.evaluate(now)
+	_, next, _ := d.evaluate(e, now)
 	return next, !next.IsZero()
 }
 
-func (e *entry) evaluate(now time.Time) (State, time.Time) {
+// evaluate computes e's state, next change and status at now; a pattern
+// declaration's are those of the heartbeats created from it (aggregate).
+func (d *declared) evaluate(e *entry, now time.Time) (State, time.Time, asserts.HeartbeatStatus) {
 	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return evaluate(e.spec, &e.rec, e.runs, now)
+	pattern := e.prefix != ""
+	st, next := evaluate(e.spec, &e.rec, e.runs, now)
+	hs := status(e.name, st, &e.rec, now)
+	e.mu.RUnlock()
+	if pattern {
+		return d.aggregate(e, now)
+	}
+	return st, next, hs
 }
 
 // Ping records one ping: it validates p, makes it and the state it produces
@@ -340,6 +448,12 @@ func (t *Tracker) Ping(ctx context.Context, p assertd.Ping) error {
 	e := t.entry(p.Heartbeat)
 	if e == nil {
 		return fmt.Errorf("%w %q: add it under heartbeats: in a rule file", ErrUnknown, clip(p.Heartbeat, 64))
+	}
+	e.mu.RLock()
+	pattern := e.prefix
+	e.mu.RUnlock()
+	if pattern != "" {
+		return fmt.Errorf("%w: heartbeat %q is a pattern: ping a heartbeat whose name starts with %q (with ?create=1 to create it)", ErrInvalidPing, p.Heartbeat, pattern)
 	}
 	if err := normalize(&p); err != nil {
 		return err
@@ -372,7 +486,7 @@ func normalize(p *assertd.Ping) error {
 		return fmt.Errorf("%w: no time", ErrInvalidPing)
 	}
 	switch p.Kind {
-	case assertd.PingSuccess, assertd.PingStart:
+	case assertd.PingSuccess, assertd.PingStart, assertd.PingLog:
 		p.ExitCode = 0
 	case assertd.PingFail:
 		if p.ExitCode == 0 {
@@ -386,7 +500,7 @@ func normalize(p *assertd.Ping) error {
 			return fmt.Errorf("%w: exit code must be 0 to 255", ErrInvalidPing)
 		}
 	default:
-		return fmt.Errorf("%w: kind %q is not success, start, fail or exit", ErrInvalidPing, clip(string(p.Kind), 32))
+		return fmt.Errorf("%w: kind %q is not success, start, fail, exit or log", ErrInvalidPing, clip(string(p.Kind), 32))
 	}
 	if p.RunID != "" {
 		if err := CheckRunID(p.RunID); err != nil {

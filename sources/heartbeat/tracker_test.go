@@ -26,7 +26,7 @@ func TestNewErrors(t *testing.T) {
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	withKey := func(envName, file string) *asserts.CompiledHeartbeat {
 		h := periodHB("backup", time.Hour, 0, 0)
-		h.KeyEnv, h.KeyFile = envName, file
+		h.KeyEnv, h.KeyFile, h.Public = envName, file, false
 		return h
 	}
 	tests := []struct {
@@ -46,7 +46,7 @@ func TestNewErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(ctx, tc.hbs, NewMemoryStore(), Options{LookupEnv: lookup})
+			_, err := New(ctx, tc.hbs, asserts.Pings{}, NewMemoryStore(), Options{LookupEnv: lookup})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New: %v, want an error containing %q", err, tc.want)
 			}
@@ -55,7 +55,7 @@ func TestNewErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(ctx, nil, nil, Options{}); err == nil {
+	if _, err := New(ctx, nil, asserts.Pings{}, nil, Options{}); err == nil {
 		t.Fatal("New without a store")
 	}
 }
@@ -66,11 +66,11 @@ func TestKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := periodHB("a", time.Hour, 0, 0)
-	a.KeyEnv = "A_KEY"
+	a.KeyEnv, a.Public = "A_KEY", false
 	b := periodHB("b", time.Hour, 0, 0)
-	b.KeyFile = file
+	b.KeyFile, b.Public = file, false
 	c := periodHB("c", time.Hour, 0, 0)
-	tr, err := New(context.Background(), []*asserts.CompiledHeartbeat{a, b, c}, NewMemoryStore(), Options{
+	tr, err := New(context.Background(), []*asserts.CompiledHeartbeat{a, b, c}, asserts.Pings{}, NewMemoryStore(), Options{
 		LookupEnv: func(k string) (string, bool) { return " env-key\n", k == "A_KEY" },
 	})
 	if err != nil {
@@ -164,7 +164,7 @@ func TestStoreFailure(t *testing.T) {
 	if st, _ := tr.State("job", after(time.Minute)); st != StateUp {
 		t.Fatalf("state %s after an unrecorded failure, want up", st)
 	}
-	if _, err := New(ctx, []*asserts.CompiledHeartbeat{periodHB("other", time.Hour, 0, 0)}, store, Options{}); !errors.Is(err, errStoreDown) {
+	if _, err := New(ctx, []*asserts.CompiledHeartbeat{periodHB("other", time.Hour, 0, 0)}, asserts.Pings{}, store, Options{}); !errors.Is(err, errStoreDown) {
 		t.Fatalf("New with the store down: %v", err)
 	}
 }

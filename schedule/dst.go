@@ -1,11 +1,6 @@
-package heartbeat
+package schedule
 
-import (
-	"strings"
-	"time"
-
-	"github.com/robfig/cron/v3"
-)
+import "time"
 
 // dstWindow bounds how far a wall clock may move at a time-zone change.
 // Real changes are at most two hours; ISC cron treats shifts under three
@@ -15,60 +10,13 @@ const dstWindow = 4 * time.Hour
 // maxCandidates bounds the work of one nextRun call.
 const maxCandidates = 20000
 
-// fixedTime reports whether a cron schedule names fixed times of day: neither
-// its minute nor its hour field starts with '*' (or '?'). ISC/Debian cron, and
-// Healthchecks.io after it, apply their daylight-saving rules only to such
-// jobs; jobs with a wildcard hour or minute simply follow the wall clock.
-func fixedTime(spec string) bool {
-	s := strings.TrimSpace(spec)
-	if strings.HasPrefix(s, "CRON_TZ=") || strings.HasPrefix(s, "TZ=") {
-		_, rest, _ := strings.Cut(s, " ")
-		s = strings.TrimSpace(rest)
-	}
-	if strings.HasPrefix(s, "@") {
-		d, _, _ := strings.Cut(s, " ")
-		switch d {
-		case "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight":
-			return true
-		}
-		return false // @hourly, @every
-	}
-	f := strings.Fields(s)
-	if len(f) < 2 {
-		return false
-	}
-	star := func(x string) bool { return strings.HasPrefix(x, "*") || strings.HasPrefix(x, "?") }
-	return !star(f[0]) && !star(f[1])
-}
-
-// nextRun returns the first time strictly after t at which s expects a run,
-// computed on the wall clock of the schedule's zone:
-//
-//   - A fixed-time job whose wall time does not exist (clocks spring forward
-//     over it) is expected at the first instant after the jump, as ISC cron
-//     runs it then (a 02:30 job on the spring-forward day: at 03:00 summer
-//     time).
-//   - A fixed-time job whose wall time occurs twice (clocks fall back) is
-//     expected once, at the first occurrence.
-//   - A job with a wildcard hour or minute fires at every wall time that
-//     exists, in both passes of a repeated hour.
-//
-// Schedules that are not wall-clock cron specs (@every) use s.Next. The zero
-// time means that s never fires again.
-func nextRun(s cron.Schedule, fixed bool, t time.Time) time.Time {
-	spec, ok := s.(*cron.SpecSchedule)
-	if !ok {
-		return s.Next(t)
-	}
-	loc := spec.Location
-	if loc == nil {
-		loc = time.Local
-	}
+// nextRun returns the first instant strictly after t at which a schedule
+// whose wall times are given by next fires in loc, by the rule in the
+// package comment. The zero time means never.
+func nextRun(next func(time.Time) time.Time, loc *time.Location, fixed bool, t time.Time) time.Time {
 	t = t.In(loc)
-	naive := *spec
-	naive.Location = time.UTC
 	var best time.Time
-	c := naive.Next(wall(t).Add(-dstWindow - time.Second))
+	c := next(wall(t).Add(-dstWindow - time.Second))
 	for i := 0; i < maxCandidates && !c.IsZero(); i++ {
 		if !best.IsZero() && c.After(wall(best).Add(dstWindow)) {
 			break
@@ -78,7 +26,7 @@ func nextRun(s cron.Schedule, fixed bool, t time.Time) time.Time {
 				best = at
 			}
 		}
-		c = naive.Next(c)
+		c = next(c)
 	}
 	if best.IsZero() {
 		return best
@@ -94,9 +42,9 @@ func wall(t time.Time) time.Time {
 }
 
 // instants returns the instants in loc at which the wall time w (a UTC time
-// standing for a wall clock reading) expects a run: the one instant when w
-// exists once; the first (fixed) or both (wildcard) when w occurs twice; the
-// end of the gap (fixed) or none (wildcard) when w does not exist.
+// standing for a wall clock reading) fires: the one instant when w exists
+// once; the first (fixed) or both (wildcard) when w occurs twice; the end of
+// the gap (fixed) or none (wildcard) when w does not exist.
 func instants(w time.Time, loc *time.Location, fixed bool) []time.Time {
 	guess := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), loc)
 	start, end := guess.ZoneBounds()
