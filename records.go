@@ -3,6 +3,7 @@ package assertd
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -214,23 +215,75 @@ func (m Matcher) Validate() error {
 }
 
 // Matches reports whether l satisfies m. An invalid regular expression
-// matches nothing.
+// matches nothing. It compiles m's regular expression at each call: to
+// match many label sets, compile once with NewMatcherSet.
 func (m Matcher) Matches(l Labels) bool {
-	v := l[m.Name]
+	return m.match(l[m.Name], m.regexp())
+}
+
+// regexp is m's regular expression anchored at both ends; nil for = and !=
+// and for an invalid one.
+func (m Matcher) regexp() *regexp.Regexp {
+	if m.Op != MatchRegexp && m.Op != MatchNotRegex {
+		return nil
+	}
+	re, err := regexp.Compile("^(?:" + m.Value + ")$")
+	if err != nil {
+		return nil
+	}
+	return re
+}
+
+// match reports whether the label value v satisfies m, whose compiled
+// regular expression is re (nil: = or !=, or invalid, which matches nothing).
+func (m Matcher) match(v string, re *regexp.Regexp) bool {
 	switch m.Op {
 	case MatchEqual:
 		return v == m.Value
 	case MatchNotEqual:
 		return v != m.Value
 	case MatchRegexp, MatchNotRegex:
-		re, err := regexp.Compile("^(?:" + m.Value + ")$")
-		if err != nil {
+		if re == nil {
 			return false
 		}
 		return re.MatchString(v) == (m.Op == MatchRegexp)
 	}
 	return false
 }
+
+// MatcherSet is a list of matchers whose regular expressions are compiled
+// once, when the set is made, for matching many label sets. It matches as
+// each Matcher's Matches does. It is safe for concurrent use.
+type MatcherSet struct {
+	matchers []Matcher
+	res      []*regexp.Regexp // per matcher; nil for = and != and invalid ones
+}
+
+// NewMatcherSet compiles ms (which it copies).
+func NewMatcherSet(ms []Matcher) *MatcherSet {
+	s := &MatcherSet{matchers: slices.Clone(ms), res: make([]*regexp.Regexp, len(ms))}
+	for i, m := range ms {
+		s.res[i] = m.regexp()
+	}
+	return s
+}
+
+// Matches reports whether l satisfies every matcher of the set (an empty
+// set matches every label set).
+func (s *MatcherSet) Matches(l Labels) bool {
+	for i, m := range s.matchers {
+		if !m.match(l[m.Name], s.res[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Len is the number of matchers.
+func (s *MatcherSet) Len() int { return len(s.matchers) }
+
+// Of reports whether the set was made from exactly ms.
+func (s *MatcherSet) Of(ms []Matcher) bool { return slices.Equal(s.matchers, ms) }
 
 func (m Matcher) String() string { return m.Name + string(m.Op) + strconv.Quote(m.Value) }
 
@@ -310,14 +363,11 @@ func (s Silence) ActiveAt(t time.Time) bool {
 	return !next.IsZero() && !next.After(t)
 }
 
-// Matches reports whether every matcher of s matches l.
+// Matches reports whether every matcher of s matches l (a silence without
+// matchers matches nothing). It compiles the matchers at each call: to
+// match many label sets, use NewMatcherSet(s.Matchers).
 func (s Silence) Matches(l Labels) bool {
-	for _, m := range s.Matchers {
-		if !m.Matches(l) {
-			return false
-		}
-	}
-	return len(s.Matchers) > 0
+	return len(s.Matchers) > 0 && NewMatcherSet(s.Matchers).Matches(l)
 }
 
 // The runtime settings assertd knows. They are stored and can be changed

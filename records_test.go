@@ -25,6 +25,29 @@ func TestTransitionKey(t *testing.T) {
 	}
 }
 
+// TestMatcherSet: a compiled set matches when every matcher does, keeps its
+// own copy of the matchers, and tells whether it was made from a list.
+func TestMatcherSet(t *testing.T) {
+	ms := []Matcher{{"env", MatchEqual, "prod"}, {"instance", MatchRegexp, "db[0-9]+"}}
+	set := NewMatcherSet(ms)
+	for l, want := range map[string]bool{"db1/prod": true, "db12/prod": true, "db1/dev": false, "web1/prod": false, "/prod": false} {
+		inst, env, _ := strings.Cut(l, "/")
+		if got := set.Matches(Labels{"instance": inst, "env": env}); got != want {
+			t.Errorf("%v on %s = %v, want %v", ms, l, got, want)
+		}
+	}
+	if !NewMatcherSet(nil).Matches(Labels{"a": "b"}) || NewMatcherSet(nil).Len() != 0 || set.Len() != 2 {
+		t.Error("an empty set matches every label set")
+	}
+	if !set.Of(ms) || set.Of(ms[:1]) || set.Of([]Matcher{ms[0], {"instance", MatchRegexp, "db[0-9]"}}) {
+		t.Error("Of")
+	}
+	ms[1].Value = "web.*" // the set keeps what it compiled
+	if !set.Matches(Labels{"instance": "db1", "env": "prod"}) || set.Of(ms) {
+		t.Error("the set changed with the list it was made from")
+	}
+}
+
 func TestMatcher(t *testing.T) {
 	l := Labels{"instance": "db1", "env": "prod"}
 	for _, c := range []struct {
@@ -39,11 +62,18 @@ func TestMatcher(t *testing.T) {
 		{Matcher{"instance", MatchNotRegex, "web.*"}, true},
 		{Matcher{"missing", MatchEqual, ""}, true}, // a missing label is ""
 		{Matcher{"missing", MatchRegexp, ".+"}, false},
-		{Matcher{"instance", MatchRegexp, "("}, false}, // invalid: matches nothing
+		{Matcher{"instance", MatchRegexp, "d|x"}, false}, // anchored around the whole alternation
+		{Matcher{"instance", MatchRegexp, "x|db1"}, true},
+		{Matcher{"instance", MatchRegexp, "("}, false},   // invalid: matches nothing
+		{Matcher{"instance", MatchNotRegex, "("}, false}, // not even negated
 		{Matcher{"instance", "==", "db1"}, false},
 	} {
 		if got := c.m.Matches(l); got != c.want {
 			t.Errorf("%s on %s = %v, want %v", c.m, l, got, c.want)
+		}
+		// Compiled once, it matches the same.
+		if got := NewMatcherSet([]Matcher{c.m}).Matches(l); got != c.want {
+			t.Errorf("MatcherSet{%s} on %s = %v, want %v", c.m, l, got, c.want)
 		}
 	}
 	if err := (Matcher{"x", MatchRegexp, "("}).Validate(); err == nil || !strings.Contains(err.Error(), "invalid regular expression") {

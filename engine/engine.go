@@ -96,6 +96,9 @@ type Engine struct {
 
 	heldMu sync.Mutex
 	held   []store.Change // changes waiting for the store to come back, in order
+
+	silenceMu sync.Mutex
+	matchers  map[string]*assertd.MatcherSet // silence ID → its matchers, compiled (silences.go)
 }
 
 // New loads the instances stored by an earlier run, turns runs left running
@@ -119,7 +122,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		o.Retention = store.DefaultRetention
 	}
 	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{},
-		open: map[*tracked]struct{}{}, floods: map[string]*flood{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
+		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, floods: map[string]*flood{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
 	e.sources = o.Sources
@@ -247,7 +250,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	slices.SortFunc(due, func(a, b *asserts.Compiled) int { return strings.Compare(a.Name, b.Name) })
 
 	// The silences are read once for the whole tick, not once per assert.
-	var silences []assertd.Silence
+	var silences []activeSilence
 	if len(due) > 0 {
 		silences = e.activeSilences(ctx, now)
 		e.overlaySilences(silences)
@@ -301,7 +304,7 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 
 // evaluate runs one evaluation of a and moves its instances; silences are
 // the silences active at now.
-func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []assertd.Silence) {
+func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []activeSilence) {
 	start := time.Now()
 	src := e.current().SourceName(a)
 	q := e.source(src)
@@ -459,51 +462,6 @@ func (e *Engine) heartbeatFunc(now time.Time) asserts.HeartbeatFunc {
 		}
 		return st, nil
 	}
-}
-
-func (e *Engine) activeSilences(ctx context.Context, now time.Time) []assertd.Silence {
-	all, err := e.opts.Store.Silences(ctx, now, false)
-	if err != nil {
-		e.log.Warn("reading silences", "err", err)
-		return nil
-	}
-	var out []assertd.Silence
-	for _, s := range all {
-		if s.ActiveAt(now) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// overlaySilences matches every instance against the active silences, so
-// that a silence that started or ended shows on every instance at once,
-// not only on those of the asserts evaluated next.
-func (e *Engine) overlaySilences(ss []assertd.Silence) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, m := range e.instances {
-		for _, t := range m {
-			t.silenced = matchSilence(ss, t.Labels)
-			t.Silenced = t.silenced
-		}
-	}
-}
-
-// SilencesChanged applies the silences active at now to every instance
-// (the API calls it after creating or expiring one). Nothing is acted on
-// here: a violation a silence held back is acted on at its next evaluation.
-func (e *Engine) SilencesChanged(ctx context.Context, now time.Time) {
-	e.overlaySilences(e.activeSilences(ctx, now))
-}
-
-func matchSilence(ss []assertd.Silence, ls assertd.Labels) string {
-	for _, s := range ss {
-		if s.Matches(ls) {
-			return s.ID
-		}
-	}
-	return ""
 }
 
 // Instances returns a snapshot of every instance as operators see it: a

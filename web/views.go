@@ -40,7 +40,8 @@ type instanceFilter struct {
 	States   []assertd.State
 	Assert   string
 	Matchers []assertd.Matcher
-	Match    string // as written
+	Match    string              // as written
+	matchers *assertd.MatcherSet // Matchers compiled once for every instance
 }
 
 // parseInstanceFilter reads state=a,b&assert=x&match={…} from a query.
@@ -64,7 +65,7 @@ func parseInstanceFilter(q url.Values) (instanceFilter, error) {
 		if err != nil {
 			return f, fieldErr("match", "%v", err)
 		}
-		f.Matchers = ms
+		f.Matchers, f.matchers = ms, assertd.NewMatcherSet(ms)
 	}
 	return f, nil
 }
@@ -84,12 +85,7 @@ func (f instanceFilter) keep(in assertd.Instance) bool {
 	if f.Assert != "" && in.Assert != f.Assert {
 		return false
 	}
-	for _, m := range f.Matchers {
-		if !m.Matches(in.Labels) {
-			return false
-		}
-	}
-	return true
+	return f.matchers == nil || f.matchers.Matches(in.Labels)
 }
 
 func (f instanceFilter) Empty() bool {
