@@ -470,14 +470,14 @@ func (e *Engine) heartbeatFunc(now time.Time) asserts.HeartbeatFunc {
 // HeldState. The decisions use the instances' own state (InstancesOf).
 func (e *Engine) Instances() []assertd.Instance {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	var out []assertd.Instance
 	for _, m := range e.instances {
 		for _, t := range m {
 			out = append(out, t.view())
 		}
 	}
-	SortWorstFirst(out)
+	e.mu.Unlock()
+	SortWorstFirst(out) // outside the lock: the copies are the caller's
 	return out
 }
 

@@ -39,6 +39,9 @@ import (
 // configuration for reads, and the operator actions that go through it.
 type Engine interface {
 	Instances() []assertd.Instance
+	// Summary counts the instances by state, with a version that changes
+	// with any of them, without copying them (what live pages poll).
+	Summary() engine.Summary
 	LastReload() engine.ReloadStatus
 	Held() int
 	Config() *config.Set
@@ -142,6 +145,7 @@ type server struct {
 	signed       *signedMetrics
 	replays      *seen
 	signedClient *http.Client
+	hub          *hub // the event streams' one source of state (events.go)
 }
 
 // New returns the HTTP handler. It fails when a token's secret cannot be read.
@@ -177,6 +181,7 @@ func New(d Deps) (http.Handler, error) {
 		s.log.Warn("web: no tokens are configured: reads are open and every change is refused; add web.tokens to allow changes")
 	}
 	s.metrics = newWebMetrics(s)
+	s.hub = newHub(d.EventEvery, s.snapshot)
 	s.signed, s.replays, s.signedClient = newSignedMetrics(), newSeen(), &http.Client{Timeout: slackClickTimeout}
 	if d.Registerer != nil {
 		if err := d.Registerer.Register(s.metrics); err != nil {
