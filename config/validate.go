@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/internal/strictyaml"
 )
@@ -209,10 +212,18 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 		loc := p.In("web", "tokens", i)
 		checkName(&errs, loc, "token", t.Name, tokens)
 		tokens = append(tokens, t.Name)
-		if t.Role != "read" && t.Role != "admin" {
-			errs.Add(loc.At("role"), "role must be read or admin, not %q", t.Role)
+		if t.Role != "read" && t.Role != "write" && t.Role != "admin" {
+			errs.Add(loc.At("role"), "role must be read, write (read and remote-write) or admin, not %q", t.Role)
 		}
 		oneOf(&errs, loc, true, "token_env", t.TokenEnv, "token_file", t.TokenFile)
+		for k, m := range t.WriteMatchers {
+			if _, err := ParseWriteMatchers(m); err != nil {
+				errs.Add(loc.At("write_matchers", k), "%v", err)
+			}
+		}
+	}
+	if l := c.Web.NewSeries; l.PerSecond < 0 || l.Burst < 0 {
+		errs.Add(at("web", "new_series_limit"), "new_series_limit must not be negative, such as new_series_limit: {per_second: 100, burst: 10000}")
 	}
 
 	// Safety.
@@ -277,4 +288,17 @@ func listOrNone(names []string) string {
 		return "none (add notifiers:)"
 	}
 	return fmt.Sprint(strings.Join(names, ", "))
+}
+
+var selectorParser = parser.NewParser(parser.Options{})
+
+// ParseWriteMatchers reads one selector of a token's write_matchers, such as
+// {job="api"} or {job="api", instance=~"db-.*"}, the way Prometheus reads
+// series selectors.
+func ParseWriteMatchers(s string) ([]*labels.Matcher, error) {
+	ms, err := selectorParser.ParseMetricSelector(s)
+	if err != nil {
+		return nil, fmt.Errorf("write_matchers %q is not a series selector: %v; write one such as '{job=\"api\"}'", s, err)
+	}
+	return ms, nil
 }
