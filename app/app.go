@@ -9,6 +9,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,10 @@ type Options struct {
 	// ExternalURL overrides web.external_url: the UI's URL as people reach
 	// it, the base of the links in messages.
 	ExternalURL string
-	Logger      *slog.Logger
+	// WebConfigFile is the Prometheus web configuration file
+	// (--web.config.file: TLS, basic-auth users), read again when it changes.
+	WebConfigFile string
+	Logger        *slog.Logger
 	// Getenv reads assertd's environment: secrets named by *_env settings,
 	// the runner's env_allow. Default os.Getenv.
 	Getenv func(string) string
@@ -132,13 +136,15 @@ type App struct {
 	runner  *remediations.Runner
 	eng     *engine.Engine
 	access  *web.Access
+	lc      *web.ListenerConfig // nil without --web.config.file
 	handler http.Handler
 
 	reloadMu sync.Mutex // one reload at a time; closed
 	closed   bool       // Stop released the components
-	mu       sync.Mutex // set, stamps
+	mu       sync.Mutex // set, stamps, bound
 	set      *config.Set
 	stamps   string // of the files of set, when they were read (see fileStamps)
+	bound    string // the listener's address once Start listens
 
 	// Set by Start.
 	startMu  sync.Mutex
@@ -251,14 +257,34 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if a.access, err = web.LoadAccess(set.Config.Web, set.Dir(), o.Getenv); err != nil {
 		return nil, err
 	}
+	if o.WebConfigFile != "" {
+		if a.lc, err = web.LoadListenerConfig(o.WebConfigFile, a.log); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := web.CheckListen(a.listenAddr(set), a.access, a.lc); err != nil {
+		return nil, err
+	}
 	if a.handler, err = web.New(web.Deps{
-		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, ConfigDir: set.Dir(), Getenv: o.Getenv,
+		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ConfigDir: set.Dir(), Getenv: o.Getenv,
 		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 	}); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// listenAddr is the listener's address: Options.Listen, else web.listen,
+// else DefaultListen.
+func (a *App) listenAddr(set *config.Set) string {
+	switch {
+	case a.o.Listen != "":
+		return a.o.Listen
+	case set.Config.Web.Listen != "":
+		return set.Config.Web.Listen
+	}
+	return DefaultListen
 }
 
 func (a *App) lookupEnv(k string) (string, bool) {
@@ -334,22 +360,38 @@ func (a *App) Start(ctx context.Context) error {
 		return errors.New("app: Start of an App built with NoListener")
 	}
 	set := a.Set()
-	listen := a.o.Listen
-	if listen == "" {
-		listen = set.Config.Web.Listen
+	listen := a.listenAddr(set)
+	open, err := web.CheckListen(listen, a.access, a.lc)
+	if err != nil {
+		return err
 	}
-	if listen == "" {
-		listen = DefaultListen
+	srv := web.Server(a.handler)
+	if a.lc != nil {
+		if srv.TLSConfig, err = a.lc.TLS(); err != nil {
+			return fmt.Errorf("--web.config.file: %w", err)
+		}
+		if srv.TLSConfig != nil && !a.lc.HTTP2() {
+			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		}
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("web listener: %w", err)
 	}
-	a.ln, a.srv, a.started = ln, web.Server(a.handler), true
+	a.ln, a.srv, a.started = ln, srv, true
+	a.mu.Lock()
+	a.bound = ln.Addr().String()
+	a.mu.Unlock()
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
 	a.goPart(func() error {
-		if err := a.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("web listener: %w", err)
 		}
 		return nil
@@ -358,7 +400,11 @@ func (a *App) Start(ctx context.Context) error {
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
 	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
-	a.log.Info("assertd running", "listen", ln.Addr().String(), "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())
+	a.log.Info("assertd running", "listen", ln.Addr().String(), "tls", srv.TLSConfig != nil, "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())
+	if open {
+		a.log.Warn("no tokens are configured: listening on loopback only, reads are open, changes and remote-write are refused; " +
+			"add web.tokens (or basic_auth_users in --web.config.file) to listen on another address")
+	}
 	if a.o.Ready != nil {
 		a.o.Ready <- ln.Addr().String()
 	}

@@ -99,8 +99,11 @@ type Deps struct {
 	ConfigDir string
 	Getenv    func(string) string // default os.Getenv
 
+	// Listener, when set, is --web.config.file: its basic-auth users have
+	// the role write; its headers and rate limit apply to every response.
+	Listener    *ListenerConfig
 	Pings       http.Handler // mounted at /ping/
-	RemoteWrite http.Handler // POST /api/v1/write; nil: not offered
+	RemoteWrite http.Handler // POST /api/v1/write (sources.WriteHandler); nil: not offered
 	Gatherer    prometheus.Gatherer
 	Registerer  prometheus.Registerer // the web layer's metrics; nil: not registered
 	Ready       func() error          // nil: always ready
@@ -128,6 +131,9 @@ type server struct {
 	pages    *pages
 	metrics  *webMetrics
 	routes   []route
+
+	newSeries *seriesBudgets
+	logins    loginFailures
 }
 
 // New returns the HTTP handler. It fails when a token's secret cannot be read.
@@ -158,10 +164,7 @@ func New(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{d: d, log: d.Logger, now: d.Now, access: acc, sessions: newSessions(d.SessionTTL), pages: pg}
-	if toks, pub := acc.snapshot(); len(toks) == 0 && !pub {
-		s.log.Warn("web: no tokens are configured: reads are open and every change is refused; add web.tokens to allow changes")
-	}
+	s := &server{d: d, log: d.Logger, now: d.Now, access: acc, sessions: newSessions(d.SessionTTL), pages: pg, newSeries: newSeriesBudgets()}
 	s.metrics = newWebMetrics(s)
 	if d.Registerer != nil {
 		if err := d.Registerer.Register(s.metrics); err != nil {
