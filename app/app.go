@@ -366,6 +366,7 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	}
 	srv := web.Server(a.handler)
+	srv.ErrorLog = slog.NewLogLogger(a.log.Handler(), slog.LevelWarn) // TLS handshake errors among them
 	if a.lc != nil {
 		if srv.TLSConfig, err = a.lc.TLS(); err != nil {
 			return fmt.Errorf("--web.config.file: %w", err)
