@@ -149,13 +149,13 @@ type listener struct {
 	logs  *syncBuffer
 }
 
-func startListener(t *testing.T, cfg, webConfig string, files map[string][]byte) *listener {
+func startListener(t *testing.T, cfg, webConfig string, files map[string][]byte, opts ...func(*app.Options)) *listener {
 	t.Helper()
-	return startListenerIn(t, t.TempDir(), cfg, webConfig, files)
+	return startListenerIn(t, t.TempDir(), cfg, webConfig, files, opts...)
 }
 
 // startListenerIn is startListener with its files in dir.
-func startListenerIn(t *testing.T, dir, cfg, webConfig string, files map[string][]byte) *listener {
+func startListenerIn(t *testing.T, dir, cfg, webConfig string, files map[string][]byte, opts ...func(*app.Options)) *listener {
 	t.Helper()
 	all := map[string][]byte{"assertd.yaml": []byte(cfg), "rules.yaml": []byte(harnessRules)}
 	if webConfig != "" {
@@ -176,6 +176,9 @@ func startListenerIn(t *testing.T, dir, cfg, webConfig string, files map[string]
 		Effects: &fakeEffects{}, Stdout: io.Discard}
 	if webConfig != "" {
 		o.WebConfigFile = filepath.Join(dir, "web.yml")
+	}
+	for _, f := range opts {
+		f(&o)
 	}
 	a, err := app.New(context.Background(), o)
 	if err != nil {
