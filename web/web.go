@@ -6,10 +6,14 @@
 // Reads go to the store and to the engine's snapshot; mutations go to the
 // store (silences, settings) or to the engine (break glass, approvals,
 // acknowledgements, closing a blast-radius breaker, lifecycle overrides). Who may do what is decided per route (see routes.go):
-// named tokens from the config carry the role read or admin; reads may be
-// public by config, mutations never are. The UI signs in with a token once and
-// keeps a server-side session in an HttpOnly cookie; its forms carry a CSRF
-// token. Every mutation is written to the audit trail under the token's name.
+// named tokens from the config carry the role read, write (read and
+// remote-write) or admin; basic-auth users of --web.config.file (see
+// ListenerConfig, which also gives the listener its TLS) have the role write.
+// Reads may be public by config, remote-write only by web.public_write,
+// mutations never are. The UI signs in with a token once and keeps a
+// server-side session in an HttpOnly cookie; its forms carry a CSRF token,
+// and every change a browser sends passes http.CrossOriginProtection. Every
+// mutation is written to the audit trail under the token's name.
 package web
 
 import (
