@@ -78,7 +78,7 @@ func (c *ListenerConfig) read() (string, *toolkit.Config, error) {
 		return "", nil, err
 	}
 	cfg := &toolkit.Config{
-		TLSConfig:  toolkit.TLSConfig{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13, PreferServerCipherSuites: true},
+		TLSConfig:  toolkit.TLSConfig{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13},
 		HTTPConfig: toolkit.HTTPConfig{HTTP2: true},
 	}
 	if err := yaml.UnmarshalStrict(b, cfg); err != nil {
