@@ -380,6 +380,7 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("web listener: %w", err)
 	}
 	a.ln, a.srv, a.started = ln, srv, true
+	tlsOn := srv.TLSConfig != nil // Serve changes srv.TLSConfig: read it before
 	a.mu.Lock()
 	a.bound = ln.Addr().String()
 	a.mu.Unlock()
@@ -387,7 +388,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.stop = stop
 	a.goPart(func() error {
 		var err error
-		if srv.TLSConfig != nil {
+		if tlsOn {
 			err = srv.ServeTLS(ln, "", "")
 		} else {
 			err = srv.Serve(ln)
@@ -401,7 +402,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
 	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
-	a.log.Info("assertd running", "listen", ln.Addr().String(), "tls", srv.TLSConfig != nil, "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())
+	a.log.Info("assertd running", "listen", ln.Addr().String(), "tls", tlsOn, "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())
 	if open {
 		a.log.Warn("no tokens are configured: listening on loopback only, reads are open, changes and remote-write are refused; " +
 			"add web.tokens (or basic_auth_users in --web.config.file) to listen on another address")
