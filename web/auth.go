@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -126,12 +127,24 @@ func (s *server) credentials(pol policy) bool {
 	return len(pol.tokens) > 0 || s.d.Listener.hasUsers()
 }
 
+// onLoopback reports whether the request came in on a loopback address of
+// the listener (or in-process, without a connection). Reads are open
+// without credentials only there: should the last basic-auth user leave
+// --web.config.file while assertd listens elsewhere, reads close instead.
+func onLoopback(r *http.Request) bool {
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return true
+	}
+	return Loopback(la.String())
+}
+
 // authorize decides whether the request may use the route. It returns the
 // caller, or the status and reason of a refusal.
 func (s *server) authorize(rt route, r *http.Request) (principal, int, string) {
 	pol := s.access.policy()
 	anon := principal{Name: "anonymous"}
-	if pol.publicRead || !s.credentials(pol) {
+	if pol.publicRead || (!s.credentials(pol) && onLoopback(r)) {
 		anon.Role = roleRead
 	}
 	p := anon

@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -286,5 +288,27 @@ func TestWebConfigTLSReload(t *testing.T) {
 	}
 	if resp, err := second.httpClient(false).Get(base + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("the new certificate: %v %v", resp, err)
+	}
+}
+
+// Without credentials reads are open only to requests that came in on a
+// loopback address: were the listener ever reachable otherwise (the last
+// basic-auth user gone from --web.config.file), they close.
+func TestOpenReadsOnlyOverLoopback(t *testing.T) {
+	noTokens := harnessConfig[:strings.Index(harnessConfig, "web:\n")]
+	e := newEnvWith(t, noTokens, harnessRules)
+	h := e.app.Handler()
+	for addr, want := range map[string]int{"127.0.0.1:8080": 200, "[::1]:8080": 200, "10.1.2.3:8080": 401, "192.0.2.7:8080": 401} {
+		r := httptest.NewRequest("GET", "/api/v1/status", nil)
+		la, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, la))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("a read that came in on %s: %d, want %d", addr, w.Code, want)
+		}
 	}
 }
