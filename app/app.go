@@ -152,6 +152,8 @@ type App struct {
 	stopped  bool
 	ln       net.Listener
 	srv      *http.Server
+	ingestLn net.Listener // web.ingest_listen; nil without
+	ingest   *http.Server
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	failed   chan error // the first fatal error of a background part
@@ -375,29 +377,54 @@ func (a *App) Start(ctx context.Context) error {
 			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 		}
 	}
+	var ingest *http.Server
+	if il := set.Config.Web.IngestListen; il != "" {
+		if _, err := web.CheckListen(il, a.access, a.lc); err != nil {
+			return fmt.Errorf("web.ingest_listen: %w", err)
+		}
+		ingest = web.Server(web.IngestOnly(a.handler))
+		ingest.ErrorLog, ingest.TLSNextProto = srv.ErrorLog, srv.TLSNextProto
+		if srv.TLSConfig != nil {
+			ingest.TLSConfig = srv.TLSConfig.Clone()
+		}
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("web listener: %w", err)
 	}
-	a.ln, a.srv, a.started = ln, srv, true
+	var ingestLn net.Listener
+	if ingest != nil {
+		if ingestLn, err = net.Listen("tcp", set.Config.Web.IngestListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("web.ingest_listen: %w", err)
+		}
+	}
+	a.ln, a.srv, a.ingestLn, a.ingest, a.started = ln, srv, ingestLn, ingest, true
 	tlsOn := srv.TLSConfig != nil // Serve changes srv.TLSConfig: read it before
 	a.mu.Lock()
 	a.bound = ln.Addr().String()
 	a.mu.Unlock()
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
-	a.goPart(func() error {
-		var err error
-		if tlsOn {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("web listener: %w", err)
-		}
-		return nil
-	})
+	serve := func(what string, srv *http.Server, ln net.Listener) {
+		a.goPart(func() error {
+			var err error
+			if tlsOn {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		})
+	}
+	serve("web listener", srv, ln)
+	if ingest != nil {
+		serve("web.ingest_listen", ingest, ingestLn)
+		a.log.Info("serving ingestion (remote-write, pings) on a second listener", "ingest_listen", ingestLn.Addr().String())
+	}
 	a.goPart(func() error { return a.eng.Run(runCtx) })
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
@@ -459,6 +486,12 @@ func (a *App) Stop(ctx context.Context) error {
 		if err := a.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("web shutdown: %w", err))
 			a.srv.Close()
+		}
+		if a.ingest != nil {
+			if err := a.ingest.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("web.ingest_listen shutdown: %w", err))
+				a.ingest.Close()
+			}
 		}
 		done := make(chan struct{})
 		go func() { a.wg.Wait(); a.runner.Wait(); close(done) }()
@@ -527,6 +560,17 @@ func (a *App) Addr() string {
 		return ""
 	}
 	return a.ln.Addr().String()
+}
+
+// IngestAddr is the address of web.ingest_listen ("" before Start or
+// without it).
+func (a *App) IngestAddr() string {
+	a.startMu.Lock()
+	defer a.startMu.Unlock()
+	if a.ingestLn == nil {
+		return ""
+	}
+	return a.ingestLn.Addr().String()
 }
 
 // Set is the configuration in force.

@@ -218,11 +218,13 @@ type Level struct {
 
 // Web is the HTTP listener: UI, API, pings, remote-write, metrics.
 type Web struct {
-	Listen      string  `yaml:"listen" jsonschema_description:"Address (default 127.0.0.1:8080). Any other than a loopback address needs web.tokens (or basic-auth users in --web.config.file)."`
-	ExternalURL string  `yaml:"external_url" jsonschema_description:"URL of the UI as people reach it, for links in messages; the browser origin trusted for changes; https makes the session cookie Secure."`
-	PublicRead  bool    `yaml:"public_read" jsonschema_description:"Allow reading without a token. Changes always need an admin token."`
-	PublicWrite bool    `yaml:"public_write" jsonschema_description:"Accept remote-write (POST /api/v1/write) without credentials. Anyone who reaches the listener can then feed the engine."`
-	Tokens      []Token `yaml:"tokens"`
+	Listen      string `yaml:"listen" jsonschema_description:"Address (default 127.0.0.1:8080). Any other than a loopback address needs web.tokens (or basic-auth users in --web.config.file)."`
+	ExternalURL string `yaml:"external_url" jsonschema_description:"URL of the UI as people reach it, for links in messages; the browser origin trusted for changes; https makes the session cookie Secure."`
+	// IngestListen is a second address that serves ingestion only.
+	IngestListen string  `yaml:"ingest_listen" jsonschema_description:"A second address serving only remote-write, heartbeat pings and /healthz, /readyz (with the same TLS and credentials), so that they can be reachable where the UI and the API are not. Read at start."`
+	PublicRead   bool    `yaml:"public_read" jsonschema_description:"Allow reading without a token. Changes always need an admin token."`
+	PublicWrite  bool    `yaml:"public_write" jsonschema_description:"Accept remote-write (POST /api/v1/write) without credentials. Anyone who reaches the listener can then feed the engine."`
+	Tokens       []Token `yaml:"tokens"`
 	// NewSeries bounds the series each writer may create through
 	// remote-write.
 	NewSeries NewSeriesLimit `yaml:"new_series_limit"`

@@ -204,6 +204,11 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 			errs.Add(at("web", "listen"), "listen must be host:port, such as 127.0.0.1:8080")
 		}
 	}
+	if c.Web.IngestListen != "" {
+		if _, _, err := net.SplitHostPort(c.Web.IngestListen); err != nil {
+			errs.Add(at("web", "ingest_listen"), "ingest_listen must be host:port, such as 0.0.0.0:9091")
+		}
+	}
 	if c.Web.ExternalURL != "" {
 		checkURL(&errs, at("web", "external_url"), c.Web.ExternalURL, "external_url")
 	}

@@ -312,3 +312,47 @@ func TestOpenReadsOnlyOverLoopback(t *testing.T) {
 		}
 	}
 }
+
+// web.ingest_listen is a second listener for ingestion only, with the same
+// TLS and credentials: remote-write and pings there, the UI and the API not.
+func TestIngestListener(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "ingest")
+	cfg := strings.Replace(listenerConfig, "web:\n", "web:\n  ingest_listen: 127.0.0.1:0\n", 1)
+	l := startListenerIn(t, dir, cfg, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n", nil)
+	ingest := "https://" + l.app.IngestAddr()
+	if l.app.IngestAddr() == "" || l.app.IngestAddr() == l.app.Addr() {
+		t.Fatalf("ingest listener %q, main %q", l.app.IngestAddr(), l.app.Addr())
+	}
+	client := ca.httpClient(false)
+	body := remoteWrite(t, l.clock.Now(), []string{"__name__", "ingest_w", "job", "api"})
+	if code, b := l.post(t, client, ingest, body, nil); code != 401 {
+		t.Errorf("anonymous on the ingest listener: %d %s", code, b)
+	}
+	if code, b := l.post(t, client, ingest, body, bearer(writeSecret)); code != 204 {
+		t.Errorf("write token on the ingest listener: %d %s", code, b)
+	}
+	get := func(base, path string, set func(*http.Request)) int {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if set != nil {
+			set(req)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for path, want := range map[string]int{"/ping/nightly-backup?key=" + pingKey: 200, "/healthz": 200, "/api/v1/status": 404, "/": 404, "/login": 404, "/metrics": 404} {
+		if code := get(ingest, path, bearer(adminSecret)); code != want {
+			t.Errorf("ingest listener %s: %d, want %d", path, code, want)
+		}
+	}
+	if code := get("https://"+l.app.Addr(), "/api/v1/status", bearer(readSecret)); code != 200 {
+		t.Errorf("the main listener's API: %d", code)
+	}
+	if n := l.count(t, `ingest_w`); n != 1 {
+		t.Errorf("%d series written", n)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -257,4 +258,19 @@ func portOf(addr string) string {
 		return p
 	}
 	return "8080"
+}
+
+// IngestOnly serves, of h (New's handler), only what feeds the engine and
+// what a load balancer probes: remote-write, heartbeat pings, /healthz,
+// /readyz, /-/healthy and /-/ready; anything else answers a JSON 404. It is
+// the handler of web.ingest_listen.
+func IngestOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == writePath, strings.HasPrefix(p, "/ping/"), p == "/healthz", p == "/readyz", p == "/-/healthy", p == "/-/ready":
+			h.ServeHTTP(w, r)
+		default:
+			writeError(w, http.StatusNotFound, "", "no route "+r.Method+" "+p+" on the ingestion listener (web.ingest_listen): the UI and the API are on web.listen")
+		}
+	})
 }
