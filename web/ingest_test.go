@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/assertd/assertd/app"
+	"github.com/assertd/assertd/store"
 )
 
 // post sends a remote-write body with the header set.
@@ -354,5 +355,38 @@ func TestIngestListener(t *testing.T) {
 	}
 	if n := l.count(t, `ingest_w`); n != 1 {
 		t.Errorf("%d series written", n)
+	}
+}
+
+// As an attacker on loopback would try it: an anonymous remote-write of a
+// violating series, with tokens configured and without, starts no run.
+func TestAnonymousWriteStartsNoRun(t *testing.T) {
+	noTokens := harnessConfig[:strings.Index(harnessConfig, "web:\n")]
+	for name, cfg := range map[string]string{"tokens": harnessConfig, "no tokens": noTokens} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvWith(t, cfg, harnessRules)
+			body := remoteWrite(t, e.clock.Now(), []string{"__name__", "pg_free_connections", "instance", "db9", "cluster", "main"})
+			req, _ := http.NewRequest("POST", e.base+"/api/v1/write", bytes.NewReader(body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("anonymous remote-write: %d", resp.StatusCode)
+			}
+			for range 3 {
+				e.eval()
+				e.clock.Add(30 * time.Second)
+			}
+			if runs, _ := e.st.Runs(e.ctx, store.RunFilter{}); len(runs) != 0 {
+				t.Errorf("runs: %+v", runs)
+			}
+			for _, in := range e.eng.Instances() {
+				if in.Labels["instance"] == "db9" {
+					t.Errorf("an instance from the anonymous series: %+v", in)
+				}
+			}
+		})
 	}
 }
