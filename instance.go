@@ -96,6 +96,11 @@ type Instance struct {
 	// stored. Nothing acts on a held change until then. Not stored.
 	Held      bool  `json:"held,omitempty"`
 	HeldState State `json:"held_state,omitempty"`
+	// FirstSeen is when the engine first saw the instance; zero for the
+	// instances it started with (loaded from the store, or found by the
+	// assert's first evaluation). The blast-radius breaker counts instances
+	// that appeared within its window apart. Not stored.
+	FirstSeen time.Time `json:"first_seen,omitzero"`
 	// Lifecycle is the target's lifecycle state (from its lifecycle label
 	// or the engine API), such as upgrading; "" when none is known.
 	Lifecycle string `json:"lifecycle,omitempty"`

@@ -31,6 +31,7 @@ type Assert struct {
 	NoData       NoData            `yaml:"no_data" jsonschema:"enum=ok,enum=violated,enum=uncertain" jsonschema_description:"Verdict when a query returns nothing: ok, violated or uncertain (default)."`
 	Missing      Missing           `yaml:"missing" jsonschema:"enum=resolve,enum=uncertain" jsonschema_description:"When an instance's series vanish while the source is healthy: resolve (default) or uncertain."`
 	UncertainFor assertd.Duration  `yaml:"uncertain_for" jsonschema_description:"How long an instance may stay uncertain before humans are paged (default from the config)."`
+	MaxInstances int               `yaml:"max_instances" jsonschema:"minimum=1" jsonschema_description:"The most instances (label sets) the assert may have (default from the config, 10000). Past it the assert is uncertain and paged once."`
 	Remediate    string            `yaml:"remediate" jsonschema_description:"Name of the remediation to run when violated."`
 	Escalate     string            `yaml:"escalate" jsonschema_description:"Name of the escalation policy that pages humans."`
 	Labels       map[string]string `yaml:"labels" jsonschema_description:"Labels added to every instance."`

@@ -1,6 +1,7 @@
 package asserts
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -23,10 +24,15 @@ type Defaults struct {
 	Every        time.Duration
 	UncertainFor time.Duration
 	Grace        time.Duration
+	MaxInstances int
 }
 
+// DefaultMaxInstances bounds the instances of one assert unless the config
+// or the assert says otherwise.
+const DefaultMaxInstances = 10000
+
 // DefaultDefaults are used when the config says nothing.
-var DefaultDefaults = Defaults{Every: 30 * time.Second, UncertainFor: 5 * time.Minute, Grace: 5 * time.Minute}
+var DefaultDefaults = Defaults{Every: 30 * time.Second, UncertainFor: 5 * time.Minute, Grace: 5 * time.Minute, MaxInstances: DefaultMaxInstances}
 
 // Compiled is an assert ready to evaluate.
 type Compiled struct {
@@ -34,6 +40,7 @@ type Compiled struct {
 	Every        time.Duration // zero when Schedule is set
 	Schedule     cron.Schedule
 	UncertainFor time.Duration
+	MaxInstances int // the most instances the assert may have
 	NoData       NoData
 	Missing      Missing
 	Queries      []Query // sorted by name
@@ -110,6 +117,13 @@ func Compile(a *Assert, loc strictyaml.Loc, def Defaults) (*Compiled, strictyaml
 	positive("uncertain_for", a.UncertainFor)
 	if c.UncertainFor == 0 {
 		c.UncertainFor = def.UncertainFor
+	}
+	c.MaxInstances = a.MaxInstances
+	switch {
+	case a.MaxInstances < 0 || a.MaxInstances == 0 && loc.Has("max_instances"):
+		errs.Add(at("max_instances"), "max_instances must be at least 1, such as max_instances: 1000")
+	case a.MaxInstances == 0:
+		c.MaxInstances = cmp.Or(def.MaxInstances, DefaultMaxInstances)
 	}
 
 	switch a.NoData {

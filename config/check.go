@@ -22,6 +22,9 @@ type Report struct {
 	Heartbeats   int                 `json:"heartbeats"`
 	Remediations int                 `json:"remediations"`
 	Errors       []*strictyaml.Error `json:"errors"`
+	// Warnings are problems that do not stop the files from loading, such
+	// as a label that reaches a url or an argv without an allow pattern.
+	Warnings []*strictyaml.Error `json:"warnings"`
 }
 
 // OK reports whether no problem was found.
@@ -40,6 +43,9 @@ func (r *Report) add(set *Set, errs strictyaml.Errors) {
 	r.Asserts += len(set.Asserts)
 	r.Heartbeats += len(set.Heartbeats)
 	r.Remediations += len(set.Remediations)
+	for _, rem := range set.Remediations {
+		r.Warnings = append(r.Warnings, rem.Warnings...)
+	}
 }
 
 // Check checks files the way `assertd check` does.
@@ -116,6 +122,10 @@ func (r *Report) finish() *Report {
 	}
 	if r.Errors == nil {
 		r.Errors = []*strictyaml.Error{}
+	}
+	r.Warnings = strictyaml.Errors(r.Warnings).Sort()
+	if r.Warnings == nil {
+		r.Warnings = []*strictyaml.Error{}
 	}
 	return r
 }
@@ -231,13 +241,21 @@ func topKeys(path string) []string {
 	return keys
 }
 
-// WriteText prints one path:line:col: message line per problem, then a summary.
+// WriteText prints one path:line:col: message line per problem (warnings
+// as path:line:col: warning: message), then a summary. Warnings do not
+// make the report fail.
 func (r *Report) WriteText(out, summary io.Writer) {
 	for _, e := range r.Errors {
 		fmt.Fprintln(out, e.Error())
 	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(out, "%s: warning: %s\n", w.Pos, w.Msg)
+	}
 	counts := fmt.Sprintf("%s, %s, %s in %s", plural(r.Asserts, "assert"), plural(r.Heartbeats, "heartbeat"),
 		plural(r.Remediations, "remediation"), plural(len(r.Files), "file"))
+	if len(r.Warnings) > 0 {
+		counts += ", " + plural(len(r.Warnings), "warning")
+	}
 	if r.OK() {
 		fmt.Fprintf(summary, "ok: %s\n", counts)
 		return

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -150,6 +151,9 @@ func TestExamplesCheckClean(t *testing.T) {
 	for _, e := range rep.Errors {
 		t.Error(e)
 	}
+	for _, w := range rep.Warnings {
+		t.Errorf("warning: %v", w)
+	}
 	if rep.Asserts < 8 || rep.Remediations < 6 || rep.Heartbeats < 1 {
 		t.Errorf("examples hold %d asserts, %d remediations, %d heartbeats; expected the web and database sets", rep.Asserts, rep.Remediations, rep.Heartbeats)
 	}
@@ -188,7 +192,7 @@ func TestCheckJSON(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.OK || len(got.Errors) != 5 || got.Errors[0].Line != 4 || got.Errors[0].Col != 12 || got.Errors[0].File != "testdata/five.bad.yaml" {
+	if got.OK || len(got.Errors) != 5 || !strings.Contains(buf.String(), `"warnings": []`) || got.Errors[0].Line != 4 || got.Errors[0].Col != 12 || got.Errors[0].File != "testdata/five.bad.yaml" {
 		t.Errorf("json report: %+v", got)
 	}
 }
@@ -257,5 +261,50 @@ func TestConfigSyntaxErrorsOnly(t *testing.T) {
 	}
 	if len(rep.Files) != 1 || rep.Files[0] != cfg {
 		t.Fatalf("files: %v", rep.Files)
+	}
+}
+
+// A label that reaches an argv without an allow pattern is a warning:
+// printed with its position, counted in the summary, and the check passes.
+func TestWarningsDoNotFail(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(f, []byte("asserts: [{name: a, query: {u: up}, expect: u == 1, remediate: r}]\n"+
+		"remediations:\n  - name: r\n    steps:\n      - {name: s, run: [systemctl, restart, \"{{ .Labels.instance }}\"]}\n      - {name: v, verify: a}\n"), 0o644)
+	rep := Check("", false, []string{f})
+	var out, summary bytes.Buffer
+	rep.WriteText(&out, &summary)
+	if !rep.OK() || len(rep.Warnings) != 1 {
+		t.Fatalf("errors %v, warnings %v", rep.Errors, rep.Warnings)
+	}
+	if want := f + ":5:45: warning: step s: run[2] uses .Labels.instance, which has no allow pattern"; !strings.HasPrefix(out.String(), want) {
+		t.Fatalf("output %q, want it to start with %q", out.String(), want)
+	}
+	if !strings.HasPrefix(summary.String(), "ok: ") || !strings.Contains(summary.String(), ", 1 warning\n") {
+		t.Fatalf("summary %q", summary.String())
+	}
+}
+
+// max_instances: the assert's own, else defaults.max_instances, else 10000.
+func TestMaxInstancesDefaults(t *testing.T) {
+	dir := t.TempDir()
+	rules := "asserts:\n  - {name: own, query: {u: up}, expect: u == 1, max_instances: 3}\n  - {name: dflt, query: {u: up}, expect: u == 1}\n"
+	os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rules), 0o644)
+	for _, tc := range []struct {
+		defaults  string
+		own, dflt int
+	}{
+		{"", 3, 10000},
+		{"defaults: {max_instances: 7}\n", 3, 7},
+	} {
+		cfg := filepath.Join(dir, "assertd.yaml")
+		os.WriteFile(cfg, []byte("files: [rules.yaml]\nnotifiers: [{name: c, console: {}}]\nescalation_policies: [{name: ops, levels: [{notify: [c]}]}]\n"+
+			strings.Replace(cmp.Or(tc.defaults, "defaults: {}\n"), "{", "{escalate: ops, ", 1)), 0o644)
+		set, errs := Load(cfg)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if own, dflt := set.Assert("own").MaxInstances, set.Assert("dflt").MaxInstances; own != tc.own || dflt != tc.dflt {
+			t.Fatalf("%q: max_instances %d and %d, want %d and %d", tc.defaults, own, dflt, tc.own, tc.dflt)
+		}
 	}
 }

@@ -43,6 +43,7 @@ type Defaults struct {
 	UncertainFor assertd.Duration `yaml:"uncertain_for" jsonschema_description:"How long an instance may be uncertain before it is escalated (default 5m)."`
 	Grace        assertd.Duration `yaml:"grace" jsonschema_description:"Grace of heartbeats that set none (default 5m)."`
 	Escalate     string           `yaml:"escalate" jsonschema_description:"Escalation policy of asserts that name none."`
+	MaxInstances int              `yaml:"max_instances" jsonschema:"minimum=1" jsonschema_description:"The most instances one assert may have, unless it sets max_instances (default 10000)."`
 	Flapping     Flapping         `yaml:"flapping"`
 	// ExpectedDisruption bounds how long a target in an expected-disruption
 	// lifecycle state (installing, upgrading, restart, retiring) may stay

@@ -169,6 +169,9 @@ func LoadRules(cfgPath string, cfg *Config, cfgPos *strictyaml.Positions, files 
 		if d := cfg.Defaults.UncertainFor.Std(); d > 0 {
 			def.UncertainFor = d
 		}
+		if n := cfg.Defaults.MaxInstances; n > 0 {
+			def.MaxInstances = n
+		}
 		if cfgPos.Has("defaults", "grace") {
 			def.Grace = cfg.Defaults.Grace.Std()
 		}

@@ -25,6 +25,9 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 		errs.Add(at("defaults", "every"), "defaults.every must be more than 0s, such as every: 30s")
 	}
 
+	if n := c.Defaults.MaxInstances; n < 0 || n == 0 && p.Has("defaults", "max_instances") {
+		errs.Add(at("defaults", "max_instances"), "defaults.max_instances must be at least 1, such as max_instances: 10000")
+	}
 	if f := c.Defaults.Flapping; f.High < 0 || f.High > 100 || f.Low < 0 || f.Low > 100 || (f.High > 0 && f.Low >= f.High) {
 		errs.Add(at("defaults", "flapping"), "flapping thresholds are percentages with low below high, such as {high: 50, low: 25}")
 	}

@@ -86,6 +86,17 @@ func TestStoryOneCompletesByItself(t *testing.T) {
 	if strings.Contains(out.String(), "escalated") {
 		t.Fatalf("someone was paged:\n%s", out.String())
 	}
+	// The narration's first state change starts from uncertain, what
+	// assertd knows of an instance before its first evaluation.
+	i := strings.Index(out.String(), " → ")
+	first := out.String()[strings.LastIndex(out.String()[:i], "\n")+1 : i+len(" → ")]
+	if !strings.HasSuffix(first, " uncertain → ") {
+		t.Fatalf("the narration's first change is %q:\n%s", first, out.String())
+	}
+	// The demo job's pings reach assertd over HTTP.
+	if !strings.Contains(out.String(), "demo-job-alive       uncertain → ok") {
+		t.Fatalf("the demo job's heartbeat never turned ok:\n%s", out.String())
+	}
 }
 
 // syncBuffer collects the demo's output; When signals a line of it.

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -94,7 +93,11 @@ func Run(ctx context.Context, o Options) error {
 
 	fmt.Fprintf(o.Out, "assertd demo: the UI is on %s (data in %s)\n", base, data)
 	fmt.Fprintf(o.Out, "the demo service is on http://%s; its faults: %s\n", ln.Addr(), strings.Join(Faults, ", "))
-	fmt.Fprintf(o.Out, "story 1 starts by itself: in %s the demo service turns slow; watch assertd restart it.\n", o.AutoSlow)
+	if o.AutoSlow > 0 {
+		fmt.Fprintf(o.Out, "story 1 starts by itself: in %s the demo service turns slow; watch assertd restart it.\n", o.AutoSlow)
+	} else {
+		fmt.Fprintf(o.Out, "story 1: assertd demo fault latency   (the demo service turns slow; watch assertd restart it)\n")
+	}
 	fmt.Fprintf(o.Out, "then try: assertd demo fault stuck-latency   (a restart cannot fix it: you get paged)\n")
 	fmt.Fprintf(o.Out, "          assertd demo fault heartbeat       (its job stops pinging: uncertain, then paged)\n")
 	if o.AutoSlow > 0 {
@@ -149,63 +152,6 @@ func withChannels(cfg string, getenv func(string) string) string {
 	cfg = strings.Replace(cfg, "notifiers:\n", "notifiers:\n"+strings.Join(add, ""), 1)
 	cfg = strings.Replace(cfg, "info: [console]", "info: ["+strings.Join(append([]string{"console"}, info...), ", ")+"]", 1)
 	return strings.Replace(cfg, "notify: [console]", "notify: ["+strings.Join(append([]string{"console"}, pages...), ", ")+"]", 1)
-}
-
-// narrate prints every state change of the demo's instances.
-func narrate(ctx context.Context, base string, out io.Writer) {
-	last := map[string]string{}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		resp, err := http.Get(base + "/api/v1/instances")
-		if err != nil {
-			continue
-		}
-		var body struct {
-			Instances []struct {
-				Assert string            `json:"assert"`
-				Labels map[string]string `json:"labels"`
-				State  string            `json:"state"`
-				Reason string            `json:"reason"`
-			} `json:"instances"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if err != nil {
-			continue
-		}
-		sort.Slice(body.Instances, func(i, j int) bool { return body.Instances[i].Assert < body.Instances[j].Assert })
-		for _, in := range body.Instances {
-			key := in.Assert + labelsKey(in.Labels)
-			if last[key] != in.State {
-				if last[key] != "" || in.State != "ok" {
-					fmt.Fprintf(out, "%s  %-20s %s → %s: %s\n", time.Now().Format("15:04:05"), in.Assert, orDash(last[key]), in.State, in.Reason)
-				}
-				last[key] = in.State
-			}
-		}
-	}
-}
-
-func labelsKey(ls map[string]string) string {
-	keys := make([]string, 0, len(ls))
-	for k, v := range ls {
-		keys = append(keys, k+"="+v)
-	}
-	sort.Strings(keys)
-	return "{" + strings.Join(keys, ",") + "}"
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // SetFault switches a fault of a running demo service.

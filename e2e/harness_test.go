@@ -7,6 +7,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,9 +40,43 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	fleet := httptest.NewServer(fleetHandler())
+	fleetURL = fleet.URL
 	code := m.Run()
+	fleet.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// fleetURL is the supervisor the scenarios' remediations call, the way a
+// load balancer's or a supervisor's API is called: its host is written in
+// the url, the instance is a path segment (a remediation's url cannot take
+// its host from a label).
+var fleetURL string
+
+// services are the demo services started so far, by address: the fleet
+// restarts only those.
+var services sync.Map
+
+// fleetHandler serves POST /services/{addr}/admin/restart by calling that
+// service's /admin/restart.
+func fleetHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /services/{addr}/admin/restart", func(w http.ResponseWriter, r *http.Request) {
+		addr := r.PathValue("addr")
+		if _, ok := services.Load(addr); !ok {
+			http.Error(w, "no such service", http.StatusNotFound)
+			return
+		}
+		resp, err := http.Post("http://"+addr+"/admin/restart", "text/plain", nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+	})
+	return mux
 }
 
 const (
@@ -62,6 +98,8 @@ func startService(t *testing.T) *service {
 	t.Cleanup(cancel)
 	go s.Run(ctx, 100, "", time.Hour)
 	u, _ := url.Parse(srv.URL)
+	services.Store(u.Host, s)
+	t.Cleanup(func() { services.Delete(u.Host) })
 	return &service{Service: s, addr: u.Host}
 }
 

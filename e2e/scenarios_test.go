@@ -23,14 +23,15 @@ func latencyRules(settle string) string {
 remediations:
   - name: restart
     lock: "{{ .Labels.instance }}"
+    allow: {addr: '127\.0\.0\.1:[0-9]+'}
     steps:
       - name: restart
-        http: {method: POST, url: "http://{{ .Labels.addr }}/admin/restart", expect_status: [200]}
+        http: {method: POST, url: "%s/services/{{ .Labels.addr }}/admin/restart", expect_status: [200]}
         timeout: 5s
         on_failure: page
       - {name: settle, wait: %s}
       - {name: verify, verify: latency, on_failure: page}
-`, settle)
+`, fleetURL, settle)
 }
 
 // 1. A latency fault that a restart fixes: one informational Slack message,

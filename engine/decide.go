@@ -204,17 +204,31 @@ func (e *Engine) commitAndEscalate(ctx context.Context, a *asserts.Compiled, t *
 }
 
 // escalate moves an instance that is uncertain (state from) to escalated:
-// blind, so that a violation found later is still acted on.
+// blind, so that a violation found later is still acted on. While its
+// assert floods (past max_instances), the page is the flood's, once for
+// all its instances.
 func (e *Engine) escalate(ctx context.Context, a *asserts.Compiled, t *tracked, from assertd.State, reason string, now time.Time) {
 	e.mu.Lock()
 	t.State, t.Since, t.Reason, t.blindEsc = assertd.Escalated, now, reason, true
 	inst := t.Instance
+	group := ""
+	if f := e.floods[a.Name]; f != nil {
+		group = f.group(a.Name)
+	}
 	e.mu.Unlock()
 	tr := assertd.Transition{Assert: a.Name, Fingerprint: inst.Fingerprint, Labels: inst.Labels,
 		From: from, To: assertd.Escalated, At: now, Reason: reason, Values: inst.Values}
 	d := assertd.Decision{Assert: a.Name, Fingerprint: inst.Fingerprint, At: now, Action: assertd.ActEscalate, Reason: reason, Policy: e.policyName(a)}
 	msgs := e.messages(a, inst, assertd.NoticeTrigger, reason, now)
-	e.opened(t, now, msgs, true)
+	if group != "" {
+		d.Reason += " (group " + group + ")"
+		for i := range msgs {
+			msgs[i].Key = group + "/" + msgs[i].Channel
+			msgs[i].DedupKey = group
+			msgs[i].Payload = groupPayload(msgs[i].Payload, group)
+		}
+	}
+	e.opened(t, now, msgs, group == "")
 	e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d, Messages: msgs})
 }
 

@@ -84,6 +84,8 @@ type Engine struct {
 	hashes    map[string]string
 	instances map[string]map[string]*tracked // assert → fingerprint → instance
 	open      map[*tracked]struct{}          // instances with an incident to escalate (escalation.go)
+	floods    map[string]*flood              // asserts past their max_instances (flood.go)
+	baseline  map[string]bool                // asserts evaluated once: later instances are new (FirstSeen)
 	next      map[string]time.Time           // assert → next evaluation
 	last      map[string]time.Time           // assert → last evaluation
 	reloadErr error
@@ -117,7 +119,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		o.Retention = store.DefaultRetention
 	}
 	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{},
-		open: map[*tracked]struct{}{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
+		open: map[*tracked]struct{}{}, floods: map[string]*flood{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
 	e.sources = o.Sources
@@ -342,15 +344,20 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	}
 	var gone []retired
 	var lcChanges []lcChange
-	if ev.SourceErr != nil {
+	flooded := ""
+	if ev.SourceErr == nil {
+		flooded = e.checkFlood(a, ev.Verdicts, insts, now)
+	}
+	if ev.SourceErr != nil || flooded != "" {
+		blind := input{now: now, srcErr: ev.SourceErr, uncertain: flooded}
 		for _, t := range insts {
-			todo = append(todo, work{t, t.advance(a, input{now: now, srcErr: ev.SourceErr}, e.opts.Flap)})
+			todo = append(todo, work{t, t.advance(a, blind, e.opts.Flap)})
 		}
 		if len(insts) == 0 {
 			// Nothing known yet: one instance stands for the assert.
 			t := e.newTracked(a, assertd.Labels{}, now)
 			insts[t.Fingerprint] = t
-			todo = append(todo, work{t, t.advance(a, input{now: now, srcErr: ev.SourceErr}, e.opts.Flap)})
+			todo = append(todo, work{t, t.advance(a, blind, e.opts.Flap)})
 		}
 	} else {
 		for i := range ev.Verdicts {
@@ -375,6 +382,11 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 			if t == nil {
 				t = e.newTracked(a, v.Labels, now)
 				t.Lifecycle = lc
+				if !e.baseline[a.Name] {
+					// Found by the assert's first evaluation: the fleet as
+					// it is, not instances that appeared since.
+					t.FirstSeen = time.Time{}
+				}
 				insts[fp] = t
 			}
 			if t.Lifecycle != lc {
@@ -389,6 +401,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 				todo = append(todo, work{t, t.advance(a, input{now: now}, e.opts.Flap)})
 			}
 		}
+		e.baseline[a.Name] = true
 	}
 	for _, w := range todo {
 		w.t.silenced = matchSilence(silences, w.t.Labels)
@@ -410,7 +423,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	e.mu.Lock()
 	var forget []string
 	for fp, t := range insts {
-		if !seen[fp] && ev.SourceErr == nil && t.missing >= 2 && t.State == assertd.OK {
+		if !seen[fp] && ev.SourceErr == nil && flooded == "" && t.missing >= 2 && t.State == assertd.OK {
 			delete(insts, fp)
 			forget = append(forget, fp)
 		}
@@ -424,7 +437,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 }
 
 func (e *Engine) newTracked(a *asserts.Compiled, ls assertd.Labels, now time.Time) *tracked {
-	in := assertd.Instance{Assert: a.Name, Fingerprint: ls.Fingerprint(), Labels: ls, State: assertd.OK, Since: now}
+	in := assertd.Instance{Assert: a.Name, Fingerprint: ls.Fingerprint(), Labels: ls, State: assertd.OK, Since: now, FirstSeen: now}
 	return &tracked{Instance: in, saved: in}
 }
 

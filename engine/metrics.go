@@ -15,6 +15,7 @@ type metrics struct {
 	held        prometheus.Gauge
 	reloadOK    prometheus.Gauge
 	reloads     *prometheus.CounterVec
+	floods      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
@@ -28,11 +29,13 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 		held:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "assertd_held_changes", Help: "State changes waiting for the store; their actions wait too."}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "assertd_config_last_reload_successful", Help: "1 when the last reload worked."}),
 		reloads:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_config_reloads_total", Help: "Reloads by result."}, []string{"result"}),
+		floods: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_instance_floods_total",
+			Help: "Times an assert's series passed its max_instances (it is uncertain until they fall back)."}, []string{"assert"}),
 	}
 	m.storeUp.Set(1)
 	m.reloadOK.Set(1)
 	if reg != nil {
-		reg.MustRegister(m.evaluations, m.failures, m.missed, m.duration, m.storeUp, m.held, m.reloadOK, m.reloads, &stateCollector{e})
+		reg.MustRegister(m.evaluations, m.failures, m.missed, m.duration, m.storeUp, m.held, m.reloadOK, m.reloads, m.floods, &stateCollector{e})
 	}
 	return m
 }

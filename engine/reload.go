@@ -78,6 +78,8 @@ func (e *Engine) Install(set *config.Set, srcs map[string]asserts.Querier, now t
 			delete(e.instances, name)
 			delete(e.next, name)
 			delete(e.last, name)
+			delete(e.floods, name)
+			delete(e.baseline, name) // its next evaluation finds the fleet anew
 		}
 	}
 	for name := range e.next {

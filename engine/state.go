@@ -93,6 +93,9 @@ type input struct {
 	now     time.Time
 	verdict *asserts.Verdict // nil: the instance's series are missing
 	srcErr  error            // the source could not answer
+	// uncertain, when set, says why the evaluation cannot tell the
+	// instance's state although the source answered (a flood of series).
+	uncertain string
 }
 
 // change is a state change the machine decided; it becomes a transition.
@@ -112,6 +115,8 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 	switch {
 	case in.srcErr != nil:
 		verdict, reason = assertd.Uncertain, "source unavailable: "+in.srcErr.Error()
+	case in.uncertain != "":
+		verdict, reason = assertd.Uncertain, in.uncertain
 	case in.verdict == nil:
 		t.missing++
 		if a.Missing == asserts.MissingResolve {

@@ -31,6 +31,13 @@ func (c *Console) Notify(_ context.Context, m *Message) (bool, error) {
 		if link := uiLink(m.UI, n); link != "" {
 			fmt.Fprintf(&b, "  %s\n", link)
 		}
+		if n.StepLog != "" {
+			fmt.Fprintf(&b, "  run %s:\n", n.RunID)
+			for line := range strings.Lines(strings.TrimRight(n.StepLog, "\n")) {
+				b.WriteString("    " + line)
+			}
+			b.WriteString("\n")
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -30,6 +30,19 @@ var violating = []assertd.State{assertd.Violated, assertd.Remediating, assertd.E
 
 func isViolating(x assertd.Instance) bool { return slices.Contains(violating, x.State) }
 
+// counted returns the instances the breaker's share is taken over: those
+// that existed before since (or were loaded from the store at start), and
+// the newer ones that are violating.
+func counted(insts []assertd.Instance, since time.Time) []assertd.Instance {
+	out := make([]assertd.Instance, 0, len(insts))
+	for _, x := range insts {
+		if x.FirstSeen.IsZero() || x.FirstSeen.Before(since) || isViolating(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 // blast is the breaker's configuration with its defaults.
 type blast struct {
 	share  float64
@@ -56,7 +69,7 @@ func (r *Runner) breakerCheck(ctx context.Context, h Host, in assertd.Instance, 
 		return assertd.Decision{}, false
 	}
 	cfg := blastOf(br)
-	insts := h.InstancesOf(in.Assert)
+	insts := counted(h.InstancesOf(in.Assert), now.Add(-cfg.window))
 	r.breakerMu.Lock()
 	defer r.breakerMu.Unlock()
 	b, err := r.o.Store.Breaker(ctx, in.Assert)
@@ -222,8 +235,8 @@ func (r *Runner) Breakers(ctx context.Context, now time.Time) ([]assertd.Breaker
 		if h == nil {
 			continue
 		}
-		insts := h.InstancesOf(b.Assert)
 		cfg := blastOf(h.Safety().BlastRadius)
+		insts := counted(h.InstancesOf(b.Assert), now.Add(-cfg.window))
 		if b.Open {
 			bs[i] = r.current(ctx, b, cfg, insts, now, false)
 			continue

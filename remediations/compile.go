@@ -49,7 +49,12 @@ type Compiled struct {
 	Lock             *template.Template // nil: no lock
 	Guard            *vm.Program        // nil: no guard
 	Rollout          []*labels.Matcher  // nil: everywhere
+	Allow            []allowPattern     // sorted by label
 	Steps            []CompiledStep
+	// Warnings are problems that do not stop the remediation from loading
+	// (assertd check prints them), such as a label used in a url or an
+	// argv without an allow pattern.
+	Warnings strictyaml.Errors
 
 	// Refs to asserts, checked against the loaded set by the caller.
 	VerifyAsserts []Ref // verify: NAME
@@ -65,7 +70,10 @@ type CompiledStep struct {
 	Kind      string // run, http, wait, verify
 	Run       []*template.Template
 	URL       *template.Template
+	URLBase   *url.URL // the literal scheme and host of URL
 	Body      *template.Template
+	BodyJSON  bool   // Body is JSON: its values are JSON-encoded
+	ArgLit    []bool // ArgLit[i]: run element i begins with literal text
 	Timeout   time.Duration
 	Backoff   time.Duration
 	OnSuccess int // step index, Done
@@ -148,6 +156,7 @@ func Compile(r *Remediation, loc strictyaml.Loc) (*Compiled, strictyaml.Errors) 
 		}
 		c.Rollout = m
 	}
+	c.Allow = compileAllow(r.Allow, loc, &errs)
 	switch r.Approval.Mode {
 	case "", "none":
 	case "required":
@@ -189,6 +198,7 @@ func Compile(r *Remediation, loc strictyaml.Loc) (*Compiled, strictyaml.Errors) 
 		c.Steps[i] = compileStep(s, sat, c, &errs)
 	}
 	checkGraph(c, loc, index, &errs)
+	c.Warnings = unguardedLabels(c, loc)
 	return c, errs
 }
 
@@ -243,7 +253,11 @@ func compileStep(s *Step, at strictyaml.Loc, c *Compiled, errs *strictyaml.Error
 	}
 	switch cs.Kind {
 	case "run":
-		cs.Run = compileArgv(s, at, errs)
+		cs.Run = compileArgv(&cs, at, errs)
+		cs.ArgLit = make([]bool, len(cs.Run))
+		for i, t := range cs.Run {
+			cs.ArgLit[i] = literalPrefix(t) != ""
+		}
 	case "http":
 		compileHTTP(&cs, at.In("http"), errs)
 	case "wait":
@@ -266,7 +280,8 @@ func compileStep(s *Step, at strictyaml.Loc, c *Compiled, errs *strictyaml.Error
 
 var shells = []string{"sh", "bash", "dash", "zsh", "ksh", "ash", "fish", "csh", "tcsh", "busybox", "env"}
 
-func compileArgv(s *Step, at strictyaml.Loc, errs *strictyaml.Errors) []*template.Template {
+func compileArgv(cs *CompiledStep, at strictyaml.Loc, errs *strictyaml.Errors) []*template.Template {
+	s := cs.Step
 	if len(s.Run) == 0 {
 		errs.Add(at.At("run"), "run needs a program: write run: [program, arg, ...]")
 		return nil
@@ -284,9 +299,12 @@ func compileArgv(s *Step, at strictyaml.Loc, errs *strictyaml.Errors) []*templat
 		if shellC && strings.Contains(arg, "{{") {
 			errs.Add(at.At("run", i), "a template inside a shell command string lets label values inject commands: pass values as separate argv elements instead of through %s -c", prog)
 		}
-		t, err := assertd.ParseTemplate(fmt.Sprintf("run[%d]", i), arg, TemplateFields)
+		what := fmt.Sprintf("run[%d]", i)
+		t, err := assertd.ParseTemplate(what, arg, TemplateFields)
 		if err != nil {
-			errs.Add(at.At("run", i), "run[%d]: %v", i, err)
+			errs.Add(at.At("run", i), "%s: %v", what, err)
+		} else if _, err := escapeTemplate(t, what, argvStart); err != nil {
+			errs.Add(at.At("run", i), "%v", err)
 		}
 		out[i] = t
 	}
@@ -346,24 +364,25 @@ func compileHTTP(cs *CompiledStep, at strictyaml.Loc, errs *strictyaml.Errors) {
 		errs.Add(at.At("url"), "url: %v", err)
 	} else {
 		cs.URL = t
-		// Render with placeholder values so that a URL that cannot parse is
-		// caught now, not during an incident.
-		var b strings.Builder
-		sample := map[string]any{"Assert": "a", "Remediation": "r", "RunID": "1",
-			"Labels": map[string]string{}, "Values": map[string]float64{}}
-		if err := t.Execute(&b, sample); err == nil {
-			u, err := url.Parse(b.String())
-			switch {
-			case err != nil:
-				errs.Add(at.At("url"), "url does not parse: %v", err)
-			case u.Scheme != "http" && u.Scheme != "https":
-				errs.Add(at.At("url"), "url must start with http:// or https://, got %q", h.URL)
-			case u.Host == "" && !strings.Contains(h.URL, "{{"):
-				errs.Add(at.At("url"), "url has no host: %q", h.URL)
-			case u.User != nil:
-				errs.Add(at.At("url"), "url carries credentials: secrets only by reference: use headers: {Authorization: {secret_env: VARIABLE, prefix: \"Basic \"}}")
-			}
+		if _, err := escapeTemplate(t, "url", urlScheme); err != nil {
+			errs.Add(at.At("url"), "%v", err)
+		} else if base, err := urlBase(t, h.URL); err != nil {
+			errs.Add(at.At("url"), "%v", err)
+		} else {
+			cs.URLBase = base
 		}
+	}
+	cs.BodyJSON = jsonContentType(h.Headers)
+	switch h.BodyEscape {
+	case "":
+	case "json":
+		if !cs.BodyJSON {
+			errs.Add(at.At("body_escape"), "body_escape json needs the JSON content type: add headers: {Content-Type: application/json}")
+		}
+	case "none":
+		cs.BodyJSON = false
+	default:
+		errs.Add(at.At("body_escape"), "body_escape must be json or none, not %q", h.BodyEscape)
 	}
 	if h.Body != "" {
 		t, err := assertd.ParseTemplate("body", h.Body, TemplateFields)
@@ -371,6 +390,19 @@ func compileHTTP(cs *CompiledStep, at strictyaml.Loc, errs *strictyaml.Errors) {
 			errs.Add(at.At("body"), "body: %v", err)
 		}
 		cs.Body = t
+		switch {
+		case t == nil:
+		case cs.BodyJSON:
+			end, err := escapeTemplate(t, "body", jsonBare)
+			switch {
+			case err != nil:
+				errs.Add(at.At("body"), "%v", err)
+			case end != jsonBare:
+				errs.Add(at.At("body"), "body: a JSON string is not closed: the body ends inside quotes")
+			}
+		case h.BodyEscape == "" && hasActions(t):
+			errs.Add(at.At("body"), "body inserts values, but the request is not JSON, so they cannot be escaped: add headers: {Content-Type: application/json} to have them JSON-encoded, or write body_escape: none to insert them as they are")
+		}
 	}
 	for i, s := range h.ExpectStatus {
 		if s < 100 || s > 599 {

@@ -18,7 +18,7 @@ import (
 // Decide runs the gates before a run of the remediation for the instance,
 // in this order: the kill switch (which fails closed: a setting that cannot
 // be read stops everything), the instance itself (never uncertain or
-// silenced), the blast-radius breaker, the guard, mode and rollout (shadow),
+// silenced), the allow patterns of its labels, the blast-radius breaker, the guard, mode and rollout (shadow),
 // the target key, max_runs, cooldown, the lock, the concurrent runs and the
 // run budget. A refusal is ActHold with its reason (the engine records it
 // and pages); the breaker's refusals carry a Group so that they page once.
@@ -47,6 +47,9 @@ func (r *Runner) Decide(ctx context.Context, name string, in assertd.Instance, n
 		return hold(refusedSilenced, "refused: the instance is silenced by %s", in.Silenced)
 	case in.State == assertd.Uncertain:
 		return hold(refusedUncertain, "refused: the instance is uncertain: never remediated blindly")
+	}
+	if why := rem.allowed(in.Labels); why != "" {
+		return hold(refusedAllow, "refused: %s", why)
 	}
 	if d, open := r.breakerCheck(ctx, h, in, now); open {
 		r.m.refusals.WithLabelValues(refusedBreaker).Inc()

@@ -68,6 +68,16 @@ func TestGates(t *testing.T) {
 			action: assertd.ActHold, reason: "silenced by s1"},
 		{name: "uncertain", rem: base, in: func(in assertd.Instance) assertd.Instance { in.State = assertd.Uncertain; return in },
 			action: assertd.ActHold, reason: "uncertain: never remediated blindly"},
+		{name: "allow: the label matches its pattern", rem: with(func(r *Remediation) { r.Allow = map[string]string{"instance": "[a-z0-9-]+"} }),
+			action: assertd.ActRemediate},
+		{name: "allow: the label does not match (the pattern is anchored)", rem: with(func(r *Remediation) { r.Allow = map[string]string{"instance": "[a-z0-9-]+"} }),
+			in: func(in assertd.Instance) assertd.Instance {
+				in.Labels = assertd.Labels{"instance": "a/../admin"}
+				return in
+			},
+			action: assertd.ActHold, reason: `refused: allow: label instance="a/../admin" does not match [a-z0-9-]+: nothing runs for this value`},
+		{name: "allow: a missing label does not match", rem: with(func(r *Remediation) { r.Allow = map[string]string{"cluster": "[a-z]+"} }),
+			action: assertd.ActHold, reason: `allow: label cluster="" does not match [a-z]+`},
 		{name: "guard does not hold", rem: with(func(r *Remediation) { r.Guard = `fraction_violating("latency", "zone") < 0.5` }),
 			setup: func(t *testing.T, g *rig) {
 				g.host.insts = []assertd.Instance{instA, {Assert: "latency", Labels: assertd.Labels{"zone": "z1"}, State: assertd.OK},

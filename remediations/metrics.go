@@ -22,6 +22,8 @@ const (
 	refusedConcurrency = "concurrency" // max_concurrent_runs are in progress
 	refusedBudget      = "budget"      // the run budget is spent (or cannot be checked)
 	refusedApproval    = "approval"    // the approval was denied, expired or could not be asked
+	refusedAllow       = "allow"       // a label does not match its allow pattern
+	refusedValue       = "value"       // a label value is refused where a template inserts it (an option, a control character, a dot segment…)
 )
 
 // metrics are the runner's counters of what happened.
@@ -37,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_refusals_total",
 			Help: "Remediations refused (by a gate when deciding, or when a run starts), by kind of refusal."}, []string{"reason"}),
 	}
-	for _, k := range []string{refusedKillSwitch, refusedBreaker, refusedGuard, refusedMaxRuns, refusedCooldown, refusedLock, refusedConcurrency, refusedBudget, refusedApproval} {
+	for _, k := range []string{refusedKillSwitch, refusedBreaker, refusedGuard, refusedMaxRuns, refusedCooldown, refusedLock, refusedConcurrency, refusedBudget, refusedApproval, refusedAllow, refusedValue} {
 		m.refusals.WithLabelValues(k)
 	}
 	if reg != nil {

@@ -23,7 +23,10 @@ type Remediation struct {
 	Mode     Mode             `yaml:"mode" jsonschema:"enum=on,enum=shadow" jsonschema_description:"on (default) runs; shadow records what it would run and makes no external call."`
 	Rollout  string           `yaml:"rollout" jsonschema_description:"Label selector such as '{env=~\"staging|canary\"}': mode on applies only to matching instances; others run in shadow."`
 	Approval Approval         `yaml:"approval"`
-	Steps    []Step           `yaml:"steps" jsonschema:"required"`
+	// Allow holds, per label, a pattern its value must match (anchored at
+	// both ends) before a run starts.
+	Allow map[string]string `yaml:"allow" jsonschema_description:"Label: regular expression its value must match (anchored) before a run starts, such as instance: '^[a-z0-9-]+$'. Checked by the gates; a mismatch is refused and paged."`
+	Steps []Step            `yaml:"steps" jsonschema:"required"`
 
 	Pos strictyaml.Pos `yaml:"-" json:"-"`
 }
@@ -100,7 +103,8 @@ type HTTP struct {
 	Method       string           `yaml:"method" jsonschema:"enum=GET,enum=HEAD,enum=POST,enum=PUT,enum=PATCH,enum=DELETE" jsonschema_description:"Default POST."`
 	URL          string           `yaml:"url" jsonschema:"required" jsonschema_description:"Template of an http or https URL."`
 	Headers      map[string]Value `yaml:"headers" jsonschema_description:"Header: value, or Header: {secret_env: VAR, prefix: 'Bearer '}."`
-	Body         string           `yaml:"body" jsonschema_description:"Template of the request body."`
+	Body         string           `yaml:"body" jsonschema_description:"Template of the request body. With Content-Type application/json its values are JSON-encoded; any other body with templates needs body_escape: none."`
+	BodyEscape   string           `yaml:"body_escape" jsonschema:"enum=json,enum=none" jsonschema_description:"json (default with a JSON Content-Type): values are JSON-encoded where they land; none: values are inserted as they are (required for a templated body that is not JSON)."`
 	ExpectStatus []int            `yaml:"expect_status" jsonschema_description:"Statuses that count as success (default: any 2xx)."`
 }
 

@@ -302,6 +302,9 @@ func (r *Runner) execute(ctx context.Context, ru *execRun) (verified bool, outco
 	if ru.Shadow {
 		return false, r.finish(ctx, ru, assertd.RunSucceeded, r.shadow(ctx, ru)), true
 	}
+	if kind, err := r.prerender(ru); err != nil {
+		return false, r.refuse(ctx, ru, kind, "refused before any step ran: "+err.Error()), true
+	}
 	if ru.rem.ApprovalRequired && !ru.manual {
 		approved, why := r.awaitApproval(ctx, ru)
 		if ctx.Err() != nil {

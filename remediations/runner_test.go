@@ -57,21 +57,21 @@ func TestRunSteps(t *testing.T) {
 				{Name: "restart", Run: []string{helper, "echo", "fallback"}}, verifyStep()},
 			verifyOK: true,
 			want:     want{verified: true, steps: []string{"drain:failed", "restart:ok", "verify:ok"}}},
-		{name: "a template that renders empty fails before exec: nothing runs",
+		{name: "a template that renders empty is refused before the first step: nothing runs",
 			steps: []Step{{Name: "restart", Run: []string{helper, "touch", marker, "{{ .Labels.missing }}"}}, verifyStep()},
-			want:  want{outcome: "run[3] renders empty", steps: []string{"restart:failed"}},
+			want:  want{outcome: "refused before any step ran: step restart: run[3] renders empty", steps: []string{}},
 			check: func(t *testing.T, g *rig, _ time.Duration) {
 				if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 					t.Fatal("the program ran")
 				}
 			}},
-		{name: "a label with a NUL byte fails before exec",
+		{name: "a label with a NUL byte is refused before the first step",
 			steps: []Step{{Name: "restart", Run: []string{helper, "touch", marker + "{{ .Labels.instance }}"}}, verifyStep()},
 			in: func(in assertd.Instance) assertd.Instance {
 				in.Labels = assertd.Labels{"instance": "a\x00b"}
 				return in
 			},
-			want: want{outcome: "renders a NUL byte", steps: []string{"restart:failed"}},
+			want: want{outcome: "refused before any step ran: step restart: run[2]: {{.Labels.instance}} gives \"a\\x00b\", which holds the control character U+0000", steps: []string{}},
 			check: func(t *testing.T, g *rig, _ time.Duration) {
 				if m, _ := filepath.Glob(marker + "*"); len(m) > 0 {
 					t.Fatal("the program ran")
@@ -226,7 +226,7 @@ func TestHTTPStep(t *testing.T) {
 	} {
 		rem := compileRem(t, Remediation{Name: "drain", Steps: []Step{
 			{Name: "drain", HTTP: &HTTP{Method: "PUT", URL: srv.URL + tc.path + "/{{ .Labels.instance }}", Body: `{"target": "{{ .Labels.instance }}"}`,
-				Headers: map[string]Value{"Authorization": {SecretEnv: "TOKEN", Prefix: "Bearer "}}, ExpectStatus: []int{202}}},
+				Headers: map[string]Value{"Authorization": {SecretEnv: "TOKEN", Prefix: "Bearer "}, "Content-Type": {Value: "application/json"}}, ExpectStatus: []int{202}}},
 			verifyStep()}})
 		g := newRig(t, rem)
 		g.env["TOKEN"] = "s3cr3t-token"

@@ -2,6 +2,7 @@ package remediations
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -101,6 +102,9 @@ func render(what string, t *template.Template, data map[string]any, allowEmpty b
 	}
 	var b strings.Builder
 	if err := t.Execute(&b, data); err != nil {
+		if msg, ok := valueRefusal(err); ok {
+			return "", errors.New(msg)
+		}
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	s := b.String()
@@ -148,9 +152,13 @@ func (r *Runner) secret(what string, v Value, red *redactor) (string, error) {
 // argvEnv renders a run step's argv and environment.
 func (r *Runner) argvEnv(ru *execRun, st *CompiledStep, resolveSecrets bool) (argv, env []string, err error) {
 	for i, t := range st.Run {
-		a, err := render(fmt.Sprintf("run[%d]", i), t, ru.data, false)
+		what := fmt.Sprintf("run[%d]", i)
+		a, err := render(what, t, ru.data, false)
 		if err != nil {
 			return nil, nil, err
+		}
+		if i > 0 && i < len(st.ArgLit) && !st.ArgLit[i] && strings.HasPrefix(a, "-") {
+			return nil, nil, fmt.Errorf("%s renders %s, which starts with \"-\" and would be read as an option: nothing runs", what, shortQuote(a))
 		}
 		argv = append(argv, a)
 	}
@@ -275,14 +283,10 @@ func (r *Runner) httpStep(ctx context.Context, ru *execRun, st *CompiledStep) st
 	if err != nil {
 		return fail(err)
 	}
-	pu, err := url.Parse(u)
-	switch {
-	case err != nil:
-		return fail(fmt.Errorf("url renders %q, which does not parse: nothing is sent", u))
-	case pu.Scheme != "http" && pu.Scheme != "https", pu.Host == "", pu.User != nil:
-		return fail(fmt.Errorf("url renders %q: it must be http(s) with a host and no credentials; nothing is sent", u))
+	if err := checkURL(st, u); err != nil {
+		return fail(err)
 	}
-	body, err := render("body", st.Body, ru.data, true)
+	body, err := renderBody(st, ru.data)
 	if err != nil {
 		return fail(err)
 	}
@@ -329,6 +333,67 @@ func (r *Runner) httpStep(ctx context.Context, ru *execRun, st *CompiledStep) st
 		res.outcome, res.err = assertd.StepTimeout, fmt.Sprintf("reading the answer: %v", rerr)
 	}
 	return res
+}
+
+// checkURL checks a rendered url: it parses, and its scheme and host are
+// the literal ones of the template.
+func checkURL(st *CompiledStep, u string) error {
+	pu, err := url.Parse(u)
+	switch {
+	case err != nil:
+		return fmt.Errorf("url renders %q, which does not parse: nothing is sent", u)
+	case pu.Scheme != "http" && pu.Scheme != "https", pu.Host == "", pu.User != nil:
+		return fmt.Errorf("url renders %q: it must be http(s) with a host and no credentials; nothing is sent", u)
+	case st.URLBase != nil && (pu.Scheme != st.URLBase.Scheme || pu.Host != st.URLBase.Host):
+		return fmt.Errorf("url renders %q, whose scheme and host are not the url's own %s://%s: nothing is sent", u, st.URLBase.Scheme, st.URLBase.Host)
+	}
+	for _, seg := range strings.Split(pu.EscapedPath(), "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("url renders %q, whose path has a dot segment (%s) that would move up the path: nothing is sent", u, seg)
+		}
+	}
+	return nil
+}
+
+// renderBody renders a request body; a JSON body must render valid JSON.
+func renderBody(st *CompiledStep, data map[string]any) (string, error) {
+	body, err := render("body", st.Body, data, true)
+	if err != nil {
+		return "", err
+	}
+	if st.BodyJSON && body != "" && !json.Valid([]byte(body)) {
+		return "", fmt.Errorf("body renders %s, which is not valid JSON: nothing is sent", shortQuote(body))
+	}
+	return body, nil
+}
+
+// prerender renders every step's argv, url and body (not the secrets)
+// before the first step runs, and checks the allow patterns: a value that
+// is refused stops the run before anything is done, not halfway through.
+// It returns the kind of refusal with the reason.
+func (r *Runner) prerender(ru *execRun) (string, error) {
+	if why := ru.rem.allowed(ru.in.Labels); why != "" {
+		return refusedAllow, errors.New(why)
+	}
+	for i := range ru.rem.Steps {
+		st := &ru.rem.Steps[i]
+		var err error
+		switch st.Kind {
+		case "run":
+			_, _, err = r.argvEnv(ru, st, false)
+		case "http":
+			var u string
+			if u, err = render("url", st.URL, ru.data, false); err == nil {
+				if err = checkURL(st, u); err == nil {
+					_, err = renderBody(st, ru.data)
+				}
+			}
+		}
+		if err != nil {
+			return refusedValue, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+	}
+	return "", nil
 }
 
 func expected(want []int) string {
@@ -387,6 +452,12 @@ func (r *Runner) shadow(ctx context.Context, ru *execRun) string {
 			}
 		case "http":
 			u, err := render("url", st.URL, ru.data, false)
+			if err == nil {
+				err = checkURL(st, u)
+			}
+			if err == nil {
+				_, err = renderBody(st, ru.data)
+			}
 			if err != nil {
 				rec.Error = "would fail before sending: " + err.Error()
 			} else {

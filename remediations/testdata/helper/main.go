@@ -1,5 +1,5 @@
 // Package main is a small program the remediation tests run as a real
-// child process: it exits with a code, prints, floods, ignores SIGTERM,
+// child process: it exits with a code, prints, records its argv, floods, ignores SIGTERM,
 // spawns children, serves a health endpoint (a supervised service) and
 // signals a pid.
 package main
@@ -44,6 +44,12 @@ func main() {
 			os.Stdout.Write(line)
 		}
 		fmt.Println("end of flood")
+	case "argv": // argv FILE ARGS...: write ARGS to FILE, each ended by NUL
+		var b []byte
+		for _, a := range args[1:] {
+			b = append(append(b, a...), 0)
+		}
+		os.WriteFile(args[0], b, 0o644)
 	case "touch":
 		os.WriteFile(args[0], []byte("touched"), 0o644)
 	case "fail-until": // fail-until COUNTER N: exit 1 until the Nth call
