@@ -203,8 +203,11 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 
 	// Web.
 	if c.Web.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {
+		if host, port, err := net.SplitHostPort(c.Web.Listen); err != nil {
 			errs.Add(at("web", "listen"), "listen must be host:port, such as 127.0.0.1:8080")
+		} else if len(c.Web.Tokens) == 0 && !loopback(host) {
+			errs.Add(at("web", "listen"), "listen %s is not a loopback address and web.tokens is empty, so nothing would authenticate "+
+				"remote-write or changes: add web.tokens (role write for remote-write, admin for changes), or write listen: 127.0.0.1:%s", c.Web.Listen, port)
 		}
 	}
 	if c.Web.IngestListen != "" {
@@ -309,4 +312,13 @@ func ParseWriteMatchers(s string) ([]*labels.Matcher, error) {
 		return nil, fmt.Errorf("write_matchers %q is not a series selector: %v; write one such as '{job=\"api\"}'", s, err)
 	}
 	return ms, nil
+}
+
+// loopback reports whether a listen host is loopback only.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
