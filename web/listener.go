@@ -27,7 +27,8 @@ import (
 // The file is read again when it changes: TLS settings and certificates
 // apply from the next connection, users, headers and the rate limit from the
 // next request. A file that no longer parses is logged and the last good one
-// stays in force.
+// stays in force. Whether the listener speaks TLS at all is decided at
+// start.
 //
 // Basic-auth users are an alternative to bearer tokens, not a gate in front
 // of them: a user of the file has the role write (read and remote-write).
@@ -39,7 +40,7 @@ type ListenerConfig struct {
 	stamp   string
 	cfg     *toolkit.Config
 	limiter *rate.Limiter
-	bad     string // the stamp of a file that did not parse, logged once
+	bad     string // the stamp of a file that did not parse (logged once)
 
 	bcryptMu sync.Mutex // bcrypt is costly: one comparison at a time
 	cacheMu  sync.Mutex
@@ -111,17 +112,17 @@ func (c *ListenerConfig) install(stamp string, cfg *toolkit.Config) {
 func (c *ListenerConfig) current() (*toolkit.Config, *rate.Limiter) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st, err := os.Stat(c.path)
-	if err == nil && fmt.Sprintf("%d:%d", st.ModTime().UnixNano(), st.Size()) == c.stamp {
+	now := "missing"
+	if st, err := os.Stat(c.path); err == nil {
+		now = fmt.Sprintf("%d:%d", st.ModTime().UnixNano(), st.Size())
+	}
+	if now == c.stamp || now == c.bad {
 		return c.cfg, c.limiter
 	}
 	stamp, cfg, err := c.read()
 	if err != nil {
-		key := fmt.Sprint(stamp, err)
-		if key != c.bad {
-			c.bad = key
-			c.log.Error("--web.config.file: keeping the last good one", "file", c.path, "err", err)
-		}
+		c.bad = now // read again when it changes
+		c.log.Error("--web.config.file: keeping the last good one", "file", c.path, "err", err)
 		return c.cfg, c.limiter
 	}
 	c.install(stamp, cfg)
