@@ -10,6 +10,7 @@ const (
 	NoticeTrigger NoticeKind = "trigger" // humans are paged
 	NoticeResolve NoticeKind = "resolve" // a paged incident recovered
 	NoticeInfo    NoticeKind = "info"    // for the record: auto-healed, shadow run …
+	NoticeAck     NoticeKind = "ack"     // a human took a paged incident: its escalation stopped
 )
 
 // NoticeVersion is the version of the Notice payload.
@@ -37,4 +38,11 @@ type Notice struct {
 	// policy and the repeat round, both from 0 (the first page is 0, 0).
 	Level int `json:"level,omitempty"`
 	Round int `json:"round,omitempty"`
+	// By is who acknowledged, on an ack.
+	By string `json:"by,omitempty"`
+	// Approval is the run waiting for a human's approval until Expires, on
+	// an approval request (an info notice): the channel may offer to
+	// approve or refuse it.
+	Approval string    `json:"approval,omitempty"`
+	Expires  time.Time `json:"expires,omitzero"`
 }

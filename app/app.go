@@ -137,6 +137,7 @@ type App struct {
 	eng     *engine.Engine
 	access  *web.Access
 	lc      *web.ListenerConfig // nil without --web.config.file
+	chatops *web.ChatOps
 	handler http.Handler
 
 	reloadMu sync.Mutex // one reload at a time; closed
@@ -259,6 +260,9 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if a.access, err = web.LoadAccess(set.Config.Web, set.Dir(), o.Getenv); err != nil {
 		return nil, err
 	}
+	if a.chatops, err = web.LoadChatOps(set.Config.Notifiers, set.Dir(), o.Getenv); err != nil {
+		return nil, err
+	}
 	if o.WebConfigFile != "" {
 		if a.lc, err = web.LoadListenerConfig(o.WebConfigFile, a.log); err != nil {
 			return nil, err
@@ -268,7 +272,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		return nil, err
 	}
 	if a.handler, err = web.New(web.Deps{
-		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ConfigDir: set.Dir(), Getenv: o.Getenv,
+		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
 		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 	}); err != nil {

@@ -28,6 +28,7 @@ type next struct {
 	hb      *heartbeat.Next
 	del     *notifiers.Next
 	access  *web.Access
+	chatops *web.ChatOps
 	targets *sources.Targets
 }
 
@@ -60,6 +61,11 @@ func (a *App) Reload(ctx context.Context) error {
 			changes = append(changes, "token "+name+": its secret changed")
 		}
 	}
+	if n.chatops != nil {
+		for _, name := range a.chatops.SecretsChanged(n.chatops) {
+			changes = append(changes, "notifier "+name+": its signing or webhook secret changed")
+		}
+	}
 	for _, c := range changes {
 		a.log.Info("configuration changed", "change", c)
 	}
@@ -68,6 +74,9 @@ func (a *App) Reload(ctx context.Context) error {
 	a.del.Swap(n.del)
 	if n.access != nil {
 		a.access.Swap(n.access)
+	}
+	if n.chatops != nil {
+		a.chatops.Swap(n.chatops)
 	}
 	var errs []error
 	if err := a.emb.ApplyTargets(n.targets); err != nil {
@@ -115,6 +124,11 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 			addr = a.listenAddr(set)
 		}
 		if _, err := web.CheckListen(addr, n.access, a.lc); err != nil {
+			return nil, err
+		}
+	}
+	if a.chatops != nil {
+		if n.chatops, err = web.LoadChatOps(set.Config.Notifiers, set.Dir(), a.o.Getenv); err != nil {
 			return nil, err
 		}
 	}

@@ -160,13 +160,21 @@ type Slack struct {
 	WebhookURLFile string `yaml:"webhook_url_file"`
 	Channel        string `yaml:"channel" jsonschema_description:"Channel for chat.postMessage, such as #platform-alerts."`
 	APIURL         string `yaml:"api_url" jsonschema_description:"Slack API base URL (default https://slack.com/api/)."`
+	// Interactivity: with a signing secret, pages and approval requests
+	// carry buttons, and POST /api/v1/slack/interactions takes their clicks.
+	SigningSecretEnv  string `yaml:"signing_secret_env" jsonschema_description:"Variable holding the Slack app's signing secret: pages and approval requests carry buttons (Acknowledge, Approve, Refuse, Silence 1h), answered at /api/v1/slack/interactions."`
+	SigningSecretFile string `yaml:"signing_secret_file"`
+	// Users maps Slack user IDs to the names the audit trail records; when
+	// set, only these users may act from Slack.
+	Users map[string]string `yaml:"users" jsonschema_description:"Slack user ID (U…) → the name recorded in the audit trail. When set, only these users may act from Slack; unset, anyone in the channel acts as slack:<user ID>."`
 }
 
 // KeyHints explains keys that are not accepted.
 func (*Slack) KeyHints() map[string]string {
 	return map[string]string{
-		"token":       "secrets only by reference: write token_env: VARIABLE or token_file: PATH",
-		"webhook_url": "a webhook URL is a secret: write webhook_url_env: VARIABLE or webhook_url_file: PATH",
+		"token":          "secrets only by reference: write token_env: VARIABLE or token_file: PATH",
+		"webhook_url":    "a webhook URL is a secret: write webhook_url_env: VARIABLE or webhook_url_file: PATH",
+		"signing_secret": "secrets only by reference: write signing_secret_env: VARIABLE or signing_secret_file: PATH",
 	}
 }
 
@@ -176,6 +184,12 @@ type PagerDuty struct {
 	RoutingKeyFile string `yaml:"routing_key_file"`
 	EventsURL      string `yaml:"events_url" jsonschema_description:"Events API v2 endpoint (default https://events.pagerduty.com/v2/enqueue)."`
 	RatePerMinute  int    `yaml:"rate_per_minute" jsonschema_description:"Events per minute for this key (default 100; PagerDuty allows about 120)."`
+	// ChangeEvents sends remediation runs as change events.
+	ChangeEvents bool `yaml:"change_events" jsonschema_description:"Send the informational messages of remediation runs as PagerDuty change events instead of incidents."`
+	// The secret of a v3 webhook subscription: acknowledgements and
+	// resolves made in PagerDuty reach assertd at /api/v1/pagerduty/webhook.
+	WebhookSecretEnv  string `yaml:"webhook_secret_env" jsonschema_description:"Variable holding the secret of the PagerDuty v3 webhook subscription that posts to /api/v1/pagerduty/webhook."`
+	WebhookSecretFile string `yaml:"webhook_secret_file"`
 }
 
 // KeyHints explains keys that are not accepted.
@@ -184,6 +198,7 @@ func (*PagerDuty) KeyHints() map[string]string {
 		"routing_key":     "secrets only by reference: write routing_key_env: VARIABLE or routing_key_file: PATH",
 		"integration_key": "write routing_key_env: VARIABLE or routing_key_file: PATH",
 		"service_key":     "write routing_key_env: VARIABLE or routing_key_file: PATH",
+		"webhook_secret":  "secrets only by reference: write webhook_secret_env: VARIABLE or webhook_secret_file: PATH",
 	}
 }
 

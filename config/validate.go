@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -125,6 +126,15 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 			if s.APIURL != "" {
 				checkURL(&errs, sl.At("api_url"), s.APIURL, "api_url")
 			}
+			oneOf(&errs, sl, false, "signing_secret_env", s.SigningSecretEnv, "signing_secret_file", s.SigningSecretFile)
+			if len(s.Users) > 0 && s.SigningSecretEnv == "" && s.SigningSecretFile == "" {
+				errs.Add(sl.At("users"), "users: maps who clicks a button: it needs signing_secret_env or signing_secret_file")
+			}
+			for id, name := range s.Users {
+				if !slackUserID.MatchString(id) || strings.TrimSpace(name) == "" {
+					errs.Add(sl.At("users", id), "users: maps a Slack user ID (such as U024BE7LH) to a name (such as alice), not %q: %q", id, name)
+				}
+			}
 		}
 		if n.PagerDuty != nil {
 			kinds = append(kinds, "pagerduty")
@@ -133,6 +143,7 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 			if n.PagerDuty.EventsURL != "" {
 				checkURL(&errs, pl.At("events_url"), n.PagerDuty.EventsURL, "events_url")
 			}
+			oneOf(&errs, pl, false, "webhook_secret_env", n.PagerDuty.WebhookSecretEnv, "webhook_secret_file", n.PagerDuty.WebhookSecretFile)
 			if n.PagerDuty.RatePerMinute < 0 {
 				errs.Add(pl.At("rate_per_minute"), "rate_per_minute must not be negative")
 			}
@@ -269,6 +280,9 @@ func checkName(errs *strictyaml.Errors, loc strictyaml.Loc, kind, name string, t
 
 // oneOf checks a secret given by reference: at most one of the two settings,
 // and at least one when required.
+// slackUserID is the form of a Slack user ID.
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+
 func oneOf(errs *strictyaml.Errors, loc strictyaml.Loc, required bool, k1, v1, k2, v2 string) {
 	switch {
 	case v1 != "" && v2 != "":

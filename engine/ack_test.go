@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,6 +41,30 @@ func TestAcknowledge(t *testing.T) {
 	if len(ds) != 1 || ds[0].Reason != "acknowledged by alice: looking at it; no further level or repeat is paged, the resolve still goes out" ||
 		ds[0].Policy != "ops" || !ds[0].At.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("ack decisions %+v", ds)
+	}
+	// Every channel the incident paged is told, once.
+	acks, _ := st.Messages(ctx, store.MessageFilter{DedupKey: "latency/" + a})
+	var told []string
+	for _, m := range acks {
+		if m.Kind != string(assertd.NoticeAck) {
+			continue
+		}
+		var n assertd.Notice
+		if err := json.Unmarshal([]byte(m.Payload), &n); err != nil || n.By != "alice" || n.Kind != assertd.NoticeAck || n.Fingerprint != a {
+			t.Errorf("ack message %+v: %v", n, err)
+		}
+		told = append(told, m.Channel)
+	}
+	var paged []string
+	for _, m := range acks {
+		if m.Kind == string(assertd.NoticeTrigger) {
+			paged = append(paged, m.Channel)
+		}
+	}
+	slices.Sort(told)
+	slices.Sort(paged)
+	if len(told) == 0 || !slices.Equal(told, slices.Compact(paged)) {
+		t.Errorf("ack messages to %v, the incident paged %v", told, paged)
 	}
 	log, _ := st.AuditLog(ctx, store.AuditFilter{Action: "incident.ack"})
 	if len(log) != 1 || log[0].Actor != "alice" || log[0].Target != "latency/"+a {

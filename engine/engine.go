@@ -401,7 +401,11 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 				todo = append(todo, work{t, t.advance(a, input{now: now}, e.opts.Flap)})
 			}
 		}
-		e.baseline[a.Name] = true
+		if slices.ContainsFunc(ev.Verdicts, func(v asserts.Verdict) bool { return len(v.Labels) > 0 }) {
+			// The first evaluation that found series is the fleet as it
+			// is (one that found nothing, before the first scrape, is not).
+			e.baseline[a.Name] = true
+		}
 	}
 	for _, w := range todo {
 		w.t.silenced = matchSilence(silences, w.t.Labels)

@@ -212,13 +212,13 @@ func TestEscalationTimeline(t *testing.T) {
 			name: "an acknowledgement stops levels and repeats", until: 2 * time.Hour,
 			events:    map[time.Duration]event{2 * time.Minute: ack},
 			decisions: []string{paged, "2m0s " + acked},
-			outbox:    []string{"0s trigger slack l0/r0"},
+			outbox:    []string{"0s trigger slack l0/r0", "2m0s ack slack l0/r0"}, // the channels paged are told
 		},
 		{
 			name: "acknowledged after level 2: no repeat", until: 2 * time.Hour,
 			events:    map[time.Duration]event{6 * time.Minute: ack},
 			decisions: []string{paged, level2, "6m0s " + acked},
-			outbox:    []string{"0s trigger slack l0/r0", "5m0s trigger pager l1/r0"},
+			outbox:    []string{"0s trigger slack l0/r0", "5m0s trigger pager l1/r0", "6m0s ack pager l0/r0", "6m0s ack slack l0/r0"},
 		},
 		{
 			name: "the resolve goes to every channel paged, and nothing follows", until: 2 * time.Hour,
@@ -287,7 +287,7 @@ func TestEscalationAcrossRestarts(t *testing.T) {
 			events: map[time.Duration]event{
 				6 * time.Minute: ack, 7 * time.Minute: restart},
 			decisions: []string{paged, level2, "6m0s " + acked},
-			outbox:    []string{"0s trigger slack l0/r0", "5m0s trigger pager l1/r0"},
+			outbox:    []string{"0s trigger slack l0/r0", "5m0s trigger pager l1/r0", "6m0s ack pager l0/r0", "6m0s ack slack l0/r0"},
 		},
 		{
 			name: "restarted, then resolved: every channel paged before the restart", until: time.Hour,

@@ -205,3 +205,38 @@ func refusals(t *testing.T, reg *prometheus.Registry, reason string) float64 {
 	}
 	return 0
 }
+
+// An evaluation before the first scrape finds nothing; the fleet found by
+// the next one is the fleet as it is, not new instances: the breaker's
+// share is over all ten.
+func TestBreakerBaselineAfterAnEmptyStart(t *testing.T) {
+	helper := helperProgram(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	set := loadRunnerSet(t, touchRules(helper, marker, ""), "")
+	st, src, reg := openStore(t), &source{}, prometheus.NewRegistry()
+	clock := fakeclock.New(t0)
+	e, r := withRunner(t, set, st, map[string]asserts.Querier{config.EmbeddedName: src}, remediations.RunnerOptions{Clock: clock, Registerer: reg})
+	ctx := context.Background()
+	src.set(map[string]float64{}, nil)
+	e.EvaluateNow(ctx, "latency", t0)
+	vals := series("api-", 10, 10, nil)
+	src.set(vals, nil)
+	e.EvaluateNow(ctx, "latency", t0.Add(time.Second))
+	e.EvaluateNow(ctx, "latency", t0.Add(2*time.Second)) // the no-data placeholder resolves and is forgotten
+	for i := range 4 {
+		vals[fmt.Sprintf("api-%03d", i)] = 80
+	}
+	src.set(vals, nil)
+	e.EvaluateNow(ctx, "latency", t0.Add(3*time.Second))
+	if err := clock.Settle(r.InFlight, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, e)
+	if rs := runs(t, st); len(rs) != 0 {
+		t.Fatalf("%d runs", len(rs))
+	}
+	ms := messages(t, st)
+	if len(ms) != 1 || !strings.Contains(notice(t, ms[0]).Reason, "blast-radius breaker open: 4 of 10 instances of latency") {
+		t.Fatalf("want one grouped page over the 10 instances: %+v", ms)
+	}
+}

@@ -142,6 +142,13 @@ func TestApproval(t *testing.T) {
 				t.Fatalf("approvals %+v, runs %+v, %s", pending, rs, states(e))
 			}
 			runID := pending[0].RunID
+			// The policy's first level is asked, once, with an
+			// informational message naming the run.
+			asked := messages(t, st)
+			if len(asked) != 1 || asked[0].Kind != string(assertd.NoticeInfo) || notice(t, asked[0]).Approval != runID ||
+				!notice(t, asked[0]).Expires.Equal(t0.Add(15*time.Minute)) {
+				t.Fatalf("approval request messages %+v", asked)
+			}
 			if approve {
 				src.set(map[string]float64{"a": 10}, nil) // the fix will verify
 				if err := e.Approve(ctx, runID, "", true, "", t0.Add(time.Minute)); err == nil {
@@ -173,7 +180,12 @@ func TestApproval(t *testing.T) {
 				t.Fatal("an expired approval ran")
 			}
 			run, _ := st.Run(ctx, runID)
-			ms := messages(t, st)
+			var ms []assertd.Message
+			for _, m := range messages(t, st) {
+				if m.Kind == string(assertd.NoticeTrigger) {
+					ms = append(ms, m)
+				}
+			}
 			if states(e) != "a=escalated" || run.Status != assertd.RunRefused || len(ms) != 1 ||
 				!strings.Contains(notice(t, ms[0]).Reason, "no approval before it expired at 2026-11-22T01:15:00Z: paging instead of running") {
 				t.Fatalf("%s, run %+v, messages %+v", states(e), run, ms)

@@ -274,6 +274,15 @@ func (d *Deliverer) send(ctx context.Context, ch *channel, u *unit, now time.Tim
 	}
 	m := &Message{Key: u.msgs[0].Key, Channel: ch.name, Kind: assertd.NoticeKind(u.msgs[0].Kind), DedupKey: u.key,
 		Notices: u.notices, Thread: u.thread, Level: u.level, Round: u.round, At: now, UI: d.ui}
+	if m.Kind == assertd.NoticeAck {
+		hold, err := d.prepareAck(ctx, u.msgs[0], m)
+		switch {
+		case err != nil:
+			return errors.Join(err, d.release(ctx, u.msgs, now.Add(d.o.Poll), ""))
+		case hold:
+			return d.release(ctx, u.msgs, now.Add(d.o.Poll), "waiting: the page on this channel is not delivered yet")
+		}
+	}
 	if m.Kind == assertd.NoticeResolve {
 		hold, err := d.prepareResolve(ctx, u.msgs[0], m)
 		switch {

@@ -110,6 +110,23 @@ func (d *Deliverer) prepareResolve(ctx context.Context, src assertd.Message, m *
 	return false, nil
 }
 
+// prepareAck finds the thread an acknowledgement answers on its channel
+// (the PagerDuty incident it acknowledges, the Slack page it replies to).
+// hold is true while a page of the incident on this channel is still
+// undelivered: the ack must follow it.
+func (d *Deliverer) prepareAck(ctx context.Context, src assertd.Message, m *Message) (hold bool, err error) {
+	all, err := d.history(ctx, src.Channel, src.DedupKey)
+	if err != nil {
+		return false, err
+	}
+	thread, undelivered := threadOf(all, src)
+	if undelivered {
+		return true, nil
+	}
+	m.Thread = thread
+	return false, nil
+}
+
 // reportFailing tells the other channels about a channel that has been
 // failing for FailingAfter, and logs loudly when no channel works.
 func (d *Deliverer) reportFailing(ctx context.Context, now time.Time) error {

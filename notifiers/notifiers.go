@@ -1,6 +1,8 @@
 // Package notifiers delivers what the engine writes to the durable outbox:
-// pages, resolves and informational messages, over Slack, PagerDuty
-// (Events API v2), signed webhooks and the console.
+// pages, resolves, acknowledgements and informational messages (approval
+// requests among them), over Slack (with buttons when the channel has a
+// signing secret), PagerDuty (Events API v2: trigger, acknowledge, resolve,
+// change events), signed webhooks and the console.
 //
 // Write first, deliver later: the engine commits every message with the
 // decision that caused it; a Deliverer claims due messages from the store,

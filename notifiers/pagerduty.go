@@ -27,10 +27,17 @@ const (
 // PagerDuty sends Events API v2 events with go-pagerduty: trigger with a
 // stable dedup key, resolve on recovery. 429, 5xx, timeouts and network
 // errors are retried; a 400 is a refusal (the event will never be taken).
+//
+// An acknowledgement made in assertd is sent as an acknowledge event for
+// the incident's dedup key. With change_events, the informational
+// messages of remediation runs are sent as change events (they show on
+// the service's timeline) instead of incidents. Approval requests are not
+// sent: PagerDuty has no way to answer them.
 type PagerDuty struct {
-	key    string
-	client *pagerduty.Client
-	ui     string
+	key     string
+	client  *pagerduty.Client
+	ui      string
+	changes bool
 }
 
 func newPagerDuty(c *config.PagerDuty, key string, hc *http.Client, ui string) *PagerDuty {
@@ -41,7 +48,7 @@ func newPagerDuty(c *config.PagerDuty, key string, hc *http.Client, ui string) *
 	// The client appends /v2/enqueue to its endpoint.
 	cl := pagerduty.NewClient("", pagerduty.WithV2EventsAPIEndpoint(strings.TrimSuffix(strings.TrimRight(u, "/"), "/v2/enqueue")))
 	cl.HTTPClient = hc
-	return &PagerDuty{key: key, client: cl, ui: ui}
+	return &PagerDuty{key: key, client: cl, ui: ui, changes: c.ChangeEvents}
 }
 
 // DedupKey is the PagerDuty dedup key of an incident key (assert/fingerprint
@@ -50,6 +57,14 @@ func DedupKey(incident string) string { return stableKey("assertd/"+incident, pd
 
 // Notify sends m as one event.
 func (p *PagerDuty) Notify(ctx context.Context, m *Message) (bool, error) {
+	n := m.Notices[0]
+	switch {
+	case m.Kind == assertd.NoticeInfo && n.Approval != "":
+		m.ProviderID = ""
+		return false, nil
+	case m.Kind == assertd.NoticeInfo && p.changes && n.RunID != "":
+		return p.change(ctx, m)
+	}
 	e := p.event(m)
 	if e == nil { // a grouped resolve whose group still fires
 		m.ProviderID = m.Thread
@@ -93,11 +108,14 @@ func (p *PagerDuty) event(m *Message) *pagerduty.V2Event {
 	if m.Thread != "" {
 		key = m.Thread // the incident this channel opened (a group's, maybe)
 	}
-	if m.Kind == assertd.NoticeResolve {
+	switch m.Kind {
+	case assertd.NoticeResolve:
 		if !m.Resolved {
 			return nil
 		}
 		return &pagerduty.V2Event{RoutingKey: p.key, Action: "resolve", DedupKey: key}
+	case assertd.NoticeAck:
+		return &pagerduty.V2Event{RoutingKey: p.key, Action: "acknowledge", DedupKey: key}
 	}
 	sum := summary(n)
 	if len(m.Notices) > 1 {
@@ -164,4 +182,30 @@ func details(m *Message, steplog int) map[string]any {
 		return inst[0]
 	}
 	return map[string]any{"instances": inst}
+}
+
+// change sends an informational message of a remediation run as a change
+// event.
+func (p *PagerDuty) change(ctx context.Context, m *Message) (bool, error) {
+	n := m.Notices[0]
+	source := n.Labels["instance"]
+	if source == "" {
+		source = "assertd"
+	}
+	e := pagerduty.ChangeEvent{RoutingKey: p.key, Payload: pagerduty.ChangeEventPayload{
+		Summary: truncate("assertd: "+n.Assert+": "+summary(n), pdMaxSummary), Source: source,
+		Timestamp: n.At.UTC().Format(time.RFC3339), CustomDetails: details(m, 16<<10)}}
+	if link := uiLink(m.UI, n); link != "" {
+		e.Links = []pagerduty.ChangeEventLink{{Href: link, Text: "assertd: " + n.Assert}}
+	}
+	ctx, c := withCapture(ctx)
+	resp, err := p.client.CreateChangeEventWithContext(ctx, e)
+	if err != nil {
+		return classifyPD(err, c)
+	}
+	if resp == nil || resp.Status != "success" {
+		return true, fmt.Errorf("pagerduty: unexpected answer to a change event (HTTP %d): %s", c.status, c.excerpt())
+	}
+	m.ProviderID = ""
+	return false, nil
 }

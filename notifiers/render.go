@@ -18,6 +18,10 @@ func state(m *Message) string {
 	switch {
 	case m.Kind == assertd.NoticeResolve:
 		return "RESOLVED"
+	case m.Kind == assertd.NoticeAck:
+		return "ACKNOWLEDGED"
+	case m.Kind == assertd.NoticeInfo && m.Notices[0].Approval != "":
+		return "APPROVAL NEEDED"
 	case m.Kind == assertd.NoticeInfo:
 		return "INFO"
 	case m.Level > 0 || m.Round > 0:

@@ -29,16 +29,23 @@ const (
 // messages of an incident go to its thread, and chat.update marks it
 // resolved) or to an incoming webhook (no threads: each message stands
 // alone).
+//
+// With a signing secret configured (interactive), a page carries the
+// buttons Acknowledge and Silence 1h, an approval request Approve and
+// Refuse, both Open in assertd; their clicks go to the Slack app's
+// Interactivity Request URL, assertd's /api/v1/slack/interactions.
 type Slack struct {
-	api     *slack.Client // nil with a webhook
-	channel string
-	hook    string
-	hc      *http.Client
+	api         *slack.Client // nil with a webhook
+	channel     string
+	hook        string
+	hc          *http.Client
+	interactive bool
 }
 
 func newSlack(c *config.Slack, token, hook string, hc *http.Client) *Slack {
+	interactive := c.SigningSecretEnv != "" || c.SigningSecretFile != ""
 	if token == "" {
-		return &Slack{hook: hook, hc: hc}
+		return &Slack{hook: hook, hc: hc, interactive: interactive}
 	}
 	api := c.APIURL
 	if api == "" {
@@ -47,14 +54,14 @@ func newSlack(c *config.Slack, token, hook string, hc *http.Client) *Slack {
 	if !strings.HasSuffix(api, "/") {
 		api += "/"
 	}
-	return &Slack{api: slack.New(token, slack.OptionAPIURL(api), slack.OptionHTTPClient(hc)), channel: c.Channel, hc: hc}
+	return &Slack{api: slack.New(token, slack.OptionAPIURL(api), slack.OptionHTTPClient(hc)), channel: c.Channel, hc: hc, interactive: interactive}
 }
 
 // Notify posts m, threads it under the incident's first message, or
 // updates that message when the incident resolved.
 func (s *Slack) Notify(ctx context.Context, m *Message) (bool, error) {
 	ctx, c := withCapture(ctx)
-	blocks := slackBlocks(m)
+	blocks := slackBlocks(m, s.interactive)
 	text := truncateRunes(title(m)+": "+summary(m.Notices[0]), slackFallback)
 	if s.api == nil {
 		err := slack.PostWebhookCustomHTTPContext(ctx, s.hook, s.hc, &slack.WebhookMessage{Text: text, Blocks: &slack.Blocks{BlockSet: blocks}})
@@ -127,9 +134,9 @@ func mrkdwn(s string, limit int) *slack.TextBlockObject {
 }
 
 // slackBlocks renders m in Block Kit, within Slack's limits.
-func slackBlocks(m *Message) []slack.Block {
+func slackBlocks(m *Message, interactive bool) []slack.Block {
 	n := m.Notices[0]
-	icon := map[string]string{"RESOLVED": "✅", "INFO": "ℹ️"}[state(m)]
+	icon := map[string]string{"RESOLVED": "✅", "INFO": "ℹ️", "ACKNOWLEDGED": "✋", "APPROVAL NEEDED": "❓"}[state(m)]
 	if icon == "" {
 		icon = "🔴"
 	}
@@ -173,5 +180,43 @@ func slackBlocks(m *Message) []slack.Block {
 		ctx = append(ctx, mrkdwn("<"+link+"|Open in assertd>", slackField))
 	}
 	blocks = append(blocks, slack.NewContextBlock("", ctx...))
+	if interactive {
+		if acts := slackActions(m); acts != nil {
+			blocks = append(blocks, acts)
+		}
+	}
 	return blocks
+}
+
+// slackActions are the buttons of a message, nil when it has none: a page
+// of one instance may be acknowledged or silenced, an approval request
+// approved or refused.
+func slackActions(m *Message) *slack.ActionBlock {
+	n := m.Notices[0]
+	button := func(a assertd.ChatAction, text, style string) slack.BlockElement {
+		b := slack.NewButtonBlockElement(a.ActionID(), a.Value(), slack.NewTextBlockObject(slack.PlainTextType, text, false, false))
+		b.Style = slack.Style(style)
+		return b
+	}
+	var els []slack.BlockElement
+	switch {
+	case m.Kind == assertd.NoticeTrigger && len(m.Notices) == 1 && n.Fingerprint != "" && !strings.HasPrefix(n.Assert, "notifier "):
+		inst := assertd.ChatAction{Assert: n.Assert, Fingerprint: n.Fingerprint}
+		ack, sil := inst, inst
+		ack.Verb, sil.Verb = assertd.ChatAck, assertd.ChatSilence
+		els = append(els, button(ack, "Acknowledge", "primary"), button(sil, "Silence 1h", ""))
+	case m.Kind == assertd.NoticeInfo && n.Approval != "":
+		run := assertd.ChatAction{Run: n.Approval}
+		yes, no := run, run
+		yes.Verb, no.Verb = assertd.ChatApprove, assertd.ChatRefuse
+		els = append(els, button(yes, "Approve", "primary"), button(no, "Refuse", "danger"))
+	default:
+		return nil
+	}
+	if link := uiLink(m.UI, n); link != "" {
+		b := button(assertd.ChatAction{Verb: assertd.ChatOpen}, "Open in assertd", "")
+		b.(*slack.ButtonBlockElement).URL = link
+		els = append(els, b)
+	}
+	return slack.NewActionBlock(assertd.ChatActionsBlock, els...)
 }

@@ -32,7 +32,7 @@ type WebhookPayload struct {
 	Version  int              `json:"version"`
 	ID       string           `json:"id"` // the message key, stable across retries
 	Channel  string           `json:"channel"`
-	Kind     string           `json:"kind"` // trigger, resolve, info
+	Kind     string           `json:"kind"` // trigger, resolve, info, ack
 	DedupKey string           `json:"dedup_key"`
 	Resolved bool             `json:"resolved,omitempty"`
 	Level    int              `json:"level"`

@@ -275,6 +275,9 @@ func (r *Runner) awaitApproval(ctx context.Context, ru *execRun) (bool, string) 
 		return false, fmt.Sprintf("refused: an approval cannot be requested: %v", err)
 	}
 	ru.log.add("approval: requested, expires at %s", expires.UTC().Format(time.RFC3339))
+	if asker, ok := r.getHost().(ApprovalAsker); ok {
+		asker.ApprovalRequested(ctx, ru.Run, ru.in, expires)
+	}
 	select {
 	case <-ch:
 	case <-r.o.Clock.After(ru.rem.ApprovalExpire):

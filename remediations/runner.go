@@ -50,6 +50,13 @@ type Host interface {
 	Catalog
 }
 
+// ApprovalAsker is a Host that tells people about a run waiting for their
+// approval (the engine writes the request to the outbox). The runner calls
+// it once the approval is requested in the store.
+type ApprovalAsker interface {
+	ApprovalRequested(ctx context.Context, run assertd.Run, in assertd.Instance, expires time.Time)
+}
+
 // Store is the part of store.Store the runner uses.
 type Store interface {
 	CreateRun(ctx context.Context, r assertd.Run) (bool, error)

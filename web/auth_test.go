@@ -38,6 +38,9 @@ func TestEveryMutatingRouteRefusesNoTokenAndReadToken(t *testing.T) {
 		if !rt.Mutating {
 			continue
 		}
+		if rt.Role == "signed" {
+			continue // authenticated by the sender's signature: TestSlackInteractions, TestPagerDutyWebhook
+		}
 		if rt.Role != "admin" && (!rt.Ingest || rt.Role != "write") {
 			// Signing in and out are the only changes without a role.
 			if rt.Path != "/login" && rt.Path != "/logout" {

@@ -31,7 +31,7 @@ var URLEscape = urlEscape
 // Route is one route of the table New serves.
 type Route struct {
 	Method, Path string
-	Role         string // public, read, write or admin
+	Role         string // public, read, write, admin or signed
 	API          bool   // JSON answers; otherwise an HTML page
 	Mutating     bool
 	Ingest       bool // feeds the engine

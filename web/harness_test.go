@@ -203,7 +203,8 @@ func newEnvWith(t testing.TB, cfg, rules string) *env {
 // and effects, with o's Store and DataDir; it stops when the test ends.
 func (e *env) newApp(o app.Options) *app.App {
 	e.t.Helper()
-	secrets := map[string]string{"T_ADMIN": adminSecret, "T_READ": readSecret}
+	secrets := map[string]string{"T_ADMIN": adminSecret, "T_READ": readSecret,
+		"SLACK_TOKEN": slackToken, "SLACK_SIGNING": slackSigning, "PD_KEY": pdKey, "PD_WEBHOOK": pdWebhookSecret}
 	o.ConfigPath = e.config
 	o.Logger = slog.New(slog.DiscardHandler)
 	o.Getenv = func(k string) string { return secrets[k] }

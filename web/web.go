@@ -14,6 +14,12 @@
 // server-side session in an HttpOnly cookie; its forms carry a CSRF token,
 // and every change a browser sends passes http.CrossOriginProtection. Every
 // mutation is written to the audit trail under the token's name.
+//
+// Slack and PagerDuty answer assertd's messages on the signed routes (see
+// chatops.go): a click on a Slack button and a PagerDuty v3 webhook, each
+// authenticated by its sender's signature instead of a token, and applied
+// through the same operations as the API under the identity the sender
+// vouches for.
 package web
 
 import (
@@ -99,7 +105,10 @@ type Deps struct {
 	Web config.Web
 	// Access, when set, is used instead of the tokens of Web (a reload
 	// swaps it).
-	Access    *Access
+	Access *Access
+	// ChatOps holds the secrets of the signed routes (Slack interactions,
+	// PagerDuty webhooks); nil: they answer 404.
+	ChatOps   *ChatOps
 	ConfigDir string
 	Getenv    func(string) string // default os.Getenv
 
@@ -135,6 +144,11 @@ type server struct {
 	pages    *pages
 	metrics  *webMetrics
 	routes   []route
+	// The signed routes: their counters, the requests seen (against
+	// replay), and the client that answers Slack through a response_url.
+	signed       *signedMetrics
+	replays      *seen
+	signedClient *http.Client
 
 	newSeries *seriesBudgets
 	logins    loginFailures
@@ -170,8 +184,12 @@ func New(d Deps) (http.Handler, error) {
 	}
 	s := &server{d: d, log: d.Logger, now: d.Now, access: acc, sessions: newSessions(d.SessionTTL), pages: pg, newSeries: newSeriesBudgets()}
 	s.metrics = newWebMetrics(s)
+	s.signed, s.replays, s.signedClient = newSignedMetrics(), newSeen(), &http.Client{Timeout: slackClickTimeout}
 	if d.Registerer != nil {
 		if err := d.Registerer.Register(s.metrics); err != nil {
+			return nil, fmt.Errorf("web metrics: %w", err)
+		}
+		if err := d.Registerer.Register(s.signed.requests); err != nil {
 			return nil, fmt.Errorf("web metrics: %w", err)
 		}
 	}

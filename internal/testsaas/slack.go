@@ -14,12 +14,16 @@ import (
 // Post is one chat.postMessage or chat.update (or incoming-webhook post)
 // the fake Slack accepted.
 type Post struct {
-	Method   string // chat.postMessage, chat.update or webhook
+	Method   string // chat.postMessage, chat.update, webhook or response_url
 	Channel  string
-	TS       string // the message's ts (for chat.update, the one updated)
+	TS       string // the message's ts (for chat.update, the one updated; for response_url, the one clicked)
 	ThreadTS string
 	Text     string
 	Blocks   string // the blocks as JSON
+	// Of a response_url post: whether it replaces the clicked message, or
+	// is shown to the clicking user only.
+	Replace   bool
+	Ephemeral bool
 }
 
 // Slack fakes the Slack Web API with slacktest, plus an incoming webhook
@@ -43,6 +47,7 @@ func NewSlack(t testing.TB, token string) *Slack {
 		c.Handle("/chat.postMessage", s.handler("chat.postMessage"))
 		c.Handle("/chat.update", s.handler("chat.update"))
 		c.Handle("/webhook/", s.handler("webhook"))
+		c.Handle("/response/", s.handler("response_url"))
 	})
 	s.srv.Start()
 	t.Cleanup(s.srv.Stop)
@@ -58,16 +63,22 @@ func (s *Slack) handler(method string) http.HandlerFunc {
 		}
 		var p Post
 		p.Method = method
-		if method == "webhook" {
+		if method == "webhook" || method == "response_url" {
 			var body struct {
-				Text   string          `json:"text"`
-				Blocks json.RawMessage `json:"blocks"`
+				Text            string          `json:"text"`
+				Blocks          json.RawMessage `json:"blocks"`
+				ReplaceOriginal bool            `json:"replace_original"`
+				ResponseType    string          `json:"response_type"`
 			}
 			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 				http.Error(w, "invalid_payload", http.StatusBadRequest)
 				return
 			}
 			p.Text, p.Blocks = body.Text, string(body.Blocks)
+			if method == "response_url" {
+				p.TS = strings.TrimPrefix(r.URL.Path, "/response/")
+				p.Replace, p.Ephemeral = body.ReplaceOriginal, body.ResponseType == "ephemeral"
+			}
 			s.record(p)
 			_, _ = w.Write([]byte("ok"))
 			return

@@ -1,9 +1,12 @@
 // Package testsaas holds fakes of the SaaS APIs assertd notifies through,
-// for tests only: a PagerDuty Events API v2 endpoint and a Slack Web API
-// (slack-go's slacktest with custom chat.postMessage and chat.update
-// handlers). Each listens on 127.0.0.1 and can be told to fail the next
-// requests with HTTP 500, 429 with Retry-After, a slow answer, a reset
-// connection, a refusal (400) or garbage.
+// for tests only: a PagerDuty Events API v2 endpoint (trigger, acknowledge,
+// resolve and change events) and a Slack Web API (slack-go's slacktest
+// with custom chat.postMessage and chat.update handlers, and the
+// response_url of interactions). Each listens on 127.0.0.1 and can be told
+// to fail the next requests with HTTP 500, 429 with Retry-After, a slow
+// answer, a reset connection, a refusal (400) or garbage. They also build
+// what those services send to assertd: signed Slack button clicks and
+// signed PagerDuty v3 webhooks.
 package testsaas
 
 import (
