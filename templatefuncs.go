@@ -40,8 +40,7 @@ func TemplateFuncs() template.FuncMap {
 		"stripPort":          stripPort,
 		"stripDomain":        stripDomain,
 		"urlQueryEscape":     url.QueryEscape,
-		// safeHtml only marks text as HTML: a text template prints it as it is.
-		"safeHtml":           func(s string) htmltemplate.HTML { return htmltemplate.HTML(s) },
+		"safeHtml":           safeHTML,
 		"args":               args,
 
 		"lower": strings.ToLower,
@@ -221,6 +220,9 @@ func stripDomain(hostPort string) string {
 	}
 	return host
 }
+
+// safeHTML only marks text as HTML: a text template prints it as it is.
+func safeHTML(s string) htmltemplate.HTML { return htmltemplate.HTML(s) }
 
 func args(vs ...any) map[string]any {
 	m := make(map[string]any, len(vs))
