@@ -57,6 +57,7 @@ fuzz:
 	$(GO) test ./config -run '^$$' -fuzz FuzzParseRules -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 	$(GO) test ./config -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 	$(GO) test ./sources -run '^$$' -fuzz FuzzWriteHandler -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
+	$(GO) test ./web -run '^$$' -fuzz FuzzRemoteWriteAuth -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 	$(GO) test ./sources/heartbeat -run '^$$' -fuzz FuzzPingHandler -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 
 # The binary, stamped with its version and revision (assertd version,

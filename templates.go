@@ -2,42 +2,12 @@ package assertd
 
 import (
 	"fmt"
-	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
 	"text/template/parse"
-	"time"
 )
-
-// TemplateFuncs are the functions that annotation, lock and step templates
-// may call, besides text/template's built-ins.
-func TemplateFuncs() template.FuncMap {
-	return template.FuncMap{
-		"humanize": humanize,
-		"humanizeDuration": func(seconds float64) string {
-			return time.Duration(seconds * float64(time.Second)).Round(time.Millisecond).String()
-		},
-		"humanizePercentage": func(ratio float64) string { return fmt.Sprintf("%.4g%%", ratio*100) },
-		"lower":              strings.ToLower,
-		"upper":              strings.ToUpper,
-		"trim":               strings.TrimSpace,
-		"join":               func(sep string, s []string) string { return strings.Join(s, sep) },
-	}
-}
-
-func humanize(v float64) string {
-	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-		return fmt.Sprintf("%.4g", v)
-	}
-	prefixes := []string{"", "k", "M", "G", "T", "P", "E"}
-	i := 0
-	for math.Abs(v) >= 1000 && i < len(prefixes)-1 {
-		v /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.4g%s", v, prefixes[i])
-}
 
 // TemplateFields says which fields a template may use: a top-level field
 // name (Labels) maps to the keys it accepts (Values: the query names), or to
@@ -53,7 +23,7 @@ func ParseTemplate(name, text string, fields TemplateFields) (*template.Template
 		if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "template: ") {
 			msg = msg[i+2:]
 		}
-		return nil, fmt.Errorf("invalid template: %s", msg)
+		return nil, fmt.Errorf("invalid template: %s", parseHint(msg))
 	}
 	if t.Tree == nil {
 		return t, nil
@@ -111,6 +81,9 @@ func checkFields(n parse.Node, fields TemplateFields, dotMoved bool) error {
 			}
 		}
 	case *parse.CommandNode:
+		if err := checkPattern(n); err != nil {
+			return err
+		}
 		for _, a := range n.Args {
 			if err := checkFields(a, fields, dotMoved); err != nil {
 				return err
@@ -144,4 +117,24 @@ func checkBranch(b *parse.BranchNode, fields TemplateFields, dotMoved, moves boo
 		return err
 	}
 	return checkFields(b.ElseList, fields, dotMoved)
+}
+
+// checkPattern checks the literal pattern of a call to match or
+// reReplaceAll, which would otherwise fail only when the template runs.
+func checkPattern(n *parse.CommandNode) error {
+	if len(n.Args) < 2 {
+		return nil
+	}
+	fn, ok := n.Args[0].(*parse.IdentifierNode)
+	if !ok || fn.Ident != "match" && fn.Ident != "reReplaceAll" {
+		return nil
+	}
+	pat, ok := n.Args[1].(*parse.StringNode)
+	if !ok {
+		return nil
+	}
+	if _, err := regexp.Compile(pat.Text); err != nil {
+		return fmt.Errorf("%s: the pattern %s is not a regular expression (Go's RE2 syntax, as in Prometheus): %v", fn.Ident, pat.Quoted, err)
+	}
+	return nil
 }

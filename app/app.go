@@ -9,6 +9,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,10 @@ type Options struct {
 	// ExternalURL overrides web.external_url: the UI's URL as people reach
 	// it, the base of the links in messages.
 	ExternalURL string
-	Logger      *slog.Logger
+	// WebConfigFile is the Prometheus web configuration file
+	// (--web.config.file: TLS, basic-auth users), read again when it changes.
+	WebConfigFile string
+	Logger        *slog.Logger
 	// Getenv reads assertd's environment: secrets named by *_env settings,
 	// the runner's env_allow. Default os.Getenv.
 	Getenv func(string) string
@@ -132,14 +136,16 @@ type App struct {
 	runner  *remediations.Runner
 	eng     *engine.Engine
 	access  *web.Access
+	lc      *web.ListenerConfig // nil without --web.config.file
 	chatops *web.ChatOps
 	handler http.Handler
 
 	reloadMu sync.Mutex // one reload at a time; closed
 	closed   bool       // Stop released the components
-	mu       sync.Mutex // set, stamps
+	mu       sync.Mutex // set, stamps, bound
 	set      *config.Set
 	stamps   string // of the files of set, when they were read (see fileStamps)
+	bound    string // the listener's address once Start listens
 
 	// Set by Start.
 	startMu  sync.Mutex
@@ -147,6 +153,8 @@ type App struct {
 	stopped  bool
 	ln       net.Listener
 	srv      *http.Server
+	ingestLn net.Listener // web.ingest_listen; nil without
+	ingest   *http.Server
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	failed   chan error // the first fatal error of a background part
@@ -255,14 +263,34 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if a.chatops, err = web.LoadChatOps(set.Config.Notifiers, set.Dir(), o.Getenv); err != nil {
 		return nil, err
 	}
+	if o.WebConfigFile != "" {
+		if a.lc, err = web.LoadListenerConfig(o.WebConfigFile, a.log); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := web.CheckListen(a.listenAddr(set), a.access, a.lc); err != nil {
+		return nil, err
+	}
 	if a.handler, err = web.New(web.Deps{
-		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
+		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
 		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 	}); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// listenAddr is the listener's address: Options.Listen, else web.listen,
+// else DefaultListen.
+func (a *App) listenAddr(set *config.Set) string {
+	switch {
+	case a.o.Listen != "":
+		return a.o.Listen
+	case set.Config.Web.Listen != "":
+		return set.Config.Web.Listen
+	}
+	return DefaultListen
 }
 
 func (a *App) lookupEnv(k string) (string, bool) {
@@ -338,31 +366,78 @@ func (a *App) Start(ctx context.Context) error {
 		return errors.New("app: Start of an App built with NoListener")
 	}
 	set := a.Set()
-	listen := a.o.Listen
-	if listen == "" {
-		listen = set.Config.Web.Listen
+	listen := a.listenAddr(set)
+	open, err := web.CheckListen(listen, a.access, a.lc)
+	if err != nil {
+		return err
 	}
-	if listen == "" {
-		listen = DefaultListen
+	srv := web.Server(a.handler)
+	srv.ErrorLog = slog.NewLogLogger(a.log.Handler(), slog.LevelWarn) // TLS handshake errors among them
+	if a.lc != nil {
+		if srv.TLSConfig, err = a.lc.TLS(); err != nil {
+			return fmt.Errorf("--web.config.file: %w", err)
+		}
+		if srv.TLSConfig != nil && !a.lc.HTTP2() {
+			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		}
+	}
+	var ingest *http.Server
+	if il := set.Config.Web.IngestListen; il != "" {
+		if _, err := web.CheckListen(il, a.access, a.lc); err != nil {
+			return fmt.Errorf("web.ingest_listen: %w", err)
+		}
+		ingest = web.Server(web.IngestOnly(a.handler))
+		ingest.ErrorLog, ingest.TLSNextProto = srv.ErrorLog, srv.TLSNextProto
+		if srv.TLSConfig != nil {
+			ingest.TLSConfig = srv.TLSConfig.Clone()
+		}
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("web listener: %w", err)
 	}
-	a.ln, a.srv, a.started = ln, web.Server(a.handler), true
+	var ingestLn net.Listener
+	if ingest != nil {
+		if ingestLn, err = net.Listen("tcp", set.Config.Web.IngestListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("web.ingest_listen: %w", err)
+		}
+	}
+	a.ln, a.srv, a.ingestLn, a.ingest, a.started = ln, srv, ingestLn, ingest, true
+	tlsOn := srv.TLSConfig != nil // Serve changes srv.TLSConfig: read it before
+	a.mu.Lock()
+	a.bound = ln.Addr().String()
+	a.mu.Unlock()
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
-	a.goPart(func() error {
-		if err := a.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("web listener: %w", err)
-		}
-		return nil
-	})
+	serve := func(what string, srv *http.Server, ln net.Listener) {
+		a.goPart(func() error {
+			var err error
+			if tlsOn {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		})
+	}
+	serve("web listener", srv, ln)
+	if ingest != nil {
+		serve("web.ingest_listen", ingest, ingestLn)
+		a.log.Info("serving ingestion (remote-write, pings) on a second listener", "ingest_listen", ingestLn.Addr().String())
+	}
 	a.goPart(func() error { return a.eng.Run(runCtx) })
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
 	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
-	a.log.Info("assertd running", "listen", ln.Addr().String(), "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())
+	a.log.Info("assertd running", "listen", ln.Addr().String(), "tls", tlsOn, "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())
+	if open {
+		a.log.Warn("no tokens are configured: listening on loopback only, reads are open, changes and remote-write are refused; " +
+			"add web.tokens (or basic_auth_users in --web.config.file) to listen on another address")
+	}
 	if a.o.Ready != nil {
 		a.o.Ready <- ln.Addr().String()
 	}
@@ -415,6 +490,12 @@ func (a *App) Stop(ctx context.Context) error {
 		if err := a.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("web shutdown: %w", err))
 			a.srv.Close()
+		}
+		if a.ingest != nil {
+			if err := a.ingest.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("web.ingest_listen shutdown: %w", err))
+				a.ingest.Close()
+			}
 		}
 		done := make(chan struct{})
 		go func() { a.wg.Wait(); a.runner.Wait(); close(done) }()
@@ -483,6 +564,17 @@ func (a *App) Addr() string {
 		return ""
 	}
 	return a.ln.Addr().String()
+}
+
+// IngestAddr is the address of web.ingest_listen ("" before Start or
+// without it).
+func (a *App) IngestAddr() string {
+	a.startMu.Lock()
+	defer a.startMu.Unlock()
+	if a.ingestLn == nil {
+		return ""
+	}
+	return a.ingestLn.Addr().String()
 }
 
 // Set is the configuration in force.

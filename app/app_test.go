@@ -135,10 +135,13 @@ defaults: {escalate: ops}
 		}
 		return fmt.Errorf("%+v", instances(t, base))
 	})
-	// Remote-write lands in the embedded TSDB.
+	// Without tokens, remote-write is refused, however good the request.
 	resp, err := http.Post(base+"/api/v1/write", "application/x-protobuf", bytes.NewReader([]byte("junk")))
-	if err != nil || resp.StatusCode != 400 {
-		t.Fatalf("remote write junk: %v %v", resp.StatusCode, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 401 || !strings.Contains(string(b), "web.public_write") {
+		t.Fatalf("anonymous remote write: %v %s", resp.StatusCode, b)
 	}
 	resp.Body.Close()
 	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, `assertd_instances{state="escalated"} 1`) || !strings.Contains(body, "assertd_heartbeat_up") {

@@ -50,6 +50,7 @@ func Diff(old, cur *config.Set) []string {
 		{"sources.embedded.scrape_interval", oc.Sources.Embedded.ScrapeInterval, nc.Sources.Embedded.ScrapeInterval},
 		{"sources.embedded.scrape_timeout", oc.Sources.Embedded.ScrapeTimeout, nc.Sources.Embedded.ScrapeTimeout},
 		{"web.public_read", oc.Web.PublicRead, nc.Web.PublicRead},
+		{"web.public_write", oc.Web.PublicWrite, nc.Web.PublicWrite},
 		{"web.external_url", oc.Web.ExternalURL, nc.Web.ExternalURL},
 	} {
 		out = append(out, fieldChanges(s.name, reflect.ValueOf(s.old), reflect.ValueOf(s.cur), true)...)
@@ -61,6 +62,7 @@ func Diff(old, cur *config.Set) []string {
 		{"store", oc.Store, nc.Store},
 		{"data_dir", old.DataDir(), cur.DataDir()},
 		{"web.listen", oc.Web.Listen, nc.Web.Listen},
+		{"web.ingest_listen", oc.Web.IngestListen, nc.Web.IngestListen},
 		{"sources.embedded.retention", oc.Sources.Embedded.Retention, nc.Sources.Embedded.Retention},
 	} {
 		if !reflect.DeepEqual(s.old, s.cur) {

@@ -115,6 +115,17 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 		if n.access, err = web.LoadAccess(set.Config.Web, set.Dir(), a.o.Getenv); err != nil {
 			return nil, err
 		}
+		// The listener stays where it is: a configuration that leaves it
+		// without credentials on another address than loopback is refused.
+		a.mu.Lock()
+		addr := a.bound
+		a.mu.Unlock()
+		if addr == "" {
+			addr = a.listenAddr(set)
+		}
+		if _, err := web.CheckListen(addr, n.access, a.lc); err != nil {
+			return nil, err
+		}
 	}
 	if a.chatops != nil {
 		if n.chatops, err = web.LoadChatOps(set.Config.Notifiers, set.Dir(), a.o.Getenv); err != nil {

@@ -35,7 +35,7 @@ type Assert struct {
 	Remediate    string            `yaml:"remediate" jsonschema_description:"Name of the remediation to run when violated."`
 	Escalate     string            `yaml:"escalate" jsonschema_description:"Name of the escalation policy that pages humans."`
 	Labels       map[string]string `yaml:"labels" jsonschema_description:"Labels added to every instance."`
-	Annotations  map[string]string `yaml:"annotations" jsonschema_description:"Go templates over .Assert, .Labels, .Values, .State."`
+	Annotations  map[string]string `yaml:"annotations" jsonschema_description:"Go templates over .Assert, .Description, .Labels, .Values, .State, with Prometheus' template functions (humanize, humanizeDuration, reReplaceAll, …)."`
 
 	// Pos is where the assert starts; set by the loader.
 	Pos strictyaml.Pos `yaml:"-" json:"-"`

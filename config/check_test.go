@@ -361,3 +361,37 @@ func TestMaxInstancesDefaults(t *testing.T) {
 		}
 	}
 }
+
+// A listen address beyond loopback without tokens is an error that says
+// what to write instead; with a token, or on loopback, it is not.
+func TestListenBeyondLoopbackNeedsTokens(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		web  string
+		want string
+	}{
+		{"web: {listen: 0.0.0.0:8080}", `assertd.yaml:2:15: listen 0.0.0.0:8080 is not a loopback address and web.tokens is empty`},
+		{"web: {listen: ':9000'}", `write listen: 127.0.0.1:9000`},
+		{"web: {listen: '[::1]:8080'}", ""},
+		{"web: {listen: localhost:8080}", ""},
+		{"web: {listen: 0.0.0.0:8080, tokens: [{name: a, role: admin, token_env: A}]}", ""},
+	} {
+		p := filepath.Join(dir, "assertd.yaml")
+		if err := os.WriteFile(p, []byte("files: []\n"+tc.web+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, errs := LoadConfig(p)
+		var listen []string
+		for _, e := range errs {
+			if strings.Contains(e.Msg, "loopback") {
+				listen = append(listen, e.Error())
+			}
+		}
+		switch {
+		case tc.want == "" && len(listen) > 0:
+			t.Errorf("%s: %v", tc.web, listen)
+		case tc.want != "" && (len(listen) != 1 || !strings.Contains(listen[0], tc.want)):
+			t.Errorf("%s: %v, want %q", tc.web, listen, tc.want)
+		}
+	}
+}

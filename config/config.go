@@ -235,18 +235,34 @@ type Level struct {
 
 // Web is the HTTP listener: UI, API, pings, remote-write, metrics.
 type Web struct {
-	Listen      string  `yaml:"listen" jsonschema_description:"Address (default 127.0.0.1:8080)."`
-	ExternalURL string  `yaml:"external_url" jsonschema_description:"URL of the UI as people reach it, for links in messages."`
-	PublicRead  bool    `yaml:"public_read" jsonschema_description:"Allow reading without a token. Changes always need an admin token."`
-	Tokens      []Token `yaml:"tokens"`
+	Listen      string `yaml:"listen" jsonschema_description:"Address (default 127.0.0.1:8080). Any other than a loopback address needs web.tokens (or basic-auth users in --web.config.file)."`
+	ExternalURL string `yaml:"external_url" jsonschema_description:"URL of the UI as people reach it, for links in messages; the browser origin trusted for changes; https makes the session cookie Secure."`
+	// IngestListen is a second address that serves ingestion only.
+	IngestListen string  `yaml:"ingest_listen" jsonschema_description:"A second address serving only remote-write, heartbeat pings and /healthz, /readyz (with the same TLS and credentials), so that they can be reachable where the UI and the API are not. Read at start."`
+	PublicRead   bool    `yaml:"public_read" jsonschema_description:"Allow reading without a token. Changes always need an admin token."`
+	PublicWrite  bool    `yaml:"public_write" jsonschema_description:"Accept remote-write (POST /api/v1/write) without credentials. Anyone who reaches the listener can then feed the engine."`
+	Tokens       []Token `yaml:"tokens"`
+	// NewSeries bounds the series each writer may create through
+	// remote-write.
+	NewSeries NewSeriesLimit `yaml:"new_series_limit"`
+}
+
+// NewSeriesLimit is a token bucket of new series per writer (a token, a
+// basic-auth user, or anonymous under public_write).
+type NewSeriesLimit struct {
+	PerSecond float64 `yaml:"per_second" jsonschema_description:"New series a writer may create per second through remote-write (default 100)."`
+	Burst     int     `yaml:"burst" jsonschema_description:"New series a writer may create at once (default 10000); a request with more is refused with 429."`
 }
 
 // Token is a named API token.
 type Token struct {
 	Name      string `yaml:"name" jsonschema:"required"`
-	Role      string `yaml:"role" jsonschema:"required,enum=read,enum=admin"`
+	Role      string `yaml:"role" jsonschema:"required,enum=read,enum=write,enum=admin" jsonschema_description:"read: the API and the UI; write: read and remote-write; admin: everything."`
 	TokenEnv  string `yaml:"token_env"`
 	TokenFile string `yaml:"token_file"`
+	// WriteMatchers restrict the series the token may remote-write: each
+	// series must match one of these selectors.
+	WriteMatchers []string `yaml:"write_matchers" jsonschema_description:"Selectors the series this token remote-writes must match (any one of them), such as '{job=\"api\"}'; a request with another series is refused whole with 403."`
 }
 
 // KeyHints explains keys that are not accepted.

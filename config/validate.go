@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/internal/strictyaml"
 )
@@ -213,8 +216,16 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 
 	// Web.
 	if c.Web.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {
+		if host, port, err := net.SplitHostPort(c.Web.Listen); err != nil {
 			errs.Add(at("web", "listen"), "listen must be host:port, such as 127.0.0.1:8080")
+		} else if len(c.Web.Tokens) == 0 && !loopback(host) {
+			errs.Add(at("web", "listen"), "listen %s is not a loopback address and web.tokens is empty, so nothing would authenticate "+
+				"remote-write or changes: add web.tokens (role write for remote-write, admin for changes), or write listen: 127.0.0.1:%s", c.Web.Listen, port)
+		}
+	}
+	if c.Web.IngestListen != "" {
+		if _, _, err := net.SplitHostPort(c.Web.IngestListen); err != nil {
+			errs.Add(at("web", "ingest_listen"), "ingest_listen must be host:port, such as 0.0.0.0:9091")
 		}
 	}
 	if c.Web.ExternalURL != "" {
@@ -225,10 +236,18 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 		loc := p.In("web", "tokens", i)
 		checkName(&errs, loc, "token", t.Name, tokens)
 		tokens = append(tokens, t.Name)
-		if t.Role != "read" && t.Role != "admin" {
-			errs.Add(loc.At("role"), "role must be read or admin, not %q", t.Role)
+		if t.Role != "read" && t.Role != "write" && t.Role != "admin" {
+			errs.Add(loc.At("role"), "role must be read, write (read and remote-write) or admin, not %q", t.Role)
 		}
 		oneOf(&errs, loc, true, "token_env", t.TokenEnv, "token_file", t.TokenFile)
+		for k, m := range t.WriteMatchers {
+			if _, err := ParseWriteMatchers(m); err != nil {
+				errs.Add(loc.At("write_matchers", k), "%v", err)
+			}
+		}
+	}
+	if l := c.Web.NewSeries; l.PerSecond < 0 || l.Burst < 0 {
+		errs.Add(at("web", "new_series_limit"), "new_series_limit must not be negative, such as new_series_limit: {per_second: 100, burst: 10000}")
 	}
 
 	// Safety.
@@ -296,4 +315,26 @@ func listOrNone(names []string) string {
 		return "none (add notifiers:)"
 	}
 	return fmt.Sprint(strings.Join(names, ", "))
+}
+
+var selectorParser = parser.NewParser(parser.Options{})
+
+// ParseWriteMatchers reads one selector of a token's write_matchers, such as
+// {job="api"} or {job="api", instance=~"db-.*"}, the way Prometheus reads
+// series selectors.
+func ParseWriteMatchers(s string) ([]*labels.Matcher, error) {
+	ms, err := selectorParser.ParseMetricSelector(s)
+	if err != nil {
+		return nil, fmt.Errorf("write_matchers %q is not a series selector: %v; write one such as '{job=\"api\"}'", s, err)
+	}
+	return ms, nil
+}
+
+// loopback reports whether a listen host is loopback only.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

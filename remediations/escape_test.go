@@ -158,6 +158,9 @@ func FuzzURLTemplate(f *testing.F) {
 		{"http://lb{{ .Labels.v }}/", ".evil.com"},
 		{"http:/{{ .Labels.v }}", "/evil.com/"},
 		{"http://lb/{{ range .Labels }}{{ . }}{{ end }}", "//evil.com"},
+		{`http://lb/{{ reReplaceAll "x" "/@evil.com/" .Labels.v }}`, "x"},
+		{"http://lb{{ safeHtml .Labels.v }}/{{ title .Labels.v }}", ".evil.com"},
+		{"http://lb/{{ stripDomain .Labels.v }}?{{ urlQueryEscape .Labels.v }}", "evil.com:80/#"},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -199,5 +202,41 @@ func TestDotSegmentRefused(t *testing.T) {
 	}
 	if err := checkURL(st, u); err == nil || !strings.Contains(err.Error(), "dot segment (..)") {
 		t.Fatalf("%q: %v", u, err)
+	}
+}
+
+// Prometheus' template functions write through the escaper like any value:
+// what safeHtml, title, toUpper or reReplaceAll return is escaped for where
+// it lands, or refused there.
+func TestPrometheusFuncsEscaped(t *testing.T) {
+	rem := compileRem(t, Remediation{Name: "fix", Steps: []Step{
+		{Name: "call", HTTP: &HTTP{
+			URL:     `https://lb.internal/servers/{{ safeHtml .Labels.v }}/{{ toUpper .Labels.v }}?r={{ reReplaceAll "a" "&x=" .Labels.v }}#{{ title .Labels.v }}`,
+			Headers: jsonHeader,
+			Body:    `{"s": "{{ safeHtml .Labels.v }}", "b": {{ safeHtml .Labels.v }}, "h": {{ humanizeDuration .Values.lag_s }}, "t": "{{ toTime .Values.lag_s }}"}`}},
+		{Name: "run", Run: []string{"prog", "{{ safeHtml .Labels.v }}", "{{ reReplaceAll \"^a\" \"-\" .Labels.v }}", "x={{ stripPort .Labels.v }}"}},
+		verifyStep()}})
+	call, run := &rem.Steps[0], &rem.Steps[1]
+	data := templateData(rem, assertd.Instance{Labels: assertd.Labels{"v": `a/../"q"<b>`}, Values: map[string]float64{"lag_s": 90}}, "r1")
+
+	u, err := render("url", call.URL, data, false)
+	want := "https://lb.internal/servers/a%2F..%2F%22q%22%3Cb%3E/A%2F..%2F%22Q%22%3CB%3E?r=%26x%3D%2F..%2F%22q%22%3Cb%3E#A%2F..%2F%22Q%22%3CB%3E"
+	if err != nil || u != want {
+		t.Fatalf("url %q (%v), want %q", u, err, want)
+	}
+	body, err := renderBody(call, data)
+	var m map[string]string
+	if err != nil || jsonUnmarshal(body, &m) != nil || m["s"] != `a/../"q"<b>` || m["b"] != m["s"] || m["h"] != "1m 30s" || m["t"] != "1970-01-01 00:01:30 +0000 UTC" {
+		t.Fatalf("body %q (%v): %v", body, err, m)
+	}
+	if a, err := render("run[1]", run.Run[1], data, false); err != nil || a != `a/../"q"<b>` {
+		t.Fatalf("run[1] %q (%v)", a, err)
+	}
+	if a, err := render("run[2]", run.Run[2], data, false); err == nil || !strings.Contains(err.Error(), `starts with "-" and would be read as an option`) {
+		t.Fatalf("run[2] %q (%v), want it refused", a, err)
+	}
+	data = templateData(rem, assertd.Instance{Labels: assertd.Labels{"v": "db-1\nrm:5432"}}, "r1")
+	if a, err := render("run[3]", run.Run[3], data, false); err == nil || !strings.Contains(err.Error(), "control character") {
+		t.Fatalf("run[3] %q (%v), want it refused", a, err)
 	}
 }

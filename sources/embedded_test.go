@@ -15,6 +15,7 @@ import (
 	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/assertd/assertd"
@@ -161,7 +162,7 @@ func TestRemoteWrite(t *testing.T) {
 	}
 	defer e.Close()
 	now := time.Now().Truncate(time.Millisecond)
-	h := WriteHandler(e.Appendable(), func() time.Time { return now })
+	h := asWriter(WriteHandler(e.Appendable(), func() time.Time { return now }), Writer{Name: "test"})
 	post := func(body []byte, header ...string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodPost, "/api/v1/write", bytes.NewReader(body))
 		r.Header.Set("Content-Encoding", "snappy")
@@ -199,6 +200,10 @@ func TestRemoteWrite(t *testing.T) {
 			writeRequest(t, series(now, 1, "__name__", "good_metric"), series(now, 1, "__name__", "bad", "0bad", "x")),
 			nil, 400, `label name \"0bad\" is not valid`},
 		{"no metric name", writeRequest(t, series(now, 1, "good_metric_2", "x")), nil, 400, "no metric name"},
+		{"metric name with a space", writeRequest(t, series(now, 1, "__name__", "good_metric_3"), series(now, 1, "__name__", "bad metric{}")),
+			nil, 400, `metric name \"bad metric{}\" is not valid`},
+		{"empty metric name", writeRequest(t, series(now, 1, "__name__", "good_metric_4"), series(now, 1, "__name__", "9lives")), nil, 400, "is not valid"},
+		{"label name with a dash", writeRequest(t, series(now, 1, "__name__", "good_metric_5", "bad-label", "x")), nil, 400, `label name \"bad-label\" is not valid`},
 		{"far future", writeRequest(t, series(now.Add(time.Hour), 1, "__name__", "good_metric")), nil, 400, "ahead"},
 		{"not snappy", []byte("hello"), nil, 400, "not snappy"},
 		{"not protobuf", snappy.Encode(nil, []byte{0xff, 0xff, 0xff}), nil, 400, "not a remote-write request"},
@@ -257,5 +262,73 @@ func TestReadOnlyWhileWriting(t *testing.T) {
 	v, err = ro.Query(context.Background(), "scalar(m)", now)
 	if err != nil || !v.Scalar || v.Samples[0].Value != 1 {
 		t.Fatalf("scalar: %+v %v", v, err)
+	}
+}
+
+// A writer's selectors and its budget of new series: a request with one
+// series outside them, or with more new series than allowed, writes nothing.
+func TestRemoteWriteWriterBounds(t *testing.T) {
+	t.Parallel()
+	e, err := OpenEmbedded(EmbeddedOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	now := time.Now().Truncate(time.Millisecond)
+	sel, err := config.ParseWriteMatchers(`{job="api"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget, asked := 2, []int{}
+	wr := Writer{Name: "prom", Matchers: [][]*labels.Matcher{sel}, AllowNew: func(n int) bool {
+		asked = append(asked, n)
+		if n > budget {
+			return false
+		}
+		budget -= n
+		return true
+	}}
+	base := WriteHandler(e.Appendable(), func() time.Time { return now })
+	post := func(h http.Handler, body []byte) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/api/v1/write", bytes.NewReader(body)))
+		return w
+	}
+	count := func(q string) int {
+		v, err := e.Query(context.Background(), q, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(v.Samples)
+	}
+	h := asWriter(base, wr)
+
+	if w := post(base, writeRequest(t, series(now, 1, "__name__", "m", "job", "api"))); w.Code != http.StatusUnauthorized {
+		t.Errorf("without a writer: %d %s", w.Code, w.Body)
+	}
+	w := post(h, writeRequest(t, series(now, 1, "__name__", "m", "job", "api", "i", "1"), series(now, 1, "__name__", "m", "job", "db")))
+	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), `prom may not write {__name__=\"m\", job=\"db\"}`) {
+		t.Errorf("outside the selectors: %d %s", w.Code, w.Body)
+	}
+	w = post(h, writeRequest(t, series(now, 1, "__name__", "m", "job", "api", "i", "1"), series(now, 1, "__name__", "m", "job", "api", "i", "2"),
+		series(now, 1, "__name__", "m", "job", "api", "i", "3")))
+	if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "3 new series") {
+		t.Errorf("3 new series with a budget of 2: %d %s", w.Code, w.Body)
+	}
+	if n := count(`m`); n != 0 {
+		t.Fatalf("refused requests wrote %d series", n)
+	}
+	if w := post(h, writeRequest(t, series(now, 1, "__name__", "m", "job", "api", "i", "1"), series(now, 1, "__name__", "m", "job", "api", "i", "2"))); w.Code != http.StatusNoContent {
+		t.Fatalf("2 new series: %d %s", w.Code, w.Body)
+	}
+	// The same series again are not new: the budget, now 0, is not asked.
+	if w := post(h, writeRequest(t, series(now.Add(time.Second), 2, "__name__", "m", "job", "api", "i", "1"), series(now.Add(time.Second), 2, "__name__", "m", "job", "api", "i", "2"))); w.Code != http.StatusNoContent {
+		t.Fatalf("known series: %d %s", w.Code, w.Body)
+	}
+	if n := count(`m{job="api"}`); n != 2 {
+		t.Errorf("%d series, want 2", n)
+	}
+	if fmt.Sprint(asked) != "[3 2]" {
+		t.Errorf("the budget was asked for %v new series, want [3 2]", asked)
 	}
 }

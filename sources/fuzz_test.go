@@ -23,7 +23,7 @@ func FuzzWriteHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { e.Close() })
-	h := WriteHandler(e.Appendable(), func() time.Time { return now })
+	h := asWriter(WriteHandler(e.Appendable(), func() time.Time { return now }), Writer{Name: "fuzz"})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/api/v1/write", bytes.NewReader(body)))

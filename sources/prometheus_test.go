@@ -69,7 +69,7 @@ func TestPrometheusRemoteWritesIntoEmbedded(t *testing.T) {
 	}
 	defer e.Close()
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/write", WriteHandler(e.Appendable(), time.Now))
+	mux.Handle("/api/v1/write", asWriter(WriteHandler(e.Appendable(), time.Now), Writer{Name: "prometheus"}))
 	recv := httptest.NewServer(mux)
 	defer recv.Close()
 	srv := target(t)

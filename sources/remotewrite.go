@@ -1,11 +1,13 @@
 package sources
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,16 +30,44 @@ const (
 	maxAhead             = 10 * time.Minute
 )
 
+// Writer is who remote-writes, as the listener authenticated them, and what
+// they may write.
+type Writer struct {
+	Name string // a token's name, a basic-auth user, or "anonymous"
+	// Matchers, when set, are selectors one of which each series must
+	// match; a request with another series is refused whole (403).
+	Matchers [][]*labels.Matcher
+	// AllowNew, when set, is asked once per request whether the writer may
+	// create n new series now; false refuses the request whole (429).
+	AllowNew func(n int) bool
+}
+
+type writerKey struct{}
+
+// WithWriter is the context of a remote-write request the listener has
+// authenticated.
+func WithWriter(ctx context.Context, w Writer) context.Context {
+	return context.WithValue(ctx, writerKey{}, w)
+}
+
 // WriteHandler receives Prometheus remote-write 1.0 (snappy-compressed
-// prompb.WriteRequest) at POST /api/v1/write. A request is validated whole
-// before anything is appended and committed in one transaction: a malformed
-// or oversized request is answered 400/413 and writes nothing. now is the
-// clock used to refuse samples from the far future.
+// prompb.WriteRequest) at POST /api/v1/write. It serves only requests whose
+// context carries a Writer (WithWriter): the listener authenticates them;
+// others are answered 401. A request is validated whole before anything is
+// appended and committed in one transaction: a malformed or oversized
+// request is answered 400/413, series outside the writer's matchers 403 and
+// too many new series 429, and then nothing is written. now is the clock
+// used to refuse samples from the far future.
 func WriteHandler(app storage.Appendable, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeError(w, http.StatusMethodNotAllowed, "remote write takes POST")
+			return
+		}
+		wr, ok := r.Context().Value(writerKey{}).(Writer)
+		if !ok {
+			writeError(w, http.StatusUnauthorized, "remote write needs credentials")
 			return
 		}
 		if v := r.Header.Get("Content-Type"); strings.Contains(v, "io.prometheus.write.v2") {
@@ -64,7 +94,15 @@ func WriteHandler(app storage.Appendable, now func() time.Time) http.Handler {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		if err := appendAll(r, app, req, series); err != nil {
+		if err := wr.admit(series); err != nil {
+			writeError(w, http.StatusForbidden, err.Error())
+			return
+		}
+		if err := appendAll(r, app, req, series, wr); err != nil {
+			if errors.Is(err, errTooManyNew) {
+				writeError(w, http.StatusTooManyRequests, err.Error())
+				return
+			}
 			status := http.StatusBadRequest
 			if errors.Is(err, assertd.ErrSourceUnavailable) {
 				status = http.StatusServiceUnavailable // retryable
@@ -106,7 +144,10 @@ func validateWrite(req *prompb.WriteRequest, now time.Time) ([]labels.Labels, er
 		b := labels.NewScratchBuilder(len(ts.Labels))
 		for _, l := range ts.Labels {
 			if err := assertd.CheckLabelName(l.Name); err != nil && l.Name != model.MetricNameLabel {
-				return nil, fmt.Errorf("series %d: %v", i, err)
+				return nil, fmt.Errorf("series %d: %v; nothing was written", i, err)
+			}
+			if l.Name == model.MetricNameLabel && !model.LegacyValidation.IsValidMetricName(l.Value) {
+				return nil, fmt.Errorf("series %d: metric name %q is not valid: use letters, digits, _ and :, not starting with a digit; nothing was written", i, l.Value)
 			}
 			if len(l.Value) > MaxLabelValueBytes || l.Value == "" {
 				return nil, fmt.Errorf("series %d: label %s has an empty or over-long value", i, l.Name)
@@ -136,11 +177,61 @@ func validateWrite(req *prompb.WriteRequest, now time.Time) ([]labels.Labels, er
 	return out, nil
 }
 
-func appendAll(r *http.Request, db storage.Appendable, req *prompb.WriteRequest, series []labels.Labels) error {
+// admit checks that every series matches one of the writer's selectors.
+func (wr Writer) admit(series []labels.Labels) error {
+	if len(wr.Matchers) == 0 {
+		return nil
+	}
+	for _, ls := range series {
+		if !slices.ContainsFunc(wr.Matchers, func(ms []*labels.Matcher) bool { return matchAll(ms, ls) }) {
+			return fmt.Errorf("%s may not write %s: it matches none of the token's write_matchers; nothing was written", wr.Name, ls)
+		}
+	}
+	return nil
+}
+
+func matchAll(ms []*labels.Matcher, ls labels.Labels) bool {
+	for _, m := range ms {
+		if !m.Matches(ls.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
+}
+
+var errTooManyNew = errors.New("too many new series")
+
+// countNew counts the series of a request that the TSDB does not hold yet.
+// An appender that cannot tell counts every series as new.
+func countNew(app storage.Appender, series []labels.Labels) int {
+	g, ok := app.(storage.GetRef)
+	seen := make(map[uint64]bool, len(series))
+	n := 0
+	for _, ls := range series {
+		h := ls.Hash()
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		if !ok {
+			n++
+		} else if ref, _ := g.GetRef(ls, h); ref == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func appendAll(r *http.Request, db storage.Appendable, req *prompb.WriteRequest, series []labels.Labels, wr Writer) error {
 	app := db.Appender(r.Context())
 	fail := func(err error) error {
 		_ = app.Rollback()
 		return err
+	}
+	if wr.AllowNew != nil {
+		if n := countNew(app, series); n > 0 && !wr.AllowNew(n) {
+			return fail(fmt.Errorf("%w: %s may not create %d new series now (web.new_series_limit); nothing was written", errTooManyNew, wr.Name, n))
+		}
 	}
 	for i, ts := range req.Timeseries {
 		for _, s := range ts.Samples {

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -64,9 +65,11 @@ func loadTokens(w config.Web, dir string, getenv func(string) string) ([]token, 
 		switch t.Role {
 		case "admin":
 			ro = roleAdmin
+		case "write":
+			ro = roleWrite
 		case "read":
 		default:
-			return nil, fmt.Errorf("web token %s: role %q is not read or admin", t.Name, t.Role)
+			return nil, fmt.Errorf("web token %s: role %q is not read, write or admin", t.Name, t.Role)
 		}
 		out = append(out, token{name: t.Name, role: ro, hash: sha256.Sum256([]byte(secret))})
 	}
@@ -90,8 +93,9 @@ func (s *server) lookup(secret string) (token, bool) {
 
 // principal is who makes a request.
 type principal struct {
-	Name    string // the token's name; "anonymous" for public reads
+	Name    string // the token's or basic-auth user's name; "anonymous" without credentials
 	Role    role
+	kind    string   // "token", "user" (basic auth) or "" (anonymous)
 	session *session // set when signed in through the UI
 }
 
@@ -116,38 +120,75 @@ const (
 	csrfHeader    = "X-CSRF-Token"
 )
 
+// credentials reports whether any credential is configured: a token or a
+// basic-auth user. Without one, reads are open (and the listener stays on
+// loopback).
+func (s *server) credentials(pol policy) bool {
+	return len(pol.tokens) > 0 || s.d.Listener.hasUsers()
+}
+
+// onLoopback reports whether the request came in on a loopback address of
+// the listener (or in-process, without a connection). Reads are open
+// without credentials only there: should the last basic-auth user leave
+// --web.config.file while assertd listens elsewhere, reads close instead.
+func onLoopback(r *http.Request) bool {
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return true
+	}
+	return Loopback(la.String())
+}
+
 // authorize decides whether the request may use the route. It returns the
 // caller, or the status and reason of a refusal.
 func (s *server) authorize(rt route, r *http.Request) (principal, int, string) {
+	pol := s.access.policy()
 	anon := principal{Name: "anonymous"}
-	if toks, pub := s.access.snapshot(); pub || len(toks) == 0 {
+	if pol.publicRead || (!s.credentials(pol) && onLoopback(r)) {
 		anon.Role = roleRead
 	}
 	p := anon
 	if h := r.Header.Get("Authorization"); h != "" {
-		secret, ok := strings.CutPrefix(h, "Bearer ")
-		t, found := s.lookup(strings.TrimSpace(secret))
-		if !ok || !found {
-			return p, http.StatusUnauthorized, "the token is not valid"
+		if user, pass, ok := r.BasicAuth(); ok {
+			if !s.d.Listener.checkUser(user, pass) {
+				return p, http.StatusUnauthorized, "the basic-auth user or password is not valid"
+			}
+			p = principal{Name: user, Role: roleWrite, kind: "user"}
+		} else {
+			secret, ok := strings.CutPrefix(h, "Bearer ")
+			t, found := s.lookup(strings.TrimSpace(secret))
+			if !ok || !found {
+				return p, http.StatusUnauthorized, "the token is not valid"
+			}
+			p = principal{Name: t.name, Role: t.role, kind: "token"}
 		}
-		p = principal{Name: t.name, Role: t.role}
 	} else if c, err := r.Cookie(sessionCookie); err == nil {
 		if ss := s.sessions.get(c.Value, s.now()); ss != nil && s.access.holds(ss.token) {
-			p = principal{Name: ss.name, Role: ss.role, session: ss}
+			p = principal{Name: ss.name, Role: ss.role, kind: "token", session: ss}
 		}
 	}
 	if rt.role == rolePublic {
 		return p, 0, ""
 	}
+	if rt.ingest && p.kind == "" && pol.publicWrite {
+		return p, 0, ""
+	}
 	if p.Role < rt.role {
-		if p.Role == rolePublic || (rt.role == roleAdmin && p.Name == "anonymous") {
-			return p, http.StatusUnauthorized, fmt.Sprintf("%s %s needs a token with the role %s", rt.method, rt.path, rt.role)
+		if p.kind == "" {
+			if rt.ingest {
+				return p, http.StatusUnauthorized, fmt.Sprintf("%s %s needs a token with the role write or admin, or a basic-auth user of --web.config.file "+
+					"(or web.public_write: true to accept it without credentials)", rt.method, rt.path)
+			}
+			if p.Role == rolePublic || rt.role > roleRead {
+				return p, http.StatusUnauthorized, fmt.Sprintf("%s %s needs a token with the role %s", rt.method, rt.path, rt.role)
+			}
 		}
-		return p, http.StatusForbidden, fmt.Sprintf("token %s has the role %s; %s %s needs %s", p.Name, p.Role, rt.method, rt.path, rt.role)
+		return p, http.StatusForbidden, fmt.Sprintf("%s %s has the role %s; %s %s needs %s", p.kind, p.Name, p.Role, rt.method, rt.path, rt.role)
 	}
 	if rt.mutating() && p.session != nil {
 		// A browser sends the cookie on its own: a change made with it must
-		// carry the session's CSRF token and come from this origin.
+		// carry the session's CSRF token (cross-origin requests are refused
+		// before they reach a route: see crossOrigin).
 		if status, err := checkCSRF(r, p.session); status != 0 {
 			return p, status, err
 		}
@@ -156,14 +197,8 @@ func (s *server) authorize(rt route, r *http.Request) (principal, int, string) {
 }
 
 // checkCSRF checks the token of a cookie-authenticated change: the form field
-// csrf or the header X-CSRF-Token, and the Origin when the browser sends one.
+// csrf or the header X-CSRF-Token.
 func checkCSRF(r *http.Request, ss *session) (int, string) {
-	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || u.Host != r.Host {
-			return http.StatusForbidden, "cross-origin request refused"
-		}
-	}
 	got := r.Header.Get(csrfHeader)
 	if got == "" {
 		if err := r.ParseForm(); err != nil { // bounded by limitBody
@@ -175,6 +210,21 @@ func checkCSRF(r *http.Request, ss *session) (int, string) {
 		return http.StatusForbidden, "the form's CSRF token is missing or stale: reload the page and try again"
 	}
 	return 0, ""
+}
+
+// crossOrigin refuses, with Go's http.CrossOriginProtection, a change a
+// browser sends from another origin than this one or web.external_url's:
+// forms, the API with a session cookie, the login form and anything that
+// feeds the engine. Clients that are not browsers send neither
+// Sec-Fetch-Site nor Origin and pass.
+func (s *server) crossOrigin(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.access.policy().origins.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "", "cross-origin request refused: "+err.Error())
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // session is a UI sign-in: kept in memory, named by a random ID in an

@@ -1,6 +1,10 @@
 package web
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // What the tests of package web_test (which start assertd through app.New,
 // and so cannot be part of package web) look at inside it.
@@ -27,16 +31,17 @@ var URLEscape = urlEscape
 // Route is one route of the table New serves.
 type Route struct {
 	Method, Path string
-	Role         string // public, read, admin or signed
+	Role         string // public, read, write, admin or signed
 	API          bool   // JSON answers; otherwise an HTML page
 	Mutating     bool
+	Ingest       bool // feeds the engine
 }
 
 // Routes is the route table, built the way New builds it.
 func Routes() []Route {
 	var out []Route
-	for _, rt := range (&server{d: Deps{Gatherer: prometheus.NewRegistry()}}).routeTable() {
-		out = append(out, Route{Method: rt.method, Path: rt.path, Role: rt.role.String(), API: rt.api, Mutating: rt.mutating()})
+	for _, rt := range (&server{d: Deps{Gatherer: prometheus.NewRegistry(), RemoteWrite: http.NotFoundHandler()}}).routeTable() {
+		out = append(out, Route{Method: rt.method, Path: rt.path, Role: rt.role.String(), API: rt.api, Mutating: rt.mutating(), Ingest: rt.ingest})
 	}
 	return out
 }

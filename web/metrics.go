@@ -34,12 +34,16 @@ func newWebMetrics(s *server) *webMetrics {
 func (m *webMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.requests.Describe(ch)
 	m.duration.Describe(ch)
+	m.s.newSeries.created.Describe(ch)
+	m.s.newSeries.refused.Describe(ch)
 	ch <- configDesc
 }
 
 func (m *webMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.requests.Collect(ch)
 	m.duration.Collect(ch)
+	m.s.newSeries.created.Collect(ch)
+	m.s.newSeries.refused.Collect(ch)
 	ch <- prometheus.MustNewConstMetric(configDesc, prometheus.GaugeValue, 1, hasher.of(m.s.d.Engine.Config()))
 }
 
@@ -70,7 +74,7 @@ func handlerClass(p string) string {
 	switch {
 	case strings.HasPrefix(p, "/ping/"):
 		return "ping"
-	case p == "/api/v1/write":
+	case p == writePath:
 		return "remote_write"
 	case p == "/api/v1/events":
 		return "events"

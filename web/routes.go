@@ -15,6 +15,7 @@ type role int
 const (
 	rolePublic role = iota // anyone, no token
 	roleRead               // a read token, or anyone when reads are public
+	roleWrite              // read, and remote-write: a write token or a basic-auth user, or anyone under public_write
 	roleAdmin              // an admin token; never public
 	// roleSigned: no token; the sender's signature authenticates the
 	// request, checked by the handler (chatops.go).
@@ -22,7 +23,7 @@ const (
 )
 
 func (r role) String() string {
-	return [...]string{"public", "read", "admin", "signed"}[r]
+	return [...]string{"public", "read", "write", "admin", "signed"}[r]
 }
 
 // route is one method and path of the listener.
@@ -31,16 +32,17 @@ type route struct {
 	path   string // a ServeMux pattern without the method
 	role   role
 	api    bool // JSON answers and errors; otherwise an HTML page
+	ingest bool // feeds the engine; anonymous only when configured public
 	h      http.HandlerFunc
 }
 
-// mutating reports whether the route changes something (and needs admin).
+// mutating reports whether the route changes something (and needs admin or,
+// for ingestion, write).
 func (rt route) mutating() bool {
 	return rt.method != http.MethodGet && rt.method != http.MethodHead
 }
 
-// routeTable lists every route but /ping/ and /api/v1/write, which are mounted
-// as given.
+// routeTable lists every route but /ping/, which is mounted as given.
 func (s *server) routeTable() []route {
 	api := func(method, path string, ro role, h http.HandlerFunc) route {
 		return route{method: method, path: path, role: ro, api: true, h: h}
@@ -49,7 +51,11 @@ func (s *server) routeTable() []route {
 		return route{method: method, path: path, role: ro, h: h}
 	}
 	metrics := promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{})
-	return append([]route{
+	var ingest []route
+	if s.d.RemoteWrite != nil {
+		ingest = append(ingest, route{method: "POST", path: writePath, role: roleWrite, api: true, ingest: true, h: s.remoteWrite})
+	}
+	return append(append(ingest, []route{
 		api("GET", "/healthz", rolePublic, s.healthz),
 		api("GET", "/readyz", rolePublic, s.readyz),
 		api("GET", "/-/healthy", rolePublic, s.healthz),
@@ -105,7 +111,7 @@ func (s *server) routeTable() []route {
 		ui("POST", "/instances/{assert}/{fingerprint}/ack", roleAdmin, s.formAck),
 		ui("POST", "/break-glass", roleAdmin, s.formBreakGlass),
 		ui("POST", "/breaker/close", roleAdmin, s.formCloseBreaker),
-	}, s.signedRoutes()...)
+	}...), s.signedRoutes()...)
 }
 
 // mux builds the one handler: every path answers its methods, unknown
@@ -114,9 +120,6 @@ func (s *server) mux() http.Handler {
 	mux := http.NewServeMux()
 	if s.d.Pings != nil {
 		mux.Handle("/ping/", s.d.Pings)
-	}
-	if s.d.RemoteWrite != nil {
-		mux.Handle("/api/v1/write", s.d.RemoteWrite)
 	}
 	byPath := map[string][]route{}
 	var order []string
@@ -153,7 +156,7 @@ func (s *server) mux() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no route "+r.Method+" "+r.URL.Path)
 	})
-	return securityHeaders(limitBody(s.metrics.count(mux)))
+	return s.d.Listener.wrap(securityHeaders(limitBody(s.metrics.count(s.crossOrigin(mux)))))
 }
 
 // serveRoute checks who calls and runs the route's handler.
@@ -171,6 +174,9 @@ func (s *server) serveRoute(rt route, w http.ResponseWriter, r *http.Request) {
 		}
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="assertd"`)
+			if rt.ingest {
+				w.Header().Add("WWW-Authenticate", `Basic realm="assertd"`)
+			}
 		}
 		s.fail(rt, w, r, status, "", msg)
 		return
@@ -189,7 +195,7 @@ func (s *server) fail(rt route, w http.ResponseWriter, r *http.Request, status i
 }
 
 // Routes lists the method, path and role of every route (for the docs and the
-// tests), /ping/ and /api/v1/write aside.
+// tests), /ping/ aside.
 func (s *server) Routes() [][3]string {
 	var out [][3]string
 	for _, rt := range s.routes {
@@ -215,7 +221,7 @@ func securityHeaders(h http.Handler) http.Handler {
 
 func limitBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v1/write" && r.Body != nil {
+		if r.URL.Path != writePath && r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 		}
 		h.ServeHTTP(w, r)

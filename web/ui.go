@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"math"
+	"net"
 	"net/http"
 	"path"
 	"sort"
@@ -174,15 +175,23 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
+	client := clientAddr(r)
+	now := s.now()
+	if wait := s.logins.blocked(client, now); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second).Seconds())+1))
+		s.render(w, r, http.StatusTooManyRequests, "login", page{Title: "Sign in", Error: "Too many failed sign-ins from your address: try again in " + human(wait+time.Second) + ".", Data: next})
+		return
+	}
 	t, ok := s.lookup(strings.TrimSpace(r.PostForm.Get("token")))
 	if !ok {
+		s.logins.failed(client, now)
 		s.log.Warn("UI sign-in refused: unknown token", "remote", r.RemoteAddr)
 		s.render(w, r, http.StatusUnauthorized, "login", page{Title: "Sign in", Error: "That token is not valid.", Data: next})
 		return
 	}
-	ss := s.sessions.create(t, s.now())
+	ss := s.sessions.create(t, now)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: ss.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, MaxAge: int(s.d.SessionTTL.Seconds())})
+		Secure: s.secureCookies(r), MaxAge: int(s.d.SessionTTL.Seconds())})
 	s.log.Info("UI sign-in", "token", t.name, "role", t.role.String())
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -191,8 +200,24 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.sessions.drop(c.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, MaxAge: -1, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, MaxAge: -1, SameSite: http.SameSiteStrictMode,
+		Secure: s.secureCookies(r)})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// secureCookies reports whether cookies go over https only: the request
+// came over TLS, or web.external_url is https (TLS ended by a proxy).
+func (s *server) secureCookies(r *http.Request) bool {
+	return r.TLS != nil || s.access.policy().secure
+}
+
+// clientAddr is the address a request came from (no port), the key of the
+// limit on failed sign-ins. Forwarded headers are not trusted.
+func clientAddr(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
 }
 
 // Formatting for the templates.

@@ -6,10 +6,14 @@
 // Reads go to the store and to the engine's snapshot; mutations go to the
 // store (silences, settings) or to the engine (break glass, approvals,
 // acknowledgements, closing a blast-radius breaker, lifecycle overrides). Who may do what is decided per route (see routes.go):
-// named tokens from the config carry the role read or admin; reads may be
-// public by config, mutations never are. The UI signs in with a token once and
-// keeps a server-side session in an HttpOnly cookie; its forms carry a CSRF
-// token. Every mutation is written to the audit trail under the token's name.
+// named tokens from the config carry the role read, write (read and
+// remote-write) or admin; basic-auth users of --web.config.file (see
+// ListenerConfig, which also gives the listener its TLS) have the role write.
+// Reads may be public by config, remote-write only by web.public_write,
+// mutations never are. The UI signs in with a token once and keeps a
+// server-side session in an HttpOnly cookie; its forms carry a CSRF token,
+// and every change a browser sends passes http.CrossOriginProtection. Every
+// mutation is written to the audit trail under the token's name.
 //
 // Slack and PagerDuty answer assertd's messages on the signed routes (see
 // chatops.go): a click on a Slack button and a PagerDuty v3 webhook, each
@@ -111,8 +115,11 @@ type Deps struct {
 	ConfigDir string
 	Getenv    func(string) string // default os.Getenv
 
+	// Listener, when set, is --web.config.file: its basic-auth users have
+	// the role write; its headers and rate limit apply to every response.
+	Listener    *ListenerConfig
 	Pings       http.Handler // mounted at /ping/
-	RemoteWrite http.Handler // POST /api/v1/write; nil: not offered
+	RemoteWrite http.Handler // POST /api/v1/write (sources.WriteHandler); nil: not offered
 	Gatherer    prometheus.Gatherer
 	Registerer  prometheus.Registerer // the web layer's metrics; nil: not registered
 	Ready       func() error          // nil: always ready
@@ -146,6 +153,9 @@ type server struct {
 	replays      *seen
 	signedClient *http.Client
 	hub          *hub // the event streams' one source of state (events.go)
+
+	newSeries *seriesBudgets
+	logins    loginFailures
 }
 
 // New returns the HTTP handler. It fails when a token's secret cannot be read.
@@ -176,10 +186,7 @@ func New(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{d: d, log: d.Logger, now: d.Now, access: acc, sessions: newSessions(d.SessionTTL), pages: pg}
-	if toks, pub := acc.snapshot(); len(toks) == 0 && !pub {
-		s.log.Warn("web: no tokens are configured: reads are open and every change is refused; add web.tokens to allow changes")
-	}
+	s := &server{d: d, log: d.Logger, now: d.Now, access: acc, sessions: newSessions(d.SessionTTL), pages: pg, newSeries: newSeriesBudgets()}
 	s.metrics = newWebMetrics(s)
 	s.hub = newHub(d.EventEvery, s.snapshot)
 	s.signed, s.replays, s.signedClient = newSignedMetrics(), newSeen(), &http.Client{Timeout: slackClickTimeout}

@@ -21,6 +21,7 @@ type runCmd struct {
 	Config      string `name:"config.file" short:"c" aliases:"config" default:"assertd.yaml" placeholder:"FILE" help:"assertd.yaml."`
 	Listen      string `name:"web.listen-address" aliases:"listen" placeholder:"ADDR" help:"Listen on this address instead of web.listen."`
 	ExternalURL string `name:"web.external-url" placeholder:"URL" help:"URL of the UI as people reach it, for links in messages (instead of web.external_url)."`
+	WebConfig   string `name:"web.config.file" placeholder:"FILE" help:"Prometheus web configuration file (exporter-toolkit format): TLS, client certificates, basic-auth users; read again when it changes."`
 	Storage     string `name:"storage.path" placeholder:"DIR" help:"Keep the store and the TSDB in DIR instead of data_dir."`
 	logFlags
 }
@@ -57,7 +58,7 @@ func (f logFlags) logger(w io.Writer) *slog.Logger {
 
 // options are the app.Options the flags set.
 func (c *runCmd) options(e *env) app.Options {
-	return app.Options{ConfigPath: c.Config, Listen: c.Listen, ExternalURL: c.ExternalURL, DataDir: c.Storage, Logger: c.logger(e.stderr)}
+	return app.Options{ConfigPath: c.Config, Listen: c.Listen, ExternalURL: c.ExternalURL, WebConfigFile: c.WebConfig, DataDir: c.Storage, Logger: c.logger(e.stderr)}
 }
 
 func (c *runCmd) Run(e *env) error {

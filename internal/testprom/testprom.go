@@ -24,6 +24,17 @@ type Options struct {
 	Labels         map[string]string // target labels
 	ScrapeInterval time.Duration     // default 1s
 	RemoteWriteURL string            // optional
+	RemoteWrite    []RemoteWrite     // more remote_write queues, with credentials
+}
+
+// RemoteWrite is one remote_write queue of the test's Prometheus.
+type RemoteWrite struct {
+	Name        string // remote_name of Prometheus' prometheus_remote_storage_* metrics
+	URL         string
+	BearerToken string            // optional: authorization credentials
+	BasicUser   string            // optional: basic_auth
+	BasicPass   string            // with BasicUser
+	Labels      map[string]string // added to every series it sends (write_relabel_configs)
 }
 
 // Server is a running Prometheus.
@@ -60,11 +71,30 @@ func Start(t testing.TB, o Options) *Server {
 		"global":         map[string]any{"scrape_interval": o.ScrapeInterval.String(), "evaluation_interval": "1s"},
 		"scrape_configs": []any{job},
 	}
+	queue := map[string]any{"batch_send_deadline": "1s", "min_backoff": "100ms", "max_backoff": "1s"}
+	var rws []any
 	if o.RemoteWriteURL != "" {
-		cfg["remote_write"] = []any{map[string]any{
-			"url":          o.RemoteWriteURL,
-			"queue_config": map[string]any{"batch_send_deadline": "1s", "min_backoff": "100ms", "max_backoff": "1s"},
-		}}
+		rws = append(rws, map[string]any{"url": o.RemoteWriteURL, "queue_config": queue})
+	}
+	for _, rw := range o.RemoteWrite {
+		q := map[string]any{"url": rw.URL, "name": rw.Name, "queue_config": queue}
+		if rw.BearerToken != "" {
+			q["authorization"] = map[string]any{"credentials": rw.BearerToken}
+		}
+		if rw.BasicUser != "" {
+			q["basic_auth"] = map[string]any{"username": rw.BasicUser, "password": rw.BasicPass}
+		}
+		var relabel []any
+		for k, v := range rw.Labels {
+			relabel = append(relabel, map[string]any{"target_label": k, "replacement": v})
+		}
+		if relabel != nil {
+			q["write_relabel_configs"] = relabel
+		}
+		rws = append(rws, q)
+	}
+	if rws != nil {
+		cfg["remote_write"] = rws
 	}
 	text, err := yaml.Marshal(cfg)
 	if err != nil {
