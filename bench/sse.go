@@ -198,26 +198,30 @@ type SSE struct {
 	EventsPerClient    float64 // events each client received, on average per round
 }
 
-// MeasureSSE alternates, rounds times: cycles with no client, then the
-// same number of cycles with clients open event streams.
+// MeasureSSE alternates, rounds times: cycles with no client and the same
+// number of cycles with clients open event streams, in turn first.
 func MeasureSSE(ctx context.Context, r *SSERig, clients, rounds, cycles int) (SSE, error) {
 	var none, with []time.Duration
 	var events float64
-	for range rounds {
+	timed := func(into *[]time.Duration) {
 		for range cycles {
 			s := time.Now()
 			r.Cycle(ctx)
-			none = append(none, time.Since(s))
+			*into = append(*into, time.Since(s))
+		}
+	}
+	for i := range rounds {
+		if i%2 == 0 { // which goes first alternates, so neither gains from its place
+			timed(&none)
 		}
 		if err := r.Connect(ctx, clients); err != nil {
 			return SSE{}, err
 		}
-		for range cycles {
-			s := time.Now()
-			r.Cycle(ctx)
-			with = append(with, time.Since(s))
-		}
+		timed(&with)
 		events += r.Disconnect()
+		if i%2 == 1 {
+			timed(&none)
+		}
 	}
 	return SSE{Instances: r.Instances, Clients: clients, None: median(none), With: median(with), EventsPerClient: events / float64(rounds)}, nil
 }

@@ -38,6 +38,12 @@ func TestTable(t *testing.T) {
 	if want("4") || want("5") {
 		memRows(ctx, t, tab)
 	}
+	if want("6") {
+		scrapeRows(ctx, t, tab)
+	}
+	if want("7") {
+		sseRows(ctx, t, tab)
+	}
 	tab.Print(os.Stdout)
 }
 
@@ -225,4 +231,45 @@ func memRows(ctx context.Context, t *testing.T, tab *Table) {
 				Bench: "Restart/ready-100k", Nanos: float64(r.Ready)})
 		}
 	}
+}
+
+func scrapeRows(ctx context.Context, t *testing.T, tab *Table) {
+	full, err := NewScrapeRig(ctx, BigHistory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	empty, err := NewScrapeRig(ctx, History{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	c, err := MeasureScrape(full, empty, 101)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("scrape: history %+v written in %s; median scrape %s with it, %s empty", c.History, c.Fill.Round(time.Millisecond), c.Full, c.Empty)
+	ratio := c.Full.Seconds() / c.Empty.Seconds()
+	tab.Add(Row{Row: "6 scrape", What: "GET /metrics, store with 1M decisions, 100k runs, 100k messages, vs an empty store (median of 101)", Value: ms(c.Full), Baseline: ms(c.Empty),
+		Ratio: ratio, Goal: "≤ 1.2×, ≤ 10 ms", Met: met(ratio <= 1.2 && c.Full <= 10*time.Millisecond),
+		Bench: "Scrape/history", Nanos: float64(c.Full)})
+	tab.Add(hidden(Row{Bench: "Scrape/empty", Nanos: float64(c.Empty)}))
+}
+
+func sseRows(ctx context.Context, t *testing.T, tab *Table) {
+	r, err := NewSSERig(ctx, 100_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, err := MeasureSSE(ctx, r, 50, 4, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("events: %s", s)
+	ratio := s.With.Seconds() / s.None.Seconds()
+	tab.Add(Row{Row: "7 events", What: fmt.Sprintf("engine cycle, 100k instances (10 change per cycle), %d event streams open vs none", s.Clients),
+		Value: secs(s.With), Baseline: secs(s.None), Ratio: ratio, Goal: "≤ 1.05×", Met: met(ratio <= 1.05),
+		Bench: "SSE/100k/clients=50", Nanos: float64(s.With)})
+	tab.Add(hidden(Row{Bench: "SSE/100k/clients=0", Nanos: float64(s.None)}))
 }
