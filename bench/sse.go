@@ -195,35 +195,41 @@ func (r *SSERig) Close() {
 type SSE struct {
 	Instances, Clients int
 	None, With         time.Duration
-	EventsPerClient    float64 // events each client received, on average per round
+	NoneAll, WithAll   []time.Duration // every cycle, in order
+	// NoneCPU and WithCPU are the process's CPU time per cycle (medians):
+	// the streams' own work included, other processes' left out.
+	NoneCPU, WithCPU time.Duration
+	EventsPerClient  float64 // events each client received, on average per round
 }
 
 // MeasureSSE alternates, rounds times: cycles with no client and the same
 // number of cycles with clients open event streams, in turn first.
 func MeasureSSE(ctx context.Context, r *SSERig, clients, rounds, cycles int) (SSE, error) {
-	var none, with []time.Duration
+	var none, with, noneCPU, withCPU []time.Duration
 	var events float64
-	timed := func(into *[]time.Duration) {
+	timed := func(into, cpu *[]time.Duration) {
 		for range cycles {
-			s := time.Now()
+			s, c := time.Now(), cpuTime()
 			r.Cycle(ctx)
 			*into = append(*into, time.Since(s))
+			*cpu = append(*cpu, cpuTime()-c)
 		}
 	}
 	for i := range rounds {
 		if i%2 == 0 { // which goes first alternates, so neither gains from its place
-			timed(&none)
+			timed(&none, &noneCPU)
 		}
 		if err := r.Connect(ctx, clients); err != nil {
 			return SSE{}, err
 		}
-		timed(&with)
+		timed(&with, &withCPU)
 		events += r.Disconnect()
 		if i%2 == 1 {
-			timed(&none)
+			timed(&none, &noneCPU)
 		}
 	}
-	return SSE{Instances: r.Instances, Clients: clients, None: median(none), With: median(with), EventsPerClient: events / float64(rounds)}, nil
+	return SSE{Instances: r.Instances, Clients: clients, None: median(none), With: median(with), NoneAll: none, WithAll: with,
+		NoneCPU: median(noneCPU), WithCPU: median(withCPU), EventsPerClient: events / float64(rounds)}, nil
 }
 
 func (s SSE) String() string {

@@ -34,3 +34,18 @@ func BenchmarkSSE(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSummary times engine.Summary at 100k instances: what the event
+// streams compute once per interval (and each new stream once), under
+// the engine's lock.
+func BenchmarkSummary(b *testing.B) {
+	ctx := context.Background()
+	r, err := NewSSERig(ctx, 100_000, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	for b.Loop() {
+		r.eng.Summary()
+	}
+}
