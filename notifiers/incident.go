@@ -72,15 +72,11 @@ func threadOf(hist []assertd.Message, m assertd.Message) (thread string, undeliv
 // of the incident on this channel is still undelivered: the resolve must
 // follow it. (The engine writes a resolve for every channel it paged.)
 func (d *Deliverer) prepareResolve(ctx context.Context, src assertd.Message, m *Message) (hold bool, err error) {
-	all, err := d.history(ctx, src.Channel, src.DedupKey)
-	if err != nil {
-		return false, err
+	if hold, err := d.prepareAck(ctx, src, m); hold || err != nil {
+		return hold, err
 	}
-	thread, undelivered := threadOf(all, src)
-	if undelivered {
-		return true, nil
-	}
-	m.Thread, m.Resolved = thread, true
+	thread := m.Thread
+	m.Resolved = true
 	if thread == "" {
 		return false, nil
 	}
@@ -110,10 +106,10 @@ func (d *Deliverer) prepareResolve(ctx context.Context, src assertd.Message, m *
 	return false, nil
 }
 
-// prepareAck finds the thread an acknowledgement answers on its channel
-// (the PagerDuty incident it acknowledges, the Slack page it replies to).
-// hold is true while a page of the incident on this channel is still
-// undelivered: the ack must follow it.
+// prepareAck finds the thread an acknowledgement (or a resolve) answers on
+// its channel (the PagerDuty incident it acknowledges, the Slack page it
+// replies to). hold is true while a page of the incident on this channel is
+// still undelivered: the ack must follow it.
 func (d *Deliverer) prepareAck(ctx context.Context, src assertd.Message, m *Message) (hold bool, err error) {
 	all, err := d.history(ctx, src.Channel, src.DedupKey)
 	if err != nil {
