@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,13 +14,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/app"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/store/sqlite"
-	"github.com/assertd/assertd/web"
 )
 
 // flipping answers every query with ten series at 20 (ok), except the
@@ -47,6 +50,7 @@ type SSERig struct {
 	Instances int
 	dir       string
 	st        store.Store
+	app       *app.App
 	eng       *engine.Engine
 	src       *flipping
 	addr      string
@@ -77,29 +81,32 @@ func NewSSERig(ctx context.Context, n int, eventEvery time.Duration) (_ *SSERig,
 			r.Close()
 		}
 	}()
-	set, err := memWorkload(n).LoadSet(dir)
-	if err != nil {
+	if _, err = memWorkload(n).LoadSet(dir); err != nil {
 		return nil, err
 	}
-	if r.st, err = sqlite.Open(ctx, filepath.Join(dir, "assertd.db")); err != nil {
+	if r.st, err = sqlite.Open(ctx, filepath.Join(dir, "assertd.db"), sqlite.WithLogger(slog.New(slog.DiscardHandler))); err != nil {
 		return nil, err
 	}
-	r.eng, err = engine.New(ctx, engine.Options{Set: set, Store: r.st, Sources: map[string]asserts.Querier{config.EmbeddedName: r.src},
-		Concurrency: runtime.GOMAXPROCS(0)})
-	if err != nil {
+	// The whole of assertd as app.New builds it; the bench drives the
+	// engine's cycles itself and serves the handler, not the listener.
+	if r.app, err = app.New(ctx, app.Options{
+		ConfigPath: filepath.Join(dir, "assertd.yaml"), DataDir: dir, Store: r.st,
+		Logger:      slog.New(slog.DiscardHandler),
+		Registerer:  prometheus.NewRegistry(),
+		Sources:     map[string]asserts.Querier{config.EmbeddedName: r.src},
+		Concurrency: runtime.GOMAXPROCS(0), EventEvery: eventEvery,
+		Listen: "127.0.0.1:0", NoScrape: true, ReloadEvery: -1,
+	}); err != nil {
 		return nil, err
 	}
+	r.eng = r.app.Engine()
 	for range 3 {
 		r.Cycle(ctx)
 	}
 	if got := len(r.eng.Instances()); got != n {
 		return nil, fmt.Errorf("sse rig: %d instances, want %d", got, n)
 	}
-	h, err := web.New(web.Deps{Engine: r.eng, Store: r.st, EventEvery: eventEvery})
-	if err != nil {
-		return nil, err
-	}
-	if r.addr, r.stop, err = Serve(h); err != nil {
+	if r.addr, r.stop, err = Serve(r.app.Handler()); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -183,6 +190,9 @@ func (r *SSERig) Close() {
 	r.Disconnect()
 	if r.stop != nil {
 		r.stop()
+	}
+	if r.app != nil {
+		_ = r.app.Stop(context.Background())
 	}
 	if r.st != nil {
 		r.st.Close()
