@@ -212,6 +212,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	a.applyOverrides(set)
 	a.set, a.stamps = set, fileStamps(set)
+	a.logWarnings(set)
 
 	if o.Store != nil {
 		a.st = o.Store

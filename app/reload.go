@@ -69,6 +69,7 @@ func (a *App) Reload(ctx context.Context) error {
 	for _, c := range changes {
 		a.log.Info("configuration changed", "change", c)
 	}
+	a.logWarnings(n.set)
 	// From here on nothing is refused: every part was built above.
 	retire := a.hb.Swap(ctx, n.hb)
 	a.del.Swap(n.del)
@@ -202,4 +203,15 @@ func fileStamps(set *config.Set) string {
 		}
 	}
 	return b.String()
+}
+
+// logWarnings logs what assertd check reports as warnings (labels a
+// remediation inserts into a URL or argv without an allow: pattern), one
+// line each, at start and on each reload that takes effect.
+func (a *App) logWarnings(set *config.Set) {
+	for _, r := range set.Remediations {
+		for _, w := range r.Warnings {
+			a.log.Warn("check: "+w.Msg, "at", w.Pos.String())
+		}
+	}
 }
