@@ -17,6 +17,7 @@ import (
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/internal/fakeclock"
 	"github.com/assertd/assertd/remediations"
+	"github.com/assertd/assertd/store"
 )
 
 func series(prefix string, n int, v float64, into map[string]float64) map[string]float64 {
@@ -116,12 +117,8 @@ func TestInstanceCapFirstEvaluation(t *testing.T) {
 // violate, so 4 of 10 real instances violating trip it although 100
 // injected ok series came with them; zero runs, one grouped page.
 func TestBreakerNotDilutedByInjectedOkSeries(t *testing.T) {
-	helper := helperProgram(t)
-	marker := filepath.Join(t.TempDir(), "ran")
-	set := loadRunnerSet(t, touchRules(helper, marker, ""), "")
-	st, src, reg := openStore(t), &source{}, prometheus.NewRegistry()
-	clock := fakeclock.New(t0)
-	e, r := withRunner(t, set, st, map[string]asserts.Querier{config.EmbeddedName: src}, remediations.RunnerOptions{Clock: clock, Registerer: reg})
+	b := newBreakerRig(t)
+	e, src := b.e, b.src
 	ctx := context.Background()
 	vals := series("api-", 10, 10, nil)
 	src.set(vals, nil)
@@ -133,21 +130,11 @@ func TestBreakerNotDilutedByInjectedOkSeries(t *testing.T) {
 	}
 	src.set(vals, nil)
 	e.EvaluateNow(ctx, "latency", t0.Add(11*time.Minute))
-	if err := clock.Settle(r.InFlight, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, e)
-	if rs := runs(t, st); len(rs) != 0 {
-		t.Fatalf("%d runs", len(rs))
-	}
-	if _, err := os.Stat(marker); err == nil {
+	b.wantOneBreakerPage(t, "blast-radius breaker open: 4 of 10 instances of latency")
+	if _, err := os.Stat(b.marker); err == nil {
 		t.Fatal("something ran")
 	}
-	ms := messages(t, st)
-	if len(ms) != 1 || !strings.Contains(notice(t, ms[0]).Reason, "blast-radius breaker open: 4 of 10 instances of latency") {
-		t.Fatalf("want one grouped page over the 10 real instances: %+v", ms)
-	}
-	if n := refusals(t, reg, "breaker"); n != 4 {
+	if n := refusals(t, b.reg, "breaker"); n != 4 {
 		t.Fatalf("assertd_refusals_total{reason=breaker} = %v, want 4", n)
 	}
 	if v, n := e.Counts("latency", "", ""); v != 4 || n != 110 {
@@ -210,12 +197,8 @@ func refusals(t *testing.T, reg *prometheus.Registry, reason string) float64 {
 // the next one is the fleet as it is, not new instances: the breaker's
 // share is over all ten.
 func TestBreakerBaselineAfterAnEmptyStart(t *testing.T) {
-	helper := helperProgram(t)
-	marker := filepath.Join(t.TempDir(), "ran")
-	set := loadRunnerSet(t, touchRules(helper, marker, ""), "")
-	st, src, reg := openStore(t), &source{}, prometheus.NewRegistry()
-	clock := fakeclock.New(t0)
-	e, r := withRunner(t, set, st, map[string]asserts.Querier{config.EmbeddedName: src}, remediations.RunnerOptions{Clock: clock, Registerer: reg})
+	b := newBreakerRig(t)
+	e, src := b.e, b.src
 	ctx := context.Background()
 	src.set(map[string]float64{}, nil)
 	e.EvaluateNow(ctx, "latency", t0)
@@ -228,15 +211,42 @@ func TestBreakerBaselineAfterAnEmptyStart(t *testing.T) {
 	}
 	src.set(vals, nil)
 	e.EvaluateNow(ctx, "latency", t0.Add(3*time.Second))
-	if err := clock.Settle(r.InFlight, 10*time.Second); err != nil {
+	b.wantOneBreakerPage(t, "blast-radius breaker open: 4 of 10 instances of latency")
+}
+
+// breakerRig is an engine with a runner whose remediation touches marker,
+// on a store, a settable source and a fake clock.
+type breakerRig struct {
+	e      *Engine
+	r      *remediations.Runner
+	st     store.Store
+	src    *source
+	reg    *prometheus.Registry
+	clock  *fakeclock.Clock
+	marker string
+}
+
+func newBreakerRig(t *testing.T) *breakerRig {
+	t.Helper()
+	b := &breakerRig{marker: filepath.Join(t.TempDir(), "ran"), src: &source{}, reg: prometheus.NewRegistry(), clock: fakeclock.New(t0)}
+	set := loadRunnerSet(t, touchRules(helperProgram(t), b.marker, ""), "")
+	b.st = openStore(t)
+	b.e, b.r = withRunner(t, set, b.st, map[string]asserts.Querier{config.EmbeddedName: b.src}, remediations.RunnerOptions{Clock: b.clock, Registerer: b.reg})
+	return b
+}
+
+// wantOneBreakerPage waits for the runs and the decisions, and wants no run
+// and one page whose reason contains reason.
+func (b *breakerRig) wantOneBreakerPage(t *testing.T, reason string) {
+	t.Helper()
+	if err := b.clock.Settle(b.r.InFlight, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	settle(t, e)
-	if rs := runs(t, st); len(rs) != 0 {
+	settle(t, b.e)
+	if rs := runs(t, b.st); len(rs) != 0 {
 		t.Fatalf("%d runs", len(rs))
 	}
-	ms := messages(t, st)
-	if len(ms) != 1 || !strings.Contains(notice(t, ms[0]).Reason, "blast-radius breaker open: 4 of 10 instances of latency") {
-		t.Fatalf("want one grouped page over the 10 instances: %+v", ms)
+	if ms := messages(t, b.st); len(ms) != 1 || !strings.Contains(notice(t, ms[0]).Reason, reason) {
+		t.Fatalf("want one grouped page (%s): %+v", reason, ms)
 	}
 }

@@ -1,4 +1,4 @@
-// Command distcheck checks the release binaries that make dist writes: every
+// Package main is distcheck, which checks the release binaries that make dist writes: every
 // file SHA256SUMS lists has that checksum, and each is a statically linked
 // ELF executable for the machine its name says (assertd-linux-amd64 is
 // x86-64, assertd-linux-arm64 is AArch64), built with CGO_ENABLED=0,
