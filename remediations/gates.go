@@ -260,8 +260,9 @@ func (r *Runner) awaitApproval(ctx context.Context, ru *execRun) (bool, string) 
 	now := r.o.Clock.Now()
 	expires := now.Add(ru.rem.ApprovalExpire)
 	ch := make(chan struct{}, 1)
+	expired := r.o.Clock.After(ru.rem.ApprovalExpire)
 	r.mu.Lock()
-	r.waiters[ru.ID] = ch
+	r.waiters[ru.ID] = approvalWait{decided: ch, expired: expired}
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
@@ -280,7 +281,7 @@ func (r *Runner) awaitApproval(ctx context.Context, ru *execRun) (bool, string) 
 	}
 	select {
 	case <-ch:
-	case <-r.o.Clock.After(ru.rem.ApprovalExpire):
+	case <-expired:
 	case <-ctx.Done():
 		return false, "interrupted"
 	}
@@ -305,10 +306,30 @@ func (r *Runner) awaitApproval(ctx context.Context, ru *execRun) (bool, string) 
 func (r *Runner) ApprovalDecided(runID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if ch := r.waiters[runID]; ch != nil {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
+	w, ok := r.waiters[runID]
+	if !ok {
+		return
 	}
+	// The expiry no longer matters: a clock that can cancel it (the tests'
+	// fake clock) stops counting the run as waiting on it before the run
+	// wakes, so that nobody sees the run as idle in between.
+	if s, ok := r.o.Clock.(stopper); ok {
+		s.Stop(w.expired)
+	}
+	select {
+	case w.decided <- struct{}{}:
+	default:
+	}
+}
+
+// approvalWait is a run waiting for its approval: decided is signalled when
+// the approval is decided, expired fires when it expires.
+type approvalWait struct {
+	decided chan struct{}
+	expired <-chan time.Time
+}
+
+// stopper is a clock that can cancel a wait After returned.
+type stopper interface {
+	Stop(ch <-chan time.Time) bool
 }

@@ -149,7 +149,7 @@ type Runner struct {
 
 	mu       sync.Mutex
 	active   int                      // runs executing steps now
-	waiters  map[string]chan struct{} // run ID → signalled when its approval is decided
+	waiters  map[string]approvalWait // run ID → the run waiting for its approval
 	inflight int                      // runs started and not yet reported done
 	wg       sync.WaitGroup
 
@@ -180,7 +180,7 @@ func NewRunner(o RunnerOptions) *Runner {
 	if o.MaxOutput <= 0 {
 		o.MaxOutput = store.MaxStepOutput - 1<<10 // room for the marker line within the store's bound
 	}
-	return &Runner{o: o, log: o.Logger, m: newMetrics(o.Registerer), waiters: map[string]chan struct{}{}}
+	return &Runner{o: o, log: o.Logger, m: newMetrics(o.Registerer), waiters: map[string]approvalWait{}}
 }
 
 func (r *Runner) getHost() Host { return r.o.Host }

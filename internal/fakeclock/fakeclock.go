@@ -67,6 +67,22 @@ func (c *Clock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
+// Stop cancels the wait whose channel After returned, so that it no longer
+// counts as a goroutine waiting on the clock: a goroutine woken by
+// something else than the clock (an approval decided) stops its wait
+// before it is woken. It reports whether the wait was still pending.
+func (c *Clock) Stop(ch <-chan time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, tm := range c.timers {
+		if tm.ch == ch {
+			c.timers = slices.Delete(c.timers, i, i+1)
+			return true
+		}
+	}
+	return false
+}
+
 // Slept is the total waited on an automatic clock.
 func (c *Clock) Slept() time.Duration {
 	c.mu.Lock()

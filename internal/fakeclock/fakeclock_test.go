@@ -97,3 +97,25 @@ func TestJumpMovesBackwardsAndKeepsDeadlines(t *testing.T) {
 		t.Fatalf("waiters = %d", c.Waiters())
 	}
 }
+
+func TestStopCancelsAWaitSoSettleDoesNotCountIt(t *testing.T) {
+	c := New(t0)
+	stopped, kept := c.After(time.Minute), c.After(time.Minute)
+	if !c.Stop(stopped) || c.Stop(stopped) {
+		t.Fatal("Stop does not report whether the wait was pending")
+	}
+	if c.Waiters() != 1 {
+		t.Fatalf("waiters = %d, want 1", c.Waiters())
+	}
+	// One busy goroutine and no wait but a stopped one: not settled.
+	c.Stop(kept)
+	if err := c.Settle(func() int { return 1 }, 10*time.Millisecond); err == nil {
+		t.Fatal("Settle counted a stopped wait")
+	}
+	c.Add(time.Hour)
+	select {
+	case <-stopped:
+		t.Fatal("a stopped wait fired")
+	default:
+	}
+}
