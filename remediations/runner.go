@@ -148,9 +148,9 @@ type Runner struct {
 	m   *metrics
 
 	mu       sync.Mutex
-	active   int                      // runs executing steps now
+	active   int                     // runs executing steps now
 	waiters  map[string]approvalWait // run ID → the run waiting for its approval
-	inflight int                      // runs started and not yet reported done
+	inflight int                     // runs started and not yet reported done
 	wg       sync.WaitGroup
 
 	// breakerMu orders the reads and writes of the breakers' stored state.
