@@ -27,6 +27,7 @@ type Config struct {
 	EscalationPolicies []EscalationPolicy  `yaml:"escalation_policies"`
 	Web                Web                 `yaml:"web"`
 	Safety             Safety              `yaml:"safety"`
+	Cluster            Cluster             `yaml:"cluster"`
 }
 
 // KeyHints explains keys that are not accepted at the top of assertd.yaml.

@@ -66,6 +66,9 @@ type Options struct {
 	Enqueued func()
 	// Retention of history (default 30 days); compaction runs hourly.
 	Retention time.Duration
+	// Shares, when set, says which asserts this replica evaluates (several
+	// replicas share the store); nil: every assert is this engine's.
+	Shares Shares
 }
 
 // Engine evaluates asserts and acts on their instances.
@@ -97,6 +100,8 @@ type Engine struct {
 	heldMu sync.Mutex
 	held   []store.Change // changes waiting for the store to come back, in order
 
+	epochs map[string]int64 // with Options.Shares: the asserts owned, at which fencing epoch (shares.go)
+
 	silenceMu sync.Mutex
 	matchers  map[string]*assertd.MatcherSet // silence ID → its matchers, compiled (silences.go)
 }
@@ -122,7 +127,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		o.Retention = store.DefaultRetention
 	}
 	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{},
-		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, floods: map[string]*flood{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
+		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, floods: map[string]*flood{}, epochs: map[string]int64{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
 	e.sources = o.Sources
@@ -130,22 +135,16 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		e.rem = o.NewRemediator(e)
 	}
 
-	stored, err := o.Store.Instances(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("loading instances: %w", err)
-	}
-	for _, in := range stored {
-		if e.asserts[in.Assert] == nil {
-			continue // the assert is gone from the config; its history stays
+	if o.Shares == nil {
+		// One replica: every assert is this one's (with shares, each is
+		// loaded when its share is claimed: shares.go).
+		stored, err := o.Store.Instances(ctx, "")
+		if err != nil {
+			return nil, fmt.Errorf("loading instances: %w", err)
 		}
-		t := &tracked{Instance: in, stored: true, saved: in, blindEsc: blindStored(in),
-			savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
-		if in.State == assertd.Escalated {
-			// Its pages and acknowledgement are read when they are needed.
-			t.inc = &incident{start: in.Since, paged: map[string]bool{}, sent: map[int]bool{}}
-			e.open[t] = struct{}{}
+		for _, in := range stored {
+			e.adopt(in)
 		}
-		e.instancesOf(in.Assert)[in.Fingerprint] = t
 	}
 	lcs, err := o.Store.Lifecycles(ctx)
 	if err != nil {
@@ -153,6 +152,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	for _, lc := range lcs {
 		e.applyLifecycle(lc)
+	}
+	if o.Shares != nil {
+		return e, nil
 	}
 	now := o.Now()
 	runs, err := o.Store.InterruptRuns(ctx, now, "assertd stopped while the run was in progress")
@@ -231,9 +233,13 @@ func (e *Engine) Run(ctx context.Context) error {
 // when the next evaluation or escalation step is due.
 func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	e.flushHeld(ctx)
+	e.syncShares(ctx, now)
 	e.mu.Lock()
 	var due []*asserts.Compiled
 	for name, a := range e.asserts {
+		if !e.ownsLocked(name) {
+			continue
+		}
 		n, ok := e.next[name]
 		if !ok {
 			n = nextEval(a, now.Add(-time.Nanosecond)) // a new assert: at its first slot
@@ -305,6 +311,7 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 // evaluate runs one evaluation of a and moves its instances; silences are
 // the silences active at now.
 func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []activeSilence) {
+	ctx = e.fence(ctx, a.Name)
 	start := time.Now()
 	src := e.current().SourceName(a)
 	q := e.source(src)
