@@ -25,6 +25,7 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/cluster"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/notifiers"
@@ -135,6 +136,7 @@ type App struct {
 	del     *notifiers.Deliverer
 	runner  *remediations.Runner
 	eng     *engine.Engine
+	member  *cluster.Member // nil unless the store is shared
 	access  *web.Access
 	lc      *web.ListenerConfig // nil without --web.config.file
 	chatops *web.ChatOps
@@ -222,6 +224,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		}
 		a.ownSt = true
 	}
+	a.member = a.newMember(set, reg)
 	if a.emb, err = sources.OpenEmbedded(sources.EmbeddedOptions{
 		Dir: sources.TSDBDir(set.DataDir()), Config: set.Config.Sources.Embedded,
 		EngineOptions: sources.EngineOptions{Logger: a.log, Registerer: reg},
@@ -247,7 +250,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: the engine builds it.
 	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now,
-		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency,
+		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency, Shares: a.shares(),
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
 				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile, Registerer: reg})
@@ -291,6 +294,9 @@ func (a *App) ready() error {
 	}
 	if n := a.eng.Held(); n > 0 {
 		return fmt.Errorf("the store is unavailable: %d changes held", n)
+	}
+	if a.member != nil {
+		return a.member.Ready()
 	}
 	return nil
 }
@@ -370,6 +376,12 @@ func (a *App) Start(ctx context.Context) error {
 	if ingest != nil {
 		serve("web.ingest_listen", ingest, ingestLn)
 		a.log.Info("serving ingestion (remote-write, pings) on a second listener", "ingest_listen", ingestLn.Addr().String())
+	}
+	if a.member != nil {
+		if err := a.member.Step(runCtx); err != nil {
+			a.log.Warn("joining the cluster", "err", err)
+		}
+		a.goPart(func() error { return a.member.Run(runCtx) })
 	}
 	a.goPart(func() error { return a.eng.Run(runCtx) })
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })

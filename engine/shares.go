@@ -164,3 +164,6 @@ func (e *Engine) syncShares(ctx context.Context, now time.Time) {
 	}
 	e.resumeOwed(ctx)
 }
+
+// SharesChanged wakes Run to take or drop the shares that moved.
+func (e *Engine) SharesChanged() { e.poke() }
