@@ -137,6 +137,7 @@ type App struct {
 	runner  *remediations.Runner
 	eng     *engine.Engine
 	member  *cluster.Member // nil unless the store is shared
+	unlock  func() error    // releases the SQLite file's lock; nil when none
 	access  *web.Access
 	lc      *web.ListenerConfig // nil without --web.config.file
 	chatops *web.ChatOps
@@ -219,6 +220,11 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if o.Store != nil {
 		a.st = o.Store
 	} else {
+		if set.Config.Store.Driver != "postgres" {
+			if a.unlock, err = lockSQLite(set); err != nil {
+				return nil, err
+			}
+		}
 		if a.st, err = OpenStore(ctx, set, o.Getenv, sqlite.WithLogger(a.log), sqlite.WithRegisterer(reg)); err != nil {
 			return nil, err
 		}
@@ -487,6 +493,12 @@ func (a *App) release() error {
 		if err := a.st.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store: %w", err))
 		}
+	}
+	if a.unlock != nil {
+		if err := a.unlock(); err != nil {
+			errs = append(errs, fmt.Errorf("store lock: %w", err))
+		}
+		a.unlock = nil
 	}
 	return errors.Join(errs...)
 }

@@ -1,7 +1,10 @@
 package app
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +13,7 @@ import (
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 // newMember returns the replica's membership when the store is shared
@@ -59,3 +63,28 @@ func (a *App) shares() engine.Shares {
 
 // Cluster is the replica's membership, nil when the store is not shared.
 func (a *App) Cluster() *cluster.Member { return a.member }
+
+var errLocked = errors.New("in use")
+
+// lockSQLite refuses to run a second assertd on one SQLite file: SQLite is
+// one process's store (several replicas share PostgreSQL).
+func lockSQLite(set *config.Set) (func() error, error) {
+	path := set.Config.Store.Path
+	if path == "" {
+		if err := os.MkdirAll(set.DataDir(), 0o755); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		path = filepath.Join(set.DataDir(), sqlite.File)
+	} else {
+		path = resolve(set, path)
+	}
+	unlock, err := lockFile(path + ".lock")
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("store: another assertd is running on the SQLite file %s: %w; SQLite is one process's store: "+
+			"stop the other one, give this one its own data_dir, or run several replicas on PostgreSQL (store: {driver: postgres}, see docs/HA.md)", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: locking the SQLite file %s: %w", path, err)
+	}
+	return unlock, nil
+}
