@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/store"
 )
 
 // stepResult is how one attempt of a step ended.
@@ -32,7 +33,11 @@ type stepResult struct {
 func (r *Runner) attempt(ctx context.Context, ru *execRun, st *CompiledStep, n int) bool {
 	rec := assertd.RunStep{RunID: ru.ID, Seq: ru.seq, Name: st.Name, Attempt: n, Started: r.o.Clock.Now(), Outcome: assertd.StepRunning}
 	ru.seq++
-	r.putStep(ctx, rec)
+	if err := r.putStep(ctx, rec); errors.Is(err, store.ErrFenced) {
+		// Another replica owns the assert now: nothing runs that is not recorded.
+		r.log.Error("the step is not run: its start could not be recorded", "run", ru.ID, "step", st.Name, "err", err)
+		return false
+	}
 	var res stepResult
 	faked := false
 	if r.o.Effects != nil && st.Kind != "wait" {
@@ -88,10 +93,12 @@ func (r *Runner) attempt(ctx context.Context, ru *execRun, st *CompiledStep, n i
 	return res.outcome == assertd.StepOK
 }
 
-func (r *Runner) putStep(ctx context.Context, s assertd.RunStep) {
-	if err := r.o.Store.PutStep(context.WithoutCancel(ctx), s); err != nil {
+func (r *Runner) putStep(ctx context.Context, s assertd.RunStep) error {
+	err := r.o.Store.PutStep(context.WithoutCancel(ctx), s)
+	if err != nil {
 		r.log.Error("recording a step", "run", s.RunID, "step", s.Name, "err", err)
 	}
+	return err
 }
 
 // render executes a step template; output that is empty or holds NUL is
