@@ -259,7 +259,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency, Shares: a.shares(),
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
-				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile, Registerer: reg})
+				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile, Registerer: reg, ApprovalPoll: a.approvalPoll()})
 			return a.runner
 		}}); err != nil {
 		return nil, err
@@ -285,6 +285,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
 		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
+		Cluster: a.webCluster(),
 	}); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/store/sqlite"
+	"github.com/assertd/assertd/web"
 )
 
 // newMember returns the replica's membership when the store is shared
@@ -87,4 +89,21 @@ func lockSQLite(set *config.Set) (func() error, error) {
 		return nil, fmt.Errorf("store: locking the SQLite file %s: %w", path, err)
 	}
 	return unlock, nil
+}
+
+// approvalPoll is how often a run waiting for an approval reads it from the
+// store: with replicas, an approval may be given on another one.
+func (a *App) approvalPoll() time.Duration {
+	if a.member == nil {
+		return 0
+	}
+	return 2 * time.Second
+}
+
+// webCluster is the membership as the web layer shows it (nil when none).
+func (a *App) webCluster() web.Cluster {
+	if a.member == nil {
+		return nil
+	}
+	return a.member
 }

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,6 +132,40 @@ func TestZombieReplicaCommitsNothing(t *testing.T) {
 	if n := triggersOf(c, share, start); n != 1 {
 		t.Errorf("%d PagerDuty triggers, want 1", n)
 	}
+	// The heir's cluster page and metrics show the takeover (the share may
+	// have moved back since: the resumed replica registered again, under a
+	// new ID, and rendezvous hashing may give it the share).
+	code, body := heir.get("/api/v1/cluster")
+	var cv struct {
+		Enabled      bool     `json:"enabled"`
+		Owned        []string `json:"owned"`
+		LastTakeover struct {
+			Share string `json:"share"`
+			Epoch int64  `json:"epoch"`
+		} `json:"last_takeover"`
+		Shares []struct {
+			Name  string `json:"name"`
+			Epoch int64  `json:"epoch"`
+		} `json:"shares"`
+	}
+	if err := json.Unmarshal([]byte(body), &cv); err != nil || code != 200 || !cv.Enabled || !slices.ContainsFunc(cv.Shares, func(x struct {
+		Name  string `json:"name"`
+		Epoch int64  `json:"epoch"`
+	}) bool {
+		return x.Name == share && x.Epoch >= newEpoch
+	}) ||
+		cv.LastTakeover.Share != share || cv.LastTakeover.Epoch != newEpoch {
+		t.Errorf("the heir's /api/v1/cluster: %d %v\n%s", code, err, body)
+	}
+	if code, page := heir.get("/cluster"); code != 200 || !strings.Contains(page, share) || !strings.Contains(page, "Last takeover") {
+		t.Errorf("the heir's cluster page: %d\n%s", code, tail(page, 20))
+	}
+	if _, m := heir.get("/metrics"); !strings.Contains(m, "assertd_cluster_takeovers_total 1") || !strings.Contains(m, "assertd_cluster_lease_held 1") {
+		t.Errorf("the heir's cluster metrics:\n%s", grepLines(m, "assertd_cluster_"))
+	}
+	if code, _ := heir.get("/readyz"); code != 200 {
+		t.Errorf("the heir is not ready: %d", code)
+	}
 	t.Logf("takeover of a stopped owner: %s (lease 2s, renew 500ms); epoch %d -> %d", took.Round(time.Millisecond), epoch, newEpoch)
 }
 
@@ -142,4 +178,14 @@ func triggersOf(c *haCluster, assert string, from time.Time) int {
 		}
 	}
 	return n
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for line := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
