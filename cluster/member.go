@@ -240,8 +240,13 @@ func (m *Member) Step(ctx context.Context) error {
 	slices.Sort(names)
 	for _, s := range names {
 		m.mu.Lock()
-		cur, have := m.owned[s]
+		_, have := m.owned[s]
 		m.mu.Unlock()
+		if have {
+			// Still ours: the renewal just made proves the lease never
+			// expired, and only an expired lease lets another take a share.
+			continue
+		}
 		sh, prev, ok, err := m.o.Store.ClaimShare(ctx, s, id, now)
 		if err != nil {
 			errs = append(errs, err)
@@ -249,9 +254,6 @@ func (m *Member) Step(ctx context.Context) error {
 		}
 		if !ok {
 			continue // a live replica still holds it: it gives it up on its next round
-		}
-		if have && cur.Epoch == sh.Epoch {
-			continue
 		}
 		changed = true
 		m.mu.Lock()
