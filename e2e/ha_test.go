@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -24,7 +25,7 @@ func TestSecondRunOnSQLiteRefused(t *testing.T) {
 	r.start()
 	out, err := exec.Command(binary, "run", "-c", r.cfg, "--listen", "127.0.0.1:0").CombinedOutput()
 	code := -1
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 		code = ee.ExitCode()
 	}
 	if code <= 0 {

@@ -71,7 +71,7 @@ func (r *Runner) attempt(ctx context.Context, ru *execRun, st *CompiledStep, n i
 	rec.Ended, rec.Outcome, rec.ExitCode = r.o.Clock.Now(), res.outcome, res.exit
 	rec.Output = ru.red.redact(res.output, res.cut)
 	rec.Error = ru.red.redact(res.err, false)
-	r.putStep(ctx, rec)
+	_ = r.putStep(ctx, rec) // logged; the step already ran
 
 	line := fmt.Sprintf("%s (attempt %d): %s", st.Name, n, res.outcome)
 	if st.Kind == "run" && res.outcome != assertd.StepRunning {
@@ -475,7 +475,7 @@ func (r *Runner) shadow(ctx context.Context, ru *execRun) string {
 		case "verify":
 			rec.Output = "would verify " + orDefault(st.Verify.Assert, st.Verify.Expr)
 		}
-		r.putStep(ctx, rec)
+		_ = r.putStep(ctx, rec) // logged
 		ru.log.add("%s: %s", st.Name, orDefault(rec.Output, rec.Error))
 		path = append(path, st.Name)
 		i = st.OnSuccess

@@ -8,7 +8,7 @@ import (
 	"github.com/assertd/assertd"
 )
 
-// ErrFenced: the write was refused because the share it belongs to has
+// ErrFenced says the write was refused because the share it belongs to has
 // moved to another replica (its fencing epoch is no longer the caller's).
 // Nothing of it was written; the caller must drop the share.
 var ErrFenced = errors.New("fenced: the share moved to another replica")
