@@ -469,6 +469,9 @@ func (a *App) Stop(ctx context.Context) error {
 	} else if a.runner != nil {
 		a.runner.Wait()
 	}
+	if a.member != nil && a.started {
+		a.member.Leave() // after the runs' last writes under the shares' fences
+	}
 	a.reloadMu.Lock() // a reload in flight ends before the store closes
 	a.closed = true
 	a.reloadMu.Unlock()

@@ -121,7 +121,7 @@ func (m *Member) ID() string {
 }
 
 // Run renews the lease and rebalances the shares every Renew until ctx
-// ends, then gives the shares up and leaves the cluster.
+// ends. The lease then runs out unless Leave is called.
 func (m *Member) Run(ctx context.Context) error {
 	for {
 		if err := m.Step(ctx); err != nil && ctx.Err() == nil {
@@ -129,14 +129,16 @@ func (m *Member) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			m.leave()
 			return nil
 		case <-m.o.Clock.After(m.o.Renew):
 		}
 	}
 }
 
-func (m *Member) leave() {
+// Leave gives every share up and deletes the replica, so that the others
+// take its shares at their next round instead of after its lease: a clean
+// stop, once everything that writes under the shares' fences has ended.
+func (m *Member) Leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	m.mu.Lock()

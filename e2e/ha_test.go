@@ -190,3 +190,45 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A replica stopped cleanly (SIGTERM) gives its shares up as it leaves: the
+// other takes them at its next round, well before the stopped one's lease
+// (10s) would have run out.
+func TestCleanStopHandsSharesOver(t *testing.T) {
+	t.Parallel()
+	ids := []string{"00", "01", "02", "03"}
+	c := newHACluster(t, haOptions{replicas: 2, lease: "10s", renew: "500ms", every: "500ms", ids: ids, rules: chaosRules(ids, "1h", "1s")})
+	for _, r := range c.replicas {
+		r.start()
+	}
+	var owner *replica
+	var share string
+	testprom.Eventually(t, 20*time.Second, func() error {
+		owners := map[*replica]bool{}
+		for _, id := range ids {
+			o, _ := c.owner("chaos-" + id)
+			if o == nil {
+				return fmt.Errorf("chaos-%s has no owner", id)
+			}
+			owners[o], owner, share = true, o, "chaos-"+id
+		}
+		if len(owners) != 2 {
+			return fmt.Errorf("the shares are not split yet")
+		}
+		return nil
+	})
+	owner.signal(syscall.SIGTERM)
+	stopped := time.Now()
+	if err := owner.p.Wait(); err != nil {
+		t.Fatalf("the stopped replica exited with %v:\n%s", err, tail(owner.output(), 10))
+	}
+	testprom.Eventually(t, 8*time.Second, func() error {
+		if o, _ := c.owner(share); o == nil || o == owner {
+			return fmt.Errorf("%s not taken over yet", share)
+		}
+		return nil
+	})
+	if took := time.Since(stopped); took >= 10*time.Second {
+		t.Fatalf("taken over after %s: the lease ran out, the replica did not leave", took)
+	}
+}
