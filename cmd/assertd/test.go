@@ -12,7 +12,7 @@ import (
 )
 
 type testCmd struct {
-	JUnit               string   `placeholder:"FILE" help:"Also write the results as JUnit XML to FILE."`
+	JUnit               string   `name:"junit" placeholder:"FILE" help:"Also write the results as JUnit XML to FILE."`
 	RunGroups           []string `name:"run" placeholder:"REGEXP" help:"promtool test files: run only the test groups whose names match (may be repeated)."`
 	IgnoreUnknownFields bool     `help:"promtool test files: ignore unknown fields in test and rule files."`
 	Debug               bool     `help:"promtool test files: print each group's timing and a dump of its data."`
