@@ -22,11 +22,11 @@ var debianDiffers = map[string]struct {
 	module bool // passes
 	why    string
 }{
-	"prometheus/unittest.yml":              {true, "native histograms in exp_samples (histogram:) are unknown to 2.42"},
+	"prometheus/unittest.yml":               {true, "native histograms in exp_samples (histogram:) are unknown to 2.42"},
 	"prometheus/no-test-group-interval.yml": {true, "a test group without interval takes evaluation_interval in the module, 1m in 2.42"},
-	"prometheus/start-time-test.yml":       {true, "start_timestamp is unknown to 2.42"},
-	"corpus/start-timestamp.test.yml":      {true, "start_timestamp is unknown to 2.42"},
-	"corpus/lookback-boundary.test.yml":    {true, "Prometheus 3 looks back over (t-5m, t], 2.x over [t-5m, t]: a series ends one evaluation earlier"},
+	"prometheus/start-time-test.yml":        {true, "start_timestamp is unknown to 2.42"},
+	"corpus/start-timestamp.test.yml":       {true, "start_timestamp is unknown to 2.42"},
+	"corpus/lookback-boundary.test.yml":     {true, "Prometheus 3 looks back over (t-5m, t], 2.x over [t-5m, t]: a series ends one evaluation earlier"},
 }
 
 // sameVerdictOtherReason lists files both fail, for different reasons:
