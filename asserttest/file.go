@@ -45,9 +45,9 @@ type File struct {
 	// StartTimestamp is the wall-clock time of the test's time zero (the
 	// first input sample), RFC 3339 or Unix seconds; default the Unix
 	// epoch, as in promtool.
-	StartTimestamp string `yaml:"start_timestamp"`
-	InputSeries        []Series         `yaml:"input_series"`
-	Pings              []Ping           `yaml:"pings"`
+	StartTimestamp string   `yaml:"start_timestamp"`
+	InputSeries    []Series `yaml:"input_series"`
+	Pings          []Ping   `yaml:"pings"`
 	// Outcomes fake the external effects of remediation steps, by
 	// remediation and step name; unlisted steps succeed, verify steps are
 	// evaluated for real unless listed.
@@ -118,7 +118,7 @@ type Test struct {
 
 // ExprExpect is promtool's promql_expr_test at the test's time.
 type ExprExpect struct {
-	Expr       string          `yaml:"expr"`
+	Expr       string         `yaml:"expr"`
 	ExpSamples []SampleExpect `yaml:"exp_samples"`
 }
 

@@ -172,13 +172,13 @@ func setup(ctx context.Context, l *Loaded) (_ *env, err error) {
 		RemoteSource: func(_ config.Prometheus, embedded asserts.Querier) (asserts.Querier, error) {
 			return embedded, nil // every source reads the input series
 		},
-		Stdout:     io.Discard,
-		Jitter:     func() float64 { return 0.5 },
+		Stdout: io.Discard,
+		Jitter: func() float64 { return 0.5 },
 		// Evaluations at 0, every, 2×every … from the start, as promtool
 		// evaluates rules: no per-name phase in tests.
 		AlignEvaluations: origin,
-		NoScrape:   true,
-		NoListener: true,
+		NoScrape:         true,
+		NoListener:       true,
 	})
 	if err != nil {
 		return nil, err
