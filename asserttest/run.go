@@ -343,6 +343,7 @@ func (e *env) ping(ctx context.Context, p Ping) error {
 func (e *env) check(ctx context.Context, ti int, now time.Time) []string {
 	t := e.l.file.Tests[ti]
 	fails := e.checkStates(t)
+	fails = append(fails, e.checkAlerts(t)...)
 	fails = append(fails, e.checkExprs(ctx, ti, now)...)
 	if len(t.Runs) > 0 {
 		runs, _ := e.st.Runs(ctx, store.RunFilter{})
