@@ -74,7 +74,8 @@ func TestBadFileErrorsHavePositions(t *testing.T) {
 
 // The native format's promtool-like checks: evaluations at 0, exact sets,
 // firing sets (alerts:), annotations, expressions, start_timestamp, native-histogram input and
-// expectations after the last sample pass where they hold…
+// expectations after the last sample pass where they hold (and fail where
+// they do not: TestPromtoolLikeChecksFail).
 func TestPromtoolLikeChecks(t *testing.T) {
 	res, err := RunFile(context.Background(), "testdata/promlike/promlike.test.yaml")
 	if err != nil {
@@ -86,7 +87,8 @@ func TestPromtoolLikeChecks(t *testing.T) {
 	}
 }
 
-// …and fail, saying what was wanted and what happened, where they do not.
+// The same checks fail, saying what was wanted and what happened, where
+// they do not hold.
 func TestPromtoolLikeChecksFail(t *testing.T) {
 	res, err := RunFile(context.Background(), "testdata/promlike/wrong.test.yaml")
 	if err != nil {
