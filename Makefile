@@ -6,7 +6,7 @@ SHELL := /bin/bash
 GO ?= go
 DEB_PACKAGES := prometheus prometheus-alertmanager postgresql chromium systemd
 # The command each package provides, to tell whether it is installed.
-DEB_PROBES := /usr/bin/prometheus /usr/bin/alertmanager /usr/lib/postgresql/*/bin/initdb /usr/bin/chromium /usr/bin/systemd-analyze
+DEB_PROBES := /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/amtool /usr/lib/postgresql/*/bin/initdb /usr/bin/chromium /usr/bin/systemd-analyze
 
 .PHONY: test deps vet fmt-check tidy-check lint unit examples fuzz build bench dist dist-check helm-test
 
