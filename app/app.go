@@ -25,6 +25,7 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/alerts"
+	"github.com/assertd/assertd/alerts/amclient"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
@@ -248,7 +249,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: the engine builds it.
-	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.feed, After: o.Clock.After,
+	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.feed, After: o.Clock.After, Silencer: amclient.Silencer{},
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency,
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -146,6 +147,7 @@ func readAMPayload(body io.Reader) ([]alerts.Alert, error) {
 		return nil, fmt.Errorf("version %q: assertd reads Alertmanager's webhook payload version 4 (a webhook_configs receiver)", p.Version)
 	}
 	out := make([]alerts.Alert, 0, len(p.Alerts))
+	ext := strings.TrimRight(p.ExternalURL, "/")
 	for i, a := range p.Alerts {
 		if len(a.Labels) == 0 {
 			return nil, fmt.Errorf("alerts[%d] has no labels", i)
@@ -159,7 +161,7 @@ func readAMPayload(body io.Reader) ([]alerts.Alert, error) {
 			return nil, fmt.Errorf("alerts[%d] has no startsAt", i)
 		}
 		al := alerts.Alert{Labels: assertd.Labels(a.Labels), Annotations: assertd.Labels(a.Annotations), StartsAt: a.StartsAt,
-			GeneratorURL: a.GeneratorURL}
+			GeneratorURL: a.GeneratorURL, ExternalURL: ext}
 		switch a.Status {
 		case "firing":
 			al.State = alerts.Firing
