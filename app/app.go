@@ -135,6 +135,7 @@ type App struct {
 	emb     *sources.Embedded
 	hb      *heartbeat.Tracker
 	feed    *alerts.Feed
+	states  *sources.StateRecorder
 	del     *notifiers.Deliverer
 	runner  *remediations.Runner
 	eng     *engine.Engine
@@ -231,6 +232,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	a.states = sources.NewStateRecorder(a.emb.Appendable())
 	srcs, err := a.buildSources(set)
 	if err != nil {
 		return nil, err
@@ -277,7 +279,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	if a.handler, err = web.New(web.Deps{
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
-		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now), Alerts: a.feed,
+		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now), Alerts: a.feed, PromAPI: a.emb.PromAPI(a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 	}); err != nil {
 		return nil, err
@@ -376,6 +378,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	a.goPart(func() error { return a.eng.Run(runCtx) })
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
+	a.goPart(func() error { a.recordStates(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
 	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
 	a.log.Info("assertd running", "listen", ln.Addr().String(), "tls", tlsOn, "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())

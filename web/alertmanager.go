@@ -14,6 +14,7 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/alerts"
+	"github.com/assertd/assertd/sources"
 )
 
 // alertmanagerPath is where an Alertmanager webhook_configs receiver posts.
@@ -186,4 +187,26 @@ func validLabelName(s string) bool {
 		}
 	}
 	return true
+}
+
+// PromAPI is Prometheus' query API over the embedded TSDB (*sources.PromAPI).
+type PromAPI interface {
+	Handler(path string) http.HandlerFunc
+}
+
+// promRoutes are the routes of Prometheus' query API: GET, and POST for a
+// long query, with the read role (a POST here changes nothing).
+func (s *server) promRoutes() []route {
+	if s.d.PromAPI == nil {
+		return nil
+	}
+	var out []route
+	for _, p := range sources.PromAPIPaths {
+		h := s.d.PromAPI.Handler(p)
+		out = append(out, route{method: "GET", path: p, role: roleRead, api: true, h: h})
+		if !strings.Contains(p, "{name}") {
+			out = append(out, route{method: "POST", path: p, role: roleRead, api: true, h: h})
+		}
+	}
+	return out
 }

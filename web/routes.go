@@ -114,7 +114,7 @@ func (s *server) routeTable() []route {
 		ui("POST", "/instances/{assert}/{fingerprint}/ack", roleAdmin, s.formAck),
 		ui("POST", "/break-glass", roleAdmin, s.formBreakGlass),
 		ui("POST", "/breaker/close", roleAdmin, s.formCloseBreaker),
-	}...), s.signedRoutes()...)
+	}...), append(s.signedRoutes(), s.promRoutes()...)...)
 }
 
 // mux builds the one handler: every path answers its methods, unknown
