@@ -421,7 +421,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		}
 	}
 	for _, w := range todo {
-		w.t.silenced = matchSilence(silences, w.t.Labels)
+		w.t.silenced = matchSilence(silences, w.t.Assert, w.t.Labels)
 		w.t.Silenced = w.t.silenced
 	}
 	e.mu.Unlock()
