@@ -128,9 +128,12 @@ func (c *Compiled) compileTrigger(loc strictyaml.Loc, def Defaults, errs *strict
 	}
 
 	v := a.Verify
-	if v == nil {
-		errs.Add(at(), "assert %q has trigger: but no verify: a fix is never verified by the alert alone: add verify: {query: {up: 'up{job=\"db\"}'}, expect: up == 1} or verify: {resolved_within: 5m}, or both", a.Name)
+	switch {
+	case v == nil && a.Remediate != "":
+		errs.Add(at("remediate"), "assert %q remediates but has no verify: a fix is never verified by the alert alone: add verify: {query: {up: 'up{job=\"db\"}'}, expect: up == 1} or verify: {resolved_within: 5m}, or both", a.Name)
 		return
+	case v == nil:
+		return // it pages only
 	}
 	t.ResolvedWithin = v.ResolvedWithin.Std()
 	if v.ResolvedWithin < 0 || (v.ResolvedWithin == 0 && loc.Has("verify", "resolved_within")) {

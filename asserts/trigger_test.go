@@ -46,8 +46,8 @@ func TestTriggerCompiles(t *testing.T) {
 
 func TestTriggerErrors(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
-		{"no verify", "asserts:\n  - name: a\n    trigger: {alertmanager: '{alertname=\"X\"}'}\n",
-			"a.yaml:2:5: assert \"a\" has trigger: but no verify"},
+		{"remediates without verify", "asserts:\n  - name: a\n    trigger: {alertmanager: '{alertname=\"X\"}'}\n    remediate: fix\n",
+			"a.yaml:4:16: assert \"a\" remediates but has no verify"},
 		{"expect beside trigger", "asserts:\n  - name: a\n    trigger: {rules: '{alertname=\"X\"}'}\n    expect: up == 1\n    verify: {resolved_within: 1m}\n",
 			"a.yaml:4:13: an assert with trigger: is violated while its alert fires: remove expect:"},
 		{"bad selector", "asserts:\n  - name: a\n    trigger: {alertmanager: 'alertname=\"X\"'}\n    verify: {resolved_within: 1m}\n",
@@ -167,5 +167,13 @@ func TestCheckFix(t *testing.T) {
 				t.Fatalf("%v %q %v", ok, why, err)
 			}
 		})
+	}
+}
+
+// An alert-triggered assert that only pages needs no verify.
+func TestTriggerThatPagesNeedsNoVerify(t *testing.T) {
+	c, errs := compileYAML(t, "asserts:\n  - name: a\n    trigger: {rules: '{alertname=\"X\"}'}\n    escalate: ops\n")
+	if len(errs) > 0 || c.Trigger == nil || c.Trigger.Sender != alerts.SenderRules || c.Trigger.StaleAfter != 0 {
+		t.Fatalf("%v %+v", errs, c.Trigger)
 	}
 }

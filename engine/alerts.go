@@ -49,6 +49,9 @@ func (e *Engine) querier(a *asserts.Compiled) (asserts.Querier, error) {
 // the alert to resolve, then it runs the verify queries, if any.
 func (e *Engine) verifyAlert(ctx context.Context, a *asserts.Compiled, labels assertd.Labels, now time.Time) (bool, string, error) {
 	t := a.Trigger
+	if t.ResolvedWithin == 0 && t.Check == nil {
+		return false, "", fmt.Errorf("assert %s has no verify: its alert alone proves nothing", a.Name)
+	}
 	why := ""
 	if t.ResolvedWithin > 0 {
 		deadline := now.Add(t.ResolvedWithin)
