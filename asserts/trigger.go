@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/assertd/assertd"
@@ -75,7 +76,7 @@ func ParseSelector(s string) ([]assertd.Matcher, error) {
 	out := make([]assertd.Matcher, 0, len(ms))
 	for _, m := range ms {
 		name := m.Name
-		if name == labels.MetricName {
+		if name == model.MetricNameLabel {
 			name = "alertname" // X{…} selects the alerts named X
 		}
 		out = append(out, assertd.Matcher{Name: name, Op: ops[m.Type], Value: m.Value})

@@ -113,7 +113,7 @@ func (p *PromAPI) Query(w http.ResponseWriter, r *http.Request) {
 		badData(w, "invalid parameter \"query\": %v", err)
 		return
 	}
-	p.exec(w, r.Context(), q)
+	p.exec(r.Context(), w, q)
 }
 
 // QueryRange is GET|POST /api/v1/query_range.
@@ -150,7 +150,7 @@ func (p *PromAPI) QueryRange(w http.ResponseWriter, r *http.Request) {
 		badData(w, "invalid parameter \"query\": %v", err)
 		return
 	}
-	p.exec(w, r.Context(), q)
+	p.exec(r.Context(), w, q)
 }
 
 func orMissing(err error) error {
@@ -160,7 +160,7 @@ func orMissing(err error) error {
 	return err
 }
 
-func (p *PromAPI) exec(w http.ResponseWriter, ctx context.Context, q promql.Query) {
+func (p *PromAPI) exec(ctx context.Context, w http.ResponseWriter, q promql.Query) {
 	defer q.Close()
 	res := q.Exec(ctx)
 	if res.Err != nil {
@@ -286,7 +286,7 @@ func (p *PromAPI) Labels(w http.ResponseWriter, r *http.Request) {
 // LabelValues is GET /api/v1/label/{name}/values.
 func (p *PromAPI) LabelValues(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if !model.LabelName(name).IsValidLegacy() {
+	if !model.LegacyValidation.IsValidLabelName(name) {
 		badData(w, "invalid label name: %q", name)
 		return
 	}

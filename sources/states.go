@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
@@ -42,7 +43,7 @@ func Series(in assertd.Instance) labels.Labels {
 	}
 	b.Set("assert", in.Assert)
 	b.Set("state", string(in.State))
-	b.Set(labels.MetricName, StatesMetric)
+	b.Set(model.MetricNameLabel, StatesMetric)
 	return b.Labels()
 }
 

@@ -113,7 +113,7 @@ func (e *env) postAM(body string) webhookAnswer {
 func TestAlertmanagerWebhookRemediates(t *testing.T) {
 	e := newEnvWith(t, harnessConfig, amRules)
 	e.sample("pg_up", 0, "instance", "db1")
-	other := strings.Replace(amPayload("firing", start0, "db9"), `"alertname": "PostgresqlDown"`, `"alertname": "DiskFull"`, -1)
+	other := strings.ReplaceAll(amPayload("firing", start0, "db9"), `"alertname": "PostgresqlDown"`, `"alertname": "DiskFull"`)
 	if a := e.postAM(other); a.New != 1 || a.Unmatched != 1 || len(a.Asserts) != 0 {
 		t.Fatalf("unmatched: %+v", a)
 	}
