@@ -210,3 +210,33 @@ func TestVerifyWaitsForTheAlertToResolve(t *testing.T) {
 		}
 	})
 }
+
+// An alert that arrives makes its asserts due at once, not at their next slot.
+func TestEvaluateSoon(t *testing.T) {
+	feed, src := alerts.New(0), &source{}
+	set, _ := loadSet(t, `asserts:
+  - name: pg-down
+    every: 1h
+    trigger: {alertmanager: '{alertname="PostgresqlDown"}'}
+`)
+	e, err := New(context.Background(), Options{Set: set, Store: openStore(t), Sources: map[string]asserts.Querier{config.EmbeddedName: src}, Alerts: feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	slot := e.Tick(ctx, t0)
+	if next := e.Tick(ctx, slot); !next.Equal(slot.Add(time.Hour)) || states(e) != "" {
+		t.Fatalf("next %s after the slot %s, states %q", next, slot, states(e))
+	}
+	at := slot.Add(time.Second)
+	feed.Update(alerts.SenderAlertmanager, []alerts.Alert{pgAlert("db1", alerts.Firing, at)}, at)
+	e.Tick(ctx, at)
+	if states(e) != "" {
+		t.Fatal("evaluated before its slot without EvaluateSoon")
+	}
+	e.EvaluateSoon("pg-down", "no-such-assert")
+	e.Tick(ctx, at.Add(time.Second))
+	if got := states(e); got != "db1=escalated" {
+		t.Fatalf("after EvaluateSoon: %q", got)
+	}
+}
