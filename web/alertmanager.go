@@ -205,7 +205,7 @@ func (s *server) promRoutes() []route {
 		h := s.d.PromAPI.Handler(p)
 		out = append(out, route{method: "GET", path: p, role: roleRead, api: true, h: h})
 		if !strings.Contains(p, "{name}") {
-			out = append(out, route{method: "POST", path: p, role: roleRead, api: true, h: h})
+			out = append(out, route{method: "POST", path: p, role: roleRead, api: true, reads: true, h: h})
 		}
 	}
 	return out

@@ -33,13 +33,14 @@ type route struct {
 	role   role
 	api    bool // JSON answers and errors; otherwise an HTML page
 	ingest bool // feeds the engine; anonymous only when configured public
+	reads  bool // a POST that only reads (Prometheus' query API takes long queries so)
 	h      http.HandlerFunc
 }
 
 // mutating reports whether the route changes something (and needs admin or,
 // for ingestion, write).
 func (rt route) mutating() bool {
-	return rt.method != http.MethodGet && rt.method != http.MethodHead
+	return rt.method != http.MethodGet && rt.method != http.MethodHead && !rt.reads
 }
 
 // routeTable lists every route but /ping/, which is mounted as given.
