@@ -243,6 +243,10 @@ func (f *Feed) prune(s *sender, now time.Time) {
 	}
 }
 
+// ErrNotHeard says a sender has not spoken since the feed started (since
+// assertd started: the feed is not stored): its alerts are not known yet.
+var ErrNotHeard = fmt.Errorf("%w: not heard from since assertd started", assertd.ErrSourceUnavailable)
+
 // Matcher selects alerts by their labels; *assertd.MatcherSet is one.
 type Matcher interface {
 	Matches(assertd.Labels) bool
@@ -251,16 +255,15 @@ type Matcher interface {
 // Select returns sender's alerts whose labels m matches (every state,
 // resolved ones while the feed keeps them), sorted by fingerprint. The
 // error, which wraps assertd.ErrSourceUnavailable, says the alerts cannot
-// be trusted: the sender failed, or it has been silent for longer than
-// Expect allows.
+// be trusted: the sender failed, it has been silent for longer than Expect
+// allows, or it has not spoken since the feed started (ErrNotHeard).
 func (f *Feed) Select(sender string, m Matcher, now time.Time) ([]Alert, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := f.senders[sender]
-	if s == nil {
-		return nil, nil
-	}
 	switch {
+	case s == nil || s.spoke.IsZero() && s.err == nil:
+		return nil, fmt.Errorf("%s: %w", sender, ErrNotHeard)
 	case s.err != nil:
 		return nil, fmt.Errorf("%w: %s failed at %s: %w", assertd.ErrSourceUnavailable, sender, s.failedAt.UTC().Format(time.RFC3339), s.err)
 	case s.allowance > 0 && now.Sub(s.spoke) > s.allowance:

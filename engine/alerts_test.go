@@ -240,3 +240,35 @@ func TestEvaluateSoon(t *testing.T) {
 		t.Fatalf("after EvaluateSoon: %q", got)
 	}
 }
+
+// The feed is not stored: after a restart, an instance escalated for an
+// alert is uncertain until its sender speaks again, never ok.
+func TestAlertInstancesAfterARestart(t *testing.T) {
+	set, _ := loadSet(t, `asserts:
+  - name: pg-down
+    trigger: {alertmanager: '{alertname="PostgresqlDown"}'}
+`)
+	st := openStore(t)
+	ctx := context.Background()
+	feed := alerts.New(0)
+	e, err := New(ctx, Options{Set: set, Store: st, Sources: map[string]asserts.Querier{}, Alerts: feed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed.Update(alerts.SenderAlertmanager, []alerts.Alert{pgAlert("db1", alerts.Firing, t0)}, t0)
+	e.EvaluateNow(ctx, "pg-down", t0)
+	if got := states(e); got != "db1=escalated" {
+		t.Fatalf("before the restart: %s", got)
+	}
+	again, err := New(ctx, Options{Set: set, Store: st, Sources: map[string]asserts.Querier{}, Alerts: alerts.New(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		again.EvaluateNow(ctx, "pg-down", t0.Add(time.Duration(i+1)*time.Minute))
+	}
+	in := again.Instances()
+	if len(in) != 1 || in[0].State != assertd.Escalated || !strings.Contains(in[0].Reason, "not heard from since assertd started") {
+		t.Fatalf("after the restart: %+v", in)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/sources/heartbeat"
@@ -327,6 +328,17 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		ev = asserts.Evaluation{At: now, SourceErr: err}
 	} else {
 		ev = a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
+	}
+	if a.Trigger != nil && errors.Is(ev.SourceErr, alerts.ErrNotHeard) {
+		e.mu.Lock()
+		known := len(e.instances[a.Name])
+		e.mu.Unlock()
+		if known == 0 {
+			// Nothing fires that assertd knows of: no instance to be
+			// unsure about. Instances from before a restart are uncertain
+			// until the sender speaks again.
+			ev.SourceErr = nil
+		}
 	}
 	e.metrics.evaluations.WithLabelValues(a.Name).Inc()
 	e.metrics.duration.WithLabelValues(a.Name).Observe(time.Since(start).Seconds())
