@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/alerts"
+	"github.com/assertd/assertd/alerts/amclient"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/cluster"
 	"github.com/assertd/assertd/config"
@@ -136,6 +138,8 @@ type App struct {
 	ownSt   bool
 	emb     *sources.Embedded
 	hb      *heartbeat.Tracker
+	feed    *alerts.Feed
+	states  *sources.StateRecorder
 	del     *notifiers.Deliverer
 	runner  *remediations.Runner
 	eng     *engine.Engine
@@ -203,7 +207,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if err := reg.Register(buildInfoGauge(assertd.Build())); err != nil {
 		return nil, fmt.Errorf("app: build info metric: %w", err)
 	}
-	a := &App{o: o, log: o.Logger, now: o.Clock.Now, failed: make(chan error, 1)}
+	a := &App{o: o, log: o.Logger, now: o.Clock.Now, feed: alerts.New(0), failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			if rerr := a.release(); rerr != nil {
@@ -240,6 +244,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	a.states = sources.NewStateRecorder(a.emb.Appendable())
 	srcs, err := a.buildSources(set)
 	if err != nil {
 		return nil, err
@@ -258,7 +263,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: the engine builds it.
-	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now,
+	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.feed, After: o.Clock.After, Silencer: amclient.Silencer{},
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency, AlignedAt: o.AlignEvaluations,
 		Shares: a.shares(),
 		NewRemediator: func(h remediations.Host) engine.Remediator {
@@ -287,7 +292,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	if a.handler, err = web.New(web.Deps{
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
-		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
+		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now), Alerts: a.feed, PromAPI: a.emb.PromAPI(a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 		Cluster: a.webCluster(),
 	}); err != nil {
@@ -396,6 +401,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	a.goPart(func() error { return a.eng.Run(runCtx) })
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
+	a.goPart(func() error { a.recordStates(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
 	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
 	a.log.Info("assertd running", "listen", ln.Addr().String(), "tls", tlsOn, "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())

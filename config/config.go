@@ -143,6 +143,8 @@ type Notifier struct {
 	Slack     *Slack     `yaml:"slack"`
 	PagerDuty *PagerDuty `yaml:"pagerduty"`
 	Webhook   *Webhook   `yaml:"webhook"`
+	// Alertmanager forwards pages to Alertmanagers (notifiers/alertmanager.go).
+	Alertmanager *AlertmanagerNotifier `yaml:"alertmanager"`
 }
 
 // KeyHints explains keys that are not accepted.
@@ -216,6 +218,13 @@ type Webhook struct {
 // KeyHints explains keys that are not accepted.
 func (*Webhook) KeyHints() map[string]string {
 	return map[string]string{"secret": "secrets only by reference: write secret_env: VARIABLE or secret_file: PATH"}
+}
+
+// AlertmanagerNotifier posts pages as alerts to the /api/v2/alerts of every
+// Alertmanager listed (as Prometheus does), and resolves them on recovery.
+type AlertmanagerNotifier struct {
+	URLs    []string         `yaml:"urls" jsonschema:"required" jsonschema_description:"Base URLs of the Alertmanagers, such as http://alertmanager:9093; each gets every alert."`
+	Timeout assertd.Duration `yaml:"timeout" jsonschema_description:"Default 10s."`
 }
 
 // EscalationPolicy says who is paged, in what order, on which channels.

@@ -163,9 +163,19 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 			}
 			oneOf(&errs, wl, false, "secret_env", n.Webhook.SecretEnv, "secret_file", n.Webhook.SecretFile)
 		}
+		if n.Alertmanager != nil {
+			kinds = append(kinds, "alertmanager")
+			al := loc.In("alertmanager")
+			if len(n.Alertmanager.URLs) == 0 {
+				errs.Add(al.At(), "alertmanager needs urls:, such as urls: [http://alertmanager:9093]")
+			}
+			for j, u := range n.Alertmanager.URLs {
+				checkURL(&errs, al.At("urls", j), u, "urls")
+			}
+		}
 		switch len(kinds) {
 		case 0:
-			errs.Add(loc.At(), "notifier %q has no kind: add one of console: {}, slack: {...}, pagerduty: {...}, webhook: {...}", n.Name)
+			errs.Add(loc.At(), "notifier %q has no kind: add one of console: {}, slack: {...}, pagerduty: {...}, webhook: {...}, alertmanager: {...}", n.Name)
 		case 1:
 		default:
 			errs.Add(loc.At(kinds[1]), "notifier %q is both %s: make one notifier per channel", n.Name, strings.Join(kinds, " and "))

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/sources/heartbeat"
@@ -52,7 +53,16 @@ type Options struct {
 	Store      Store
 	Sources    map[string]asserts.Querier // by source name
 	Heartbeats Heartbeats                 // nil: heartbeat() is uncertain
-	Now        func() time.Time           // default time.Now
+	// Alerts is the alert feed of alert-triggered asserts (nil: they are
+	// uncertain).
+	Alerts AlertFeed
+	// Silencer silences an alert in Alertmanager while a run fixes it
+	// (trigger: {silence: …}); nil: nothing is silenced.
+	Silencer AlertSilencer
+	Now      func() time.Time // default time.Now
+	// After waits on the clock of Now (default time.After): a verify that
+	// waits for an alert to resolve uses it.
+	After      func(time.Duration) <-chan time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: not registered
 	// Concurrency bounds evaluations running at once (default 4).
@@ -108,6 +118,9 @@ type Engine struct {
 
 	silenceMu sync.Mutex
 	matchers  map[string]*assertd.MatcherSet // silence ID → its matchers, compiled (silences.go)
+
+	amMu       sync.Mutex
+	amSilenced map[string][]amSilence // assert/fingerprint → alerts silenced in Alertmanager by its run (alerts.go)
 }
 
 // New loads the instances stored by an earlier run, turns runs left running
@@ -131,7 +144,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		o.Retention = store.DefaultRetention
 	}
 	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{},
-		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, floods: map[string]*flood{}, epochs: map[string]int64{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
+		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, amSilenced: map[string][]amSilence{}, floods: map[string]*flood{}, epochs: map[string]int64{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
 	e.sources = o.Sources
@@ -317,13 +330,22 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []activeSilence) {
 	ctx = e.fence(ctx, a.Name)
 	start := time.Now()
-	src := e.current().SourceName(a)
-	q := e.source(src)
 	var ev asserts.Evaluation
-	if q == nil {
-		ev = asserts.Evaluation{At: now, SourceErr: fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)}
+	if q, err := e.querier(a); err != nil {
+		ev = asserts.Evaluation{At: now, SourceErr: err}
 	} else {
 		ev = a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
+	}
+	if a.Trigger != nil && errors.Is(ev.SourceErr, alerts.ErrNotHeard) {
+		e.mu.Lock()
+		known := len(e.instances[a.Name])
+		e.mu.Unlock()
+		if known == 0 {
+			// Nothing fires that assertd knows of: no instance to be
+			// unsure about. Instances from before a restart are uncertain
+			// until the sender speaks again.
+			ev.SourceErr = nil
+		}
 	}
 	e.metrics.evaluations.WithLabelValues(a.Name).Inc()
 	e.metrics.duration.WithLabelValues(a.Name).Observe(time.Since(start).Seconds())
@@ -422,7 +444,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		}
 	}
 	for _, w := range todo {
-		w.t.silenced = matchSilence(silences, w.t.Labels)
+		w.t.silenced = matchSilence(silences, w.t.Assert, w.t.Labels)
 		w.t.Silenced = w.t.silenced
 	}
 	e.mu.Unlock()

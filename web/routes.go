@@ -33,13 +33,14 @@ type route struct {
 	role   role
 	api    bool // JSON answers and errors; otherwise an HTML page
 	ingest bool // feeds the engine; anonymous only when configured public
+	reads  bool // a POST that only reads (Prometheus' query API takes long queries so)
 	h      http.HandlerFunc
 }
 
 // mutating reports whether the route changes something (and needs admin or,
 // for ingestion, write).
 func (rt route) mutating() bool {
-	return rt.method != http.MethodGet && rt.method != http.MethodHead
+	return rt.method != http.MethodGet && rt.method != http.MethodHead && !rt.reads
 }
 
 // routeTable lists every route but /ping/, which is mounted as given.
@@ -54,6 +55,9 @@ func (s *server) routeTable() []route {
 	var ingest []route
 	if s.d.RemoteWrite != nil {
 		ingest = append(ingest, route{method: "POST", path: writePath, role: roleWrite, api: true, ingest: true, h: s.remoteWrite})
+	}
+	if s.d.Alerts != nil {
+		ingest = append(ingest, route{method: "POST", path: alertmanagerPath, role: roleWrite, api: true, ingest: true, h: s.alertmanagerWebhook})
 	}
 	return append(append(ingest, []route{
 		api("GET", "/healthz", rolePublic, s.healthz),
@@ -113,7 +117,7 @@ func (s *server) routeTable() []route {
 		ui("POST", "/instances/{assert}/{fingerprint}/ack", roleAdmin, s.formAck),
 		ui("POST", "/break-glass", roleAdmin, s.formBreakGlass),
 		ui("POST", "/breaker/close", roleAdmin, s.formCloseBreaker),
-	}...), s.signedRoutes()...)
+	}...), append(append(s.signedRoutes(), s.promRoutes()...), s.amRoutes()...)...)
 }
 
 // mux builds the one handler: every path answers its methods, unknown
