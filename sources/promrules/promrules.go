@@ -171,7 +171,9 @@ func (l *loader) Load(identifier string, _ bool, _ model.ValidationScheme) (*rul
 	return nil, []error{fmt.Errorf("%s: not loaded", identifier)}
 }
 
-func (*loader) Parse(query string) (parser.Expr, error) { return config.RuleFileParser.ParseExpr(query) }
+func (*loader) Parse(query string) (parser.Expr, error) {
+	return config.RuleFileParser.ParseExpr(query)
+}
 
 // Next is a configuration's groups, built and not running.
 type Next struct {
