@@ -31,6 +31,7 @@ import (
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
+	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/store/sqlite"
 	"github.com/assertd/assertd/web"
@@ -139,6 +140,9 @@ type App struct {
 	lc      *web.ListenerConfig // nil without --web.config.file
 	chatops *web.ChatOps
 	handler http.Handler
+	// The Prometheus rule files' evaluator and its groups' last outcomes.
+	rules      *promrules.Evaluator
+	ruleAlerts *ruleAlerts
 
 	reloadMu sync.Mutex // one reload at a time; closed
 	closed   bool       // Stop released the components
@@ -232,6 +236,12 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	a.newRules()
+	nextRules, err := a.prepareRules(set, srcs)
+	if err != nil {
+		return nil, err
+	}
+	a.rules.Apply(nextRules)
 	if a.hb, err = heartbeat.New(ctx, set.Heartbeats, set.Config.Pings, store.HeartbeatStore{Store: a.st},
 		heartbeat.Options{Now: a.now, Logger: a.log, LookupEnv: a.lookupEnv}); err != nil {
 		return nil, err
@@ -372,6 +382,7 @@ func (a *App) Start(ctx context.Context) error {
 		a.log.Info("serving ingestion (remote-write, pings) on a second listener", "ingest_listen", ingestLn.Addr().String())
 	}
 	a.goPart(func() error { return a.eng.Run(runCtx) })
+	a.rules.Start(runCtx)
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
 	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
@@ -429,6 +440,7 @@ func (a *App) Stop(ctx context.Context) error {
 	var errs []error
 	if a.started {
 		a.stop()
+		a.rules.Stop()
 		if err := a.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("web shutdown: %w", err))
 			a.srv.Close()

@@ -16,6 +16,7 @@ import (
 	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
+	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/web"
 )
 
@@ -30,6 +31,7 @@ type next struct {
 	access  *web.Access
 	chatops *web.ChatOps
 	targets *sources.Targets
+	rules   *promrules.Next
 }
 
 // Reload reads the configuration again and builds everything it declares:
@@ -83,6 +85,8 @@ func (a *App) Reload(ctx context.Context) error {
 	if err := a.emb.ApplyTargets(n.targets); err != nil {
 		errs = append(errs, fmt.Errorf("scrape targets: %w", err))
 	}
+	a.rules.Apply(n.rules)
+	a.ruleAlerts.keep(a.rules.Groups())
 	a.eng.Install(n.set, n.sources, now)
 	retire() // no assert in force refers to a removed heartbeat now
 	a.mu.Lock()
@@ -104,6 +108,9 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 	n := &next{set: set, stamps: fileStamps(set)}
 	var err error
 	if n.sources, err = a.buildSources(set); err != nil {
+		return nil, err
+	}
+	if n.rules, err = a.prepareRules(set, n.sources); err != nil {
 		return nil, err
 	}
 	if n.hb, err = a.hb.Prepare(ctx, set.Heartbeats, set.Config.Pings); err != nil {

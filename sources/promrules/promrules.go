@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,7 +43,7 @@ type Clock interface {
 // Options configure an Evaluator.
 type Options struct {
 	// Query runs the rules' queries (rules.EngineQueryFunc over the
-	// embedded TSDB, or a remote source).
+	// embedded TSDB, or a remote source) unless Prepare is given another.
 	Query rules.QueryFunc
 	// Queryable is where ALERTS_FOR_STATE is read back at start.
 	Queryable storage.Queryable
@@ -107,6 +108,7 @@ type Evaluator struct {
 	o      Options
 	mgr    *rules.Manager
 	loader *loader
+	query  atomic.Pointer[rules.QueryFunc]
 
 	mu      sync.Mutex
 	groups  map[string]*running // by rules.GroupKey
@@ -140,8 +142,11 @@ func New(o Options) *Evaluator {
 		reg = prometheus.WrapRegistererWithPrefix("assertd_", o.Registerer)
 	}
 	e := &Evaluator{o: o, loader: l, groups: map[string]*running{}}
+	e.query.Store(&o.Query)
 	e.mgr = rules.NewManager(&rules.ManagerOptions{
-		QueryFunc:       o.Query,
+		QueryFunc: func(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
+			return (*e.query.Load())(ctx, q, t)
+		},
 		NotifyFunc:      func(context.Context, string, ...*rules.Alert) {},
 		Appendable:      o.Appendable,
 		Queryable:       o.Queryable,
@@ -179,14 +184,19 @@ func (*loader) Parse(query string) (parser.Expr, error) {
 type Next struct {
 	groups map[string]*rules.Group
 	ext    extern
+	query  rules.QueryFunc
 }
 
 // Groups counts the groups of n.
 func (n *Next) Groups() int { return len(n.groups) }
 
 // Prepare builds the groups of the rule files of set, with externalURL as
-// $externalURL, changing nothing.
-func (e *Evaluator) Prepare(set *config.Set, externalURL string) (*Next, error) {
+// $externalURL and query (nil: Options.Query) as their queries, changing
+// nothing.
+func (e *Evaluator) Prepare(set *config.Set, externalURL string, query rules.QueryFunc) (*Next, error) {
+	if query == nil {
+		query = e.o.Query
+	}
 	var pr config.PrometheusRules
 	if set.Config != nil {
 		pr = set.Config.PrometheusRules
@@ -212,7 +222,7 @@ func (e *Evaluator) Prepare(set *config.Set, externalURL string) (*Next, error) 
 	if errs != nil {
 		return nil, fmt.Errorf("Prometheus rule files: %w", errors.Join(errs...))
 	}
-	return &Next{groups: groups, ext: ext}, nil
+	return &Next{groups: groups, ext: ext, query: query}, nil
 }
 
 // Apply puts n in force as Prometheus' rule manager updates its groups: a
@@ -224,6 +234,7 @@ func (e *Evaluator) Apply(n *Next) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	extChanged := !labels.Equal(e.ext.labels, n.ext.labels) || e.ext.url != n.ext.url
+	e.query.Store(&n.query)
 	old := e.groups
 	e.groups = make(map[string]*running, len(n.groups))
 	for key, g := range n.groups {

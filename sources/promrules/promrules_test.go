@@ -37,7 +37,7 @@ func newRig(t *testing.T, ruleFile string) *rig {
 	r.ev = promrules.New(promrules.Options{Query: emb.RuleQuery(), Queryable: emb.Queryable(), Appendable: emb.Appendable(),
 		Clock: r.clock, OnEval: func(e promrules.Evaluation) { r.evals <- e }})
 	set := ruleSet(t, ruleFile)
-	n, err := r.ev.Prepare(set, "http://assertd.example:8080")
+	n, err := r.ev.Prepare(set, "http://assertd.example:8080", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,107 @@
+package app
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/prometheus/rules"
+
+	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/config"
+	"github.com/assertd/assertd/sources"
+	"github.com/assertd/assertd/sources/promrules"
+)
+
+// ruleAlerts keeps the outcome of each Prometheus rule group's last
+// evaluation, for the alert feed, the UI and the API.
+type ruleAlerts struct {
+	mu     sync.Mutex
+	groups map[string]promrules.Evaluation // by rules.GroupKey
+	sink   func(all []promrules.Evaluation)
+}
+
+func (r *ruleAlerts) record(ev promrules.Evaluation) {
+	r.mu.Lock()
+	if r.groups == nil {
+		r.groups = map[string]promrules.Evaluation{}
+	}
+	r.groups[rules.GroupKey(ev.File, ev.Group)] = ev
+	all := r.allLocked()
+	sink := r.sink
+	r.mu.Unlock()
+	if sink != nil {
+		sink(all)
+	}
+}
+
+// keep drops the groups that are no longer loaded.
+func (r *ruleAlerts) keep(groups []*rules.Group) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in := map[string]bool{}
+	for _, g := range groups {
+		in[rules.GroupKey(g.File(), g.Name())] = true
+	}
+	for k := range r.groups {
+		if !in[k] {
+			delete(r.groups, k)
+		}
+	}
+}
+
+func (r *ruleAlerts) allLocked() []promrules.Evaluation {
+	out := make([]promrules.Evaluation, 0, len(r.groups))
+	for _, ev := range r.groups {
+		out = append(out, ev)
+	}
+	return out
+}
+
+// Evaluations are the last outcomes of the Prometheus rule groups.
+func (r *ruleAlerts) Evaluations() []promrules.Evaluation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.allLocked()
+}
+
+// newRules builds the evaluator of the Prometheus rule files on the
+// embedded TSDB: it writes recording rules, ALERTS and ALERTS_FOR_STATE
+// there and restores the for state from there.
+func (a *App) newRules() {
+	a.ruleAlerts = &ruleAlerts{}
+	a.rules = promrules.New(promrules.Options{
+		Query: a.emb.RuleQuery(), Queryable: a.emb.Queryable(), Appendable: a.emb.Appendable(),
+		Clock: a.o.Clock, Logger: a.log, Registerer: a.o.Registerer, OnEval: a.ruleAlerts.record,
+	})
+}
+
+// prepareRules builds the groups of set's Prometheus rule files, querying
+// the source prometheus_rules.source names among srcs.
+func (a *App) prepareRules(set *config.Set, srcs map[string]asserts.Querier) (*promrules.Next, error) {
+	var query rules.QueryFunc // the embedded TSDB's
+	if name := set.Config.PrometheusRules.Source; name != "" && name != config.EmbeddedName {
+		q, ok := srcs[name]
+		if !ok {
+			return nil, fmt.Errorf("prometheus_rules.source %s is not defined", name)
+		}
+		query = sources.RuleQueryFunc(q)
+	} else if q := a.o.Sources[config.EmbeddedName]; q != nil {
+		query = sources.RuleQueryFunc(q)
+	}
+	return a.rules.Prepare(set, a.externalURL(set), query)
+}
+
+// externalURL is $externalURL of the rules' templates: web.external_url,
+// else the listener's address.
+func (a *App) externalURL(set *config.Set) string {
+	if u := set.Config.Web.ExternalURL; u != "" {
+		return u
+	}
+	a.mu.Lock()
+	addr := a.bound
+	a.mu.Unlock()
+	if addr == "" {
+		addr = a.listenAddr(set)
+	}
+	return "http://" + addr
+}
