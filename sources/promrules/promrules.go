@@ -105,9 +105,9 @@ type Evaluation struct {
 // Evaluator runs the groups of the Prometheus rule files of a
 // configuration.
 type Evaluator struct {
-	o      Options
-	mgr    *rules.Manager
-	loader *loader
+	o       Options
+	loader  *loader
+	metrics *rules.Metrics
 	query  atomic.Pointer[rules.QueryFunc]
 
 	mu      sync.Mutex
@@ -141,22 +141,8 @@ func New(o Options) *Evaluator {
 	if o.Registerer != nil {
 		reg = prometheus.WrapRegistererWithPrefix("assertd_", o.Registerer)
 	}
-	e := &Evaluator{o: o, loader: l, groups: map[string]*running{}}
+	e := &Evaluator{o: o, loader: l, groups: map[string]*running{}, metrics: rules.NewGroupMetrics(reg)}
 	e.query.Store(&o.Query)
-	e.mgr = rules.NewManager(&rules.ManagerOptions{
-		QueryFunc: func(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
-			return (*e.query.Load())(ctx, q, t)
-		},
-		NotifyFunc:      func(context.Context, string, ...*rules.Alert) {},
-		Appendable:      o.Appendable,
-		Queryable:       o.Queryable,
-		Logger:          o.Logger.With("component", "rules"),
-		Registerer:      reg,
-		OutageTolerance: time.Hour,
-		ForGracePeriod:  10 * time.Minute,
-		ResendDelay:     time.Minute,
-		GroupLoader:     l,
-	})
 	return e
 }
 
@@ -205,7 +191,8 @@ func (e *Evaluator) Prepare(set *config.Set, externalURL string, query rules.Que
 	if d := pr.EvaluationInterval.Std(); d > 0 {
 		interval = d
 	}
-	if _, err := url.Parse(externalURL); err != nil {
+	extURL, err := url.Parse(externalURL)
+	if err != nil {
 		return nil, fmt.Errorf("external URL: %w", err)
 	}
 	files := map[string]*rulefmt.RuleGroups{}
@@ -218,7 +205,32 @@ func (e *Evaluator) Prepare(set *config.Set, externalURL string, query rules.Que
 	e.loader.mu.Lock()
 	e.loader.files = files
 	e.loader.mu.Unlock()
-	groups, errs := e.mgr.LoadGroups(interval, ext.labels, ext.url, nil, false, names...)
+	// A manager per configuration, as its options (the external URL
+	// among them) are read by the groups it builds at every evaluation.
+	mgr := rules.NewManager(&rules.ManagerOptions{
+		ExternalURL: extURL,
+		QueryFunc: func(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
+			return (*e.query.Load())(ctx, q, t)
+		},
+		NotifyFunc:      func(context.Context, string, ...*rules.Alert) {},
+		Appendable:      e.o.Appendable,
+		Queryable:       e.o.Queryable,
+		Logger:          e.o.Logger.With("component", "rules"),
+		Metrics:         e.metrics,
+		OutageTolerance: durationOr(pr.OutageTolerance.Std(), time.Hour),
+		ForGracePeriod:  durationOr(pr.ForGracePeriod.Std(), 10*time.Minute),
+		ResendDelay:     time.Minute,
+		GroupLoader:     e.loader,
+	})
+	e.mu.Lock()
+	restored := e.loaded
+	e.mu.Unlock()
+	if restored {
+		// Only the groups of the first configuration restore their for
+		// state, as in Prometheus after its first update.
+		_ = mgr.Update(interval, nil, labels.EmptyLabels(), "", nil)
+	}
+	groups, errs := mgr.LoadGroups(interval, ext.labels, ext.url, nil, false, names...)
 	if errs != nil {
 		return nil, fmt.Errorf("Prometheus rule files: %w", errors.Join(errs...))
 	}
@@ -258,12 +270,14 @@ func (e *Evaluator) Apply(n *Next) {
 		r.halt()
 	}
 	e.ext = n.ext
-	if !e.loaded {
-		// From now on the manager builds groups that do not restore, as
-		// Prometheus' does after its first update.
-		_ = e.mgr.Update(time.Minute, nil, labels.EmptyLabels(), "", nil)
-	}
 	e.loaded = true
+}
+
+func durationOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 func withGroupOrigin(ctx context.Context, g *rules.Group) context.Context {

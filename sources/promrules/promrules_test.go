@@ -26,7 +26,11 @@ type rig struct {
 	itv   time.Duration
 }
 
-func newRig(t *testing.T, ruleFile string) *rig {
+const extURL = "http://assertd.example:8080"
+
+func newRig(t *testing.T, ruleFile string) *rig { return newRigWith(t, ruleFile, nil) }
+
+func newRigWith(t *testing.T, ruleFile string, externalLabels map[string]string) *rig {
 	t.Helper()
 	emb, err := sources.OpenEmbedded(sources.EmbeddedOptions{Dir: t.TempDir()})
 	if err != nil {
@@ -37,7 +41,8 @@ func newRig(t *testing.T, ruleFile string) *rig {
 	r.ev = promrules.New(promrules.Options{Query: emb.RuleQuery(), Queryable: emb.Queryable(), Appendable: emb.Appendable(),
 		Clock: r.clock, OnEval: func(e promrules.Evaluation) { r.evals <- e }})
 	set := ruleSet(t, ruleFile)
-	n, err := r.ev.Prepare(set, "http://assertd.example:8080", nil)
+	set.Config.PrometheusRules.ExternalLabels = externalLabels
+	n, err := r.ev.Prepare(set, extURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
