@@ -108,7 +108,7 @@ type Evaluator struct {
 	o       Options
 	loader  *loader
 	metrics *rules.Metrics
-	query  atomic.Pointer[rules.QueryFunc]
+	query   atomic.Pointer[rules.QueryFunc]
 
 	mu      sync.Mutex
 	groups  map[string]*running // by rules.GroupKey
