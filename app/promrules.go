@@ -18,6 +18,8 @@ type ruleAlerts struct {
 	mu     sync.Mutex
 	groups map[string]promrules.Evaluation // by rules.GroupKey
 	sink   func(all []promrules.Evaluation)
+	// observe, when set, sees each evaluation after it is recorded (tests).
+	observe func(promrules.Evaluation)
 }
 
 func (r *ruleAlerts) record(ev promrules.Evaluation) {
@@ -27,10 +29,13 @@ func (r *ruleAlerts) record(ev promrules.Evaluation) {
 	}
 	r.groups[rules.GroupKey(ev.File, ev.Group)] = ev
 	all := r.allLocked()
-	sink := r.sink
+	sink, observe := r.sink, r.observe
 	r.mu.Unlock()
 	if sink != nil {
 		sink(all)
+	}
+	if observe != nil {
+		observe(ev)
 	}
 }
 
