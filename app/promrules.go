@@ -2,6 +2,9 @@ package app
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/prometheus/rules"
@@ -83,17 +86,52 @@ func (a *App) newRules() {
 // prepareRules builds the groups of set's Prometheus rule files, querying
 // the source prometheus_rules.source names among srcs.
 func (a *App) prepareRules(set *config.Set, srcs map[string]asserts.Querier) (*promrules.Next, error) {
-	var query rules.QueryFunc // the embedded TSDB's
-	if name := set.Config.PrometheusRules.Source; name != "" && name != config.EmbeddedName {
+	pr := set.Config.PrometheusRules
+	tg := promrules.Target{ExternalURL: a.externalURL(set)} // the embedded TSDB's query
+	if name := pr.Source; name != "" && name != config.EmbeddedName {
 		q, ok := srcs[name]
 		if !ok {
 			return nil, fmt.Errorf("prometheus_rules.source %s is not defined", name)
 		}
-		query = sources.RuleQueryFunc(q)
+		tg.Query = sources.RuleQueryFunc(q)
 	} else if q := a.o.Sources[config.EmbeddedName]; q != nil {
-		query = sources.RuleQueryFunc(q)
+		tg.Query = sources.RuleQueryFunc(q)
 	}
-	return a.rules.Prepare(set, a.externalURL(set), query)
+	if rw := pr.RemoteWrite; rw != nil {
+		tg.RemoteWrite = &promrules.RemoteWrite{URL: rw.URL, Timeout: rw.Timeout.Std()}
+		var err error
+		if tg.RemoteWrite.Token, err = a.secret(set, rw.BearerTokenEnv, rw.BearerTokenFile); err != nil {
+			return nil, fmt.Errorf("prometheus_rules.remote_write: %w", err)
+		}
+	}
+	return a.rules.Prepare(set, tg)
+}
+
+// secret reads a secret given by reference: the variable env or the file
+// (relative to the config's directory); neither: none.
+func (a *App) secret(set *config.Set, env, file string) (string, error) {
+	switch {
+	case env != "":
+		v := a.o.Getenv(env)
+		if v == "" {
+			return "", fmt.Errorf("the variable %s is empty or unset", env)
+		}
+		return v, nil
+	case file != "":
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(set.Dir(), file)
+		}
+		read := a.o.ReadFile
+		if read == nil {
+			read = os.ReadFile
+		}
+		b, err := read(file)
+		if err != nil {
+			return "", fmt.Errorf("cannot read the secret file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", nil
 }
 
 // externalURL is $externalURL of the rules' templates: web.external_url,

@@ -118,19 +118,43 @@ var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
 func (s *Set) addPromRules(file string, data []byte) strictyaml.Errors {
 	var errs strictyaml.Errors
 	groups, perrs := rulefmt.Parse(data, false, model.UTF8Validation, RuleFileParser, slog.New(slog.DiscardHandler))
+	var f *PromRuleFile
+	if groups != nil {
+		f = &PromRuleFile{Path: file, Groups: groups}
+		f.GroupPos, f.RulePos = rulePositions(file, data, groups)
+	}
 	for _, err := range perrs {
+		if pos, ok := f.ruleOf(err); ok {
+			errs.Add(pos, "%v", err)
+			continue
+		}
 		errs.Append(ruleFileError(file, data, err))
 	}
 	if groups == nil {
 		return errs
 	}
-	f := &PromRuleFile{Path: file, Groups: groups}
-	f.GroupPos, f.RulePos = rulePositions(file, data, groups)
 	if len(groups.Groups) == 0 && len(errs) == 0 {
 		errs.Add(strictyaml.Pos{File: file, Line: 1, Col: 1}, "groups: is empty: a Prometheus rule file lists groups, such as groups: [{name: api, rules: [...]}]")
 	}
 	s.PromRules = append(s.PromRules, f)
 	return errs
+}
+
+var ruleRef = regexp.MustCompile(`^group "((?:[^"\\]|\\.)*)", rule (\d+), `)
+
+// ruleOf finds the rule an error without a position names (an annotation
+// whose template does not parse, say).
+func (f *PromRuleFile) ruleOf(err error) (strictyaml.Pos, bool) {
+	var re *rulefmt.Error
+	if f == nil || !errors.As(err, &re) || linecol.MatchString(err.Error()) || !ruleRef.MatchString(err.Error()) {
+		return strictyaml.Pos{}, false
+	}
+	for i, g := range f.Groups.Groups {
+		if g.Name == re.Group && re.Rule >= 1 && re.Rule <= len(f.RulePos[i]) {
+			return f.RulePos[i][re.Rule-1], true
+		}
+	}
+	return strictyaml.Pos{}, false
 }
 
 // ruleFileError turns one of rulefmt's errors into file:line:col errors.

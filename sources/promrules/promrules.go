@@ -119,9 +119,27 @@ type Evaluator struct {
 	ext     extern
 }
 
+// extern is what the groups of a configuration take from outside the rule
+// files; when it changes, every group is rebuilt (keeping its state).
 type extern struct {
 	labels labels.Labels
 	url    string
+	other  string // the remote-write endpoint, the outage tolerance and grace period
+}
+
+func (x extern) equal(y extern) bool {
+	return labels.Equal(x.labels, y.labels) && x.url == y.url && x.other == y.other
+}
+
+// Target is where a configuration's rules query and write.
+type Target struct {
+	// ExternalURL is $externalURL and the base of generator URLs.
+	ExternalURL string
+	// Query, when set, replaces Options.Query (a remote source).
+	Query rules.QueryFunc
+	// RemoteWrite, when set, takes the recording rules' samples instead of
+	// Options.Appendable (a remote source).
+	RemoteWrite *RemoteWrite
 }
 
 type running struct {
@@ -177,12 +195,16 @@ type Next struct {
 // Groups counts the groups of n.
 func (n *Next) Groups() int { return len(n.groups) }
 
-// Prepare builds the groups of the rule files of set, with externalURL as
-// $externalURL and query (nil: Options.Query) as their queries, changing
+// Prepare builds the groups of the rule files of set for tg, changing
 // nothing.
-func (e *Evaluator) Prepare(set *config.Set, externalURL string, query rules.QueryFunc) (*Next, error) {
+func (e *Evaluator) Prepare(set *config.Set, tg Target) (*Next, error) {
+	query, externalURL := tg.Query, tg.ExternalURL
 	if query == nil {
 		query = e.o.Query
+	}
+	appendable := e.o.Appendable
+	if tg.RemoteWrite != nil {
+		appendable = SplitAppendable(e.o.Appendable, *tg.RemoteWrite)
 	}
 	var pr config.PrometheusRules
 	if set.Config != nil {
@@ -202,7 +224,11 @@ func (e *Evaluator) Prepare(set *config.Set, externalURL string, query rules.Que
 		files[f.Path] = f.Groups
 		names = append(names, f.Path)
 	}
-	ext := extern{labels: labels.FromMap(pr.ExternalLabels), url: externalURL}
+	other := fmt.Sprintf("%s %s", pr.OutageTolerance, pr.ForGracePeriod)
+	if rw := tg.RemoteWrite; rw != nil {
+		other += fmt.Sprintf(" %s\x00%s\x00%s", rw.URL, rw.Token, rw.Timeout) // never printed
+	}
+	ext := extern{labels: labels.FromMap(pr.ExternalLabels), url: externalURL, other: other}
 	e.loader.mu.Lock()
 	e.loader.files = files
 	e.loader.mu.Unlock()
@@ -214,7 +240,7 @@ func (e *Evaluator) Prepare(set *config.Set, externalURL string, query rules.Que
 			return (*e.query.Load())(ctx, q, t)
 		},
 		NotifyFunc:      func(context.Context, string, ...*rules.Alert) {},
-		Appendable:      e.o.Appendable,
+		Appendable:      appendable,
 		Queryable:       e.o.Queryable,
 		Logger:          e.o.Logger.With("component", "rules"),
 		Metrics:         e.metrics,
@@ -246,7 +272,7 @@ func (e *Evaluator) Prepare(set *config.Set, externalURL string, query rules.Que
 func (e *Evaluator) Apply(n *Next) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	extChanged := !labels.Equal(e.ext.labels, n.ext.labels) || e.ext.url != n.ext.url
+	extChanged := !e.ext.equal(n.ext)
 	e.query.Store(&n.query)
 	old := e.groups
 	e.groups = make(map[string]*running, len(n.groups))

@@ -42,7 +42,7 @@ func newRigWith(t *testing.T, ruleFile string, externalLabels map[string]string)
 		Clock: r.clock, OnEval: func(e promrules.Evaluation) { r.evals <- e }})
 	set := ruleSet(t, ruleFile)
 	set.Config.PrometheusRules.ExternalLabels = externalLabels
-	n, err := r.ev.Prepare(set, extURL, nil)
+	n, err := r.ev.Prepare(set, promrules.Target{ExternalURL: extURL})
 	if err != nil {
 		t.Fatal(err)
 	}
