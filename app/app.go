@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
@@ -133,6 +134,7 @@ type App struct {
 	ownSt   bool
 	emb     *sources.Embedded
 	hb      *heartbeat.Tracker
+	feed    *alerts.Feed
 	del     *notifiers.Deliverer
 	runner  *remediations.Runner
 	eng     *engine.Engine
@@ -201,7 +203,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if err := reg.Register(buildInfoGauge(assertd.Build())); err != nil {
 		return nil, fmt.Errorf("app: build info metric: %w", err)
 	}
-	a := &App{o: o, log: o.Logger, now: o.Clock.Now, failed: make(chan error, 1)}
+	a := &App{o: o, log: o.Logger, now: o.Clock.Now, feed: alerts.New(0), failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			if rerr := a.release(); rerr != nil {
@@ -256,7 +258,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: the engine builds it.
-	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now,
+	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.feed, After: o.Clock.After,
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency,
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
