@@ -196,7 +196,7 @@ func LoadRules(cfgPath string, cfg *Config, cfgPos *strictyaml.Positions, files 
 		errs.Append(set.addRules(f, data, def))
 	}
 	if cfg != nil {
-		set.Bindings = compileBindings(cfg, cfgPos)
+		errs.Append(set.compileBindings(cfg, cfgPos, def))
 	}
 	errs.Append(crossCheck(set, cfgPos))
 	errs.Append(checkPromRules(set))

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/internal/strictyaml"
 )
 
@@ -50,14 +51,20 @@ func (*RuleRemoteWrite) KeyHints() map[string]string {
 // Binding attaches assertd's remediation and escalation to the alerts of
 // Prometheus rule files that its matchers select.
 type Binding struct {
-	Name         string            `yaml:"name" jsonschema_description:"Name of the assert the binding makes (default the alertname it matches, else binding-N)."`
-	Match        string            `yaml:"match" jsonschema:"required" jsonschema_description:"A selector on the alert's labels, such as '{alertname=\"PostgresqlDown\", severity=\"critical\"}'."`
-	Remediate    string            `yaml:"remediate" jsonschema_description:"Remediation run when a matching alert fires."`
-	Escalate     string            `yaml:"escalate" jsonschema_description:"Escalation policy (default defaults.escalate)."`
-	NoData       string            `yaml:"no_data" jsonschema:"enum=uncertain,enum=ok,enum=violated" jsonschema_description:"What a rule that cannot be evaluated (its query fails, the source is down) means for its alerts: uncertain (default), ok or violated."`
-	UncertainFor assertd.Duration  `yaml:"uncertain_for" jsonschema_description:"How long an alert may be uncertain before it is escalated (default defaults.uncertain_for)."`
-	Labels       map[string]string `yaml:"labels" jsonschema_description:"Labels added to the assert's instances (not to the alert)."`
+	Name         string           `yaml:"name" jsonschema_description:"Name of the assert the binding makes (default the alertname it matches, else binding-N)."`
+	Match        string           `yaml:"match" jsonschema:"required" jsonschema_description:"A selector on the alert's labels, such as '{alertname=\"PostgresqlDown\", severity=\"critical\"}'."`
+	Remediate    string           `yaml:"remediate" jsonschema_description:"Remediation run when a matching alert fires."`
+	Escalate     string           `yaml:"escalate" jsonschema_description:"Escalation policy (default defaults.escalate)."`
+	UncertainFor assertd.Duration `yaml:"uncertain_for" jsonschema_description:"How long the binding's alerts may be uncertain (a rule that could raise them fails to evaluate, the source is down, the rules stopped evaluating) before they are escalated (default defaults.uncertain_for)."`
+	Every        assertd.Duration `yaml:"every" jsonschema_description:"How often the binding's assert is evaluated besides after each evaluation of a rule group (default defaults.every)."`
+	// Verify checks a fix; default: the alert resolves within 5m.
+	Verify *asserts.Verify   `yaml:"verify" jsonschema_description:"How a remediation's verify step checks the fix: resolved_within (default 5m: the rule, evaluated on the data, no longer fires), and/or query and expect."`
+	Labels map[string]string `yaml:"labels" jsonschema_description:"Labels added to the assert's instances (not to the alert)."`
 }
+
+// DefaultBindingResolvedWithin is how long a binding's verify waits for the
+// alert to resolve when the binding sets no verify:.
+const DefaultBindingResolvedWithin = 5 * time.Minute
 
 // KeyHints explains keys that are not accepted.
 func (*Binding) KeyHints() map[string]string {
@@ -65,6 +72,7 @@ func (*Binding) KeyHints() map[string]string {
 		"matchers": "write match: '{alertname=\"X\", severity=\"critical\"}'",
 		"matcher":  "write match: '{alertname=\"X\"}'",
 		"for":      "the rule's own for: decides when the alert fires; a binding acts on firing alerts",
+		"no_data":  "a rule that cannot be evaluated makes the alerts it could raise uncertain, escalated after uncertain_for: a broken rule is never taken for a quiet one; set uncertain_for:",
 	}
 }
 
@@ -84,6 +92,9 @@ type CompiledBinding struct {
 	Index    int
 	Pos      strictyaml.Pos
 	Matchers []*labels.Matcher
+	// Assert is the alert-triggered assert the binding makes, among the
+	// set's asserts.
+	Assert *asserts.Compiled
 }
 
 // DefaultEvaluationInterval is Prometheus' default global.evaluation_interval.
@@ -299,11 +310,6 @@ func validatePromRules(c *Config, p *strictyaml.Positions, sourceNames []string)
 		if _, err := RuleFileParser.ParseMetricSelector(b.Match); err != nil || strings.TrimSpace(b.Match) == "" {
 			errs.Add(bl.At("match"), "match must be a selector on the alert's labels, such as '{alertname=\"PostgresqlDown\", severity=\"critical\"}': %v", err)
 		}
-		switch b.NoData {
-		case "", "uncertain", "ok", "violated":
-		default:
-			errs.Add(bl.At("no_data"), "no_data must be uncertain, ok or violated, not %q", b.NoData)
-		}
 		if b.UncertainFor < 0 {
 			errs.Add(bl.At("uncertain_for"), "uncertain_for must not be negative")
 		}
@@ -316,23 +322,42 @@ func validatePromRules(c *Config, p *strictyaml.Positions, sourceNames []string)
 	return errs
 }
 
-// compileBindings parses the bindings' matchers and names them.
-func compileBindings(c *Config, p *strictyaml.Positions) []*CompiledBinding {
-	var out []*CompiledBinding
+// compileBindings parses the bindings' matchers, names them, and compiles
+// each into an alert-triggered assert on the rules' alerts.
+func (s *Set) compileBindings(c *Config, p *strictyaml.Positions, def asserts.Defaults) strictyaml.Errors {
+	var errs strictyaml.Errors
+	taken := map[string]bool{}
 	for i, b := range c.PrometheusRules.Bindings {
-		cb := &CompiledBinding{Binding: b, Index: i, Pos: p.Of("prometheus_rules", "bindings", i)}
+		loc := p.In("prometheus_rules", "bindings", i)
+		cb := &CompiledBinding{Binding: b, Index: i, Pos: loc.At()}
 		cb.Matchers, _ = RuleFileParser.ParseMetricSelector(b.Match)
 		if cb.Name == "" {
 			cb.Name = fmt.Sprintf("binding-%d", i+1)
 			for _, m := range cb.Matchers {
-				if m.Name == model.AlertNameLabel && m.Type == labels.MatchEqual {
+				if m.Name == model.AlertNameLabel && m.Type == labels.MatchEqual && assertd.CheckName("assert", m.Value) == nil && !taken[m.Value] {
 					cb.Name = m.Value
 				}
 			}
 		}
-		out = append(out, cb)
+		taken[cb.Name] = true
+		v := b.Verify
+		if v == nil {
+			v = &asserts.Verify{ResolvedWithin: assertd.Duration(DefaultBindingResolvedWithin)}
+		}
+		a := &asserts.Assert{Name: cb.Name, Description: "alerts of the Prometheus rule files matching " + b.Match,
+			Every: b.Every, Trigger: &asserts.Trigger{Rules: b.Match}, Verify: v, Remediate: b.Remediate, Escalate: b.Escalate,
+			UncertainFor: b.UncertainFor, Labels: b.Labels, Source: c.PrometheusRules.Source, Pos: cb.Pos}
+		ac, aerrs := asserts.Compile(a, loc, def)
+		for _, e := range aerrs {
+			if !strings.HasPrefix(e.Msg, "trigger rules:") { // match: is checked on its own
+				errs.Add(e.Pos, "binding %s: %s", cb.Name, e.Msg)
+			}
+		}
+		cb.Assert = ac
+		s.Asserts = append(s.Asserts, ac)
+		s.Bindings = append(s.Bindings, cb)
 	}
-	return out
+	return errs
 }
 
 // checkPromRules checks what the rule files need from the configuration:

@@ -41,8 +41,9 @@ func TestPrometheusRuleFiles(t *testing.T) {
 			[]string{"rules.yml:8:9: recording rule job:pg_up:sum cannot be written: the rules query the remote source prom"}},
 		{"remote_write on the embedded source", "prometheus_rules: {remote_write: {url: \"http://127.0.0.1:9/api/v1/write\"}}\n", good,
 			[]string{"assertd.yaml:2:34: remote_write is for rules on a remote source"}},
-		{"bad binding", "prometheus_rules:\n  bindings:\n    - {match: 'alertname=\"PgDown\"', remediate: nope, no_data: maybe}\n", good,
-			[]string{"assertd.yaml:4:15: match must be a selector", "assertd.yaml:4:63: no_data must be uncertain, ok or violated"}},
+		{"bad binding", "prometheus_rules:\n  bindings:\n    - {match: 'alertname=\"PgDown\"', remediate: nope, no_data: ok}\n", good,
+			[]string{"assertd.yaml:4:7: assert \"binding-1\" names no escalation policy", "assertd.yaml:4:15: match must be a selector",
+				"assertd.yaml:4:48: unknown remediation \"nope\"", "assertd.yaml:4:54: unknown key \"no_data\": a rule that cannot be evaluated makes the alerts it could raise uncertain"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
