@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -130,18 +131,21 @@ type App struct {
 	log *slog.Logger
 	now func() time.Time
 
-	st      store.Store
-	ownSt   bool
-	emb     *sources.Embedded
-	hb      *heartbeat.Tracker
-	feed    *alerts.Feed
-	del     *notifiers.Deliverer
-	runner  *remediations.Runner
-	eng     *engine.Engine
-	access  *web.Access
-	lc      *web.ListenerConfig // nil without --web.config.file
-	chatops *web.ChatOps
-	handler http.Handler
+	st    store.Store
+	ownSt bool
+	emb   *sources.Embedded
+	hb    *heartbeat.Tracker
+	feed  *alerts.Feed
+	// ruleFeed is the feed as asserts read it, with the rules' failures.
+	ruleFeed    *ruleFeed
+	ruleSilence atomic.Int64 // how long the rules may stay silent, 3 intervals of the slowest group
+	del         *notifiers.Deliverer
+	runner      *remediations.Runner
+	eng         *engine.Engine
+	access      *web.Access
+	lc          *web.ListenerConfig // nil without --web.config.file
+	chatops     *web.ChatOps
+	handler     http.Handler
 	// The Prometheus rule files' evaluator and its groups' last outcomes.
 	rules      *promrules.Evaluator
 	ruleAlerts *ruleAlerts
@@ -243,7 +247,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.rules.Apply(nextRules)
+	a.installRules(nextRules, set)
 	if a.hb, err = heartbeat.New(ctx, set.Heartbeats, set.Config.Pings, store.HeartbeatStore{Store: a.st},
 		heartbeat.Options{Now: a.now, Logger: a.log, LookupEnv: a.lookupEnv}); err != nil {
 		return nil, err
@@ -258,7 +262,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: the engine builds it.
-	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.feed, After: o.Clock.After,
+	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.ruleFeed, After: o.Clock.After,
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency,
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,

@@ -76,7 +76,8 @@ func (r *ruleAlerts) Evaluations() []promrules.Evaluation {
 // embedded TSDB: it writes recording rules, ALERTS and ALERTS_FOR_STATE
 // there and restores the for state from there.
 func (a *App) newRules() {
-	a.ruleAlerts = &ruleAlerts{}
+	a.ruleAlerts = &ruleAlerts{sink: a.feedRules}
+	a.ruleFeed = &ruleFeed{Feed: a.feed, rules: a.ruleAlerts}
 	a.rules = promrules.New(promrules.Options{
 		Query: a.emb.RuleQuery(), Queryable: a.emb.Queryable(), Appendable: a.emb.Appendable(),
 		Clock: a.o.Clock, Logger: a.log, Registerer: a.o.Registerer, OnEval: a.ruleAlerts.record,

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/notifiers"
@@ -85,13 +86,15 @@ func (a *App) Reload(ctx context.Context) error {
 	if err := a.emb.ApplyTargets(n.targets); err != nil {
 		errs = append(errs, fmt.Errorf("scrape targets: %w", err))
 	}
-	a.rules.Apply(n.rules)
-	a.ruleAlerts.keep(a.rules.Groups())
+	a.installRules(n.rules, n.set)
 	a.eng.Install(n.set, n.sources, now)
 	retire() // no assert in force refers to a removed heartbeat now
 	a.mu.Lock()
 	a.set, a.stamps = n.set, n.stamps
 	a.mu.Unlock()
+	if a.feed.Spoke(alerts.SenderRules) != (time.Time{}) {
+		a.feedRules(a.ruleAlerts.Evaluations()) // the alerts of removed groups resolve
+	}
 	err = errors.Join(errs...)
 	a.eng.RecordReload(err, now) // logs it
 	return err

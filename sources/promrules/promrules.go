@@ -195,6 +195,15 @@ type Next struct {
 // Groups counts the groups of n.
 func (n *Next) Groups() int { return len(n.groups) }
 
+// MaxInterval is the longest interval among the groups of n (0: none).
+func (n *Next) MaxInterval() time.Duration {
+	var d time.Duration
+	for _, g := range n.groups {
+		d = max(d, g.Interval())
+	}
+	return d
+}
+
 // Prepare builds the groups of the rule files of set for tg, changing
 // nothing.
 func (e *Evaluator) Prepare(set *config.Set, tg Target) (*Next, error) {
