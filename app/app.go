@@ -290,7 +290,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	if a.handler, err = web.New(web.Deps{
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
-		Pings: a.hb.Handler(a.now), Rules: func() any { return a.rules.API() }, RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
+		Pings: a.hb.Handler(a.now), Rules: func() any { return a.rules.API() }, RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now), Alerts: a.feed,
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 	}); err != nil {
 		return nil, err

@@ -55,6 +55,9 @@ func (s *server) routeTable() []route {
 	if s.d.RemoteWrite != nil {
 		ingest = append(ingest, route{method: "POST", path: writePath, role: roleWrite, api: true, ingest: true, h: s.remoteWrite})
 	}
+	if s.d.Alerts != nil {
+		ingest = append(ingest, route{method: "POST", path: alertmanagerPath, role: roleWrite, api: true, ingest: true, h: s.alertmanagerWebhook})
+	}
 	return append(append(ingest, []route{
 		api("GET", "/healthz", rolePublic, s.healthz),
 		api("GET", "/readyz", rolePublic, s.readyz),
