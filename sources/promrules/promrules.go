@@ -267,7 +267,7 @@ func (e *Evaluator) Prepare(set *config.Set, tg Target) (*Next, error) {
 	}
 	groups, errs := mgr.LoadGroups(interval, ext.labels, ext.url, nil, false, names...)
 	if errs != nil {
-		return nil, fmt.Errorf("Prometheus rule files: %w", errors.Join(errs...))
+		return nil, fmt.Errorf("the Prometheus rule files: %w", errors.Join(errs...))
 	}
 	return &Next{groups: groups, ext: ext, query: query}, nil
 }
