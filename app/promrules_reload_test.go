@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +70,31 @@ func TestReloadPrometheusRules(t *testing.T) {
 		t.Fatalf("first evaluation: %+v", ev)
 	}
 	active := ev.Alerts[0].ActiveAt
+	// The rule and its alert, with the rule's identity, in the API and the UI.
+	for _, path := range []string{"/api/v1/rules", "/rules"} {
+		rec := httptest.NewRecorder()
+		ta.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		body := rec.Body.String()
+		for _, want := range []string{"rules-pg.yaml", "PgDown", "v1 db-1", "firing"} {
+			if rec.Code != 200 || !strings.Contains(body, want) {
+				t.Errorf("GET %s: %d, want %q in\n%s", path, rec.Code, want, body)
+			}
+		}
+	}
+	{
+		rec := httptest.NewRecorder()
+		ta.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/rules", nil))
+		var body struct {
+			Data promrules.RulesView `json:"data"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || len(body.Data.Groups) != 1 || len(body.Data.Groups[0].Rules) != 1 {
+			t.Fatalf("GET /api/v1/rules: %v\n%s", err, rec.Body.String())
+		}
+		id := body.Data.Groups[0].Rules[0].RuleID
+		if id != (promrules.RuleID{File: filepath.Join(ta.dir, "rules-pg.yaml"), Group: "db", Index: 1, Name: "PgDown"}) {
+			t.Errorf("the rule's identity: %+v", id)
+		}
+	}
 
 	// A broken file: refused, with its position; v1 keeps running.
 	ta.write("rules-pg.yaml", strings.Replace(promRulesV1, "pg_up == 0", "pg_up ==", 1))

@@ -104,6 +104,7 @@ func (s *server) routeTable() []route {
 		ui("GET", "/instances/{assert}/{fingerprint}", roleRead, s.instancePage),
 		ui("GET", "/runs/{id}", roleRead, s.runPage),
 		ui("GET", "/heartbeats", roleRead, s.heartbeatsPage),
+		ui("GET", "/rules", roleRead, s.rulesPage),
 		ui("GET", "/silences", roleRead, s.silencesPage),
 		ui("GET", "/settings", roleRead, s.settingsPage),
 		ui("GET", "/break-glass", roleRead, s.breakGlassPage),

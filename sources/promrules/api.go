@@ -14,11 +14,11 @@ func (e *Evaluator) API() RulesView {
 	out := RulesView{Groups: []GroupView{}}
 	for _, g := range e.Groups() {
 		gv := GroupView{Name: g.Name(), File: g.File(), Interval: g.Interval().Seconds(), Limit: g.Limit(),
-			EvaluationTime: g.GetEvaluationTime().Seconds(), LastEvaluation: g.GetLastEvaluation(), Rules: []RuleView{}}
+			EvaluationTime: g.GetEvaluationTime().Seconds(), LastEvaluation: g.GetLastEvalTimestamp(), Rules: []RuleView{}}
 		for i, r := range g.Rules() {
 			rv := RuleView{RuleID: RuleID{File: g.File(), Group: g.Name(), Index: i + 1, Name: r.Name()}, Query: r.Query().String(),
 				Labels: r.Labels(), Health: string(r.Health()), EvaluationTime: r.GetEvaluationDuration().Seconds(),
-				LastEvaluation: r.GetEvaluationTimestamp(), Type: "recording"}
+				LastEvaluation: g.GetLastEvalTimestamp(), Type: "recording"}
 			if err := r.LastError(); err != nil {
 				rv.LastError = err.Error()
 			}
