@@ -229,3 +229,33 @@ func TestForStateRestored(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupOptions: a group's query_offset moves its queries back and its
+// labels join the rule's on every alert, as in Prometheus.
+func TestGroupOptions(t *testing.T) {
+	r := newRig(t, `groups:
+  - name: opts
+    interval: 1m
+    query_offset: 2m
+    labels: {team: dba}
+    rules:
+      - alert: Lagged
+        expr: up == 1
+        labels: {severity: page}
+`)
+	// up is 1 until 90s before the first evaluation, 0 after: only a query
+	// 2m back sees it.
+	r.series(func(d time.Duration) float64 { return b2f(d < -90*time.Second) })
+	r.ev.Start(context.Background())
+	ev := r.step(0)
+	if len(ev.Alerts) != 1 {
+		t.Fatalf("alerts %+v: want one (the query 2m back sees up == 1)", ev.Alerts)
+	}
+	want := labels.FromStrings("alertname", "Lagged", "instance", "a", "job", "db", "severity", "page", "team", "dba")
+	if !labels.Equal(ev.Alerts[0].Labels, want) {
+		t.Errorf("labels %s, want %s", ev.Alerts[0].Labels, want)
+	}
+	if ev := r.step(2); len(ev.Alerts) != 0 {
+		t.Errorf("at 2m (the query sees 0s): %+v", ev.Alerts)
+	}
+}
