@@ -139,13 +139,15 @@ func (s *Set) addPromRules(file string, data []byte) strictyaml.Errors {
 			errs.Add(pos, "%v", err)
 			continue
 		}
-		errs.Append(ruleFileError(file, data, err))
+		for _, e := range ruleFileError(file, data, err) {
+			if e.Pos.Line == 0 {
+				e.Pos = f.groupOf(e.Msg, file)
+			}
+			errs = append(errs, e)
+		}
 	}
 	if groups == nil {
 		return errs
-	}
-	if len(groups.Groups) == 0 && len(errs) == 0 {
-		errs.Add(strictyaml.Pos{File: file, Line: 1, Col: 1}, "groups: is empty: a Prometheus rule file lists groups, such as groups: [{name: api, rules: [...]}]")
 	}
 	s.PromRules = append(s.PromRules, f)
 	return errs
@@ -166,6 +168,25 @@ func (f *PromRuleFile) ruleOf(err error) (strictyaml.Pos, bool) {
 		}
 	}
 	return strictyaml.Pos{}, false
+}
+
+var groupRef = regexp.MustCompile(`group(?:name)?:? "((?:[^"\\]|\\.)*)"`)
+
+// groupOf finds the group an error without a position names (the last of
+// that name: a repeated name is reported at its repetition), else the top
+// of the file.
+func (f *PromRuleFile) groupOf(msg, file string) strictyaml.Pos {
+	pos := strictyaml.Pos{File: file, Line: 1, Col: 1}
+	m := groupRef.FindStringSubmatch(msg)
+	if f == nil || m == nil {
+		return pos
+	}
+	for i, g := range f.Groups.Groups {
+		if g.Name == m[1] {
+			pos = f.GroupPos[i]
+		}
+	}
+	return pos
 }
 
 // ruleFileError turns one of rulefmt's errors into file:line:col errors.
