@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/assertd/assertd/internal/fakeclock"
+	"github.com/assertd/assertd/internal/testprom"
 	"github.com/assertd/assertd/sources/promrules"
 )
 
@@ -124,4 +126,19 @@ func TestReloadPrometheusRules(t *testing.T) {
 	if g := ta.rules.Groups(); len(g) != 0 || len(ta.ruleAlerts.Evaluations()) != 0 {
 		t.Fatalf("groups after the file went: %v, outcomes %v", g, ta.ruleAlerts.Evaluations())
 	}
+	// Two intervals later its ALERTS series is marked stale, as Prometheus
+	// marks a removed group's series (without: it would show for the 5m of
+	// the lookback).
+	at := first.Add(4 * time.Minute)
+	if v, err := ta.Embedded().Query(context.Background(), "ALERTS", at); err != nil || len(v.Samples) != 1 {
+		t.Fatalf("ALERTS before the stale marker: %+v %v", v, err)
+	}
+	clock.Set(at)
+	testprom.Eventually(t, 10*time.Second, func() error {
+		v, err := ta.Embedded().Query(context.Background(), "ALERTS", at)
+		if err != nil || len(v.Samples) != 0 {
+			return fmt.Errorf("ALERTS of the removed group at %s: %+v %v", at, v, err)
+		}
+		return nil
+	})
 }

@@ -110,12 +110,13 @@ type Evaluator struct {
 	metrics *rules.Metrics
 	query   atomic.Pointer[rules.QueryFunc]
 
-	mu      sync.Mutex
-	groups  map[string]*running // by rules.GroupKey
-	loaded  bool                // the first configuration was applied: later groups do not restore
-	started bool
-	ctx     context.Context
-	ext     extern
+	mu       sync.Mutex
+	groups   map[string]*running // by rules.GroupKey
+	loaded   bool                // the first configuration was applied: later groups do not restore
+	started  bool
+	ctx      context.Context
+	stopping chan struct{} // closed by Stop
+	ext      extern
 }
 
 // extern is what the groups of a configuration take from outside the rule
@@ -189,6 +190,7 @@ type Next struct {
 	groups map[string]*rules.Group
 	ext    extern
 	query  rules.QueryFunc
+	opts   *rules.ManagerOptions // of the groups' manager
 }
 
 // Groups counts the groups of n.
@@ -242,7 +244,7 @@ func (e *Evaluator) Prepare(set *config.Set, tg Target) (*Next, error) {
 	e.loader.mu.Unlock()
 	// A manager per configuration, as its options (the external URL
 	// among them) are read by the groups it builds at every evaluation.
-	mgr := rules.NewManager(&rules.ManagerOptions{
+	opts := &rules.ManagerOptions{
 		ExternalURL: extURL,
 		QueryFunc: func(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
 			return (*e.query.Load())(ctx, q, t)
@@ -256,7 +258,8 @@ func (e *Evaluator) Prepare(set *config.Set, tg Target) (*Next, error) {
 		ForGracePeriod:  durationOr(pr.ForGracePeriod.Std(), 10*time.Minute),
 		ResendDelay:     time.Minute,
 		GroupLoader:     e.loader,
-	})
+	}
+	mgr := rules.NewManager(opts)
 	e.mu.Lock()
 	restored := e.loaded
 	e.mu.Unlock()
@@ -269,7 +272,7 @@ func (e *Evaluator) Prepare(set *config.Set, tg Target) (*Next, error) {
 	if errs != nil {
 		return nil, fmt.Errorf("the Prometheus rule files: %w", errors.Join(errs...))
 	}
-	return &Next{groups: groups, ext: ext, query: query}, nil
+	return &Next{groups: groups, ext: ext, query: query, opts: opts}, nil
 }
 
 // Apply puts n in force as Prometheus' rule manager updates its groups: a
@@ -303,6 +306,9 @@ func (e *Evaluator) Apply(n *Next) {
 	}
 	for _, r := range old {
 		r.halt()
+		if e.started {
+			e.markStale(r.g, n.opts)
+		}
 	}
 	e.ext = n.ext
 	e.loaded = true
@@ -326,7 +332,7 @@ func (e *Evaluator) Start(ctx context.Context) {
 	if e.started {
 		return
 	}
-	e.started, e.ctx = true, ctx
+	e.started, e.ctx, e.stopping = true, ctx, make(chan struct{})
 	for _, r := range e.groups {
 		e.start(r)
 	}
@@ -340,7 +346,34 @@ func (e *Evaluator) Stop() {
 		r.halt()
 	}
 	e.groups = map[string]*running{}
+	if e.started {
+		close(e.stopping)
+	}
 	e.started = false
+}
+
+// markStale writes stale markers for the series a removed group wrote at
+// its last evaluation, two intervals after it stopped (so that a rule
+// renamed into another group writes them first), as Prometheus' rule
+// manager does: an empty group of the same name takes its state and
+// evaluates once.
+func (e *Evaluator) markStale(g *rules.Group, opts *rules.ManagerOptions) {
+	stopped := e.o.Clock.Now()
+	if last := g.GetLastEvalTimestamp(); !stopped.After(last) {
+		stopped = last.Add(time.Millisecond) // after the last samples, on a clock that did not move
+	}
+	empty := rules.NewGroup(rules.GroupOptions{Name: g.Name(), File: g.File(), Interval: g.Interval(), Opts: opts})
+	empty.CopyState(g)
+	ctx, done := e.ctx, e.stopping
+	due := e.o.Clock.After(2 * g.Interval()) // from now, not from when the goroutine runs
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+		case <-due:
+			empty.Eval(ctx, stopped)
+		}
+	}()
 }
 
 func (e *Evaluator) start(r *running) {
