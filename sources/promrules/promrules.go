@@ -6,8 +6,10 @@
 // and the for state of alerts is restored from ALERTS_FOR_STATE as
 // Prometheus restores it on start. Only the schedule is assertd's: each
 // group runs on the injected clock, with the timing of Prometheus' own
-// group loop. After each evaluation of a group its alerts and the rules
-// that failed are handed to a callback.
+// group loop. A reload keeps unchanged groups running, hands a changed
+// group's state to its successor and marks a removed group's series stale,
+// as the rule manager does. After each evaluation of a group its alerts and
+// the rules that failed are handed to a callback.
 package promrules
 
 import (
