@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/alerts"
+	"github.com/assertd/assertd/sources"
 )
 
 // alertmanagerPath is where an Alertmanager webhook_configs receiver posts.
@@ -146,6 +148,7 @@ func readAMPayload(body io.Reader) ([]alerts.Alert, error) {
 		return nil, fmt.Errorf("version %q: assertd reads Alertmanager's webhook payload version 4 (a webhook_configs receiver)", p.Version)
 	}
 	out := make([]alerts.Alert, 0, len(p.Alerts))
+	ext := strings.TrimRight(p.ExternalURL, "/")
 	for i, a := range p.Alerts {
 		if len(a.Labels) == 0 {
 			return nil, fmt.Errorf("alerts[%d] has no labels", i)
@@ -159,7 +162,7 @@ func readAMPayload(body io.Reader) ([]alerts.Alert, error) {
 			return nil, fmt.Errorf("alerts[%d] has no startsAt", i)
 		}
 		al := alerts.Alert{Labels: assertd.Labels(a.Labels), Annotations: assertd.Labels(a.Annotations), StartsAt: a.StartsAt,
-			GeneratorURL: a.GeneratorURL}
+			GeneratorURL: a.GeneratorURL, ExternalURL: ext}
 		switch a.Status {
 		case "firing":
 			al.State = alerts.Firing
@@ -184,4 +187,26 @@ func validLabelName(s string) bool {
 		}
 	}
 	return true
+}
+
+// PromAPI is Prometheus' query API over the embedded TSDB (*sources.PromAPI).
+type PromAPI interface {
+	Handler(path string) http.HandlerFunc
+}
+
+// promRoutes are the routes of Prometheus' query API: GET, and POST for a
+// long query, with the read role (a POST here changes nothing).
+func (s *server) promRoutes() []route {
+	if s.d.PromAPI == nil {
+		return nil
+	}
+	var out []route
+	for _, p := range sources.PromAPIPaths {
+		h := s.d.PromAPI.Handler(p)
+		out = append(out, route{method: "GET", path: p, role: roleRead, api: true, h: h})
+		if !strings.Contains(p, "{name}") {
+			out = append(out, route{method: "POST", path: p, role: roleRead, api: true, h: h})
+		}
+	}
+	return out
 }

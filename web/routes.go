@@ -116,7 +116,7 @@ func (s *server) routeTable() []route {
 		ui("POST", "/instances/{assert}/{fingerprint}/ack", roleAdmin, s.formAck),
 		ui("POST", "/break-glass", roleAdmin, s.formBreakGlass),
 		ui("POST", "/breaker/close", roleAdmin, s.formCloseBreaker),
-	}...), s.signedRoutes()...)
+	}...), append(append(s.signedRoutes(), s.promRoutes()...), s.amRoutes()...)...)
 }
 
 // mux builds the one handler: every path answers its methods, unknown

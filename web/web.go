@@ -124,7 +124,10 @@ type Deps struct {
 	RemoteWrite http.Handler // POST /api/v1/write (sources.WriteHandler); nil: not offered
 	// Alerts takes Alertmanager's webhook at POST /api/v1/alertmanager
 	// (the alert feed); nil: not offered.
-	Alerts     AlertIntake
+	Alerts AlertIntake
+	// PromAPI serves Prometheus' query API over the embedded TSDB
+	// (/api/v1/query …, read role); nil: not offered.
+	PromAPI    PromAPI
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer // the web layer's metrics; nil: not registered
 	Ready      func() error          // nil: always ready
