@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,7 @@ import (
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
+	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/store/sqlite"
 	"github.com/assertd/assertd/web"
@@ -150,6 +152,15 @@ type App struct {
 	chatops *web.ChatOps
 	handler http.Handler
 
+	// The Prometheus rule files: their evaluator, their groups' last
+	// outcomes, and the alert feed as asserts read it (with the rules'
+	// failures); how long the rules may stay silent (three intervals of the
+	// slowest group).
+	rules       *promrules.Evaluator
+	ruleAlerts  *ruleAlerts
+	ruleFeed    *ruleFeed
+	ruleSilence atomic.Int64
+
 	reloadMu sync.Mutex // one reload at a time; closed
 	closed   bool       // Stop released the components
 	mu       sync.Mutex // set, stamps, bound
@@ -249,6 +260,12 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	a.newRules()
+	nextRules, err := a.prepareRules(set, srcs)
+	if err != nil {
+		return nil, err
+	}
+	a.installRules(nextRules, set)
 	if a.hb, err = heartbeat.New(ctx, set.Heartbeats, set.Config.Pings, store.HeartbeatStore{Store: a.st},
 		heartbeat.Options{Now: a.now, Logger: a.log, LookupEnv: a.lookupEnv}); err != nil {
 		return nil, err
@@ -263,7 +280,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: the engine builds it.
-	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.feed, After: o.Clock.After, Silencer: amclient.Silencer{},
+	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.ruleFeed, After: o.Clock.After, Silencer: amclient.Silencer{},
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency, AlignedAt: o.AlignEvaluations,
 		Shares: a.shares(),
 		NewRemediator: func(h remediations.Host) engine.Remediator {
@@ -292,7 +309,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	if a.handler, err = web.New(web.Deps{
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
-		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now), Alerts: a.feed, PromAPI: a.emb.PromAPI(a.now),
+		Pings: a.hb.Handler(a.now), Rules: func() any { return a.rules.API() }, RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now), Alerts: a.feed, PromAPI: a.emb.PromAPI(a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 		Cluster: a.webCluster(),
 	}); err != nil {
@@ -400,6 +417,7 @@ func (a *App) Start(ctx context.Context) error {
 		a.goPart(func() error { return a.member.Run(runCtx) })
 	}
 	a.goPart(func() error { return a.eng.Run(runCtx) })
+	a.rules.Start(runCtx)
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
 	a.goPart(func() error { a.recordStates(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
@@ -458,6 +476,7 @@ func (a *App) Stop(ctx context.Context) error {
 	var errs []error
 	if a.started {
 		a.stop()
+		a.rules.Stop()
 		if err := a.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("web shutdown: %w", err))
 			a.srv.Close()
