@@ -18,12 +18,15 @@ import (
 	"github.com/assertd/assertd/web"
 )
 
-// newMember returns the replica's membership when the store is shared
-// (PostgreSQL): the asserts are then split over the live replicas. nil on
-// SQLite, where one process owns everything.
+// newMember returns the replica's membership when the store in use is
+// shared (PostgreSQL): the asserts are then split over the live replicas.
+// nil on SQLite, where one process owns everything — also when the
+// configuration names PostgreSQL but the store given in Options is not
+// (assertd test runs a PostgreSQL configuration on a private SQLite).
 func (a *App) newMember(set *config.Set, reg prometheus.Registerer) *cluster.Member {
 	cs, ok := a.st.(store.Cluster)
-	if !ok || set.Config.Store.Driver != "postgres" {
+	sh, shareable := a.st.(interface{ Shared() bool })
+	if !ok || !shareable || !sh.Shared() {
 		return nil
 	}
 	c := set.Config.Cluster

@@ -169,3 +169,7 @@ func (s *DB) Shares(ctx context.Context) ([]store.Share, error) {
 	})
 	return out, err
 }
+
+// Shared reports whether several processes can share the database
+// (PostgreSQL); SQLite is one process's store.
+func (s *DB) Shared() bool { return s.d.Name == "postgres" }
