@@ -29,6 +29,9 @@ type Notice struct {
 	State       State              `json:"state"`
 	Reason      string             `json:"reason"`
 	Annotations map[string]string  `json:"annotations,omitempty"`
+	// GeneratorURL links to what generated the alert behind the instance
+	// (Prometheus' graph of the rule), for an alert-triggered assert.
+	GeneratorURL string `json:"generator_url,omitempty"`
 	Policy      string             `json:"policy,omitempty"`
 	At          time.Time          `json:"at"`
 	Since       time.Time          `json:"since"`

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/notifiers"
@@ -66,3 +67,6 @@ func (a *App) Deliverer() *notifiers.Deliverer { return a.del }
 
 // Gatherer serves the metrics.
 func (a *App) Gatherer() prometheus.Gatherer { return a.o.Gatherer }
+
+// Alerts is the alert feed that alert-triggered asserts read.
+func (a *App) Alerts() *alerts.Feed { return a.feed }

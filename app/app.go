@@ -18,12 +18,14 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
@@ -31,6 +33,7 @@ import (
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
+	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/store/sqlite"
 	"github.com/assertd/assertd/web"
@@ -131,17 +134,24 @@ type App struct {
 	log *slog.Logger
 	now func() time.Time
 
-	st      store.Store
-	ownSt   bool
-	emb     *sources.Embedded
-	hb      *heartbeat.Tracker
-	del     *notifiers.Deliverer
-	runner  *remediations.Runner
-	eng     *engine.Engine
-	access  *web.Access
-	lc      *web.ListenerConfig // nil without --web.config.file
-	chatops *web.ChatOps
-	handler http.Handler
+	st    store.Store
+	ownSt bool
+	emb   *sources.Embedded
+	hb    *heartbeat.Tracker
+	feed  *alerts.Feed
+	// ruleFeed is the feed as asserts read it, with the rules' failures.
+	ruleFeed    *ruleFeed
+	ruleSilence atomic.Int64 // how long the rules may stay silent, 3 intervals of the slowest group
+	del         *notifiers.Deliverer
+	runner      *remediations.Runner
+	eng         *engine.Engine
+	access      *web.Access
+	lc          *web.ListenerConfig // nil without --web.config.file
+	chatops     *web.ChatOps
+	handler     http.Handler
+	// The Prometheus rule files' evaluator and its groups' last outcomes.
+	rules      *promrules.Evaluator
+	ruleAlerts *ruleAlerts
 
 	reloadMu sync.Mutex // one reload at a time; closed
 	closed   bool       // Stop released the components
@@ -200,7 +210,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if err := reg.Register(buildInfoGauge(assertd.Build())); err != nil {
 		return nil, fmt.Errorf("app: build info metric: %w", err)
 	}
-	a := &App{o: o, log: o.Logger, now: o.Clock.Now, failed: make(chan error, 1)}
+	a := &App{o: o, log: o.Logger, now: o.Clock.Now, feed: alerts.New(0), failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			if rerr := a.release(); rerr != nil {
@@ -235,6 +245,12 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	a.newRules()
+	nextRules, err := a.prepareRules(set, srcs)
+	if err != nil {
+		return nil, err
+	}
+	a.installRules(nextRules, set)
 	if a.hb, err = heartbeat.New(ctx, set.Heartbeats, set.Config.Pings, store.HeartbeatStore{Store: a.st},
 		heartbeat.Options{Now: a.now, Logger: a.log, LookupEnv: a.lookupEnv}); err != nil {
 		return nil, err
@@ -249,7 +265,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: the engine builds it.
-	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now,
+	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.ruleFeed, After: o.Clock.After,
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency, AlignedAt: o.AlignEvaluations,
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
@@ -277,7 +293,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	if a.handler, err = web.New(web.Deps{
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
-		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
+		Pings: a.hb.Handler(a.now), Rules: func() any { return a.rules.API() }, RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 	}); err != nil {
 		return nil, err
@@ -375,6 +391,7 @@ func (a *App) Start(ctx context.Context) error {
 		a.log.Info("serving ingestion (remote-write, pings) on a second listener", "ingest_listen", ingestLn.Addr().String())
 	}
 	a.goPart(func() error { return a.eng.Run(runCtx) })
+	a.rules.Start(runCtx)
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
 	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
@@ -432,6 +449,7 @@ func (a *App) Stop(ctx context.Context) error {
 	var errs []error
 	if a.started {
 		a.stop()
+		a.rules.Stop()
 		if err := a.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("web shutdown: %w", err))
 			a.srv.Close()

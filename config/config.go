@@ -27,13 +27,16 @@ type Config struct {
 	EscalationPolicies []EscalationPolicy  `yaml:"escalation_policies"`
 	Web                Web                 `yaml:"web"`
 	Safety             Safety              `yaml:"safety"`
+	// PrometheusRules: how the Prometheus rule files among Files are
+	// evaluated, and the bindings that give their alerts remediations.
+	PrometheusRules PrometheusRules `yaml:"prometheus_rules"`
 }
 
 // KeyHints explains keys that are not accepted at the top of assertd.yaml.
 func (*Config) KeyHints() map[string]string {
 	h := "asserts and remediations live in their own files: list them under files:"
 	return map[string]string{
-		"asserts": h, "remediations": h, "rule_files": "write files:", "include": "write files:",
+		"asserts": h, "remediations": h, "rule_files": "list Prometheus rule files under files: too", "include": "write files:",
 		"global": "write defaults:", "alerting": "write notifiers: and escalation_policies:",
 	}
 }

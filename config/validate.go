@@ -64,6 +64,7 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 	if d := c.Sources.Default; d != "" && !slices.Contains(names, d) {
 		errs.Add(at("sources", "default"), "default source %q is not defined%s; write embedded or the name of a sources.prometheus entry", d, strictyaml.DidYouMean(d, names))
 	}
+	errs.Append(validatePromRules(c, p, names))
 	e := c.Sources.Embedded
 	if e.ScrapeInterval < 0 || (e.ScrapeInterval == 0 && p.Has("sources", "embedded", "scrape_interval")) {
 		errs.Add(at("sources", "embedded", "scrape_interval"), "scrape_interval must be more than 0s")

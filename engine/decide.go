@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -327,7 +328,7 @@ func (e *Engine) messages(a *asserts.Compiled, in assertd.Instance, kind assertd
 func (e *Engine) messagesTo(a *asserts.Compiled, in assertd.Instance, policy string, kind assertd.NoticeKind, reason string, now time.Time, channels []string) []assertd.Message {
 	n := assertd.Notice{Version: assertd.NoticeVersion, Kind: kind, Assert: a.Name, Description: a.Description,
 		Fingerprint: in.Fingerprint, Labels: in.Labels, Values: in.Values, State: in.State, Reason: reason,
-		Annotations: annotations(a, in), Policy: policy, At: now, Since: in.Since}
+		Annotations: annotations(a, in), GeneratorURL: in.GeneratorURL, Policy: policy, At: now, Since: in.Since}
 	payload, _ := json.Marshal(n)
 	var out []assertd.Message
 	for _, ch := range channels {
@@ -338,13 +339,18 @@ func (e *Engine) messagesTo(a *asserts.Compiled, in assertd.Instance, policy str
 }
 
 // annotations renders an assert's annotation templates for an instance.
+// The annotations of the alert behind an alert-triggered instance come
+// first; the assert's own override them.
 func annotations(a *asserts.Compiled, in assertd.Instance) map[string]string {
 	if len(a.Annotations) == 0 {
-		return nil
+		return maps.Clone(in.AlertAnnotations)
 	}
 	data := map[string]any{"Assert": a.Name, "Description": a.Description, "State": string(in.State),
 		"Labels": map[string]string(in.Labels), "Values": in.Values}
-	out := map[string]string{}
+	out := maps.Clone(in.AlertAnnotations)
+	if out == nil {
+		out = map[string]string{}
+	}
 	for k, t := range a.Annotations {
 		var b bytes.Buffer
 		if err := t.Execute(&b, data); err != nil {

@@ -52,7 +52,13 @@ type Options struct {
 	Store      Store
 	Sources    map[string]asserts.Querier // by source name
 	Heartbeats Heartbeats                 // nil: heartbeat() is uncertain
-	Now        func() time.Time           // default time.Now
+	// Alerts is the alert feed of alert-triggered asserts (nil: they are
+	// uncertain).
+	Alerts AlertFeed
+	Now    func() time.Time // default time.Now
+	// After waits on the clock of Now (default time.After): a verify that
+	// waits for an alert to resolve uses it.
+	After      func(time.Duration) <-chan time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: not registered
 	// Concurrency bounds evaluations running at once (default 4).
@@ -310,11 +316,9 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 // the silences active at now.
 func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []activeSilence) {
 	start := time.Now()
-	src := e.current().SourceName(a)
-	q := e.source(src)
 	var ev asserts.Evaluation
-	if q == nil {
-		ev = asserts.Evaluation{At: now, SourceErr: fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)}
+	if q, err := e.querier(a); err != nil {
+		ev = asserts.Evaluation{At: now, SourceErr: err}
 	} else {
 		ev = a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
 	}

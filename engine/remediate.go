@@ -109,10 +109,12 @@ func (e *Engine) Verify(ctx context.Context, assert string, labels assertd.Label
 	if a == nil {
 		return false, "", fmt.Errorf("no assert %q", assert)
 	}
-	src := e.current().SourceName(a)
-	q := e.source(src)
-	if q == nil {
-		return false, "", fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)
+	if a.Trigger != nil {
+		return e.verifyAlert(ctx, a, labels, now)
+	}
+	q, err := e.querier(a)
+	if err != nil {
+		return false, "", err
 	}
 	ev := a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
 	if ev.SourceErr != nil {

@@ -72,6 +72,7 @@ func (s *server) routeTable() []route {
 		api("GET", "/api/v1/runs/{id}", roleRead, s.apiRun),
 		api("GET", "/api/v1/messages", roleRead, s.apiMessages),
 		api("GET", "/api/v1/heartbeats", roleRead, s.apiHeartbeats),
+		api("GET", "/api/v1/rules", roleRead, s.apiRules),
 		api("GET", "/api/v1/silences", roleRead, s.apiSilences),
 		api("GET", "/api/v1/settings", roleRead, s.apiSettings),
 		api("GET", "/api/v1/approvals", roleRead, s.apiApprovals),

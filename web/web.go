@@ -132,6 +132,9 @@ type Deps struct {
 	EventEvery time.Duration
 	// SessionTTL bounds a UI sign-in (default 12h).
 	SessionTTL time.Duration
+	// Rules is GET /api/v1/rules: the Prometheus rule groups as
+	// Prometheus' API shows them; nil: none.
+	Rules func() any
 }
 
 // MaxBody bounds request bodies other than remote-write (which has its own).

@@ -25,6 +25,11 @@ type Options struct {
 	ScrapeInterval time.Duration     // default 1s
 	RemoteWriteURL string            // optional
 	RemoteWrite    []RemoteWrite     // more remote_write queues, with credentials
+	// RuleFiles are Prometheus rule files it evaluates (rule_files).
+	RuleFiles []string
+	// RemoteWriteReceiver accepts remote-write at /api/v1/write
+	// (--web.enable-remote-write-receiver).
+	RemoteWriteReceiver bool
 }
 
 // RemoteWrite is one remote_write queue of the test's Prometheus.
@@ -71,6 +76,9 @@ func Start(t testing.TB, o Options) *Server {
 		"global":         map[string]any{"scrape_interval": o.ScrapeInterval.String(), "evaluation_interval": "1s"},
 		"scrape_configs": []any{job},
 	}
+	if len(o.RuleFiles) > 0 {
+		cfg["rule_files"] = o.RuleFiles
+	}
 	queue := map[string]any{"batch_send_deadline": "1s", "min_backoff": "100ms", "max_backoff": "1s"}
 	var rws []any
 	if o.RemoteWriteURL != "" {
@@ -110,8 +118,12 @@ func Start(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bin, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--web.enable-lifecycle")
+	args := []string{"--config.file=" + cfgFile, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr, "--web.enable-lifecycle"}
+	if o.RemoteWriteReceiver {
+		args = append(args, "--web.enable-remote-write-receiver")
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
