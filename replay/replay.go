@@ -44,6 +44,9 @@ type Options struct {
 	// config.EmbeddedName); by default a remote source is read through its
 	// API and the embedded one from the TSDB in the configured data_dir.
 	Sources map[string]RangeSource
+	// DataDir holds the embedded TSDB to read (default the config's
+	// data_dir): a compared version reads the same history.
+	DataDir string
 	// Getenv reads the remote sources' secrets. Default os.Getenv.
 	Getenv func(string) string
 	Logger *slog.Logger
@@ -178,7 +181,11 @@ func openSources(set *config.Set, o Options, w window) (map[string]*history, fun
 	if src := o.Sources[config.EmbeddedName]; src != nil {
 		add(config.EmbeddedName, src)
 	} else if usesEmbedded(set) {
-		ro, err := sources.OpenReadOnly(sources.TSDBDir(set.DataDir()), sources.EngineOptions{Logger: o.Logger})
+		dir := o.DataDir
+		if dir == "" {
+			dir = set.DataDir()
+		}
+		ro, err := sources.OpenReadOnly(sources.TSDBDir(dir), sources.EngineOptions{Logger: o.Logger})
 		if err != nil {
 			return nil, nil, fmt.Errorf("source %s: %w", config.EmbeddedName, err)
 		}
@@ -271,4 +278,3 @@ func all[T any](ctx context.Context, read func(context.Context, int) ([]T, error
 	slices.Reverse(xs) // the store lists newest first
 	return xs, nil
 }
-

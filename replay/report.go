@@ -41,9 +41,9 @@ type AssertReport struct {
 	// NoDataTime is how long its queries returned nothing.
 	NoDataTime time.Duration `json:"no_data_ns"`
 	Totals
-	Runs      []RunRecord `json:"runs"`
-	Pages     []Page      `json:"pages"`
-	Incidents []Incident  `json:"longest_incidents"`
+	Runs    []RunRecord `json:"runs"`
+	Pages   []Page      `json:"pages"`
+	Longest []Incident  `json:"longest_incidents"`
 }
 
 // Totals are the counts of one assert or of all of them.
@@ -58,12 +58,12 @@ type Totals struct {
 	Remediated  int            `json:"remediations"`
 	Verified    int            `json:"verified"`
 	Failed      int            `json:"failed"`
-	Refusals    map[string]int `json:"refusals"`          // by reason: cooldown, max_runs, breaker …
-	PagesSent   int            `json:"pages"`             // trigger messages, every channel
-	ByChannel   map[string]int `json:"pages_by_channel"`  // trigger messages per channel
-	ByLevel     map[int]int    `json:"pages_by_level"`    // trigger messages per escalation level
-	ToPageP50   time.Duration  `json:"to_page_p50_ns"`    // from an incident's start to its first page
-	ToPageP99   time.Duration  `json:"to_page_p99_ns"`    //
+	Refusals    map[string]int `json:"refusals"`         // by reason: cooldown, max_runs, breaker …
+	PagesSent   int            `json:"pages"`            // trigger messages, every channel
+	ByChannel   map[string]int `json:"pages_by_channel"` // trigger messages per channel
+	ByLevel     map[int]int    `json:"pages_by_level"`   // trigger messages per escalation level
+	ToPageP50   time.Duration  `json:"to_page_p50_ns"`   // from an incident's start to its first page
+	ToPageP99   time.Duration  `json:"to_page_p99_ns"`   //
 	toPage      []time.Duration
 	NoDataCount int `json:"no_data_asserts,omitempty"` // in the total: asserts with no data at all
 }
@@ -304,16 +304,16 @@ func build(ctx context.Context, set *config.Set, st store.Store, rec *recorder, 
 func (r *AssertReport) addIncidents(incs []*Incident) {
 	r.Totals.Incidents += len(incs)
 	for _, in := range incs {
-		r.Incidents = append(r.Incidents, *in)
+		r.Longest = append(r.Longest, *in)
 	}
 	sort.SliceStable(r.Incidents, func(i, j int) bool {
-		if di, dj := r.Incidents[i].Duration(), r.Incidents[j].Duration(); di != dj {
+		if di, dj := r.Longest[i].Duration(), r.Longest[j].Duration(); di != dj {
 			return di > dj
 		}
-		return r.Incidents[i].From.Before(r.Incidents[j].From)
+		return r.Longest[i].From.Before(r.Longest[j].From)
 	})
-	if len(r.Incidents) > longest {
-		r.Incidents = r.Incidents[:longest]
+	if len(r.Longest) > longest {
+		r.Longest = r.Longest[:longest]
 	}
 }
 
