@@ -33,7 +33,7 @@ func Write(w io.Writer, r *Report, format string) error {
 	return fmt.Errorf("--format %s: write one of %s", format, strings.Join(Formats, ", "))
 }
 
-const stamp = "Mon 2006-01-02 15:04"
+const stamp = "Mon 2006-01-02 15:04:05"
 
 func ts(t time.Time) string { return t.UTC().Format(stamp) }
 
@@ -127,7 +127,7 @@ func openPaged(in Incident) string {
 }
 
 func writeTotalsText(b *strings.Builder, t *Totals, indent string) {
-	fmt.Fprintf(b, "%spending %s, violated %s, uncertain %s; %d incidents, %d flaps\n", indent, dur(t.Pending), dur(t.Violated), dur(t.Uncertain), t.Incidents, t.Flaps)
+	fmt.Fprintf(b, "%spending %s, violated %s, uncertain %s; %d incident%s, %d flap%s\n", indent, dur(t.Pending), dur(t.Violated), dur(t.Uncertain), t.Incidents, plural(t.Incidents), t.Flaps, plural(t.Flaps))
 	fmt.Fprintf(b, "%sremediations %d (verified %d, failed %d); refusals: %s\n", indent, t.Remediated, t.Verified, t.Failed, counts(t.Refusals, str))
 	fmt.Fprintf(b, "%spages %d: %s; by level: %s", indent, t.PagesSent, counts(t.ByChannel, str), counts(t.ByLevel, level))
 	if t.PagesSent > 0 {

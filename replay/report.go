@@ -187,7 +187,7 @@ func build(ctx context.Context, set *config.Set, st store.Store, rec *recorder, 
 		r := get(k.assert)
 		sort.SliceStable(ts, func(i, j int) bool { return ts[i].At.Before(ts[j].At) })
 		var cur *Incident
-		recovered := false
+		recovered, uncertainCause := false, false
 		for i, t := range ts {
 			end := w.To
 			if i+1 < len(ts) {
@@ -197,11 +197,19 @@ func build(ctx context.Context, set *config.Set, st store.Store, rec *recorder, 
 			switch t.To {
 			case assertd.Pending:
 				r.Pending += d
-			case assertd.Violated, assertd.Remediating, assertd.Escalated:
+			case assertd.Violated:
 				r.Violated += d
 			case assertd.Uncertain:
 				r.Uncertain += d
+			case assertd.Remediating, assertd.Escalated:
+				// Paged because it was uncertain: still uncertain.
+				if t.From == assertd.Uncertain || (t.From == assertd.Escalated && uncertainCause) {
+					r.Uncertain += d
+				} else {
+					r.Violated += d
+				}
 			}
+			uncertainCause = t.To == assertd.Uncertain || (t.To == assertd.Escalated && (t.From == assertd.Uncertain || (t.From == assertd.Escalated && uncertainCause)))
 			bad := t.To != assertd.OK && t.To != assertd.Silenced
 			switch {
 			case bad && cur == nil:
@@ -287,7 +295,15 @@ func build(ctx context.Context, set *config.Set, st store.Store, rec *recorder, 
 	})
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		r := byName[name]
-		sort.SliceStable(r.Pages, func(i, j int) bool { return r.Pages[i].At.Before(r.Pages[j].At) })
+		sort.SliceStable(r.Pages, func(i, j int) bool {
+			if !r.Pages[i].At.Equal(r.Pages[j].At) {
+				return r.Pages[i].At.Before(r.Pages[j].At)
+			}
+			if r.Pages[i].Channel != r.Pages[j].Channel {
+				return r.Pages[i].Channel < r.Pages[j].Channel
+			}
+			return r.Pages[i].Labels.String() < r.Pages[j].Labels.String()
+		})
 		sort.SliceStable(r.Runs, func(i, j int) bool { return r.Runs[i].Started.Before(r.Runs[j].Started) })
 		r.ToPageP50, r.ToPageP99 = quantile(r.toPage, 0.5), quantile(r.toPage, 0.99)
 		rep.Total.add(&r.Totals)
@@ -306,7 +322,7 @@ func (r *AssertReport) addIncidents(incs []*Incident) {
 	for _, in := range incs {
 		r.Longest = append(r.Longest, *in)
 	}
-	sort.SliceStable(r.Incidents, func(i, j int) bool {
+	sort.SliceStable(r.Longest, func(i, j int) bool {
 		if di, dj := r.Longest[i].Duration(), r.Longest[j].Duration(); di != dj {
 			return di > dj
 		}
