@@ -47,6 +47,9 @@ func TestTable(t *testing.T) {
 	if want("promtool") {
 		promtoolRows(ctx, t, tab)
 	}
+	if want("replay") {
+		replayRows(ctx, t, tab)
+	}
 	tab.Print(os.Stdout)
 }
 

@@ -30,6 +30,9 @@ type Options struct {
 	// RemoteWriteReceiver accepts remote-write at /api/v1/write
 	// (--web.enable-remote-write-receiver).
 	RemoteWriteReceiver bool
+	// StoragePath, when set, is the TSDB directory it starts on (blocks
+	// written beforehand) instead of an empty one in its temporary directory.
+	StoragePath string
 }
 
 // RemoteWrite is one remote_write queue of the test's Prometheus.
@@ -118,7 +121,11 @@ func Start(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"--config.file=" + cfgFile, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+	storage := o.StoragePath
+	if storage == "" {
+		storage = filepath.Join(dir, "data")
+	}
+	args := []string{"--config.file=" + cfgFile, "--storage.tsdb.path=" + storage,
 		"--web.listen-address=" + addr, "--web.enable-lifecycle"}
 	if o.RemoteWriteReceiver {
 		args = append(args, "--web.enable-remote-write-receiver")
