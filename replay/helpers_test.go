@@ -1,15 +1,12 @@
 package replay
 
 import (
-	"bytes"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -99,52 +96,6 @@ func mustDuration(t *testing.T, s string) time.Duration {
 		t.Fatal(err)
 	}
 	return d
-}
-
-// remoteWrite sends the series to a Prometheus in slices of time (its head
-// takes old samples only in time order across series).
-func remoteWrite(t *testing.T, url string, series []prompb.TimeSeries) {
-	t.Helper()
-	var lo, hi int64 = 1<<63 - 1, -1 << 63
-	for _, s := range series {
-		for _, p := range s.Samples {
-			lo, hi = min(lo, p.Timestamp), max(hi, p.Timestamp)
-		}
-	}
-	const slice = int64(10 * time.Minute / time.Millisecond)
-	for from := lo; from <= hi; from += slice {
-		req := &prompb.WriteRequest{}
-		for _, s := range series {
-			ts := prompb.TimeSeries{Labels: s.Labels}
-			for _, p := range s.Samples {
-				if p.Timestamp >= from && p.Timestamp < from+slice {
-					ts.Samples = append(ts.Samples, p)
-				}
-			}
-			if len(ts.Samples) > 0 {
-				req.Timeseries = append(req.Timeseries, ts)
-			}
-		}
-		if len(req.Timeseries) == 0 {
-			continue
-		}
-		raw, err := req.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		hr, _ := http.NewRequest("POST", url+"/api/v1/write", bytes.NewReader(snappy.Encode(nil, raw)))
-		hr.Header.Set("Content-Encoding", "snappy")
-		hr.Header.Set("Content-Type", "application/x-protobuf")
-		hr.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-		resp, err := http.DefaultClient.Do(hr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("remote-write to %s: %s", url, resp.Status)
-		}
-	}
 }
 
 // rules copies the rule set in testdata/name to a temporary directory with

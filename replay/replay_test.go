@@ -32,7 +32,7 @@ func TestReplay(t *testing.T) {
 	// With the same series under job="gap", with nothing from 1h to 1h30m:
 	// the source was down then.
 	gapFrom, gapTo := base.Add(time.Hour), base.Add(90*time.Minute)
-	remoteWrite(t, prom.URL, append(f.series(t, base, ""), without(f.series(t, base, "gap"), gapFrom, gapTo)...))
+	prom.Write(t, append(f.series(t, base, ""), without(f.series(t, base, "gap"), gapFrom, gapTo)...))
 	cfg := rules(t, "incidents", prom.URL)
 	replay := func(t *testing.T, cfg string, from, to time.Time) *Report {
 		t.Helper()
