@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -138,8 +139,10 @@ func (h *history) fetch(ctx context.Context, q string, qh *queryHistory, c int) 
 	}
 	if err != nil {
 		if !errors.Is(err, assertd.ErrBadQuery) {
-			err = fmt.Errorf("%w: %v", assertd.ErrSourceUnavailable, err)
-			h.failures = append(h.failures, failure{From: start, To: end, Err: err.Error()})
+			if !errors.Is(err, assertd.ErrSourceUnavailable) {
+				err = fmt.Errorf("%w: %v", assertd.ErrSourceUnavailable, err)
+			}
+			h.failed(start, end, err.Error())
 		}
 		h.mu.Unlock()
 		qh.err = err
@@ -173,6 +176,17 @@ func (h *history) fetch(ctx context.Context, q string, qh *queryHistory, c int) 
 	h.mu.Unlock()
 }
 
+// failed records that the chunk from start to end could not be read; the
+// queries of a chunk that fail alike are one failure.
+func (h *history) failed(start, end time.Time, why string) {
+	for _, f := range h.failures {
+		if f.From.Equal(start) && f.To.Equal(end) && f.Err == why {
+			return
+		}
+	}
+	h.failures = append(h.failures, failure{From: start, To: end, Err: why})
+}
+
 // Gap is a stretch of the window in which a source returned nothing to any
 // query, or could not be read.
 type Gap struct {
@@ -188,8 +202,14 @@ func (h *history) gaps() []Gap {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []Gap
-	for _, f := range h.failures {
-		out = append(out, Gap{Source: h.name, From: f.From, To: f.To, Reason: "source unavailable: " + f.Err})
+	fs := slices.Clone(h.failures)
+	sort.Slice(fs, func(i, j int) bool { return fs[i].From.Before(fs[j].From) })
+	for _, f := range fs {
+		if n := len(out); n > 0 && out[n-1].Reason == f.Err && !f.From.After(out[n-1].To.Add(h.w.Step)) {
+			out[n-1].To = maxTime(out[n-1].To, f.To) // the next chunk failed alike: one gap
+			continue
+		}
+		out = append(out, Gap{Source: h.name, From: f.From, To: f.To, Reason: f.Err})
 	}
 	failed := func(i int) bool {
 		t := h.w.at(i)
@@ -219,6 +239,13 @@ func (h *history) gaps() []Gap {
 	flush(len(h.data) - 1)
 	sort.Slice(out, func(i, j int) bool { return out[i].From.Before(out[j].From) })
 	return out
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // hasData reports whether q returned a sample anywhere in the window, and
