@@ -92,6 +92,9 @@ func writeText(w io.Writer, r *Report) error {
 	for _, g := range r.Gaps {
 		fmt.Fprintf(&b, "GAP source %s %s – %s: %s\n", g.Source, ts(g.From), ts(g.To), g.Reason)
 	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "NOTE %s\n", n)
+	}
 	for i := range r.Asserts {
 		a := &r.Asserts[i]
 		fmt.Fprintf(&b, "\n%s: %s\n", a.Name, a.verdict())
@@ -144,7 +147,10 @@ func writeMarkdown(w io.Writer, r *Report) error {
 	for _, g := range r.Gaps {
 		fmt.Fprintf(&b, "> **Gap** in source `%s` %s – %s: %s\n", g.Source, ts(g.From), ts(g.To), g.Reason)
 	}
-	if len(r.Gaps) > 0 {
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "> **Note** %s\n", n)
+	}
+	if len(r.Gaps)+len(r.Notes) > 0 {
 		b.WriteString("\n")
 	}
 	b.WriteString("| assert | verdict | pending | violated | uncertain | flaps | remediations (verified/failed) | refusals | pages | p50 / p99 to page |\n")

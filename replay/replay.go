@@ -126,7 +126,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, runner, del := a.Engine(), a.Runner(), a.Deliverer()
+	eng, runner, del, hb := a.Engine(), a.Runner(), a.Deliverer(), a.Heartbeats()
+	pings, notes := storedPings(ctx, set, o, w)
 	stopped := false
 	stop := func() {
 		if !stopped {
@@ -148,6 +149,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 		clock.Set(now)
+		for len(pings) > 0 && !pings[0].At.After(now) {
+			p := pings[0]
+			p.ID = 0
+			if err := hb.Ping(ctx, p); err != nil {
+				notes = append(notes, fmt.Sprintf("heartbeat %s: the ping at %s was not taken: %v", p.Heartbeat, p.At.UTC().Format(time.RFC3339), err))
+			}
+			pings = pings[1:]
+		}
 		if err := settle(); err != nil {
 			return nil, err
 		}
@@ -164,7 +173,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.Evaluations = ticks
+	rep.Evaluations, rep.Notes = ticks, notes
 	return rep, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -12,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserttest"
 	"github.com/assertd/assertd/internal/testprom"
+	"github.com/assertd/assertd/store/sqlite"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -157,6 +160,46 @@ func TestReplay(t *testing.T) {
 		}
 	})
 
+	t.Run("heartbeats from the pings in the store", func(t *testing.T) {
+		hbCfg := rules(t, "incidents", prom.URL,
+			"notifiers:\n", "heartbeats:\n  - {name: backup, period: 1h, grace: 10m, public: true}\n\nnotifiers:\n",
+			"asserts:\n", "asserts:\n  - name: backup-alive\n    expect: heartbeat(\"backup\").age < duration(\"2h\")\n\n")
+		// No store yet: no pings, uncertain all along, and said so.
+		rep := replay(t, hbCfg, base, base.Add(6*time.Hour))
+		if a := find(rep, "backup-alive"); a.Uncertain < 5*time.Hour || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "no store") {
+			t.Errorf("without a store: backup-alive uncertain %s, notes %q", a.Uncertain, rep.Notes)
+		}
+		dataDir := filepath.Join(filepath.Dir(hbCfg), "data")
+		if err := os.Mkdir(dataDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		st, err := sqlite.Open(ctx, filepath.Join(dataDir, sqlite.File), sqlite.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Hourly, from before the window, but none at 2h, 3h and 4h.
+		for h := -1; h <= 6; h++ {
+			if h >= 2 && h <= 4 {
+				continue
+			}
+			at := base.Add(time.Duration(h) * time.Hour)
+			rec := assertd.HeartbeatRecord{Name: "backup", LastSuccess: at, LastPing: at, Created: base.Add(-time.Hour)}
+			if _, err := st.RecordPing(ctx, rec, assertd.Ping{Heartbeat: "backup", Kind: assertd.PingSuccess, At: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.Close()
+		rep = replay(t, hbCfg, base, base.Add(6*time.Hour))
+		a := find(rep, "backup-alive")
+		if len(rep.Notes) != 0 || a.Incidents != 1 || len(a.Longest) != 1 || a.PagesSent == 0 {
+			t.Fatalf("backup-alive with the pings: %+v, notes %q", a, rep.Notes)
+		}
+		in := a.Longest[0]
+		if in.From.Before(base.Add(2*time.Hour)) || in.From.After(base.Add(3*time.Hour+time.Minute)) || !in.To.Equal(base.Add(5*time.Hour)) {
+			t.Errorf("backup-alive's incident %s – %s, want from 2h–3h01m to the ping at 5h", in.From.Sub(base), in.To.Sub(base))
+		}
+	})
+
 	t.Run("an outage mid-window is a gap, uncertain, not ok", func(t *testing.T) {
 		gapCfg := rules(t, "incidents", prom.URL, `job="api"`, `job="gap"`)
 		rep := replay(t, gapCfg, base, base.Add(3*time.Hour))
@@ -208,4 +251,13 @@ func golden(t *testing.T, rep *Report, base time.Time) {
 			t.Errorf("%s differs from %s (go test -update):\n%s", g.format, path, b.String())
 		}
 	}
+}
+
+func find(r *Report, name string) AssertReport {
+	for _, a := range r.Asserts {
+		if a.Name == name {
+			return a
+		}
+	}
+	return AssertReport{}
 }

@@ -24,6 +24,9 @@ type Report struct {
 	// returned nothing to any query: the engine saw them as no data or
 	// unavailable, never as ok.
 	Gaps []Gap `json:"gaps"`
+	// Notes are what the replay could not take into account (a store
+	// without the heartbeats' pings …).
+	Notes []string `json:"notes,omitempty"`
 	// Evaluations is how many evaluation times the window had; RangeQueries
 	// how many range queries answered them, for Queries distinct queries.
 	Evaluations  int `json:"evaluations"`
