@@ -48,6 +48,8 @@ func dur(d time.Duration) string {
 // verdict is an assert's summary in a few words.
 func (a *AssertReport) verdict() string {
 	switch {
+	case a.NotReplayed:
+		return "not replayed (alert-triggered: no alert history)"
 	case a.NoData:
 		return "no data (uncertain by policy: nothing can be said)"
 	case a.PagesSent > 0:
@@ -214,7 +216,7 @@ func writeJUnit(w io.Writer, r *Report) error {
 		writeTotalsText(&out, &a.Totals, "")
 		c := testcase{Name: a.Name, Classname: "replay", Out: out.String()}
 		switch {
-		case a.NoData:
+		case a.NoData, a.NotReplayed:
 			s.Skipped++
 			c.Skipped = &skipped{Message: a.verdict()}
 		case a.PagesSent > 0:

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,6 +129,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	eng, runner, del, hb := a.Engine(), a.Runner(), a.Deliverer(), a.Heartbeats()
 	pings, notes := storedPings(ctx, set, o, w)
+	notes = append(notes, unreplayed(set)...)
 	stopped := false
 	stop := func() {
 		if !stopped {
@@ -234,6 +236,27 @@ func usesEmbedded(set *config.Set) bool {
 	}
 	pr := set.Config.PrometheusRules
 	return len(set.PromRules) > 0 && (pr.Source == "" || pr.Source == config.EmbeddedName)
+}
+
+// unreplayed says what of the configuration a replay does not evaluate:
+// the alert feeds have no stored history, so alert-triggered asserts
+// (and the bindings of Prometheus rule files, which are such asserts) see
+// no alerts.
+func unreplayed(set *config.Set) []string {
+	var notes []string
+	if len(set.PromRules) > 0 {
+		notes = append(notes, fmt.Sprintf("%d Prometheus rule file(s) are not evaluated by a replay: their alerts, and the asserts bound to them, are not replayed", len(set.PromRules)))
+	}
+	var names []string
+	for _, a := range set.Asserts {
+		if a.Trigger != nil {
+			names = append(names, a.Name)
+		}
+	}
+	if len(names) > 0 {
+		notes = append(notes, fmt.Sprintf("alert-triggered asserts see no alerts in a replay (no alert history is stored): %s", strings.Join(names, ", ")))
+	}
+	return notes
 }
 
 // effects stand in for the steps: a run or http step is not executed and

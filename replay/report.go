@@ -41,6 +41,9 @@ type AssertReport struct {
 	// window. Nothing can be said of it: it is uncertain by policy, not
 	// "would not have paged".
 	NoData bool `json:"no_data"`
+	// NotReplayed: an alert-triggered assert, which has no alert history
+	// to replay.
+	NotReplayed bool `json:"not_replayed,omitempty"`
 	// NoDataTime is how long its queries returned nothing.
 	NoDataTime time.Duration `json:"no_data_ns"`
 	Totals
@@ -158,6 +161,7 @@ func build(ctx context.Context, set *config.Set, st store.Store, rec *recorder, 
 	}
 	for _, a := range set.Asserts {
 		r := get(a.Name)
+		r.NotReplayed = a.Trigger != nil
 		if len(a.Queries) == 0 {
 			continue // heartbeats and alerts: their data is not a query's
 		}

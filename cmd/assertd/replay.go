@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -21,7 +22,18 @@ type replayCmd struct {
 	FailOn  string `enum:",more-pages" default:"" help:"With --compare: exit 1 when this version would have paged more (more-pages)."`
 }
 
+// Run exits 1 only when --fail-on matches; every error is 2.
 func (c *replayCmd) Run(e *env) error {
+	err := c.run(e)
+	var ec exitCode
+	if err == nil || errors.As(err, &ec) {
+		return err
+	}
+	fmt.Fprintln(e.stderr, "assertd replay:", err)
+	return exitCode(2)
+}
+
+func (c *replayCmd) run(e *env) error {
 	now := time.Now()
 	from, err := when(c.From, now)
 	if err != nil {
@@ -52,7 +64,7 @@ func (c *replayCmd) Run(e *env) error {
 	o := replay.Options{ConfigPath: c.Config, From: from, To: to, Step: step, Chunk: chunk, DataDir: set.DataDir()}
 	rep, err := replay.Run(e.ctx, o)
 	if err != nil {
-		return printLoadErr(e, err)
+		return err
 	}
 	if c.Compare == "" {
 		return replay.Write(e.stdout, rep, c.Format)
@@ -65,7 +77,7 @@ func (c *replayCmd) Run(e *env) error {
 	o.ConfigPath = v.Config
 	base, err := replay.Run(e.ctx, o)
 	if err != nil {
-		return printLoadErr(e, fmt.Errorf("--compare %s: %w", c.Compare, err))
+		return fmt.Errorf("--compare %s: %w", c.Compare, err)
 	}
 	d := replay.Compare(base, rep, c.Compare)
 	if err := replay.WriteDiff(e.stdout, d, c.Format); err != nil {
@@ -76,11 +88,6 @@ func (c *replayCmd) Run(e *env) error {
 		return exitCode(1)
 	}
 	return nil
-}
-
-func printLoadErr(e *env, err error) error {
-	fmt.Fprintln(e.stderr, "assertd replay:", err)
-	return exitCode(2)
 }
 
 // when reads a time: now, a duration ago or RFC 3339.

@@ -118,7 +118,7 @@ func TestReplayCLI(t *testing.T) {
 		t.Errorf("git worktree list after the compare: %s %v", wl, err)
 	}
 
-	if code, _, errOut := runCLI("replay", "-c", cfg, "--from", "yesterday"); code == 0 || !strings.Contains(errOut, "write a duration ago") {
+	if code, _, errOut := runCLI("replay", "-c", cfg, "--from", "yesterday"); code != 2 || !strings.Contains(errOut, "write a duration ago") {
 		t.Errorf("--from yesterday: exit %d, %s", code, errOut)
 	}
 }
