@@ -115,9 +115,9 @@ func WriteDiff(w io.Writer, d *Diff, format string) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(d)
-	case "", "text", "markdown", "junit":
+	case "", "text", "markdown":
 	default:
-		return fmt.Errorf("--format %s: write one of %s", format, strings.Join(Formats, ", "))
+		return fmt.Errorf("--format %s with --compare: write text, json or markdown", format)
 	}
 	if md {
 		fmt.Fprintf(&b, "### assertd replay: this change against %s, %s – %s UTC\n\n", d.Base, ts(d.From), ts(d.To))

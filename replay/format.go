@@ -14,7 +14,7 @@ import (
 )
 
 // Formats are the report's output formats.
-var Formats = []string{"text", "json", "markdown", "junit"}
+var Formats = []string{"text", "json", "markdown", "junit", "html"}
 
 // Write writes the report in a format.
 func Write(w io.Writer, r *Report, format string) error {
@@ -29,6 +29,8 @@ func Write(w io.Writer, r *Report, format string) error {
 		return writeMarkdown(w, r)
 	case "junit":
 		return writeJUnit(w, r)
+	case "html":
+		return writeHTML(w, r)
 	}
 	return fmt.Errorf("--format %s: write one of %s", format, strings.Join(Formats, ", "))
 }

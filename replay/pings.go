@@ -48,7 +48,7 @@ func storedPings(ctx context.Context, set *config.Set, o Options, w window) ([]a
 			notes = append(notes, fmt.Sprintf("heartbeat %s: its pings cannot be read (%v)", h.Name, err))
 			continue
 		}
-		before := false
+		before, n := false, len(out)
 		for _, p := range ps { // newest first
 			switch {
 			case p.At.After(w.To):
@@ -58,6 +58,9 @@ func storedPings(ctx context.Context, set *config.Set, o Options, w window) ([]a
 				before = true
 				out = append(out, p)
 			}
+		}
+		if len(out) == n {
+			notes = append(notes, fmt.Sprintf("heartbeat %s: the store holds no ping of it up to the window's end: its asserts are uncertain", h.Name))
 		}
 	}
 	slices.SortStableFunc(out, func(a, b assertd.Ping) int { return a.At.Compare(b.At) })

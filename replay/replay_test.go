@@ -231,7 +231,7 @@ func TestReplay(t *testing.T) {
 func golden(t *testing.T, rep *Report, base time.Time) {
 	t.Helper()
 	shift(rep, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC).Sub(base))
-	for _, g := range []struct{ format, file string }{{"markdown", "incidents.md"}, {"junit", "incidents.junit.xml"}, {"text", "incidents.txt"}} {
+	for _, g := range []struct{ format, file string }{{"markdown", "incidents.md"}, {"junit", "incidents.junit.xml"}, {"text", "incidents.txt"}, {"html", "incidents.html"}} {
 		var b bytes.Buffer
 		if err := Write(&b, rep, g.format); err != nil {
 			t.Fatal(err)

@@ -50,6 +50,8 @@ type AssertReport struct {
 	Runs    []RunRecord `json:"runs"`
 	Pages   []Page      `json:"pages"`
 	Longest []Incident  `json:"longest_incidents"`
+	// all is every incident, for the timeline.
+	all []Incident
 }
 
 // Totals are the counts of one assert or of all of them.
@@ -328,6 +330,7 @@ func (r *AssertReport) addIncidents(incs []*Incident) {
 	r.Totals.Incidents += len(incs)
 	for _, in := range incs {
 		r.Longest = append(r.Longest, *in)
+		r.all = append(r.all, *in)
 	}
 	sort.SliceStable(r.Longest, func(i, j int) bool {
 		if di, dj := r.Longest[i].Duration(), r.Longest[j].Duration(); di != dj {

@@ -17,7 +17,7 @@ type replayCmd struct {
 	To      string `default:"now" placeholder:"AGO|TIME" help:"End of the window: now, a duration ago or a time (RFC 3339)."`
 	Step    string `default:"30s" placeholder:"DURATION" help:"Evaluate every this long (the range queries' step)."`
 	Chunk   string `default:"2h" placeholder:"DURATION" help:"Span of one range query: memory is bounded by one chunk per distinct query."`
-	Format  string `enum:"text,json,markdown,junit" default:"text" help:"Output format: text, json, markdown (a pull-request comment) or junit."`
+	Format  string `enum:"text,json,markdown,junit,html" default:"text" help:"Output format: text, json, markdown (a pull-request comment), junit, or html (a page with a timeline per assert)."`
 	Compare string `placeholder:"DIR|GITREF" help:"Replay the same window with another version of the rules (a directory or a git ref) and print the difference."`
 	FailOn  string `enum:",more-pages" default:"" help:"With --compare: exit 1 when this version would have paged more (more-pages)."`
 }
@@ -50,6 +50,9 @@ func (c *replayCmd) run(e *env) error {
 	chunk, err := assertd.ParseDuration(c.Chunk)
 	if err != nil || chunk <= 0 {
 		return fmt.Errorf("--chunk %s: write a duration such as 2h", c.Chunk)
+	}
+	if c.Compare != "" && (c.Format == "junit" || c.Format == "html") {
+		return fmt.Errorf("--format %s with --compare: write text, json or markdown (the diff's formats)", c.Format)
 	}
 	if c.FailOn != "" && c.Compare == "" {
 		return fmt.Errorf("--fail-on %s compares: add --compare DIR|GITREF", c.FailOn)
