@@ -73,8 +73,9 @@ func TestBadFileErrorsHavePositions(t *testing.T) {
 }
 
 // The native format's promtool-like checks: evaluations at 0, exact sets,
-// annotations, expressions, start_timestamp, native-histogram input and
-// expectations after the last sample pass where they hold…
+// firing sets (alerts:), annotations, expressions, start_timestamp, native-histogram input and
+// expectations after the last sample pass where they hold (and fail where
+// they do not: TestPromtoolLikeChecksFail).
 func TestPromtoolLikeChecks(t *testing.T) {
 	res, err := RunFile(context.Background(), "testdata/promlike/promlike.test.yaml")
 	if err != nil {
@@ -86,7 +87,8 @@ func TestPromtoolLikeChecks(t *testing.T) {
 	}
 }
 
-// …and fail, saying what was wanted and what happened, where they do not.
+// The same checks fail, saying what was wanted and what happened, where
+// they do not hold.
 func TestPromtoolLikeChecksFail(t *testing.T) {
 	res, err := RunFile(context.Background(), "testdata/promlike/wrong.test.yaml")
 	if err != nil {
@@ -100,6 +102,8 @@ func TestPromtoolLikeChecksFail(t *testing.T) {
 		"exactly the states listed:\n      want: nothing else other than ok\n      got:  host-up{instance=\"b:9100\", job=\"node\", severity=\"critical\"} escalated",
 		"state of host-up{instance=\"b:9100\"}:\n      want: escalated annotations {summary=\"b is down\"}\n      got:  {instance=\"b:9100\", job=\"node\", severity=\"critical\"} escalated annotations {summary=\"b:9100 is down\"}",
 		"expr \"up == 0\" at 2m:\n      want: {__name__=\"up\", instance=\"a:9100\", job=\"node\"} 0E+00\n      got:  {__name__=\"up\", instance=\"a:9100\", job=\"node\"} 0E+00, {__name__=\"up\", instance=\"b:9100\", job=\"node\"} 0E+00",
+		"firing instances of host-up:\n      want: {instance=\"a:9100\", job=\"node\", severity=\"critical\"} annotations {summary=\"a:9100 is down\"}\n" +
+			"      got:  {instance=\"a:9100\", job=\"node\", severity=\"critical\"} annotations {summary=\"a:9100 is down\"}; {instance=\"b:9100\", job=\"node\", severity=\"critical\"} annotations {summary=\"b:9100 is down\"}",
 	} {
 		if len(res[i].Failures) != 1 || res[i].Failures[0] != want {
 			t.Errorf("%s: %q\nwant %q", res[i].Name, res[i].Failures, want)

@@ -71,6 +71,41 @@ func (e *env) checkStates(t Test) []string {
 	return fails
 }
 
+// checkAlerts compares the firing instances of each assert named in
+// alerts with the expected set, labels and annotations exactly.
+func (e *env) checkAlerts(t Test) []string {
+	var fails []string
+	insts := e.eng.Instances()
+	for _, a := range t.Alerts {
+		var got, want []string
+		for _, in := range insts {
+			if in.Assert != a.Assert {
+				continue
+			}
+			switch in.State {
+			case assertd.Violated, assertd.Remediating, assertd.Escalated:
+			default:
+				continue
+			}
+			got = append(got, alertString(in.Labels, e.eng.Annotations(in)))
+		}
+		for _, f := range a.Firing {
+			want = append(want, alertString(f.Labels, f.Annotations))
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			fails = append(fails, fmt.Sprintf("firing instances of %s:\n      want: %s\n      got:  %s", a.Assert,
+				orNothing(strings.Join(want, "; ")), orNothing(strings.Join(got, "; "))))
+		}
+	}
+	return fails
+}
+
+func alertString(ls, ann map[string]string) string {
+	return assertd.Labels(ls).String() + " annotations " + assertd.Labels(ann).String()
+}
+
 // checkExprs evaluates the test's expressions at now against the input
 // series: the samples returned must be exactly the expected ones.
 func (e *env) checkExprs(ctx context.Context, ti int, now time.Time) []string {

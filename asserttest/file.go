@@ -114,6 +114,24 @@ type Test struct {
 	// Exprs are PromQL expressions evaluated at the test's time against the
 	// input series, with the samples they must return (all of them).
 	Exprs []ExprExpect `yaml:"exprs"`
+	// Alerts are promtool's exp_alerts: exactly these instances of an
+	// assert are firing (violated, remediating or escalated; pending ones
+	// are not firing, as in Prometheus), with exactly these labels and
+	// annotations.
+	Alerts []AlertsExpect `yaml:"alerts"`
+}
+
+// AlertsExpect lists every firing instance of an assert.
+type AlertsExpect struct {
+	Assert string         `yaml:"assert"`
+	Firing []FiringExpect `yaml:"firing"`
+}
+
+// FiringExpect is one firing instance: all its labels (the assert's
+// included) and all its rendered annotations.
+type FiringExpect struct {
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
 }
 
 // ExprExpect is promtool's promql_expr_test at the test's time.
@@ -292,6 +310,9 @@ func Load(path string) (*Loaded, strictyaml.Errors) {
 			if !slices.Contains([]string{"ok", "pending", "violated", "remediating", "escalated", "uncertain", "silenced"}, s.State) {
 				errs.Add(pos.Of("tests", i, "states", j, "state"), "state must be ok, pending, violated, remediating, escalated, uncertain or silenced")
 			}
+		}
+		for j, a := range t.Alerts {
+			known(pos.Of("tests", i, "alerts", j, "assert"), "assert", a.Assert, asserts)
 		}
 		for j, r := range t.Runs {
 			known(pos.Of("tests", i, "runs", j, "remediation"), "remediation", r.Remediation, rems)

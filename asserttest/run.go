@@ -55,6 +55,7 @@ type env struct {
 	hb     *heartbeat.Tracker
 	chans  map[string]*fakeChannel
 	closer []func()
+	loaded int // input steps appended so far
 }
 
 // RunFile runs the tests of one file. Load errors are returned, not results.
@@ -89,6 +90,9 @@ func RunFile(ctx context.Context, path string) ([]Result, error) {
 		until := origin.Add(t.At.Std())
 		for !now.After(until) {
 			e.clock.Set(now)
+			if err := e.loadSeries(ctx, now); err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
 			for len(pings) > 0 && !origin.Add(pings[0].At.Std()).After(now) {
 				if err := e.ping(ctx, pings[0]); err != nil {
 					return nil, err
@@ -185,9 +189,6 @@ func setup(ctx context.Context, l *Loaded) (_ *env, err error) {
 	}
 	e.closer = append(e.closer, func() { _ = e.app.Stop(context.WithoutCancel(ctx)) }) // a test run keeps nothing after it
 	e.eng, e.runner, e.del, e.hb = e.app.Engine(), e.app.Runner(), e.app.Deliverer(), e.app.Heartbeats()
-	if err := e.loadSeries(ctx); err != nil {
-		return nil, err
-	}
 	return e, nil
 }
 
@@ -288,9 +289,11 @@ func (e *env) close() {
 	}
 }
 
-// loadSeries appends the input series in time order (the TSDB's head only
-// takes recent samples, so all series advance together).
-func (e *env) loadSeries(ctx context.Context) error {
+// loadSeries appends the input samples up to till that are not in yet, in
+// time order (the TSDB's head only takes recent samples, so all series
+// advance together), as promtool's lazy loader does: over a long test the
+// embedded TSDB's retention then never drops what an evaluation reads.
+func (e *env) loadSeries(ctx context.Context, till time.Time) error {
 	interval := e.l.file.Interval.Std()
 	if interval <= 0 {
 		interval = time.Minute
@@ -299,7 +302,8 @@ func (e *env) loadSeries(ctx context.Context) error {
 	for _, s := range e.l.series {
 		steps = max(steps, len(s.values))
 	}
-	for i := range steps {
+	for ; e.loaded < steps && !e.l.origin.Add(time.Duration(e.loaded)*interval).After(till); e.loaded++ {
+		i := e.loaded
 		ap := e.app.Embedded().Appendable().Appender(ctx)
 		ts := e.l.origin.Add(time.Duration(i) * interval).UnixMilli()
 		for _, s := range e.l.series {
@@ -343,6 +347,7 @@ func (e *env) ping(ctx context.Context, p Ping) error {
 func (e *env) check(ctx context.Context, ti int, now time.Time) []string {
 	t := e.l.file.Tests[ti]
 	fails := e.checkStates(t)
+	fails = append(fails, e.checkAlerts(t)...)
 	fails = append(fails, e.checkExprs(ctx, ti, now)...)
 	if len(t.Runs) > 0 {
 		runs, _ := e.st.Runs(ctx, store.RunFilter{})

@@ -118,10 +118,14 @@ tests:
 	return r, nil
 }
 
-// PromtoolResult holds the medians of the promtool rows.
+// PromtoolResult holds the medians of the promtool rows: wall time, and
+// the process's CPU time (user+system), which a loaded machine disturbs
+// less.
 type PromtoolResult struct {
-	AssertdTest, PromtoolTest   time.Duration
-	AssertdCheck, PromtoolCheck time.Duration
+	AssertdTest, PromtoolTest         time.Duration
+	AssertdCheck, PromtoolCheck       time.Duration
+	AssertdTestCPU, PromtoolTestCPU   time.Duration
+	AssertdCheckCPU, PromtoolCheckCPU time.Duration
 	// CheckErr is set when assertd check did not accept the rule file.
 	CheckErr string
 }
@@ -130,8 +134,9 @@ type PromtoolResult struct {
 // test file and `assertd check` against `promtool check rules` on the rule
 // file, each as a process, round-robin over rounds; both must pass.
 func MeasurePromtool(ctx context.Context, r *PromtoolRig, rounds int) (PromtoolResult, error) {
-	var at, pt, ac, pc []time.Duration
+	var at, pt, ac, pc, atc, ptc, acc, pcc []time.Duration
 	var res PromtoolResult
+	cpuOf := map[*[]time.Duration]*[]time.Duration{&at: &atc, &pt: &ptc, &ac: &acc, &pc: &pcc}
 	timed := func(into *[]time.Duration, mustPass bool, name string, args ...string) error {
 		var out bytes.Buffer
 		cmd := exec.CommandContext(ctx, name, args...)
@@ -139,6 +144,9 @@ func MeasurePromtool(ctx context.Context, r *PromtoolRig, rounds int) (PromtoolR
 		start := time.Now()
 		err := cmd.Run()
 		*into = append(*into, time.Since(start))
+		if cmd.ProcessState != nil {
+			*cpuOf[into] = append(*cpuOf[into], cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+		}
 		if err != nil {
 			if !mustPass {
 				res.CheckErr = strings.TrimSpace(out.String())
@@ -162,5 +170,7 @@ func MeasurePromtool(ctx context.Context, r *PromtoolRig, rounds int) (PromtoolR
 	}
 	res.AssertdTest, res.PromtoolTest = median(at), median(pt)
 	res.AssertdCheck, res.PromtoolCheck = median(ac), median(pc)
+	res.AssertdTestCPU, res.PromtoolTestCPU = median(atc), median(ptc)
+	res.AssertdCheckCPU, res.PromtoolCheckCPU = median(acc), median(pcc)
 	return res, nil
 }

@@ -301,6 +301,10 @@ func promtoolRows(ctx context.Context, t *testing.T, tab *Table) {
 		Value: secs(p.AssertdTest), Baseline: secs(p.PromtoolTest), Ratio: ratio, Goal: "≤ 1.0×", Met: met(ratio <= 1),
 		Bench: "Promtool/test/assertd", Nanos: float64(p.AssertdTest)})
 	tab.Add(hidden(Row{Bench: "Promtool/test/promtool", Nanos: float64(p.PromtoolTest)}))
+	cpu := p.AssertdTestCPU.Seconds() / p.PromtoolTestCPU.Seconds()
+	tab.Add(Row{Row: "promtool test", What: "  process CPU (user+system)", Value: secs(p.AssertdTestCPU), Baseline: secs(p.PromtoolTestCPU),
+		Ratio: cpu, Goal: "≤ 1.0×", Met: met(cpu <= 1), Bench: "Promtool/test/assertd-cpu", Nanos: float64(p.AssertdTestCPU)})
+	tab.Add(hidden(Row{Bench: "Promtool/test/promtool-cpu", Nanos: float64(p.PromtoolTestCPU)}))
 	ratio = p.AssertdCheck.Seconds() / p.PromtoolCheck.Seconds()
 	what := fmt.Sprintf("assertd check vs promtool check rules: %d alerting rules in %d groups", r.NRules, r.NRules/10)
 	row := Row{Row: "promtool check", What: what, Value: secs(p.AssertdCheck), Baseline: secs(p.PromtoolCheck), Ratio: ratio,
@@ -311,4 +315,8 @@ func promtoolRows(ctx context.Context, t *testing.T, tab *Table) {
 	}
 	tab.Add(row)
 	tab.Add(hidden(Row{Bench: "Promtool/check/promtool", Nanos: float64(p.PromtoolCheck)}))
+	cpu = p.AssertdCheckCPU.Seconds() / p.PromtoolCheckCPU.Seconds()
+	tab.Add(Row{Row: "promtool check", What: "  process CPU (user+system)", Value: secs(p.AssertdCheckCPU), Baseline: secs(p.PromtoolCheckCPU),
+		Ratio: cpu, Goal: "≤ 1.0×", Met: met(cpu <= 1 && p.CheckErr == ""), Bench: "Promtool/check/assertd-cpu", Nanos: float64(p.AssertdCheckCPU)})
+	tab.Add(hidden(Row{Bench: "Promtool/check/promtool-cpu", Nanos: float64(p.PromtoolCheckCPU)}))
 }
