@@ -47,6 +47,9 @@ type Alert struct {
 	// EndsAt is when it resolved; zero while it is active.
 	EndsAt       time.Time `json:"endsAt,omitzero"`
 	GeneratorURL string    `json:"generatorURL,omitempty"`
+	// ExternalURL is where its sender is reached: the externalURL of the
+	// Alertmanager that sent it ("" for rules).
+	ExternalURL string `json:"externalURL,omitempty"`
 	// Fingerprint is Prometheus' fingerprint of Labels (as Alertmanager
 	// shows it); Update and Replace fill it in.
 	Fingerprint string `json:"fingerprint"`

@@ -12,6 +12,7 @@ import (
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
+	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/store"
 )
 
@@ -70,3 +71,7 @@ func (a *App) Gatherer() prometheus.Gatherer { return a.o.Gatherer }
 
 // Alerts is the alert feed that alert-triggered asserts read.
 func (a *App) Alerts() *alerts.Feed { return a.feed }
+
+// Rules is the evaluator of the Prometheus rule files (built by New, run by
+// Start; a driver without a listener may run it itself).
+func (a *App) Rules() *promrules.Evaluator { return a.rules }

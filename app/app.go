@@ -26,6 +26,7 @@ import (
 
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/alerts"
+	"github.com/assertd/assertd/alerts/amclient"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
@@ -134,24 +135,28 @@ type App struct {
 	log *slog.Logger
 	now func() time.Time
 
-	st    store.Store
-	ownSt bool
-	emb   *sources.Embedded
-	hb    *heartbeat.Tracker
-	feed  *alerts.Feed
-	// ruleFeed is the feed as asserts read it, with the rules' failures.
+	st      store.Store
+	ownSt   bool
+	emb     *sources.Embedded
+	hb      *heartbeat.Tracker
+	feed    *alerts.Feed
+	states  *sources.StateRecorder
+	del     *notifiers.Deliverer
+	runner  *remediations.Runner
+	eng     *engine.Engine
+	access  *web.Access
+	lc      *web.ListenerConfig // nil without --web.config.file
+	chatops *web.ChatOps
+	handler http.Handler
+
+	// The Prometheus rule files: their evaluator, their groups' last
+	// outcomes, and the alert feed as asserts read it (with the rules'
+	// failures); how long the rules may stay silent (three intervals of the
+	// slowest group).
+	rules       *promrules.Evaluator
+	ruleAlerts  *ruleAlerts
 	ruleFeed    *ruleFeed
-	ruleSilence atomic.Int64 // how long the rules may stay silent, 3 intervals of the slowest group
-	del         *notifiers.Deliverer
-	runner      *remediations.Runner
-	eng         *engine.Engine
-	access      *web.Access
-	lc          *web.ListenerConfig // nil without --web.config.file
-	chatops     *web.ChatOps
-	handler     http.Handler
-	// The Prometheus rule files' evaluator and its groups' last outcomes.
-	rules      *promrules.Evaluator
-	ruleAlerts *ruleAlerts
+	ruleSilence atomic.Int64
 
 	reloadMu sync.Mutex // one reload at a time; closed
 	closed   bool       // Stop released the components
@@ -241,6 +246,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	a.states = sources.NewStateRecorder(a.emb.Appendable())
 	srcs, err := a.buildSources(set)
 	if err != nil {
 		return nil, err
@@ -265,7 +271,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: the engine builds it.
-	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.ruleFeed, After: o.Clock.After,
+	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.ruleFeed, After: o.Clock.After, Silencer: amclient.Silencer{},
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency, AlignedAt: o.AlignEvaluations,
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
@@ -293,7 +299,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	if a.handler, err = web.New(web.Deps{
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
-		Pings: a.hb.Handler(a.now), Rules: func() any { return a.rules.API() }, RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
+		Pings: a.hb.Handler(a.now), Rules: func() any { return a.rules.API() }, RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now), Alerts: a.feed, PromAPI: a.emb.PromAPI(a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
 	}); err != nil {
 		return nil, err
@@ -393,6 +399,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.goPart(func() error { return a.eng.Run(runCtx) })
 	a.rules.Start(runCtx)
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
+	a.goPart(func() error { a.recordStates(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
 	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
 	a.log.Info("assertd running", "listen", ln.Addr().String(), "tls", tlsOn, "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())

@@ -2,6 +2,10 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/assertd/assertd/internal/fakeclock"
+	"github.com/assertd/assertd/internal/testprom"
 	"github.com/assertd/assertd/sources/promrules"
 )
 
@@ -67,6 +72,31 @@ func TestReloadPrometheusRules(t *testing.T) {
 		t.Fatalf("first evaluation: %+v", ev)
 	}
 	active := ev.Alerts[0].ActiveAt
+	// The rule and its alert, with the rule's identity, in the API and the UI.
+	for _, path := range []string{"/api/v1/rules", "/rules"} {
+		rec := httptest.NewRecorder()
+		ta.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		body := rec.Body.String()
+		for _, want := range []string{"rules-pg.yaml", "PgDown", "v1 db-1", "firing"} {
+			if rec.Code != 200 || !strings.Contains(body, want) {
+				t.Errorf("GET %s: %d, want %q in\n%s", path, rec.Code, want, body)
+			}
+		}
+	}
+	{
+		rec := httptest.NewRecorder()
+		ta.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/rules", nil))
+		var body struct {
+			Data promrules.RulesView `json:"data"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || len(body.Data.Groups) != 1 || len(body.Data.Groups[0].Rules) != 1 {
+			t.Fatalf("GET /api/v1/rules: %v\n%s", err, rec.Body.String())
+		}
+		id := body.Data.Groups[0].Rules[0].RuleID
+		if id != (promrules.RuleID{File: filepath.Join(ta.dir, "rules-pg.yaml"), Group: "db", Index: 1, Name: "PgDown"}) {
+			t.Errorf("the rule's identity: %+v", id)
+		}
+	}
 
 	// A broken file: refused, with its position; v1 keeps running.
 	ta.write("rules-pg.yaml", strings.Replace(promRulesV1, "pg_up == 0", "pg_up ==", 1))
@@ -96,4 +126,19 @@ func TestReloadPrometheusRules(t *testing.T) {
 	if g := ta.rules.Groups(); len(g) != 0 || len(ta.ruleAlerts.Evaluations()) != 0 {
 		t.Fatalf("groups after the file went: %v, outcomes %v", g, ta.ruleAlerts.Evaluations())
 	}
+	// Two intervals later its ALERTS series is marked stale, as Prometheus
+	// marks a removed group's series (without: it would show for the 5m of
+	// the lookback).
+	at := first.Add(4 * time.Minute)
+	if v, err := ta.Embedded().Query(context.Background(), "ALERTS", at); err != nil || len(v.Samples) != 1 {
+		t.Fatalf("ALERTS before the stale marker: %+v %v", v, err)
+	}
+	clock.Set(at)
+	testprom.Eventually(t, 10*time.Second, func() error {
+		v, err := ta.Embedded().Query(context.Background(), "ALERTS", at)
+		if err != nil || len(v.Samples) != 0 {
+			return fmt.Errorf("ALERTS of the removed group at %s: %+v %v", at, v, err)
+		}
+		return nil
+	})
 }

@@ -20,6 +20,7 @@ import (
 //     evaluation failed is uncertain (its source errs), never quiet;
 //   - an alert goes to the first binding whose selector it matches, so that
 //     overlapping bindings do not act twice on one alert.
+//
 // installRules puts n in force in the evaluator and the feed.
 func (a *App) installRules(n *promrules.Next, set *config.Set) {
 	a.rules.Apply(n)

@@ -19,6 +19,7 @@ import (
 type Trigger struct {
 	Alertmanager string           `yaml:"alertmanager" jsonschema_description:"Selector over the alerts Alertmanager posts to /api/v1/alertmanager, such as '{alertname=\"PostgresqlDown\"}'."`
 	Rules        string           `yaml:"rules" jsonschema_description:"Selector over the alerts of the Prometheus rule files assertd evaluates, such as '{alertname=\"PostgresqlDown\"}'."`
+	Silence      assertd.Duration `yaml:"silence" jsonschema_description:"alertmanager only: while a run fixes the alert, silence it in the Alertmanager that sent it (its externalURL), for at most this long; the silence is expired when the run ends."`
 	StaleAfter   assertd.Duration `yaml:"stale_after" jsonschema_description:"A firing alert its sender has not reported again for this long is uncertain (default for alertmanager: 4h10m, its default repeat_interval and group_interval; set it above yours)."`
 }
 
@@ -53,6 +54,9 @@ type CompiledTrigger struct {
 	// StaleAfter: a firing alert not reported again for this long is
 	// uncertain (0: only the sender's own allowance is judged).
 	StaleAfter time.Duration
+	// Silence: while a run fixes an alert, it is silenced in the
+	// Alertmanager that sent it, for at most this long (0: not silenced).
+	Silence time.Duration
 	// ResolvedWithin: a verify waits this long for the alert to resolve
 	// (0: it does not wait for it).
 	ResolvedWithin time.Duration
@@ -91,7 +95,7 @@ func (c *Compiled) compileTrigger(loc strictyaml.Loc, def Defaults, errs *strict
 		errs.Add(at("verify"), "verify: belongs to an assert with trigger:; for a query assert a remediation's verify step re-evaluates expect")
 		return
 	}
-	t := &CompiledTrigger{StaleAfter: a.Trigger.StaleAfter.Std()}
+	t := &CompiledTrigger{StaleAfter: a.Trigger.StaleAfter.Std(), Silence: a.Trigger.Silence.Std()}
 	c.Trigger = t
 	switch {
 	case a.Trigger.Alertmanager != "" && a.Trigger.Rules != "":
@@ -112,6 +116,12 @@ func (c *Compiled) compileTrigger(loc strictyaml.Loc, def Defaults, errs *strict
 			errs.Add(at("trigger", t.Sender), "trigger %s: %v", t.Sender, err)
 		}
 		t.Matchers, t.Set = ms, assertd.NewMatcherSet(ms)
+	}
+	switch {
+	case a.Trigger.Silence < 0 || (a.Trigger.Silence == 0 && loc.Has("trigger", "silence")):
+		errs.Add(at("trigger", "silence"), "silence must be more than 0s, such as silence: 1h (the longest a run may keep the alert silenced)")
+	case a.Trigger.Silence > 0 && t.Sender != alerts.SenderAlertmanager:
+		errs.Add(at("trigger", "silence"), "silence: silences the alert in the Alertmanager that sent it: it needs alertmanager:, not %s:", t.Sender)
 	}
 	if a.Trigger.StaleAfter < 0 || (a.Trigger.StaleAfter == 0 && loc.Has("trigger", "stale_after")) {
 		errs.Add(at("trigger", "stale_after"), "stale_after must be more than 0s, such as stale_after: 4h10m (above Alertmanager's repeat_interval + group_interval)")

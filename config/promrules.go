@@ -139,13 +139,15 @@ func (s *Set) addPromRules(file string, data []byte) strictyaml.Errors {
 			errs.Add(pos, "%v", err)
 			continue
 		}
-		errs.Append(ruleFileError(file, data, err))
+		for _, e := range ruleFileError(file, data, err) {
+			if e.Pos.Line == 0 {
+				e.Pos = f.groupOf(e.Msg, file)
+			}
+			errs = append(errs, e)
+		}
 	}
 	if groups == nil {
 		return errs
-	}
-	if len(groups.Groups) == 0 && len(errs) == 0 {
-		errs.Add(strictyaml.Pos{File: file, Line: 1, Col: 1}, "groups: is empty: a Prometheus rule file lists groups, such as groups: [{name: api, rules: [...]}]")
 	}
 	s.PromRules = append(s.PromRules, f)
 	return errs
@@ -166,6 +168,25 @@ func (f *PromRuleFile) ruleOf(err error) (strictyaml.Pos, bool) {
 		}
 	}
 	return strictyaml.Pos{}, false
+}
+
+var groupRef = regexp.MustCompile(`group(?:name)?:? "((?:[^"\\]|\\.)*)"`)
+
+// groupOf finds the group an error without a position names (the last of
+// that name: a repeated name is reported at its repetition), else the top
+// of the file.
+func (f *PromRuleFile) groupOf(msg, file string) strictyaml.Pos {
+	pos := strictyaml.Pos{File: file, Line: 1, Col: 1}
+	m := groupRef.FindStringSubmatch(msg)
+	if f == nil || m == nil {
+		return pos
+	}
+	for i, g := range f.Groups.Groups {
+		if g.Name == m[1] {
+			pos = f.GroupPos[i]
+		}
+	}
+	return pos
 }
 
 // ruleFileError turns one of rulefmt's errors into file:line:col errors.
@@ -368,10 +389,11 @@ func checkPromRules(set *Set) strictyaml.Errors {
 	if cfg == nil {
 		return nil
 	}
+	errs.Append(checkBindingVerifies(set))
 	pr := cfg.PrometheusRules
 	remote := pr.Source != "" && pr.Source != EmbeddedName
 	if !remote || pr.RemoteWrite != nil {
-		return nil
+		return errs
 	}
 	for _, f := range set.PromRules {
 		for i, g := range f.Groups.Groups {
@@ -379,6 +401,30 @@ func checkPromRules(set *Set) strictyaml.Errors {
 				if r.Record != "" {
 					errs.Add(f.RulePos[i][j], "recording rule %s cannot be written: the rules query the remote source %s, and assertd writes recording rules to the embedded TSDB only when it is the source; set prometheus_rules.remote_write: {url: ...} to remote-write them, or keep this rule in Prometheus", r.Record, pr.Source)
 				}
+			}
+		}
+	}
+	return errs
+}
+
+// checkBindingVerifies refuses a verify step on a binding's assert whose
+// timeout would end it before the alert may resolve.
+func checkBindingVerifies(set *Set) strictyaml.Errors {
+	var errs strictyaml.Errors
+	within := map[string]time.Duration{}
+	for _, b := range set.Bindings {
+		if b.Assert != nil && b.Assert.Trigger != nil {
+			within[b.Assert.Name] = b.Assert.Trigger.ResolvedWithin
+		}
+	}
+	for _, r := range set.Remediations {
+		for i, st := range r.Steps {
+			if st.Kind != "verify" || st.Step.Verify == nil {
+				continue
+			}
+			if w, ok := within[st.Step.Verify.Assert]; ok && w > 0 && st.Timeout <= w {
+				errs.Add(r.Loc.At("steps", i, "timeout"), "verify step %s of %s waits up to resolved_within %s for the alert of binding %s to resolve, longer than its timeout %s: set timeout: above it, such as timeout: %s, or a shorter verify: {resolved_within: ...} on the binding",
+					st.Name, r.Name, assertd.Duration(w), st.Step.Verify.Assert, assertd.Duration(st.Timeout), assertd.Duration(w+30*time.Second))
 			}
 		}
 	}

@@ -31,23 +31,32 @@ func TestPrometheusRuleFiles(t *testing.T) {
 `
 	for _, tc := range []struct {
 		name, cfg, rules string
+		rem              bool     // with rem.yaml, a remediation verifying PgDown
 		want             []string // substrings of the errors, in order; none: it loads
 	}{
-		{"loads", "", good, nil},
-		{"bad expression", "", strings.Replace(good, "pg_up == 0", "pg_up ==", 1), []string{"rules.yml:11:15: group \"db\", rule 2, \"PgDown\": could not parse expression"}},
-		{"unknown key", "", strings.Replace(good, "for: 5m", "for: 5m\n        severity: page", 1), []string{"rules.yml:13:9: field severity not found in a Prometheus rule (record or alert"}},
-		{"bad template", "", strings.Replace(good, "{{ $labels.instance }}", "{{ $labels.instance", 1), []string{"rules.yml:10:9: group \"db\", rule 2, \"PgDown\": annotation \"summary\": template: __alert_PgDown:1: function \"down\" not defined"}},
+		{"loads", "", good, false, nil},
+		{"bad expression", "", strings.Replace(good, "pg_up == 0", "pg_up ==", 1), false, []string{"rules.yml:11:15: group \"db\", rule 2, \"PgDown\": could not parse expression"}},
+		{"unknown key", "", strings.Replace(good, "for: 5m", "for: 5m\n        severity: page", 1), false, []string{"rules.yml:13:9: field severity not found in a Prometheus rule (record or alert"}},
+		{"bad template", "", strings.Replace(good, "{{ $labels.instance }}", "{{ $labels.instance", 1), false, []string{"rules.yml:10:9: group \"db\", rule 2, \"PgDown\": annotation \"summary\": template: __alert_PgDown:1: function \"down\" not defined"}},
 		{"recording rule on a remote source", "sources: {prometheus: [{name: prom, url: \"http://127.0.0.1:9\"}]}\nprometheus_rules: {source: prom}\n", good,
-			[]string{"rules.yml:8:9: recording rule job:pg_up:sum cannot be written: the rules query the remote source prom"}},
+			false, []string{"rules.yml:8:9: recording rule job:pg_up:sum cannot be written: the rules query the remote source prom"}},
 		{"remote_write on the embedded source", "prometheus_rules: {remote_write: {url: \"http://127.0.0.1:9/api/v1/write\"}}\n", good,
-			[]string{"assertd.yaml:2:34: remote_write is for rules on a remote source"}},
+			false, []string{"assertd.yaml:2:34: remote_write is for rules on a remote source"}},
 		{"bad binding", "prometheus_rules:\n  bindings:\n    - {match: 'alertname=\"PgDown\"', remediate: nope, no_data: ok}\n", good,
-			[]string{"assertd.yaml:4:7: assert \"binding-1\" names no escalation policy", "assertd.yaml:4:15: match must be a selector",
-				"assertd.yaml:4:48: unknown remediation \"nope\"", "assertd.yaml:4:54: unknown key \"no_data\": a rule that cannot be evaluated makes the alerts it could raise uncertain"}},
+			false, []string{"assertd.yaml:4:7: assert \"binding-1\" names no escalation policy", "assertd.yaml:4:15: match must be a selector",
+				"assertd.yaml:4:48: unknown remediation \"nope\"; the remediations are: none", "assertd.yaml:4:54: unknown key \"no_data\": a rule that cannot be evaluated makes the alerts it could raise uncertain"}},
+		{"verify step shorter than resolved_within", "defaults: {escalate: ops}\nnotifiers: [{name: c, console: {}}]\nescalation_policies: [{name: ops, levels: [{notify: [c]}]}]\n" +
+			"prometheus_rules:\n  bindings:\n    - {match: '{alertname=\"PgDown\"}', remediate: fix}\n", good,
+			true, []string{"rem.yaml:4:9: verify step verify of fix waits up to resolved_within 5m for the alert of binding PgDown to resolve, longer than its timeout 30s: set timeout: above it, such as timeout: 5m30s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			os.WriteFile(filepath.Join(dir, "assertd.yaml"), []byte("files: [rules.yml]\n"+tc.cfg), 0o644)
+			files := "files: [rules.yml]\n"
+			if tc.rem {
+				files = "files: [rules.yml, rem.yaml]\n"
+				os.WriteFile(filepath.Join(dir, "rem.yaml"), []byte("remediations:\n  - name: fix\n    steps:\n      - {name: verify, verify: PgDown}\n"), 0o644)
+			}
+			os.WriteFile(filepath.Join(dir, "assertd.yaml"), []byte(files+tc.cfg), 0o644)
 			os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(tc.rules), 0o644)
 			set, errs := Load(filepath.Join(dir, "assertd.yaml"))
 			var got []string

@@ -55,7 +55,10 @@ type Options struct {
 	// Alerts is the alert feed of alert-triggered asserts (nil: they are
 	// uncertain).
 	Alerts AlertFeed
-	Now    func() time.Time // default time.Now
+	// Silencer silences an alert in Alertmanager while a run fixes it
+	// (trigger: {silence: …}); nil: nothing is silenced.
+	Silencer AlertSilencer
+	Now      func() time.Time // default time.Now
 	// After waits on the clock of Now (default time.After): a verify that
 	// waits for an alert to resolve uses it.
 	After      func(time.Duration) <-chan time.Time
@@ -109,6 +112,9 @@ type Engine struct {
 
 	silenceMu sync.Mutex
 	matchers  map[string]*assertd.MatcherSet // silence ID → its matchers, compiled (silences.go)
+
+	amMu       sync.Mutex
+	amSilenced map[string][]amSilence // assert/fingerprint → alerts silenced in Alertmanager by its run (alerts.go)
 }
 
 // New loads the instances stored by an earlier run, turns runs left running
@@ -132,7 +138,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		o.Retention = store.DefaultRetention
 	}
 	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{},
-		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, floods: map[string]*flood{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
+		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, amSilenced: map[string][]amSilence{}, floods: map[string]*flood{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
 	e.sources = o.Sources
@@ -419,7 +425,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		}
 	}
 	for _, w := range todo {
-		w.t.silenced = matchSilence(silences, w.t.Labels)
+		w.t.silenced = matchSilence(silences, w.t.Assert, w.t.Labels)
 		w.t.Silenced = w.t.silenced
 	}
 	e.mu.Unlock()

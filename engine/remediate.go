@@ -45,7 +45,11 @@ type NewRemediator func(host remediations.Host) Remediator
 type RunResult = assertd.RunResult
 
 func (e *Engine) startRun(ctx context.Context, a *asserts.Compiled, d assertd.Decision, in assertd.Instance) {
-	e.rem.Start(ctx, d, in, func(r RunResult) { e.runFinished(context.WithoutCancel(ctx), a.Name, in.Fingerprint, r) })
+	unsilence := e.silenceAlerts(ctx, a, d, in)
+	e.rem.Start(ctx, d, in, func(r RunResult) {
+		unsilence(context.WithoutCancel(ctx))
+		e.runFinished(context.WithoutCancel(ctx), a.Name, in.Fingerprint, r)
+	})
 }
 
 // runFinished moves an instance whose run ended: verified → ok with an

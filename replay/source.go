@@ -18,7 +18,7 @@ import (
 // RangeSource is a source that answers range queries: sources.Remote and
 // sources.ReadOnly.
 type RangeSource interface {
-	QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]sources.Series, error)
+	QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]sources.RangeSeries, error)
 }
 
 // window is the replayed stretch of time: evaluations happen at From,

@@ -21,18 +21,18 @@ type fakeRange struct {
 	down  [2]time.Time
 }
 
-func (f *fakeRange) QueryRange(_ context.Context, q string, start, end time.Time, step time.Duration) ([]sources.Series, error) {
+func (f *fakeRange) QueryRange(_ context.Context, q string, start, end time.Time, step time.Duration) ([]sources.RangeSeries, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, fmt.Sprintf("%s %s", q, start.Format("15:04")))
 	f.mu.Unlock()
 	if !start.Before(f.down[0]) && start.Before(f.down[1]) {
 		return nil, errors.New("connection refused")
 	}
-	s := sources.Series{Labels: assertd.Labels{"q": q}}
+	s := sources.RangeSeries{Labels: assertd.Labels{"q": q}}
 	for t := start; !t.After(end); t = t.Add(step) {
 		s.T, s.V = append(s.T, t.UnixMilli()), append(s.V, float64(t.Unix()))
 	}
-	return []sources.Series{s}, nil
+	return []sources.RangeSeries{s}, nil
 }
 
 func TestHistory(t *testing.T) {

@@ -12,10 +12,10 @@ import (
 	"github.com/assertd/assertd"
 )
 
-// Series is one series of a range query's result: its labels and its
+// RangeSeries is one series of a range query's result: its labels and its
 // float points in time order (native-histogram points are left out, as an
 // instant query leaves them out).
-type Series struct {
+type RangeSeries struct {
 	Labels assertd.Labels
 	T      []int64 // milliseconds since the epoch
 	V      []float64
@@ -24,7 +24,7 @@ type Series struct {
 // QueryRange evaluates q at start, start+step … end through the API's
 // /api/v1/query_range, with the source's timeout. Its errors are classified
 // as Query's are.
-func (r *Remote) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]Series, error) {
+func (r *Remote) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]RangeSeries, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	val, _, _, err := r.api.QueryRange(ctx, q, v1.Range{Start: start, End: end, Step: step}, v1.WithTimeout(r.timeout))
@@ -35,7 +35,7 @@ func (r *Remote) QueryRange(ctx context.Context, q string, start, end time.Time,
 	if !ok {
 		return nil, fmt.Errorf("%w: source %s: the range query returns a %s", assertd.ErrBadQuery, r.Name, val.Type())
 	}
-	out := make([]Series, 0, len(m))
+	out := make([]RangeSeries, 0, len(m))
 	for _, s := range m {
 		if len(s.Values) == 0 {
 			continue
@@ -44,7 +44,7 @@ func (r *Remote) QueryRange(ctx context.Context, q string, start, end time.Time,
 		for k, v := range s.Metric {
 			ls[string(k)] = string(v)
 		}
-		se := Series{Labels: ls, T: make([]int64, len(s.Values)), V: make([]float64, len(s.Values))}
+		se := RangeSeries{Labels: ls, T: make([]int64, len(s.Values)), V: make([]float64, len(s.Values))}
 		for i, p := range s.Values {
 			se.T[i], se.V[i] = int64(p.Timestamp), float64(p.Value)
 		}
@@ -55,7 +55,7 @@ func (r *Remote) QueryRange(ctx context.Context, q string, start, end time.Time,
 
 // QueryRange evaluates q at start, start+step … end on the directory's
 // TSDB.
-func (r *ReadOnly) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]Series, error) {
+func (r *ReadOnly) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]RangeSeries, error) {
 	qry, err := r.engine.NewRangeQuery(ctx, r.db, nil, q, start, end, step)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", assertd.ErrBadQuery, err)
@@ -69,12 +69,12 @@ func (r *ReadOnly) QueryRange(ctx context.Context, q string, start, end time.Tim
 	if !ok {
 		return nil, fmt.Errorf("%w: the range query returns a %s", assertd.ErrBadQuery, res.Value.Type())
 	}
-	out := make([]Series, 0, len(m))
+	out := make([]RangeSeries, 0, len(m))
 	for _, s := range m {
 		if len(s.Floats) == 0 {
 			continue
 		}
-		se := Series{Labels: fromLabels(s.Metric), T: make([]int64, len(s.Floats)), V: make([]float64, len(s.Floats))}
+		se := RangeSeries{Labels: fromLabels(s.Metric), T: make([]int64, len(s.Floats)), V: make([]float64, len(s.Floats))}
 		for i, p := range s.Floats {
 			se.T[i], se.V[i] = p.T, p.F
 		}

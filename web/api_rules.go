@@ -12,3 +12,15 @@ func (s *server) apiRules(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "data": data})
 }
+
+// rulesData is what the rules page shows: the groups of GET /api/v1/rules.
+func (s *server) rulesData() any {
+	if s.d.Rules == nil {
+		return struct{ Groups []struct{} }{}
+	}
+	return s.d.Rules()
+}
+
+func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "rules", page{Title: "Prometheus rules", Nav: "rules", Data: s.rulesData()})
+}

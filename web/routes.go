@@ -55,6 +55,9 @@ func (s *server) routeTable() []route {
 	if s.d.RemoteWrite != nil {
 		ingest = append(ingest, route{method: "POST", path: writePath, role: roleWrite, api: true, ingest: true, h: s.remoteWrite})
 	}
+	if s.d.Alerts != nil {
+		ingest = append(ingest, route{method: "POST", path: alertmanagerPath, role: roleWrite, api: true, ingest: true, h: s.alertmanagerWebhook})
+	}
 	return append(append(ingest, []route{
 		api("GET", "/healthz", rolePublic, s.healthz),
 		api("GET", "/readyz", rolePublic, s.readyz),
@@ -101,6 +104,7 @@ func (s *server) routeTable() []route {
 		ui("GET", "/instances/{assert}/{fingerprint}", roleRead, s.instancePage),
 		ui("GET", "/runs/{id}", roleRead, s.runPage),
 		ui("GET", "/heartbeats", roleRead, s.heartbeatsPage),
+		ui("GET", "/rules", roleRead, s.rulesPage),
 		ui("GET", "/silences", roleRead, s.silencesPage),
 		ui("GET", "/settings", roleRead, s.settingsPage),
 		ui("GET", "/break-glass", roleRead, s.breakGlassPage),
@@ -112,7 +116,7 @@ func (s *server) routeTable() []route {
 		ui("POST", "/instances/{assert}/{fingerprint}/ack", roleAdmin, s.formAck),
 		ui("POST", "/break-glass", roleAdmin, s.formBreakGlass),
 		ui("POST", "/breaker/close", roleAdmin, s.formCloseBreaker),
-	}...), s.signedRoutes()...)
+	}...), append(append(s.signedRoutes(), s.promRoutes()...), s.amRoutes()...)...)
 }
 
 // mux builds the one handler: every path answers its methods, unknown

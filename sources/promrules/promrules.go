@@ -6,8 +6,10 @@
 // and the for state of alerts is restored from ALERTS_FOR_STATE as
 // Prometheus restores it on start. Only the schedule is assertd's: each
 // group runs on the injected clock, with the timing of Prometheus' own
-// group loop. After each evaluation of a group its alerts and the rules
-// that failed are handed to a callback.
+// group loop. A reload keeps unchanged groups running, hands a changed
+// group's state to its successor and marks a removed group's series stale,
+// as the rule manager does. After each evaluation of a group its alerts and
+// the rules that failed are handed to a callback.
 package promrules
 
 import (
@@ -17,7 +19,6 @@ import (
 	"log/slog"
 	"net/url"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,12 +112,13 @@ type Evaluator struct {
 	metrics *rules.Metrics
 	query   atomic.Pointer[rules.QueryFunc]
 
-	mu      sync.Mutex
-	groups  map[string]*running // by rules.GroupKey
-	loaded  bool                // the first configuration was applied: later groups do not restore
-	started bool
-	ctx     context.Context
-	ext     extern
+	mu       sync.Mutex
+	groups   map[string]*running // by rules.GroupKey
+	loaded   bool                // the first configuration was applied: later groups do not restore
+	started  bool
+	ctx      context.Context
+	stopping chan struct{} // closed by Stop
+	ext      extern
 }
 
 // extern is what the groups of a configuration take from outside the rule
@@ -190,6 +192,7 @@ type Next struct {
 	groups map[string]*rules.Group
 	ext    extern
 	query  rules.QueryFunc
+	opts   *rules.ManagerOptions // of the groups' manager
 }
 
 // Groups counts the groups of n.
@@ -243,7 +246,7 @@ func (e *Evaluator) Prepare(set *config.Set, tg Target) (*Next, error) {
 	e.loader.mu.Unlock()
 	// A manager per configuration, as its options (the external URL
 	// among them) are read by the groups it builds at every evaluation.
-	mgr := rules.NewManager(&rules.ManagerOptions{
+	opts := &rules.ManagerOptions{
 		ExternalURL: extURL,
 		QueryFunc: func(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
 			return (*e.query.Load())(ctx, q, t)
@@ -257,7 +260,8 @@ func (e *Evaluator) Prepare(set *config.Set, tg Target) (*Next, error) {
 		ForGracePeriod:  durationOr(pr.ForGracePeriod.Std(), 10*time.Minute),
 		ResendDelay:     time.Minute,
 		GroupLoader:     e.loader,
-	})
+	}
+	mgr := rules.NewManager(opts)
 	e.mu.Lock()
 	restored := e.loaded
 	e.mu.Unlock()
@@ -268,9 +272,9 @@ func (e *Evaluator) Prepare(set *config.Set, tg Target) (*Next, error) {
 	}
 	groups, errs := mgr.LoadGroups(interval, ext.labels, ext.url, nil, false, names...)
 	if errs != nil {
-		return nil, fmt.Errorf("Prometheus rule files: %w", errors.Join(errs...))
+		return nil, fmt.Errorf("the Prometheus rule files: %w", errors.Join(errs...))
 	}
-	return &Next{groups: groups, ext: ext, query: query}, nil
+	return &Next{groups: groups, ext: ext, query: query, opts: opts}, nil
 }
 
 // Apply puts n in force as Prometheus' rule manager updates its groups: a
@@ -304,6 +308,9 @@ func (e *Evaluator) Apply(n *Next) {
 	}
 	for _, r := range old {
 		r.halt()
+		if e.started {
+			e.markStale(r.g, n.opts)
+		}
 	}
 	e.ext = n.ext
 	e.loaded = true
@@ -327,7 +334,7 @@ func (e *Evaluator) Start(ctx context.Context) {
 	if e.started {
 		return
 	}
-	e.started, e.ctx = true, ctx
+	e.started, e.ctx, e.stopping = true, ctx, make(chan struct{})
 	for _, r := range e.groups {
 		e.start(r)
 	}
@@ -341,7 +348,34 @@ func (e *Evaluator) Stop() {
 		r.halt()
 	}
 	e.groups = map[string]*running{}
+	if e.started {
+		close(e.stopping)
+	}
 	e.started = false
+}
+
+// markStale writes stale markers for the series a removed group wrote at
+// its last evaluation, two intervals after it stopped (so that a rule
+// renamed into another group writes them first), as Prometheus' rule
+// manager does: an empty group of the same name takes its state and
+// evaluates once.
+func (e *Evaluator) markStale(g *rules.Group, opts *rules.ManagerOptions) {
+	stopped := e.o.Clock.Now()
+	if last := g.GetLastEvalTimestamp(); !stopped.After(last) {
+		stopped = last.Add(time.Millisecond) // after the last samples, on a clock that did not move
+	}
+	empty := rules.NewGroup(rules.GroupOptions{Name: g.Name(), File: g.File(), Interval: g.Interval(), Opts: opts})
+	empty.CopyState(g)
+	ctx, done := e.ctx, e.stopping
+	due := e.o.Clock.After(2 * g.Interval()) // from now, not from when the goroutine runs
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+		case <-due:
+			empty.Eval(ctx, stopped)
+		}
+	}()
 }
 
 func (e *Evaluator) start(r *running) {
@@ -459,82 +493,4 @@ func (e *Evaluator) Groups() []*rules.Group {
 		return out[i].Name() < out[j].Name()
 	})
 	return out
-}
-
-// API is the groups in force as Prometheus' GET /api/v1/rules shows them,
-// each rule with its identity (file, group, index from 1).
-func (e *Evaluator) API() RulesView {
-	out := RulesView{Groups: []GroupView{}}
-	for _, g := range e.Groups() {
-		gv := GroupView{Name: g.Name(), File: g.File(), Interval: g.Interval().Seconds(), Limit: g.Limit(),
-			EvaluationTime: g.GetEvaluationTime().Seconds(), LastEvaluation: g.GetLastEvaluation(), Rules: []RuleView{}}
-		for i, r := range g.Rules() {
-			rv := RuleView{RuleID: RuleID{File: g.File(), Group: g.Name(), Index: i + 1, Name: r.Name()}, Query: r.Query().String(),
-				Labels: r.Labels(), Health: string(r.Health()), EvaluationTime: r.GetEvaluationDuration().Seconds(),
-				LastEvaluation: r.GetEvaluationTimestamp(), Type: "recording"}
-			if err := r.LastError(); err != nil {
-				rv.LastError = err.Error()
-			}
-			if ar, ok := r.(*rules.AlertingRule); ok {
-				rv.Type, rv.State = "alerting", ar.State().String()
-				rv.Duration, rv.KeepFiringFor = ar.HoldDuration().Seconds(), ar.KeepFiringFor().Seconds()
-				rv.Annotations = ar.Annotations()
-				rv.Alerts = []AlertView{}
-				for _, a := range ar.ActiveAlerts() {
-					av := AlertView{Labels: a.Labels, Annotations: a.Annotations, State: a.State.String(), ActiveAt: a.ActiveAt,
-						Value: strconv.FormatFloat(a.Value, 'e', -1, 64)}
-					if !a.KeepFiringSince.IsZero() {
-						av.KeepFiringSince = &a.KeepFiringSince
-					}
-					rv.Alerts = append(rv.Alerts, av)
-				}
-			}
-			gv.Rules = append(gv.Rules, rv)
-		}
-		out.Groups = append(out.Groups, gv)
-	}
-	return out
-}
-
-// RulesView is the data of GET /api/v1/rules.
-type RulesView struct {
-	Groups []GroupView `json:"groups"`
-}
-
-// GroupView is one rule group.
-type GroupView struct {
-	Name           string     `json:"name"`
-	File           string     `json:"file"`
-	Interval       float64    `json:"interval"`
-	Limit          int        `json:"limit"`
-	Rules          []RuleView `json:"rules"`
-	EvaluationTime float64    `json:"evaluationTime"`
-	LastEvaluation time.Time  `json:"lastEvaluation"`
-}
-
-// RuleView is one rule, with its identity.
-type RuleView struct {
-	RuleID
-	Type           string        `json:"type"`
-	State          string        `json:"state,omitempty"`
-	Query          string        `json:"query"`
-	Duration       float64       `json:"duration,omitempty"`
-	KeepFiringFor  float64       `json:"keepFiringFor,omitempty"`
-	Labels         labels.Labels `json:"labels"`
-	Annotations    labels.Labels `json:"annotations,omitzero"`
-	Alerts         []AlertView   `json:"alerts,omitempty"`
-	Health         string        `json:"health"`
-	LastError      string        `json:"lastError,omitempty"`
-	EvaluationTime float64       `json:"evaluationTime"`
-	LastEvaluation time.Time     `json:"lastEvaluation"`
-}
-
-// AlertView is one active alert.
-type AlertView struct {
-	Labels          labels.Labels `json:"labels"`
-	Annotations     labels.Labels `json:"annotations"`
-	State           string        `json:"state"`
-	ActiveAt        time.Time     `json:"activeAt"`
-	KeepFiringSince *time.Time    `json:"keepFiringSince,omitempty"`
-	Value           string        `json:"value"`
 }

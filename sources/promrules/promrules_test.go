@@ -167,3 +167,95 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
+
+// TestForStateRestored: after a restart, an alert whose for is at least
+// the grace period takes its active-since back from ALERTS_FOR_STATE as
+// Prometheus restores it: the time it was pending before the restart
+// counts, the time assertd was down does not. Pending 0–3m, down 3–5m,
+// restored after the second evaluation (6m): 12m remain, so it fires at
+// 18m (without the restore: 20m).
+func TestForStateRestored(t *testing.T) {
+	const rule = `groups:
+  - name: db
+    interval: 1m
+    rules:
+      - alert: InstanceDown
+        expr: up == 0
+        for: 15m
+`
+	r := newRig(t, rule)
+	r.series(func(d time.Duration) float64 { return b2f(d < 0) })
+	r.ev.Start(context.Background())
+	for k := 0; k <= 3; k++ {
+		if s := state(r.step(k)); s != "pending" {
+			t.Fatalf("evaluation %d: %s", k, s)
+		}
+	}
+	r.ev.Stop()
+
+	// assertd starts again 2 minutes later on the same TSDB.
+	clock := fakeclock.New(r.first.Add(5 * time.Minute).Add(-time.Second))
+	evals := make(chan promrules.Evaluation, 10)
+	ev2 := promrules.New(promrules.Options{Query: r.emb.RuleQuery(), Queryable: r.emb.Queryable(), Appendable: r.emb.Appendable(),
+		Clock: clock, OnEval: func(e promrules.Evaluation) { evals <- e }})
+	n, err := ev2.Prepare(ruleSet(t, rule), promrules.Target{ExternalURL: extURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev2.Apply(n)
+	ev2.Start(context.Background())
+	t.Cleanup(ev2.Stop)
+	var last promrules.Evaluation
+	restored := time.Unix(r.first.Unix(), 0).Add(r.first.Add(6 * time.Minute).Sub(time.Unix(r.first.Add(3*time.Minute).Unix(), 0)))
+	for k := 5; k <= 18; k++ {
+		clock.Set(r.first.Add(time.Duration(k) * time.Minute))
+		select {
+		case last = <-evals:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no evaluation at %dm", k)
+		}
+		if len(last.Alerts) != 1 {
+			t.Fatalf("at %dm: %+v", k, last)
+		}
+		a := last.Alerts[0]
+		switch {
+		case k <= 6 && !a.ActiveAt.Equal(r.first.Add(5*time.Minute)):
+			// Prometheus restores after the second evaluation.
+			t.Fatalf("at %dm, before the restore: active since %s, want the restart's first evaluation", k, a.ActiveAt)
+		case k >= 7 && !a.ActiveAt.Equal(restored):
+			t.Fatalf("at %dm, after the restore: active since %s, want %s (from ALERTS_FOR_STATE, the outage left out)", k, a.ActiveAt, restored)
+		case k < 18 && a.State != "pending", k == 18 && a.State != "firing":
+			t.Fatalf("at %dm: %s", k, a.State)
+		}
+	}
+}
+
+// TestGroupOptions: a group's query_offset moves its queries back and its
+// labels join the rule's on every alert, as in Prometheus.
+func TestGroupOptions(t *testing.T) {
+	r := newRig(t, `groups:
+  - name: opts
+    interval: 1m
+    query_offset: 2m
+    labels: {team: dba}
+    rules:
+      - alert: Lagged
+        expr: up == 1
+        labels: {severity: page}
+`)
+	// up is 1 until 90s before the first evaluation, 0 after: only a query
+	// 2m back sees it.
+	r.series(func(d time.Duration) float64 { return b2f(d < -90*time.Second) })
+	r.ev.Start(context.Background())
+	ev := r.step(0)
+	if len(ev.Alerts) != 1 {
+		t.Fatalf("alerts %+v: want one (the query 2m back sees up == 1)", ev.Alerts)
+	}
+	want := labels.FromStrings("alertname", "Lagged", "instance", "a", "job", "db", "severity", "page", "team", "dba")
+	if !labels.Equal(ev.Alerts[0].Labels, want) {
+		t.Errorf("labels %s, want %s", ev.Alerts[0].Labels, want)
+	}
+	if ev := r.step(2); len(ev.Alerts) != 0 {
+		t.Errorf("at 2m (the query sees 0s): %+v", ev.Alerts)
+	}
+}

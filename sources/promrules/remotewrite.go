@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -51,7 +52,7 @@ type splitAppender struct {
 }
 
 func isAlertSeries(l labels.Labels) bool {
-	n := l.Get(labels.MetricName)
+	n := l.Get(model.MetricNameLabel)
 	return n == "ALERTS" || n == "ALERTS_FOR_STATE"
 }
 
