@@ -142,5 +142,8 @@ func shift(r *Report, d time.Duration) {
 		for j := range a.Longest {
 			a.Longest[j].From, a.Longest[j].To = a.Longest[j].From.Add(d), a.Longest[j].To.Add(d)
 		}
+		for j := range a.all {
+			a.all[j].From, a.all[j].To = a.all[j].From.Add(d), a.all[j].To.Add(d)
+		}
 	}
 }

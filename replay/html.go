@@ -56,15 +56,16 @@ table{border-collapse:collapse}td,th{padding:.3em .6em;border-bottom:1px solid #
 .note{background:#fff4d6;padding:.3em .6em;margin:.2em 0}.gapnote{background:#eee;padding:.3em .6em;margin:.2em 0}
 svg{display:block}.pending{fill:#f2c94c}.violated,.remediating{fill:#eb5757}.escalated{fill:#9b1c1c}.uncertain{fill:#9b51e0}
 .gap{fill:#bbb;opacity:.6}.page{fill:#111}.run-ok{fill:#27ae60}.run-failed{fill:#eb5757;stroke:#111}
-.axis{fill:#666;font-size:10px}.summary{color:#555;font-size:12px}
+.axis{fill:#666;font-size:10px}.summary{color:#555;font-size:12px;white-space:pre-line}.total{white-space:pre-line}
 </style></head><body>
 <h1>{{.Title}}</h1>
 {{range .Gaps}}<div class="gapnote">Gap in source <b>{{.Source}}</b> {{.From.UTC.Format "Mon 2006-01-02 15:04:05"}} – {{.To.UTC.Format "15:04:05"}}: {{.Reason}}</div>{{end}}
 {{range .Notes}}<div class="note">{{.}}</div>{{end}}
-<p>{{.Total}}</p>
+<p class="total">{{.Total}}</p>
 <table><thead><tr><th>assert</th><th>timeline</th></tr></thead><tbody>
 <tr><td></td><td><svg width="{{.Width}}" height="14">{{range .Ticks}}<text class="axis" x="{{.X}}" y="11">{{.Label}}</text>{{end}}</svg></td></tr>
-{{range .Asserts}}<tr><td><b>{{.Name}}</b><br><span class="summary">{{.Verdict}}<br>{{.Summary}}</span></td>
+{{range .Asserts}}<tr><td><b>{{.Name}}</b><br><span class="summary">{{.Verdict}}
+{{.Summary}}</span></td>
 <td><svg width="{{$.Width}}" height="28" role="img" aria-label="timeline of {{.Name}}">
 <rect x="0" y="9" width="{{$.Width}}" height="10" fill="#e8f5e9"/>
 {{range .Gaps}}<rect class="gap" x="{{.X}}" y="4" width="{{.W}}" height="20"><title>{{.Title}}</title></rect>{{end}}
