@@ -74,10 +74,11 @@ func NewReplayRig(ctx context.Context, dir string, asserts, series int, window, 
 		"remediations.yaml": rems.String(),
 	}
 	// The first n rules alone, for promtool runs on a part of them.
-	head := strings.SplitAfter(rules.String(), "      - record: ")
+	const sep = "      - record: "
+	pieces := strings.Split(rules.String(), sep) // the header, then one rule each
 	for _, n := range []int{20, 40} {
 		if n < asserts {
-			files[fmt.Sprintf("rules-%d.yml", n)] = strings.Join(head[:n+1], "")
+			files[fmt.Sprintf("rules-%d.yml", n)] = strings.Join(pieces[:n+1], sep)
 		}
 	}
 	for name, content := range files {
@@ -161,7 +162,8 @@ func (r *ReplayRig) writeBlocks(ctx context.Context, block time.Duration) error 
 // ProcessRun is one timed process.
 type ProcessRun struct {
 	Wall   time.Duration
-	MaxRSS int64 // bytes
+	CPU    time.Duration // user + system: what a loaded machine disturbs less
+	MaxRSS int64         // bytes
 	Output string
 }
 
@@ -175,6 +177,7 @@ func runProcess(ctx context.Context, dir, name string, args ...string) (ProcessR
 	p := ProcessRun{Wall: time.Since(start), Output: out.String()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		p.MaxRSS = ru.Maxrss * 1024
+		p.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	if err != nil {
 		return p, fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, errb.String())

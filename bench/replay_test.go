@@ -42,8 +42,8 @@ func replayRows(ctx context.Context, t *testing.T, tab *Table) {
 	if !strings.Contains(p.Output, `"pages"`) {
 		t.Fatalf("assertd replay printed no report:\n%.2000s", p.Output)
 	}
-	t.Logf("assertd replay: %s, peak RSS %s", p.Wall.Round(time.Millisecond), mib(p.MaxRSS))
-	var base time.Duration
+	t.Logf("assertd replay: %s (CPU %s), peak RSS %s", p.Wall.Round(time.Millisecond), p.CPU.Round(time.Millisecond), mib(p.MaxRSS))
+	var base, baseCPU time.Duration
 	var rss int64
 	how := "measured"
 	if os.Getenv("ASSERTD_BENCH_REPLAY_FULL") != "" {
@@ -51,7 +51,7 @@ func replayRows(ctx context.Context, t *testing.T, tab *Table) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		base, rss = b.Wall, b.MaxRSS
+		base, baseCPU, rss = b.Wall, b.CPU, b.MaxRSS
 	} else {
 		b20, err := r.Backfill(ctx, prom.URL, 20)
 		if err != nil {
@@ -61,8 +61,8 @@ func replayRows(ctx context.Context, t *testing.T, tab *Table) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		per := (b40.Wall - b20.Wall) / 20
-		base, rss = b20.Wall+per*time.Duration(asserts-20), max(b20.MaxRSS, b40.MaxRSS)
+		line := func(a, b time.Duration) time.Duration { return a + (b-a)/20*time.Duration(asserts-20) }
+		base, baseCPU, rss = line(b20.Wall, b40.Wall), line(b20.CPU, b40.CPU), max(b20.MaxRSS, b40.MaxRSS)
 		how = fmt.Sprintf("20 rules %s, 40 rules %s: extrapolated", b20.Wall.Round(time.Millisecond), b40.Wall.Round(time.Millisecond))
 		t.Logf("promtool backfill: %s to %s for %d", how, base.Round(time.Millisecond), asserts)
 	}
@@ -70,6 +70,10 @@ func replayRows(ctx context.Context, t *testing.T, tab *Table) {
 	tab.Add(Row{Row: "replay", What: fmt.Sprintf("assertd replay 24h at 30s, %d asserts over %dk series vs promtool tsdb create-blocks-from rules on the same queries against the same Prometheus (processes; promtool %s)", asserts, series/1000, how),
 		Value: secs(p.Wall), Baseline: secs(base), Ratio: ratio, Goal: "≤ 1.0×", Met: met(ratio <= 1), Bench: "Replay/24h/assertd", Nanos: float64(p.Wall)})
 	tab.Add(hidden(Row{Bench: "Replay/24h/promtool", Nanos: float64(base)}))
+	cpu := p.CPU.Seconds() / baseCPU.Seconds()
+	tab.Add(Row{Row: "replay", What: "  CPU time (user+system) of the processes", Value: secs(p.CPU), Baseline: secs(baseCPU),
+		Ratio: cpu, Goal: "≤ 1.0×", Met: met(cpu <= 1), Bench: "Replay/24h/assertd-cpu", Nanos: float64(p.CPU)})
+	tab.Add(hidden(Row{Bench: "Replay/24h/promtool-cpu", Nanos: float64(baseCPU)}))
 	tab.Add(Row{Row: "replay", What: "  peak RSS (range queries in chunks of 2h: one chunk per distinct query held)", Value: mib(p.MaxRSS), Baseline: mib(rss),
 		Ratio: float64(p.MaxRSS) / float64(rss), Goal: "(report)", Met: "-", Bench: "Replay/24h/assertd-rss", Nanos: float64(p.MaxRSS), Unit: "B"})
 }
