@@ -13,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/asserttest"
 	"github.com/assertd/assertd/internal/testprom"
+	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/store/sqlite"
 )
 
@@ -260,4 +263,54 @@ func find(r *Report, name string) AssertReport {
 		}
 	}
 	return AssertReport{}
+}
+
+// TestReplayEmbedded replays the incidents from the embedded TSDB in the
+// configured data_dir, as a running assertd would have stored them: the
+// same pages as assertd test.
+func TestReplayEmbedded(t *testing.T) {
+	ctx := context.Background()
+	f := readTestFile(t, incidents)
+	step := mustDuration(t, f.Interval)
+	last := mustDuration(t, f.Tests[len(f.Tests)-1].At)
+	base := time.Now().Add(-2 * 24 * time.Hour).Truncate(time.Hour)
+	cfg := rules(t, "incidents", "http://127.0.0.1:9090", "default: prom", "default: embedded")
+	emb, err := sources.OpenEmbedded(sources.EmbeddedOptions{Dir: sources.TSDBDir(filepath.Join(filepath.Dir(cfg), "data"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := f.series(t, base, "")
+	for i := 0; ; i++ { // in time order across series, as the head takes them
+		app, more := emb.Appendable().Appender(ctx), false
+		for _, s := range series {
+			if i >= len(s.Samples) {
+				continue
+			}
+			more = true
+			b := labels.NewScratchBuilder(len(s.Labels))
+			for _, l := range s.Labels {
+				b.Add(l.Name, l.Value)
+			}
+			b.Sort()
+			if _, err := app.Append(0, b.Labels(), s.Samples[i].Timestamp, s.Samples[i].Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := app.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if !more {
+			break
+		}
+	}
+	if err := emb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(ctx, Options{ConfigPath: cfg, From: base, To: base.Add(last), Step: step})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := f.Tests[len(f.Tests)-1].Pages; !maps.Equal(rep.Total.ByChannel, want) || rep.Total.Remediated != 2 || len(rep.Gaps) != 0 {
+		t.Errorf("from the embedded TSDB: pages %v (assertd test: %v), %d runs, gaps %+v", rep.Total.ByChannel, want, rep.Total.Remediated, rep.Gaps)
+	}
 }

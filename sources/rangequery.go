@@ -3,11 +3,13 @@ package sources
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/storage"
 
 	"github.com/assertd/assertd"
 )
@@ -56,7 +58,11 @@ func (r *Remote) QueryRange(ctx context.Context, q string, start, end time.Time,
 // QueryRange evaluates q at start, start+step … end on the directory's
 // TSDB.
 func (r *ReadOnly) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]RangeSeries, error) {
-	qry, err := r.engine.NewRangeQuery(ctx, r.db, nil, q, start, end, step)
+	whole, err := r.wholeQueryable()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", assertd.ErrSourceUnavailable, err)
+	}
+	qry, err := r.engine.NewRangeQuery(ctx, whole, nil, q, start, end, step)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", assertd.ErrBadQuery, err)
 	}
@@ -82,3 +88,23 @@ func (r *ReadOnly) QueryRange(ctx context.Context, q string, start, end time.Tim
 	}
 	return out, nil
 }
+
+// wholeQueryable is the directory loaded once, blocks and WAL, for every
+// range query of the ReadOnly.
+func (r *ReadOnly) wholeQueryable() (storage.Queryable, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.whole == nil {
+		q, err := r.db.Querier(math.MinInt64, math.MaxInt64)
+		if err != nil {
+			return nil, err
+		}
+		r.whole = q
+	}
+	return storage.QueryableFunc(func(int64, int64) (storage.Querier, error) { return keepOpen{r.whole}, nil }), nil
+}
+
+// keepOpen is a querier whose Close leaves the one underneath open.
+type keepOpen struct{ storage.Querier }
+
+func (keepOpen) Close() error { return nil }
