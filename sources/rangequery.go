@@ -58,6 +58,10 @@ func (r *Remote) QueryRange(ctx context.Context, q string, start, end time.Time,
 // QueryRange evaluates q at start, start+step … end on the directory's
 // TSDB.
 func (r *ReadOnly) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]RangeSeries, error) {
+	// One querier underneath: its readers are not safe for concurrent use,
+	// so the range queries of a directory run one at a time.
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	whole, err := r.wholeQueryable()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", assertd.ErrSourceUnavailable, err)
@@ -90,10 +94,8 @@ func (r *ReadOnly) QueryRange(ctx context.Context, q string, start, end time.Tim
 }
 
 // wholeQueryable is the directory loaded once, blocks and WAL, for every
-// range query of the ReadOnly.
+// range query of the ReadOnly. r.mu is held.
 func (r *ReadOnly) wholeQueryable() (storage.Queryable, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.whole == nil {
 		q, err := r.db.Querier(math.MinInt64, math.MaxInt64)
 		if err != nil {
