@@ -43,8 +43,12 @@ $(GOLANGCI_LINT):
 	GOBIN=$(CURDIR)/bin/.install $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv bin/.install/golangci-lint $@ && rmdir bin/.install
 
+# The replicas' chaos suite and takeover timing run apart, with -v, so
+# that their figures are printed.
+HA_TESTS = ^(TestChaos|TestTakeoverTime)$$
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -skip '$(HA_TESTS)' ./...
+	$(GO) test -race -count=1 -v -run '$(HA_TESTS)' ./e2e
 
 examples:
 	$(GO) run ./cmd/assertd check examples/...

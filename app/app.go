@@ -28,6 +28,7 @@ import (
 	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/alerts/amclient"
 	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/cluster"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/notifiers"
@@ -144,6 +145,8 @@ type App struct {
 	del     *notifiers.Deliverer
 	runner  *remediations.Runner
 	eng     *engine.Engine
+	member  *cluster.Member // nil unless the store is shared
+	unlock  func() error    // releases the SQLite file's lock; nil when none
 	access  *web.Access
 	lc      *web.ListenerConfig // nil without --web.config.file
 	chatops *web.ChatOps
@@ -235,11 +238,17 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if o.Store != nil {
 		a.st = o.Store
 	} else {
+		if set.Config.Store.Driver != "postgres" {
+			if a.unlock, err = lockSQLite(set); err != nil {
+				return nil, err
+			}
+		}
 		if a.st, err = OpenStore(ctx, set, o.Getenv, sqlite.WithLogger(a.log), sqlite.WithRegisterer(reg)); err != nil {
 			return nil, err
 		}
 		a.ownSt = true
 	}
+	a.member = a.newMember(set, reg)
 	if a.emb, err = sources.OpenEmbedded(sources.EmbeddedOptions{
 		Dir: sources.TSDBDir(set.DataDir()), Config: set.Config.Sources.Embedded,
 		EngineOptions: sources.EngineOptions{Logger: a.log, Registerer: reg},
@@ -273,9 +282,10 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	// remediations) and the engine needs the runner: the engine builds it.
 	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.ruleFeed, After: o.Clock.After, Silencer: amclient.Silencer{},
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency, AlignedAt: o.AlignEvaluations,
+		Shares: a.shares(),
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
-				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile, Registerer: reg})
+				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile, Registerer: reg, ApprovalPoll: a.approvalPoll()})
 			return a.runner
 		}}); err != nil {
 		return nil, err
@@ -301,6 +311,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
 		Pings: a.hb.Handler(a.now), Rules: func() any { return a.rules.API() }, RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now), Alerts: a.feed, PromAPI: a.emb.PromAPI(a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
+		Cluster: a.webCluster(),
 	}); err != nil {
 		return nil, err
 	}
@@ -316,6 +327,9 @@ func (a *App) ready() error {
 	}
 	if n := a.eng.Held(); n > 0 {
 		return fmt.Errorf("the store is unavailable: %d changes held", n)
+	}
+	if a.member != nil {
+		return a.member.Ready()
 	}
 	return nil
 }
@@ -395,6 +409,12 @@ func (a *App) Start(ctx context.Context) error {
 	if ingest != nil {
 		serve("web.ingest_listen", ingest, ingestLn)
 		a.log.Info("serving ingestion (remote-write, pings) on a second listener", "ingest_listen", ingestLn.Addr().String())
+	}
+	if a.member != nil {
+		if err := a.member.Step(runCtx); err != nil {
+			a.log.Warn("joining the cluster", "err", err)
+		}
+		a.goPart(func() error { return a.member.Run(runCtx) })
 	}
 	a.goPart(func() error { return a.eng.Run(runCtx) })
 	a.rules.Start(runCtx)
@@ -478,6 +498,9 @@ func (a *App) Stop(ctx context.Context) error {
 	} else if a.runner != nil {
 		a.runner.Wait()
 	}
+	if a.member != nil && a.started {
+		a.member.Leave() // after the runs' last writes under the shares' fences
+	}
 	a.reloadMu.Lock() // a reload in flight ends before the store closes
 	a.closed = true
 	a.reloadMu.Unlock()
@@ -503,6 +526,12 @@ func (a *App) release() error {
 		if err := a.st.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store: %w", err))
 		}
+	}
+	if a.unlock != nil {
+		if err := a.unlock(); err != nil {
+			errs = append(errs, fmt.Errorf("store lock: %w", err))
+		}
+		a.unlock = nil
 	}
 	return errors.Join(errs...)
 }

@@ -44,6 +44,9 @@ func TestTable(t *testing.T) {
 	if want("7") {
 		sseRows(ctx, t, tab)
 	}
+	if want("8") {
+		clusterRows(ctx, t, tab)
+	}
 	if want("promtool") {
 		promtoolRows(ctx, t, tab)
 	}

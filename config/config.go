@@ -30,6 +30,7 @@ type Config struct {
 	// PrometheusRules: how the Prometheus rule files among Files are
 	// evaluated, and the bindings that give their alerts remediations.
 	PrometheusRules PrometheusRules `yaml:"prometheus_rules"`
+	Cluster         Cluster         `yaml:"cluster"`
 }
 
 // KeyHints explains keys that are not accepted at the top of assertd.yaml.

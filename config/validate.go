@@ -85,6 +85,8 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 		}
 	}
 
+	errs.Append(validateCluster(c, p))
+
 	// Store.
 	switch c.Store.Driver {
 	case "", "sqlite":

@@ -247,7 +247,7 @@ func (e *Engine) persistClocks(ctx context.Context, t *tracked) {
 	if !dirty {
 		return
 	}
-	if err := e.opts.Store.PutInstance(ctx, inst); err != nil {
+	if err := e.opts.Store.PutInstance(e.fence(ctx, inst.Assert), inst); err != nil && !e.wasFenced(inst.Assert, err) {
 		e.log.Warn("storing instance clocks", "assert", inst.Assert, "err", err)
 	}
 }
@@ -367,7 +367,13 @@ func annotations(a *asserts.Compiled, in assertd.Instance) map[string]string {
 func (e *Engine) commit(ctx context.Context, c store.Change) bool {
 	e.heldMu.Lock()
 	defer e.heldMu.Unlock()
-	if len(e.held) > 0 || e.commitOne(ctx, c) != nil {
+	var err error
+	if len(e.held) == 0 {
+		if err = e.commitOne(ctx, c); errors.Is(err, store.ErrFenced) {
+			return false // another replica owns the share: nothing is acted on
+		}
+	}
+	if len(e.held) > 0 || err != nil {
 		e.held = append(e.held, c)
 		e.metrics.held.Set(float64(len(e.held)))
 		e.countHeld(c, 1)
@@ -407,10 +413,13 @@ func (e *Engine) commitOne(ctx context.Context, c store.Change) error {
 	// A change is written ahead of what it causes even while assertd stops:
 	// a cancelled context must not turn into a change the store "refused"
 	// (and that is lost) for an evaluation already made.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(e.fence(ctx, changeAssert(c))), commitTimeout)
 	defer cancel()
 	_, err := e.opts.Store.Commit(wctx, c)
 	switch {
+	case e.wasFenced(changeAssert(c), err):
+		e.log.Error("the share moved to another replica: the change is not committed", "key", c.Key, "err", err)
+		return err
 	case err == nil:
 		e.metrics.storeUp.Set(1)
 		if in := c.Instance; in != nil {
@@ -439,7 +448,7 @@ func (e *Engine) flushHeld(ctx context.Context) {
 	e.heldMu.Lock()
 	flushed := 0
 	for len(e.held) > 0 {
-		if err := e.commitOne(ctx, e.held[0]); err != nil {
+		if err := e.commitOne(ctx, e.held[0]); err != nil && !errors.Is(err, store.ErrFenced) {
 			break
 		}
 		e.countHeld(e.held[0], -1)

@@ -75,6 +75,9 @@ type Options struct {
 	Enqueued func()
 	// Retention of history (default 30 days); compaction runs hourly.
 	Retention time.Duration
+	// Shares, when set, says which asserts this replica evaluates (several
+	// replicas share the store); nil: every assert is this engine's.
+	Shares Shares
 	// AlignedAt, when set, evaluates every assert at AlignedAt + k×every,
 	// without the per-name phase that spreads asserts (assertd test:
 	// evaluations at 0, every, 2×every … from the test's start).
@@ -110,6 +113,8 @@ type Engine struct {
 	heldMu sync.Mutex
 	held   []store.Change // changes waiting for the store to come back, in order
 
+	epochs map[string]int64 // with Options.Shares: the asserts owned, at which fencing epoch (shares.go)
+
 	silenceMu sync.Mutex
 	matchers  map[string]*assertd.MatcherSet // silence ID → its matchers, compiled (silences.go)
 
@@ -138,7 +143,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		o.Retention = store.DefaultRetention
 	}
 	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{},
-		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, amSilenced: map[string][]amSilence{}, floods: map[string]*flood{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
+		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, amSilenced: map[string][]amSilence{}, floods: map[string]*flood{}, epochs: map[string]int64{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
 	e.sources = o.Sources
@@ -146,22 +151,16 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		e.rem = o.NewRemediator(e)
 	}
 
-	stored, err := o.Store.Instances(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("loading instances: %w", err)
-	}
-	for _, in := range stored {
-		if e.asserts[in.Assert] == nil {
-			continue // the assert is gone from the config; its history stays
+	if o.Shares == nil {
+		// One replica: every assert is this one's (with shares, each is
+		// loaded when its share is claimed: shares.go).
+		stored, err := o.Store.Instances(ctx, "")
+		if err != nil {
+			return nil, fmt.Errorf("loading instances: %w", err)
 		}
-		t := &tracked{Instance: in, stored: true, saved: in, blindEsc: blindStored(in),
-			savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
-		if in.State == assertd.Escalated {
-			// Its pages and acknowledgement are read when they are needed.
-			t.inc = &incident{start: in.Since, paged: map[string]bool{}, sent: map[int]bool{}}
-			e.open[t] = struct{}{}
+		for _, in := range stored {
+			e.adopt(in)
 		}
-		e.instancesOf(in.Assert)[in.Fingerprint] = t
 	}
 	lcs, err := o.Store.Lifecycles(ctx)
 	if err != nil {
@@ -169,6 +168,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	for _, lc := range lcs {
 		e.applyLifecycle(lc)
+	}
+	if o.Shares != nil {
+		return e, nil
 	}
 	now := o.Now()
 	runs, err := o.Store.InterruptRuns(ctx, now, "assertd stopped while the run was in progress")
@@ -247,9 +249,13 @@ func (e *Engine) Run(ctx context.Context) error {
 // when the next evaluation or escalation step is due.
 func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	e.flushHeld(ctx)
+	e.syncShares(ctx, now)
 	e.mu.Lock()
 	var due []*asserts.Compiled
 	for name, a := range e.asserts {
+		if !e.ownsLocked(name) {
+			continue
+		}
 		n, ok := e.next[name]
 		if !ok {
 			n = nextEvalAt(a, now.Add(-time.Nanosecond), e.phase(a)) // a new assert: at its first slot
@@ -321,6 +327,7 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 // evaluate runs one evaluation of a and moves its instances; silences are
 // the silences active at now.
 func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []activeSilence) {
+	ctx = e.fence(ctx, a.Name)
 	start := time.Now()
 	var ev asserts.Evaluation
 	if q, err := e.querier(a); err != nil {

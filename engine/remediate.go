@@ -45,6 +45,7 @@ type NewRemediator func(host remediations.Host) Remediator
 type RunResult = assertd.RunResult
 
 func (e *Engine) startRun(ctx context.Context, a *asserts.Compiled, d assertd.Decision, in assertd.Instance) {
+	ctx = e.fence(ctx, a.Name) // the run's every write: it stops when the share moves
 	unsilence := e.silenceAlerts(ctx, a, d, in)
 	e.rem.Start(ctx, d, in, func(r RunResult) {
 		unsilence(context.WithoutCancel(ctx))

@@ -260,9 +260,8 @@ func (r *Runner) awaitApproval(ctx context.Context, ru *execRun) (bool, string) 
 	now := r.o.Clock.Now()
 	expires := now.Add(ru.rem.ApprovalExpire)
 	ch := make(chan struct{}, 1)
-	expired := r.o.Clock.After(ru.rem.ApprovalExpire)
 	r.mu.Lock()
-	r.waiters[ru.ID] = approvalWait{decided: ch, expired: expired}
+	r.waiters[ru.ID] = approvalWait{decided: ch}
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
@@ -279,10 +278,17 @@ func (r *Runner) awaitApproval(ctx context.Context, ru *execRun) (bool, string) 
 	if asker, ok := r.getHost().(ApprovalAsker); ok {
 		asker.ApprovalRequested(ctx, ru.Run, ru.in, expires)
 	}
-	select {
-	case <-ch:
-	case <-expired:
-	case <-ctx.Done():
+	// The expiry wait starts once the approval is asked for (a test's
+	// clock sees the run as waiting only then), unless it is already
+	// decided.
+	var expired <-chan time.Time
+	r.mu.Lock()
+	if len(ch) == 0 {
+		expired = r.o.Clock.After(ru.rem.ApprovalExpire)
+		r.waiters[ru.ID] = approvalWait{decided: ch, expired: expired}
+	}
+	r.mu.Unlock()
+	if err := r.waitApproval(ctx, ru.ID, ch, expired); err != nil {
 		return false, "interrupted"
 	}
 	a, err := r.o.Store.Approval(ctx, ru.ID)
@@ -313,7 +319,7 @@ func (r *Runner) ApprovalDecided(runID string) {
 	// The expiry no longer matters: a clock that can cancel it (the tests'
 	// fake clock) stops counting the run as waiting on it before the run
 	// wakes, so that nobody sees the run as idle in between.
-	if s, ok := r.o.Clock.(stopper); ok {
+	if s, ok := r.o.Clock.(stopper); ok && w.expired != nil {
 		s.Stop(w.expired)
 	}
 	select {
@@ -332,4 +338,27 @@ type approvalWait struct {
 // stopper is a clock that can cancel a wait After returned.
 type stopper interface {
 	Stop(ch <-chan time.Time) bool
+}
+
+// waitApproval returns once the approval of run is decided (woken by
+// ApprovalDecided or, with ApprovalPoll, read from the store) or expired.
+func (r *Runner) waitApproval(ctx context.Context, run string, decided chan struct{}, expired <-chan time.Time) error {
+	for {
+		var poll <-chan time.Time
+		if r.o.ApprovalPoll > 0 {
+			poll = r.o.Clock.After(r.o.ApprovalPoll)
+		}
+		select {
+		case <-decided:
+			return nil
+		case <-expired:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-poll:
+			if a, err := r.o.Store.Approval(ctx, run); err == nil && !a.Decided.IsZero() {
+				return nil
+			}
+		}
+	}
 }

@@ -82,6 +82,7 @@ func (s *server) routeTable() []route {
 		api("GET", "/api/v1/audit", roleRead, s.apiAudit),
 		api("GET", "/api/v1/breakers", roleRead, s.apiBreakers),
 		api("GET", "/api/v1/lifecycle", roleRead, s.apiLifecycles),
+		api("GET", "/api/v1/cluster", roleRead, s.apiCluster),
 		api("GET", "/api/v1/events", roleRead, s.events),
 
 		api("POST", "/api/v1/silences", roleAdmin, s.apiCreateSilence),
@@ -108,6 +109,7 @@ func (s *server) routeTable() []route {
 		ui("GET", "/silences", roleRead, s.silencesPage),
 		ui("GET", "/settings", roleRead, s.settingsPage),
 		ui("GET", "/break-glass", roleRead, s.breakGlassPage),
+		ui("GET", "/cluster", roleRead, s.clusterPage),
 
 		ui("POST", "/silences", roleAdmin, s.formCreateSilence),
 		ui("POST", "/silences/{id}/expire", roleAdmin, s.formExpireSilence),

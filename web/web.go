@@ -131,6 +131,7 @@ type Deps struct {
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer // the web layer's metrics; nil: not registered
 	Ready      func() error          // nil: always ready
+	Cluster    Cluster               // the replica's membership; nil: one process owns every assert
 	// Reload reloads the configuration from its files (POST /-/reload);
 	// nil: the route answers 501.
 	Reload func(ctx context.Context) error
