@@ -50,6 +50,9 @@ func TestTable(t *testing.T) {
 	if want("promtool") {
 		promtoolRows(ctx, t, tab)
 	}
+	if strings.Contains(rows, "replay") { // only when asked for: it takes many minutes
+		replayRows(ctx, t, tab)
+	}
 	tab.Print(os.Stdout)
 }
 
