@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/assertd/assertd/internal/strictyaml"
 )
 
@@ -234,16 +232,7 @@ func topKeys(path string) []string {
 	if errs != nil {
 		return nil
 	}
-	doc, _ := strictyaml.Parse(path, data)
-	if doc == nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil
-	}
-	var keys []string
-	top := doc.Content[0]
-	for i := 0; i < len(top.Content); i += 2 {
-		keys = append(keys, top.Content[i].Value)
-	}
-	return keys
+	return yamlTopKeys(data)
 }
 
 // WriteText prints one path:line:col: message line per problem (warnings

@@ -81,9 +81,27 @@ func (*Binding) KeyHints() map[string]string {
 type PromRuleFile struct {
 	Path   string
 	Groups *rulefmt.RuleGroups
-	// Pos of each group and of each of its rules, for messages.
-	GroupPos []strictyaml.Pos
-	RulePos  [][]strictyaml.Pos
+
+	data     []byte             // the file, to find positions only when a message needs one
+	groupPos []strictyaml.Pos   // of each group (positions)
+	rulePos  [][]strictyaml.Pos // of each group's rules
+}
+
+// positions returns where each group and each of its rules starts, parsing
+// the file for them on first use (most files need none: they hold no error).
+func (f *PromRuleFile) positions() ([]strictyaml.Pos, [][]strictyaml.Pos) {
+	if f.groupPos == nil {
+		var doc yaml.Node
+		_ = yaml.Unmarshal(f.data, &doc)
+		f.groupPos, f.rulePos = rulePositions(f.Path, &doc, f.Groups)
+	}
+	return f.groupPos, f.rulePos
+}
+
+// RulePos is where rule j of group i starts.
+func (f *PromRuleFile) RulePos(i, j int) strictyaml.Pos {
+	_, rp := f.positions()
+	return rp[i][j]
 }
 
 // CompiledBinding is a binding with its matchers parsed.
@@ -106,20 +124,7 @@ var RuleFileParser = parser.NewParser(parser.Options{})
 // isPromRuleFile reports whether data is a Prometheus rule file: a mapping
 // with a top-level groups: key.
 func isPromRuleFile(data []byte) bool {
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
-		return false
-	}
-	top := doc.Content[0]
-	if top.Kind != yaml.MappingNode {
-		return false
-	}
-	for i := 0; i+1 < len(top.Content); i += 2 {
-		if top.Content[i].Value == "groups" {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(yamlTopKeys(data), "groups")
 }
 
 var linecol = regexp.MustCompile(`^(\d+):(\d+): (?:\d+:\d+: )?`)
@@ -131,8 +136,7 @@ func (s *Set) addPromRules(file string, data []byte) strictyaml.Errors {
 	groups, perrs := rulefmt.Parse(data, false, model.UTF8Validation, RuleFileParser, slog.New(slog.DiscardHandler))
 	var f *PromRuleFile
 	if groups != nil {
-		f = &PromRuleFile{Path: file, Groups: groups}
-		f.GroupPos, f.RulePos = rulePositions(file, data, groups)
+		f = &PromRuleFile{Path: file, Groups: groups, data: data}
 	}
 	for _, err := range perrs {
 		if pos, ok := f.ruleOf(err); ok {
@@ -163,8 +167,8 @@ func (f *PromRuleFile) ruleOf(err error) (strictyaml.Pos, bool) {
 		return strictyaml.Pos{}, false
 	}
 	for i, g := range f.Groups.Groups {
-		if g.Name == re.Group && re.Rule >= 1 && re.Rule <= len(f.RulePos[i]) {
-			return f.RulePos[i][re.Rule-1], true
+		if _, rp := f.positions(); g.Name == re.Group && re.Rule >= 1 && re.Rule <= len(rp[i]) {
+			return rp[i][re.Rule-1], true
 		}
 	}
 	return strictyaml.Pos{}, false
@@ -183,7 +187,8 @@ func (f *PromRuleFile) groupOf(msg, file string) strictyaml.Pos {
 	}
 	for i, g := range f.Groups.Groups {
 		if g.Name == m[1] {
-			pos = f.GroupPos[i]
+			gp, _ := f.positions()
+			pos = gp[i]
 		}
 	}
 	return pos
@@ -235,7 +240,7 @@ func yamlLineError(file string, data []byte, msg string) strictyaml.Errors {
 }
 
 // rulePositions finds where each group and rule of a parsed file is.
-func rulePositions(file string, data []byte, rgs *rulefmt.RuleGroups) ([]strictyaml.Pos, [][]strictyaml.Pos) {
+func rulePositions(file string, doc *yaml.Node, rgs *rulefmt.RuleGroups) ([]strictyaml.Pos, [][]strictyaml.Pos) {
 	gp := make([]strictyaml.Pos, len(rgs.Groups))
 	rp := make([][]strictyaml.Pos, len(rgs.Groups))
 	for i := range gp {
@@ -245,8 +250,7 @@ func rulePositions(file string, data []byte, rgs *rulefmt.RuleGroups) ([]stricty
 			rp[i][j] = gp[i]
 		}
 	}
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+	if len(doc.Content) == 0 {
 		return gp, rp
 	}
 	groups := mapValue(doc.Content[0], "groups")
@@ -399,7 +403,7 @@ func checkPromRules(set *Set) strictyaml.Errors {
 		for i, g := range f.Groups.Groups {
 			for j, r := range g.Rules {
 				if r.Record != "" {
-					errs.Add(f.RulePos[i][j], "recording rule %s cannot be written: the rules query the remote source %s, and assertd writes recording rules to the embedded TSDB only when it is the source; set prometheus_rules.remote_write: {url: ...} to remote-write them, or keep this rule in Prometheus", r.Record, pr.Source)
+					errs.Add(f.RulePos(i, j), "recording rule %s cannot be written: the rules query the remote source %s, and assertd writes recording rules to the embedded TSDB only when it is the source; set prometheus_rules.remote_write: {url: ...} to remote-write them, or keep this rule in Prometheus", r.Record, pr.Source)
 				}
 			}
 		}
