@@ -8,7 +8,7 @@ DEB_PACKAGES := prometheus prometheus-alertmanager postgresql chromium systemd
 # The command each package provides, to tell whether it is installed.
 DEB_PROBES := /usr/bin/prometheus /usr/bin/alertmanager /usr/lib/postgresql/*/bin/initdb /usr/bin/chromium /usr/bin/systemd-analyze
 
-.PHONY: test deps vet fmt-check tidy-check lint unit examples fuzz build bench dist dist-check helm-test
+.PHONY: test deps bench-deps vet fmt-check tidy-check lint unit examples fuzz build bench dist dist-check helm-test
 
 test: deps vet fmt-check tidy-check lint unit examples helm-test dist-check
 
@@ -103,5 +103,12 @@ helm-test: $(GOLANGCI_LINT)
 # BENCH_ROWS=1,2 picks rows. The Benchmark functions underneath run alone
 # with: go test ./bench -run '^$$' -bench . -benchtime 3x
 BENCH_ROWS ?=
-bench: deps
+# What make bench needs beyond make deps: wrk, the external load generator
+# of the ping row.
+BENCH_DEB_PACKAGES := wrk
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { echo "installing $(BENCH_DEB_PACKAGES) (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_DEB_PACKAGES) >/dev/null; }
+
+bench: deps bench-deps
 	ASSERTD_BENCH_ROWS=$(BENCH_ROWS) $(GO) test -tags bench ./bench -run '^TestTable$$' -count=1 -v -timeout 20m
