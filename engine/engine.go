@@ -255,14 +255,17 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 		silences = e.activeSilences(ctx, now)
 		e.overlaySilences(silences)
 	}
+	ctx, groups := shareQueries(ctx, due, e.current().SourceName, now)
 	sem := make(chan struct{}, e.opts.Concurrency)
 	var wg sync.WaitGroup
-	for _, a := range due {
+	for _, g := range groups {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			e.evaluate(ctx, a, now, silences)
+			for _, a := range g {
+				e.evaluate(ctx, a, now, silences)
+			}
 		}()
 	}
 	wg.Wait()
@@ -307,7 +310,7 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []activeSilence) {
 	start := time.Now()
 	src := e.current().SourceName(a)
-	q := e.source(src)
+	q := sharedQuerier(ctx, src, e.source(src))
 	var ev asserts.Evaluation
 	if q == nil {
 		ev = asserts.Evaluation{At: now, SourceErr: fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)}

@@ -24,7 +24,7 @@ func nextEval(a *asserts.Compiled, t time.Time) time.Time {
 		return a.Schedule.Next(t)
 	}
 	every := a.Every
-	off := offset(a.Name, every)
+	off := offset(phase(a), every)
 	// Evaluations happen at k*every + off (Unix time).
 	base := t.UnixNano() - int64(off)
 	k := base / int64(every)
