@@ -28,6 +28,17 @@ type Workload struct {
 	// metric has this many asserts, differing in their threshold, all
 	// guarded by up.
 	Severities int
+	// Thresholds makes every assert a threshold (m<j> > 50): with the stub
+	// source of the memory rows every instance is then ok.
+	Thresholds bool
+}
+
+// kind is the kind of assert j.
+func (w Workload) kind(j int) Kind {
+	if w.Thresholds {
+		return Threshold
+	}
+	return KindOf(j)
 }
 
 // DefaultWorkload is the workload with 10 % of the series violating.
@@ -77,7 +88,7 @@ func (w Workload) Query(j int) (query, alert string) {
 	if w.Severities > 0 {
 		return w.realisticQuery(j)
 	}
-	switch KindOf(j) {
+	switch w.kind(j) {
 	case Rate:
 		q := fmt.Sprintf("rate(c%d[5m])", j)
 		return q, q + " > 1"
@@ -129,7 +140,7 @@ func (w Workload) Fill(ctx context.Context, app storage.Appendable) (int, error)
 		for i := 0; i < w.Series; i++ {
 			inst := fmt.Sprintf("host-%02d", i)
 			v := bad()
-			switch KindOf(j) {
+			switch w.kind(j) {
 			case Threshold:
 				x := 20.0
 				if v {
@@ -186,7 +197,7 @@ func (w Workload) assertsYAML(from, to int) string {
 	b.WriteString("asserts:\n")
 	for j := from; j < to; j++ {
 		q, _ := w.Query(j)
-		exp := expect(KindOf(j))
+		exp := expect(w.kind(j))
 		if w.Severities > 0 {
 			exp = w.realisticExpect(j)
 		}
