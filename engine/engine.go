@@ -399,7 +399,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 				lcChanges = append(lcChanges, lcChange{t.Instance, t.Lifecycle, lc})
 				t.Lifecycle = lc
 			}
-			t.Labels = v.Labels
+			t.Labels = keep(t.Labels, v.Labels)
 			todo = append(todo, work{t, t.advance(a, input{now: now, verdict: v}, e.opts.Flap)})
 		}
 		for fp, t := range insts {
