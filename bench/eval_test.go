@@ -42,9 +42,9 @@ func scenarios() map[string]Workload {
 	w50.Violating = 0.5
 	w50a := w50
 	w50a.Annotate = true
-	real := w10
-	real.Severities = 4
-	return map[string]Workload{"viol10": w10, "viol50": w50, "viol50-annotated": w50a, "realistic": real}
+	sev := w10
+	sev.Severities = 4
+	return map[string]Workload{"viol10": w10, "viol50": w50, "viol50-annotated": w50a, "realistic": sev}
 }
 
 func BenchmarkEvalCycle(b *testing.B) {
