@@ -79,6 +79,9 @@ type Options struct {
 	Stdout io.Writer
 	// Jitter of the deliverer's retry backoff (default random).
 	Jitter func() float64
+	// AlignEvaluations, when set, evaluates asserts at it and every
+	// interval from it, without the per-name phase (assertd test).
+	AlignEvaluations time.Time
 	// Registerer and Gatherer take and serve the metrics. Default a new
 	// registry with the Go and process collectors. A Registerer that is also
 	// a Gatherer (a *prometheus.Registry) may come alone.
@@ -247,7 +250,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: the engine builds it.
 	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now,
-		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency,
+		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency, AlignedAt: o.AlignEvaluations,
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
 				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile, Registerer: reg})

@@ -1,8 +1,12 @@
 // Package asserttest runs `assertd test`: YAML test files that feed input
-// series (promtool's notation) and heartbeat pings to the real engine on an
-// injected clock, and check what assertd does — instance states, remediation
-// runs and their outcomes, refusals, pages and informational messages per
-// channel — at given times. There is no second, simulated copy of the logic:
+// series (promtool's notation, native histograms included) and heartbeat
+// pings to the real engine on an injected clock, and check what assertd
+// does — instance states (or exactly the set of instances not ok), their
+// annotations, PromQL expressions, remediation runs and their outcomes,
+// refusals, pages and informational messages per channel — at given
+// times. Asserts are evaluated at the test's start and every interval from
+// it, as promtool evaluates rules. (promtool's own test files are run by
+// the subpackage promunit.) There is no second, simulated copy of the logic:
 // assertd is built by app.New as assertd run builds it, so the engine, the
 // decision code, the remediation runner and the deliverer are the real ones;
 // only the clock, the store's place, the secrets, the channels, the effects
@@ -10,10 +14,12 @@
 package asserttest
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,10 +39,15 @@ type File struct {
 	// Interval is the step of the input series (default 1m, like promtool).
 	Interval assertd.Duration `yaml:"interval"`
 	// EvaluationInterval is how often the clock advances and due asserts
-	// are evaluated (default: 1s).
+	// are evaluated (default: 1s). Each assert is evaluated at 0 and every
+	// `every` from it.
 	EvaluationInterval assertd.Duration `yaml:"evaluation_interval"`
-	InputSeries        []Series         `yaml:"input_series"`
-	Pings              []Ping           `yaml:"pings"`
+	// StartTimestamp is the wall-clock time of the test's time zero (the
+	// first input sample), RFC 3339 or Unix seconds; default the Unix
+	// epoch, as in promtool.
+	StartTimestamp string   `yaml:"start_timestamp"`
+	InputSeries    []Series `yaml:"input_series"`
+	Pings          []Ping   `yaml:"pings"`
 	// Outcomes fake the external effects of remediation steps, by
 	// remediation and step name; unlisted steps succeed, verify steps are
 	// evaluated for real unless listed.
@@ -96,6 +107,44 @@ type Test struct {
 	Pages  map[string]int `yaml:"pages"`
 	Info   map[string]int `yaml:"info"`
 	NoPage bool           `yaml:"no_page"`
+	// Exact says the states listed are all there is: every instance of an
+	// assert named in states that is not ok must be listed (promtool's
+	// exp_alerts are exact sets too).
+	Exact bool `yaml:"exact"`
+	// Exprs are PromQL expressions evaluated at the test's time against the
+	// input series, with the samples they must return (all of them).
+	Exprs []ExprExpect `yaml:"exprs"`
+	// Alerts are promtool's exp_alerts: exactly these instances of an
+	// assert are firing (violated, remediating or escalated; pending ones
+	// are not firing, as in Prometheus), with exactly these labels and
+	// annotations.
+	Alerts []AlertsExpect `yaml:"alerts"`
+}
+
+// AlertsExpect lists every firing instance of an assert.
+type AlertsExpect struct {
+	Assert string         `yaml:"assert"`
+	Firing []FiringExpect `yaml:"firing"`
+}
+
+// FiringExpect is one firing instance: all its labels (the assert's
+// included) and all its rendered annotations.
+type FiringExpect struct {
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// ExprExpect is promtool's promql_expr_test at the test's time.
+type ExprExpect struct {
+	Expr       string         `yaml:"expr"`
+	ExpSamples []SampleExpect `yaml:"exp_samples"`
+}
+
+// SampleExpect is one expected sample: its labels in PromQL notation
+// (`name{label="value"}`, `{label="value"}`) and its value.
+type SampleExpect struct {
+	Labels string  `yaml:"labels"`
+	Value  float64 `yaml:"value"`
 }
 
 // StateExpect expects an instance's state.
@@ -103,6 +152,9 @@ type StateExpect struct {
 	Assert string            `yaml:"assert"`
 	Labels map[string]string `yaml:"labels"` // the instance carries at least these
 	State  string            `yaml:"state"`
+	// Annotations the instance's rendered annotations carry, as its pages
+	// carry them (only those listed are compared).
+	Annotations map[string]string `yaml:"annotations"`
 }
 
 // RunExpect expects the runs of a remediation: how many, their outcome, or
@@ -122,6 +174,8 @@ type Loaded struct {
 	set    *config.Set
 	series []loadedSeries
 	end    time.Duration // the last input sample
+	origin time.Time     // time zero: start_timestamp or the Unix epoch
+	exprs  map[[2]int][]labels.Labels
 }
 
 type loadedSeries struct {
@@ -154,6 +208,14 @@ func Load(path string) (*Loaded, strictyaml.Errors) {
 		return l, errs
 	}
 	l.set = set
+	l.origin = Origin
+	if f.StartTimestamp != "" {
+		t, err := parseTime(f.StartTimestamp)
+		if err != nil {
+			errs.Add(pos.Of("start_timestamp"), "%v: write RFC 3339 (2025-03-01T00:00:00Z) or Unix seconds", err)
+		}
+		l.origin = t
+	}
 	interval := f.Interval.Std()
 	if interval <= 0 {
 		interval = time.Minute
@@ -224,18 +286,33 @@ func Load(path string) (*Loaded, strictyaml.Errors) {
 	if len(f.Tests) == 0 {
 		errs.Add(pos.Of("tests"), "no tests: add tests: [{name: …, at: 5m, states: […]}]")
 	}
+	l.exprs = map[[2]int][]labels.Labels{}
 	for i, t := range f.Tests {
 		if t.Name == "" {
 			errs.Add(pos.Of("tests", i), "test %d has no name", i+1)
 		}
-		if len(l.series) > 0 && t.At.Std() > l.end {
-			errs.Add(pos.Of("tests", i, "at"), "at %s is beyond the input series (they end at %s): the expectation could never be checked", t.At, assertd.Duration(l.end))
+		// Past the last input sample, series end as Prometheus' lookback
+		// says (5m after their last sample), as in promtool.
+		for j, x := range t.Exprs {
+			if _, err := seriesParser.ParseExpr(x.Expr); err != nil {
+				errs.Add(pos.Of("tests", i, "exprs", j, "expr"), "%v", err)
+			}
+			for k, s := range x.ExpSamples {
+				ls, err := seriesParser.ParseMetric(s.Labels)
+				if err != nil {
+					errs.Add(pos.Of("tests", i, "exprs", j, "exp_samples", k, "labels"), "labels %q: %v; write name{label=\"value\"} or {label=\"value\"}", s.Labels, err)
+				}
+				l.exprs[[2]int{i, j}] = append(l.exprs[[2]int{i, j}], ls)
+			}
 		}
 		for j, s := range t.States {
 			known(pos.Of("tests", i, "states", j, "assert"), "assert", s.Assert, asserts)
 			if !slices.Contains([]string{"ok", "pending", "violated", "remediating", "escalated", "uncertain", "silenced"}, s.State) {
 				errs.Add(pos.Of("tests", i, "states", j, "state"), "state must be ok, pending, violated, remediating, escalated, uncertain or silenced")
 			}
+		}
+		for j, a := range t.Alerts {
+			known(pos.Of("tests", i, "alerts", j, "assert"), "assert", a.Assert, asserts)
 		}
 		for j, r := range t.Runs {
 			known(pos.Of("tests", i, "runs", j, "remediation"), "remediation", r.Remediation, rems)
@@ -248,6 +325,19 @@ func Load(path string) (*Loaded, strictyaml.Errors) {
 		}
 	}
 	return l, errs.Sort()
+}
+
+// parseTime reads a Unix timestamp in seconds or an RFC 3339 time, as
+// promtool reads start_timestamp.
+func parseTime(s string) (time.Time, error) {
+	if t, err := strconv.ParseFloat(s, 64); err == nil {
+		sec, frac := math.Modf(t)
+		return time.Unix(int64(sec), int64(frac*float64(time.Second))).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("cannot parse %q to a valid timestamp", s)
 }
 
 // isStale reports whether a sequence value is a staleness marker.

@@ -55,6 +55,7 @@ type env struct {
 	hb     *heartbeat.Tracker
 	chans  map[string]*fakeChannel
 	closer []func()
+	loaded int // input steps appended so far
 }
 
 // RunFile runs the tests of one file. Load errors are returned, not results.
@@ -69,22 +70,30 @@ func RunFile(ctx context.Context, path string) ([]Result, error) {
 	}
 	defer e.close()
 	defer e.runner.Wait()
-	tests := slices.Clone(l.file.Tests)
-	sort.SliceStable(tests, func(i, j int) bool { return tests[i].At < tests[j].At })
+	order := make([]int, len(l.file.Tests)) // the tests by time; their index names their expressions
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return l.file.Tests[order[i]].At < l.file.Tests[order[j]].At })
+	origin := l.origin
 	step := l.file.EvaluationInterval.Std()
 	if step <= 0 {
 		step = time.Second
 	}
 	var out []Result
-	now := Origin
+	now := origin
 	pings := slices.Clone(l.file.Pings)
 	sort.SliceStable(pings, func(i, j int) bool { return pings[i].At < pings[j].At })
-	for _, t := range tests {
+	for _, ti := range order {
+		t := l.file.Tests[ti]
 		start := time.Now()
-		until := Origin.Add(t.At.Std())
+		until := origin.Add(t.At.Std())
 		for !now.After(until) {
 			e.clock.Set(now)
-			for len(pings) > 0 && !Origin.Add(pings[0].At.Std()).After(now) {
+			if err := e.loadSeries(ctx, now); err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			for len(pings) > 0 && !origin.Add(pings[0].At.Std()).After(now) {
 				if err := e.ping(ctx, pings[0]); err != nil {
 					return nil, err
 				}
@@ -98,11 +107,11 @@ func RunFile(ctx context.Context, path string) ([]Result, error) {
 				return nil, err
 			}
 			if err := e.del.DeliverDue(ctx, now); err != nil {
-				return nil, fmt.Errorf("%s: delivering at %s: %w", path, now.Sub(Origin), err)
+				return nil, fmt.Errorf("%s: delivering at %s: %w", path, now.Sub(origin), err)
 			}
 			now = now.Add(step)
 		}
-		r := Result{File: path, Name: t.Name, Failures: e.check(ctx, t)}
+		r := Result{File: path, Name: t.Name, Failures: e.check(ctx, ti, until)}
 		r.Duration = time.Since(start)
 		out = append(out, r)
 	}
@@ -125,7 +134,8 @@ func setup(ctx context.Context, l *Loaded) (_ *env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{l: l, clock: fakeclock.New(Origin)}
+	origin := l.origin
+	e := &env{l: l, clock: fakeclock.New(origin)}
 	e.closer = append(e.closer, func() { os.RemoveAll(dir) })
 	defer func() {
 		if err != nil {
@@ -148,7 +158,7 @@ func setup(ctx context.Context, l *Loaded) (_ *env, err error) {
 		c := &fakeChannel{name: n.Name, clock: e.clock, got: map[assertd.NoticeKind]int{}}
 		for _, ch := range l.file.Channels {
 			if ch.Name == n.Name && len(ch.Down) == 2 {
-				c.down = append(c.down, [2]time.Time{Origin.Add(ch.Down[0].Std()), Origin.Add(ch.Down[1].Std())})
+				c.down = append(c.down, [2]time.Time{origin.Add(ch.Down[0].Std()), origin.Add(ch.Down[1].Std())})
 			}
 		}
 		e.chans[n.Name], fakes[n.Name] = c, c
@@ -166,27 +176,28 @@ func setup(ctx context.Context, l *Loaded) (_ *env, err error) {
 		RemoteSource: func(_ config.Prometheus, embedded asserts.Querier) (asserts.Querier, error) {
 			return embedded, nil // every source reads the input series
 		},
-		Stdout:     io.Discard,
-		Jitter:     func() float64 { return 0.5 },
-		NoScrape:   true,
-		NoListener: true,
+		Stdout: io.Discard,
+		Jitter: func() float64 { return 0.5 },
+		// Evaluations at 0, every, 2×every … from the start, as promtool
+		// evaluates rules: no per-name phase in tests.
+		AlignEvaluations: origin,
+		NoScrape:         true,
+		NoListener:       true,
 	})
 	if err != nil {
 		return nil, err
 	}
 	e.closer = append(e.closer, func() { _ = e.app.Stop(context.WithoutCancel(ctx)) }) // a test run keeps nothing after it
 	e.eng, e.runner, e.del, e.hb = e.app.Engine(), e.app.Runner(), e.app.Deliverer(), e.app.Heartbeats()
-	if err := e.loadSeries(ctx); err != nil {
-		return nil, err
-	}
 	return e, nil
 }
 
 // putSilences stores the test's silences, as an operator would create them.
 func (e *env) putSilences(ctx context.Context) error {
+	origin := e.l.origin
 	for i, si := range e.l.file.Silences {
-		s := assertd.Silence{ID: fmt.Sprintf("test-%d", i+1), Start: Origin.Add(si.From.Std()), End: Origin.Add(si.Until.Std()),
-			Author: "assertd test", Comment: si.Comment, Created: Origin}
+		s := assertd.Silence{ID: fmt.Sprintf("test-%d", i+1), Start: origin.Add(si.From.Std()), End: origin.Add(si.Until.Std()),
+			Author: "assertd test", Comment: si.Comment, Created: origin}
 		if s.Comment == "" {
 			s.Comment = "assertd test"
 		}
@@ -278,9 +289,11 @@ func (e *env) close() {
 	}
 }
 
-// loadSeries appends the input series in time order (the TSDB's head only
-// takes recent samples, so all series advance together).
-func (e *env) loadSeries(ctx context.Context) error {
+// loadSeries appends the input samples up to till that are not in yet, in
+// time order (the TSDB's head only takes recent samples, so all series
+// advance together), as promtool's lazy loader does: over a long test the
+// embedded TSDB's retention then never drops what an evaluation reads.
+func (e *env) loadSeries(ctx context.Context, till time.Time) error {
 	interval := e.l.file.Interval.Std()
 	if interval <= 0 {
 		interval = time.Minute
@@ -289,18 +302,26 @@ func (e *env) loadSeries(ctx context.Context) error {
 	for _, s := range e.l.series {
 		steps = max(steps, len(s.values))
 	}
-	for i := range steps {
+	for ; e.loaded < steps && !e.l.origin.Add(time.Duration(e.loaded)*interval).After(till); e.loaded++ {
+		i := e.loaded
 		ap := e.app.Embedded().Appendable().Appender(ctx)
-		ts := Origin.Add(time.Duration(i) * interval).UnixMilli()
+		ts := e.l.origin.Add(time.Duration(i) * interval).UnixMilli()
 		for _, s := range e.l.series {
 			if i >= len(s.values) || s.values[i].Omitted {
 				continue
 			}
-			v := s.values[i].Value
-			if isStale(v) {
-				v = staleNaN()
+			var err error
+			if h := s.values[i].Histogram; h != nil {
+				// A native histogram, as promtool loads it.
+				_, err = ap.AppendHistogram(0, s.labels, ts, nil, h)
+			} else {
+				v := s.values[i].Value
+				if isStale(v) {
+					v = staleNaN()
+				}
+				_, err = ap.Append(0, s.labels, ts, v)
 			}
-			if _, err := ap.Append(0, s.labels, ts, v); err != nil {
+			if err != nil {
 				_ = ap.Rollback() // the append error is the one to report
 				return fmt.Errorf("series %s at %s: %w", s.labels, time.Duration(i)*interval, err)
 			}
@@ -319,30 +340,15 @@ func (e *env) ping(ctx context.Context, p Ping) error {
 	if kind == "" {
 		kind = assertd.PingSuccess
 	}
-	return e.hb.Ping(ctx, assertd.Ping{Heartbeat: p.Heartbeat, Kind: kind, ExitCode: p.Exit, At: Origin.Add(p.At.Std())})
+	return e.hb.Ping(ctx, assertd.Ping{Heartbeat: p.Heartbeat, Kind: kind, ExitCode: p.Exit, At: e.l.origin.Add(p.At.Std())})
 }
 
-// check compares what assertd did with a test's expectations.
-func (e *env) check(ctx context.Context, t Test) []string {
-	var fails []string
-	insts := e.eng.Instances()
-	for _, s := range t.States {
-		var got []string
-		matched := false
-		for _, in := range insts {
-			if in.Assert != s.Assert || !carries(in.Labels, s.Labels) {
-				continue
-			}
-			got = append(got, fmt.Sprintf("%s %s", in.Labels, in.State))
-			if string(in.State) == s.State {
-				matched = true
-			}
-		}
-		if !matched {
-			fails = append(fails, fmt.Sprintf("state of %s%s:\n      want: %s\n      got:  %s",
-				s.Assert, assertd.Labels(s.Labels), s.State, orNothing(strings.Join(got, "; "))))
-		}
-	}
+// check compares what assertd did with the expectations of test ti at now.
+func (e *env) check(ctx context.Context, ti int, now time.Time) []string {
+	t := e.l.file.Tests[ti]
+	fails := e.checkStates(t)
+	fails = append(fails, e.checkAlerts(t)...)
+	fails = append(fails, e.checkExprs(ctx, ti, now)...)
 	if len(t.Runs) > 0 {
 		runs, _ := e.st.Runs(ctx, store.RunFilter{})
 		decisions, _ := e.st.Decisions(ctx, store.DecisionFilter{})

@@ -52,6 +52,9 @@ func TestTable(t *testing.T) {
 	if want("8") {
 		evalRows(ctx, t, tab, "realistic")
 	}
+	if want("promtool") {
+		promtoolRows(ctx, t, tab)
+	}
 	tab.Print(os.Stdout)
 }
 
@@ -381,4 +384,40 @@ func sseRows(ctx context.Context, t *testing.T, tab *Table) {
 		Bench: "SSE/100k/clients=50-cpu", Nanos: float64(s.WithCPU)})
 	tab.Add(hidden(Row{Bench: "SSE/100k/clients=0", Nanos: float64(s.None)}))
 	tab.Add(hidden(Row{Bench: "SSE/100k/clients=0-cpu", Nanos: float64(s.NoneCPU)}))
+}
+
+// promtoolRows: assertd test and assertd check as processes against
+// Debian's promtool on the same files (ASSERTD_BENCH_ROWS=promtool).
+func promtoolRows(ctx context.Context, t *testing.T, tab *Table) {
+	r, err := NewPromtoolRig(ctx, t.TempDir(), 1441, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := MeasurePromtool(ctx, r, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ratio := p.AssertdTest.Seconds() / p.PromtoolTest.Seconds()
+	tab.Add(Row{Row: "promtool test", What: fmt.Sprintf("assertd test vs promtool test rules: unittest.yml's groups, 3 series, %d evaluations (processes, median of 5)", r.Evals),
+		Value: secs(p.AssertdTest), Baseline: secs(p.PromtoolTest), Ratio: ratio, Goal: "≤ 1.0×", Met: met(ratio <= 1),
+		Bench: "Promtool/test/assertd", Nanos: float64(p.AssertdTest)})
+	tab.Add(hidden(Row{Bench: "Promtool/test/promtool", Nanos: float64(p.PromtoolTest)}))
+	cpu := p.AssertdTestCPU.Seconds() / p.PromtoolTestCPU.Seconds()
+	tab.Add(Row{Row: "promtool test", What: "  process CPU (user+system)", Value: secs(p.AssertdTestCPU), Baseline: secs(p.PromtoolTestCPU),
+		Ratio: cpu, Goal: "≤ 1.0×", Met: met(cpu <= 1), Bench: "Promtool/test/assertd-cpu", Nanos: float64(p.AssertdTestCPU)})
+	tab.Add(hidden(Row{Bench: "Promtool/test/promtool-cpu", Nanos: float64(p.PromtoolTestCPU)}))
+	ratio = p.AssertdCheck.Seconds() / p.PromtoolCheck.Seconds()
+	what := fmt.Sprintf("assertd check vs promtool check rules: %d alerting rules in %d groups", r.NRules, r.NRules/10)
+	row := Row{Row: "promtool check", What: what, Value: secs(p.AssertdCheck), Baseline: secs(p.PromtoolCheck), Ratio: ratio,
+		Goal: "≤ 1.0×", Met: met(ratio <= 1 && p.CheckErr == ""), Bench: "Promtool/check/assertd", Nanos: float64(p.AssertdCheck)}
+	if p.CheckErr != "" {
+		t.Logf("assertd check refused the rule file: %s", p.CheckErr)
+		row.What += " (assertd check refused the file)"
+	}
+	tab.Add(row)
+	tab.Add(hidden(Row{Bench: "Promtool/check/promtool", Nanos: float64(p.PromtoolCheck)}))
+	cpu = p.AssertdCheckCPU.Seconds() / p.PromtoolCheckCPU.Seconds()
+	tab.Add(Row{Row: "promtool check", What: "  process CPU (user+system)", Value: secs(p.AssertdCheckCPU), Baseline: secs(p.PromtoolCheckCPU),
+		Ratio: cpu, Goal: "≤ 1.0×", Met: met(cpu <= 1 && p.CheckErr == ""), Bench: "Promtool/check/assertd-cpu", Nanos: float64(p.AssertdCheckCPU)})
+	tab.Add(hidden(Row{Bench: "Promtool/check/promtool-cpu", Nanos: float64(p.PromtoolCheckCPU)}))
 }

@@ -66,6 +66,10 @@ type Options struct {
 	Enqueued func()
 	// Retention of history (default 30 days); compaction runs hourly.
 	Retention time.Duration
+	// AlignedAt, when set, evaluates every assert at AlignedAt + k×every,
+	// without the per-name phase that spreads asserts (assertd test:
+	// evaluations at 0, every, 2×every … from the test's start).
+	AlignedAt time.Time
 }
 
 // Engine evaluates asserts and acts on their instances.
@@ -236,9 +240,9 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	for name, a := range e.asserts {
 		n, ok := e.next[name]
 		if !ok {
-			n = nextEval(a, now.Add(-time.Nanosecond)) // a new assert: at its first slot
+			n = nextEvalAt(a, now.Add(-time.Nanosecond), e.phase(a)) // a new assert: at its first slot
 			if last, seen := e.last[name]; seen {
-				n = nextEval(a, last)
+				n = nextEvalAt(a, last, e.phase(a))
 			}
 			e.next[name] = n
 		}
@@ -278,12 +282,12 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 			continue // removed by a reload during the tick
 		}
 		if last, ok := e.last[a.Name]; ok {
-			if n := missed(a, last, now); n > 0 {
+			if n := missedAt(a, last, now, e.phase(a)); n > 0 {
 				e.metrics.missed.WithLabelValues(a.Name).Add(float64(n))
 			}
 		}
 		e.last[a.Name] = now
-		e.next[a.Name] = nextEval(a, now)
+		e.next[a.Name] = nextEvalAt(a, now, e.phase(a))
 	}
 	for _, n := range e.next {
 		if wake.IsZero() || n.Before(wake) {

@@ -20,11 +20,11 @@ import (
 // dropped when its last assert has taken it, so a tick holds no more
 // results than before. A query sent once goes straight to its source.
 
-// phase is what an assert's slot in its interval is derived from (offset):
+// slotKey is what an assert's slot in its interval is derived from (offset):
 // the texts of its queries, so that asserts sending the same queries (the
 // severities of one metric) are due in the same tick and share them; the
 // name for an assert without queries.
-func phase(a *asserts.Compiled) string {
+func slotKey(a *asserts.Compiled) string {
 	if len(a.Queries) == 0 {
 		return a.Name
 	}
@@ -81,7 +81,7 @@ func shareQueries(ctx context.Context, due []*asserts.Compiled, sourceOf func(*a
 			groups = append(groups, []*asserts.Compiled{a})
 			continue
 		}
-		k := src + "\x00" + phase(a)
+		k := src + "\x00" + slotKey(a)
 		if i, ok := group[k]; ok {
 			groups[i] = append(groups[i], a)
 			continue

@@ -8,7 +8,8 @@ import (
 )
 
 // offset spreads asserts with the same interval over it, by a stable hash of
-// the name, the way Prometheus spreads rule groups: restarts keep the phase.
+// a key (slotKey: the assert's queries, else its name), the way Prometheus
+// spreads rule groups: restarts keep the phase.
 func offset(name string, every time.Duration) time.Duration {
 	if every <= 0 {
 		return 0
@@ -20,14 +21,20 @@ func offset(name string, every time.Duration) time.Duration {
 
 // nextEval returns the first evaluation time of a strictly after t.
 func nextEval(a *asserts.Compiled, t time.Time) time.Time {
+	return nextEvalAt(a, t, offset(slotKey(a), a.Every))
+}
+
+// nextEvalAt is nextEval with evaluations at k*every + off (Unix time).
+func nextEvalAt(a *asserts.Compiled, t time.Time, off time.Duration) time.Time {
 	if a.Schedule != nil {
 		return a.Schedule.Next(t)
 	}
 	every := a.Every
-	off := offset(phase(a), every)
-	// Evaluations happen at k*every + off (Unix time).
 	base := t.UnixNano() - int64(off)
 	k := base / int64(every)
+	if base < 0 && base%int64(every) != 0 {
+		k-- // floor, so that times before 1970 (a test's origin) align too
+	}
 	next := time.Unix(0, (k+1)*int64(every)+int64(off))
 	if !next.After(t) {
 		next = next.Add(every)
@@ -38,9 +45,27 @@ func nextEval(a *asserts.Compiled, t time.Time) time.Time {
 // missed counts the evaluations of a that fell between last and now,
 // exclusive of both: they were skipped because an evaluation ran late.
 func missed(a *asserts.Compiled, last, now time.Time) int {
+	return missedAt(a, last, now, offset(slotKey(a), a.Every))
+}
+
+func missedAt(a *asserts.Compiled, last, now time.Time, off time.Duration) int {
 	n := 0
-	for t := nextEval(a, last); t.Before(now) && n < 1000; t = nextEval(a, t) {
+	for t := nextEvalAt(a, last, off); t.Before(now) && n < 1000; t = nextEvalAt(a, t, off) {
 		n++
 	}
 	return n
+}
+
+// phase is the offset of a's evaluations: with Options.AlignedAt, the
+// one that puts them at AlignedAt, AlignedAt+every … (as assertd test runs
+// them), else the spread of its slot key (its queries: querycache.go).
+func (e *Engine) phase(a *asserts.Compiled) time.Duration {
+	if e.opts.AlignedAt.IsZero() {
+		return offset(slotKey(a), a.Every)
+	}
+	if a.Every <= 0 {
+		return 0
+	}
+	every := int64(a.Every)
+	return time.Duration((e.opts.AlignedAt.UnixNano()%every + every) % every)
 }

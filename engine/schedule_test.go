@@ -69,3 +69,23 @@ func TestNextEvalScheduleDST(t *testing.T) {
 		}
 	}
 }
+
+// TestNextEvalAligned: without a phase, evaluations fall on multiples of
+// the interval, the epoch included (assertd test's time zero).
+func TestNextEvalAligned(t *testing.T) {
+	a := compileAssert(t, "asserts: [{name: api-latency, every: 15s, query: {x: X}, expect: x < 1}]")
+	epoch := time.Unix(0, 0)
+	for _, tc := range []struct{ from, want time.Time }{
+		{epoch.Add(-time.Nanosecond), epoch},
+		{epoch, epoch.Add(15 * time.Second)},
+		{epoch.Add(-20 * time.Second), epoch.Add(-15 * time.Second)},
+		{epoch.Add(14 * time.Second), epoch.Add(15 * time.Second)},
+	} {
+		if got := nextEvalAt(a, tc.from, 0); !got.Equal(tc.want) {
+			t.Errorf("after %v: %v, want %v", tc.from.Sub(epoch), got.Sub(epoch), tc.want.Sub(epoch))
+		}
+	}
+	if n := missedAt(a, epoch, epoch.Add(61*time.Second), 0); n != 4 {
+		t.Errorf("missed = %d, want 4", n)
+	}
+}

@@ -260,9 +260,8 @@ func (r *Runner) awaitApproval(ctx context.Context, ru *execRun) (bool, string) 
 	now := r.o.Clock.Now()
 	expires := now.Add(ru.rem.ApprovalExpire)
 	ch := make(chan struct{}, 1)
-	expired := r.o.Clock.After(ru.rem.ApprovalExpire)
 	r.mu.Lock()
-	r.waiters[ru.ID] = approvalWait{decided: ch, expired: expired}
+	r.waiters[ru.ID] = approvalWait{decided: ch}
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
@@ -279,6 +278,16 @@ func (r *Runner) awaitApproval(ctx context.Context, ru *execRun) (bool, string) 
 	if asker, ok := r.getHost().(ApprovalAsker); ok {
 		asker.ApprovalRequested(ctx, ru.Run, ru.in, expires)
 	}
+	// The expiry wait starts once the approval is asked for (a test's
+	// clock sees the run as waiting only then), unless it is already
+	// decided.
+	var expired <-chan time.Time
+	r.mu.Lock()
+	if len(ch) == 0 {
+		expired = r.o.Clock.After(ru.rem.ApprovalExpire)
+		r.waiters[ru.ID] = approvalWait{decided: ch, expired: expired}
+	}
+	r.mu.Unlock()
 	select {
 	case <-ch:
 	case <-expired:
@@ -313,7 +322,7 @@ func (r *Runner) ApprovalDecided(runID string) {
 	// The expiry no longer matters: a clock that can cancel it (the tests'
 	// fake clock) stops counting the run as waiting on it before the run
 	// wakes, so that nobody sees the run as idle in between.
-	if s, ok := r.o.Clock.(stopper); ok {
+	if s, ok := r.o.Clock.(stopper); ok && w.expired != nil {
 		s.Stop(w.expired)
 	}
 	select {
