@@ -98,8 +98,9 @@ helm-test: $(GOLANGCI_LINT)
 	cd deploy/helm && $(GO) mod tidy -diff && $(GO) vet ./... && ../../$(GOLANGCI_LINT) run ./... && $(GO) test -count=1 ./...
 
 # The benchmark table of docs/BENCHMARKS.md: every figure a ratio
-# against a baseline measured in the same run. Takes about 6 minutes and a
-# few GiB; needs PostgreSQL (make deps). Not part of make test.
+# against a baseline measured in the same run. Takes about 12 minutes and
+# a few GiB on a quiet machine (row 9 holds a million instances); needs
+# PostgreSQL (make deps) and wrk (bench-deps). Not part of make test.
 # BENCH_ROWS=1,2 picks rows. The Benchmark functions underneath run alone
 # with: go test ./bench -run '^$$' -bench . -benchtime 3x
 BENCH_ROWS ?=
