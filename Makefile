@@ -6,7 +6,7 @@ SHELL := /bin/bash
 GO ?= go
 DEB_PACKAGES := prometheus prometheus-alertmanager postgresql chromium systemd
 # The command each package provides, to tell whether it is installed.
-DEB_PROBES := /usr/bin/prometheus /usr/bin/alertmanager /usr/lib/postgresql/*/bin/initdb /usr/bin/chromium /usr/bin/systemd-analyze
+DEB_PROBES := /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/amtool /usr/lib/postgresql/*/bin/initdb /usr/bin/chromium /usr/bin/systemd-analyze
 
 .PHONY: test deps bench-deps vet fmt-check tidy-check lint unit examples fuzz build bench dist dist-check helm-test
 
@@ -43,8 +43,12 @@ $(GOLANGCI_LINT):
 	GOBIN=$(CURDIR)/bin/.install $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv bin/.install/golangci-lint $@ && rmdir bin/.install
 
+# The replicas' chaos suite and takeover timing run apart, with -v, so
+# that their figures are printed.
+HA_TESTS = ^(TestChaos|TestTakeoverTime)$$
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -skip '$(HA_TESTS)' ./...
+	$(GO) test -race -count=1 -v -run '$(HA_TESTS)' ./e2e
 
 examples:
 	$(GO) run ./cmd/assertd check examples/...

@@ -104,6 +104,11 @@ type Instance struct {
 	// Lifecycle is the target's lifecycle state (from its lifecycle label
 	// or the engine API), such as upgrading; "" when none is known.
 	Lifecycle string `json:"lifecycle,omitempty"`
+	// AlertAnnotations and GeneratorURL are those of the alert behind an
+	// instance of an alert-triggered assert. Not stored: every evaluation
+	// sets them.
+	AlertAnnotations map[string]string `json:"alert_annotations,omitempty"`
+	GeneratorURL     string            `json:"generator_url,omitempty"`
 }
 
 // Transition is one recorded change of an instance's state.

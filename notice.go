@@ -29,11 +29,14 @@ type Notice struct {
 	State       State              `json:"state"`
 	Reason      string             `json:"reason"`
 	Annotations map[string]string  `json:"annotations,omitempty"`
-	Policy      string             `json:"policy,omitempty"`
-	At          time.Time          `json:"at"`
-	Since       time.Time          `json:"since"`
-	RunID       string             `json:"run_id,omitempty"`
-	StepLog     string             `json:"step_log,omitempty"`
+	// GeneratorURL links to what generated the alert behind the instance
+	// (Prometheus' graph of the rule), for an alert-triggered assert.
+	GeneratorURL string    `json:"generator_url,omitempty"`
+	Policy       string    `json:"policy,omitempty"`
+	At           time.Time `json:"at"`
+	Since        time.Time `json:"since"`
+	RunID        string    `json:"run_id,omitempty"`
+	StepLog      string    `json:"step_log,omitempty"`
 	// Level and Round place a page in its escalation: the level of the
 	// policy and the repeat round, both from 0 (the first page is 0, 0).
 	Level int `json:"level,omitempty"`

@@ -5,12 +5,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
+	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/store"
 )
 
@@ -66,3 +68,10 @@ func (a *App) Deliverer() *notifiers.Deliverer { return a.del }
 
 // Gatherer serves the metrics.
 func (a *App) Gatherer() prometheus.Gatherer { return a.o.Gatherer }
+
+// Alerts is the alert feed that alert-triggered asserts read.
+func (a *App) Alerts() *alerts.Feed { return a.feed }
+
+// Rules is the evaluator of the Prometheus rule files (built by New, run by
+// Start; a driver without a listener may run it itself).
+func (a *App) Rules() *promrules.Evaluator { return a.rules }

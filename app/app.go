@@ -18,19 +18,24 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/alerts"
+	"github.com/assertd/assertd/alerts/amclient"
 	"github.com/assertd/assertd/asserts"
+	"github.com/assertd/assertd/cluster"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
+	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/store/sqlite"
 	"github.com/assertd/assertd/web"
@@ -135,13 +140,26 @@ type App struct {
 	ownSt   bool
 	emb     *sources.Embedded
 	hb      *heartbeat.Tracker
+	feed    *alerts.Feed
+	states  *sources.StateRecorder
 	del     *notifiers.Deliverer
 	runner  *remediations.Runner
 	eng     *engine.Engine
+	member  *cluster.Member // nil unless the store is shared
+	unlock  func() error    // releases the SQLite file's lock; nil when none
 	access  *web.Access
 	lc      *web.ListenerConfig // nil without --web.config.file
 	chatops *web.ChatOps
 	handler http.Handler
+
+	// The Prometheus rule files: their evaluator, their groups' last
+	// outcomes, and the alert feed as asserts read it (with the rules'
+	// failures); how long the rules may stay silent (three intervals of the
+	// slowest group).
+	rules       *promrules.Evaluator
+	ruleAlerts  *ruleAlerts
+	ruleFeed    *ruleFeed
+	ruleSilence atomic.Int64
 
 	reloadMu sync.Mutex // one reload at a time; closed
 	closed   bool       // Stop released the components
@@ -200,7 +218,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if err := reg.Register(buildInfoGauge(assertd.Build())); err != nil {
 		return nil, fmt.Errorf("app: build info metric: %w", err)
 	}
-	a := &App{o: o, log: o.Logger, now: o.Clock.Now, failed: make(chan error, 1)}
+	a := &App{o: o, log: o.Logger, now: o.Clock.Now, feed: alerts.New(0), failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			if rerr := a.release(); rerr != nil {
@@ -220,21 +238,34 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if o.Store != nil {
 		a.st = o.Store
 	} else {
+		if set.Config.Store.Driver != "postgres" {
+			if a.unlock, err = lockSQLite(set); err != nil {
+				return nil, err
+			}
+		}
 		if a.st, err = OpenStore(ctx, set, o.Getenv, sqlite.WithLogger(a.log), sqlite.WithRegisterer(reg)); err != nil {
 			return nil, err
 		}
 		a.ownSt = true
 	}
+	a.member = a.newMember(set, reg)
 	if a.emb, err = sources.OpenEmbedded(sources.EmbeddedOptions{
 		Dir: sources.TSDBDir(set.DataDir()), Config: set.Config.Sources.Embedded,
 		EngineOptions: sources.EngineOptions{Logger: a.log, Registerer: reg},
 	}); err != nil {
 		return nil, err
 	}
+	a.states = sources.NewStateRecorder(a.emb.Appendable())
 	srcs, err := a.buildSources(set)
 	if err != nil {
 		return nil, err
 	}
+	a.newRules()
+	nextRules, err := a.prepareRules(set, srcs)
+	if err != nil {
+		return nil, err
+	}
+	a.installRules(nextRules, set)
 	if a.hb, err = heartbeat.New(ctx, set.Heartbeats, set.Config.Pings, store.HeartbeatStore{Store: a.st},
 		heartbeat.Options{Now: a.now, Logger: a.log, LookupEnv: a.lookupEnv}); err != nil {
 		return nil, err
@@ -249,11 +280,12 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	// The runner needs the engine (verify, fleet counts, the loaded
 	// remediations) and the engine needs the runner: the engine builds it.
-	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now,
+	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.ruleFeed, After: o.Clock.After, Silencer: amclient.Silencer{},
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency, AlignedAt: o.AlignEvaluations,
+		Shares: a.shares(),
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
-				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile, Registerer: reg})
+				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile, Registerer: reg, ApprovalPoll: a.approvalPoll()})
 			return a.runner
 		}}); err != nil {
 		return nil, err
@@ -277,8 +309,9 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	}
 	if a.handler, err = web.New(web.Deps{
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
-		Pings: a.hb.Handler(a.now), RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now),
+		Pings: a.hb.Handler(a.now), Rules: func() any { return a.rules.API() }, RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now), Alerts: a.feed, PromAPI: a.emb.PromAPI(a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
+		Cluster: a.webCluster(),
 	}); err != nil {
 		return nil, err
 	}
@@ -294,6 +327,9 @@ func (a *App) ready() error {
 	}
 	if n := a.eng.Held(); n > 0 {
 		return fmt.Errorf("the store is unavailable: %d changes held", n)
+	}
+	if a.member != nil {
+		return a.member.Ready()
 	}
 	return nil
 }
@@ -374,8 +410,16 @@ func (a *App) Start(ctx context.Context) error {
 		serve("web.ingest_listen", ingest, ingestLn)
 		a.log.Info("serving ingestion (remote-write, pings) on a second listener", "ingest_listen", ingestLn.Addr().String())
 	}
+	if a.member != nil {
+		if err := a.member.Step(runCtx); err != nil {
+			a.log.Warn("joining the cluster", "err", err)
+		}
+		a.goPart(func() error { return a.member.Run(runCtx) })
+	}
 	a.goPart(func() error { return a.eng.Run(runCtx) })
+	a.rules.Start(runCtx)
 	a.goPart(func() error { _ = a.del.Run(runCtx); return nil })
+	a.goPart(func() error { a.recordStates(runCtx); return nil })
 	hup, stopHUP := notifyHUP()
 	a.goPart(func() error { defer stopHUP(); a.watch(runCtx, hup); return nil })
 	a.log.Info("assertd running", "listen", ln.Addr().String(), "tls", tlsOn, "asserts", len(set.Asserts), "config", a.o.ConfigPath, "data", set.DataDir())
@@ -432,6 +476,7 @@ func (a *App) Stop(ctx context.Context) error {
 	var errs []error
 	if a.started {
 		a.stop()
+		a.rules.Stop()
 		if err := a.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("web shutdown: %w", err))
 			a.srv.Close()
@@ -452,6 +497,9 @@ func (a *App) Stop(ctx context.Context) error {
 		}
 	} else if a.runner != nil {
 		a.runner.Wait()
+	}
+	if a.member != nil && a.started {
+		a.member.Leave() // after the runs' last writes under the shares' fences
 	}
 	a.reloadMu.Lock() // a reload in flight ends before the store closes
 	a.closed = true
@@ -478,6 +526,12 @@ func (a *App) release() error {
 		if err := a.st.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store: %w", err))
 		}
+	}
+	if a.unlock != nil {
+		if err := a.unlock(); err != nil {
+			errs = append(errs, fmt.Errorf("store lock: %w", err))
+		}
+		a.unlock = nil
 	}
 	return errors.Join(errs...)
 }

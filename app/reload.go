@@ -11,11 +11,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/sources"
 	"github.com/assertd/assertd/sources/heartbeat"
+	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/web"
 )
 
@@ -30,6 +32,7 @@ type next struct {
 	access  *web.Access
 	chatops *web.ChatOps
 	targets *sources.Targets
+	rules   *promrules.Next
 }
 
 // Reload reads the configuration again and builds everything it declares:
@@ -83,11 +86,15 @@ func (a *App) Reload(ctx context.Context) error {
 	if err := a.emb.ApplyTargets(n.targets); err != nil {
 		errs = append(errs, fmt.Errorf("scrape targets: %w", err))
 	}
+	a.installRules(n.rules, n.set)
 	a.eng.Install(n.set, n.sources, now)
 	retire() // no assert in force refers to a removed heartbeat now
 	a.mu.Lock()
 	a.set, a.stamps = n.set, n.stamps
 	a.mu.Unlock()
+	if a.feed.Spoke(alerts.SenderRules) != (time.Time{}) {
+		a.feedRules(a.ruleAlerts.Evaluations()) // the alerts of removed groups resolve
+	}
 	err = errors.Join(errs...)
 	a.eng.RecordReload(err, now) // logs it
 	return err
@@ -104,6 +111,9 @@ func (a *App) prepare(ctx context.Context) (*next, error) {
 	n := &next{set: set, stamps: fileStamps(set)}
 	var err error
 	if n.sources, err = a.buildSources(set); err != nil {
+		return nil, err
+	}
+	if n.rules, err = a.prepareRules(set, n.sources); err != nil {
 		return nil, err
 	}
 	if n.hb, err = a.hb.Prepare(ctx, set.Heartbeats, set.Config.Pings); err != nil {

@@ -27,7 +27,7 @@ type Assert struct {
 	// Join names the labels that identify an instance across queries; by
 	// default an instance is identified by all its labels (see docs/ASSERTS.md).
 	Join         []string          `yaml:"join" jsonschema_description:"Labels that identify an instance across queries (default: all labels but __name__)."`
-	Expect       string            `yaml:"expect" jsonschema:"required" jsonschema_description:"expr-lang boolean expression that must hold, e.g. p99_ms < 50."`
+	Expect       string            `yaml:"expect" jsonschema_description:"expr-lang boolean expression that must hold, e.g. p99_ms < 50. Required unless trigger is set."`
 	NoData       NoData            `yaml:"no_data" jsonschema:"enum=ok,enum=violated,enum=uncertain" jsonschema_description:"Verdict when a query returns nothing: ok, violated or uncertain (default)."`
 	Missing      Missing           `yaml:"missing" jsonschema:"enum=resolve,enum=uncertain" jsonschema_description:"When an instance's series vanish while the source is healthy: resolve (default) or uncertain."`
 	UncertainFor assertd.Duration  `yaml:"uncertain_for" jsonschema_description:"How long an instance may stay uncertain before humans are paged (default from the config)."`
@@ -35,7 +35,11 @@ type Assert struct {
 	Remediate    string            `yaml:"remediate" jsonschema_description:"Name of the remediation to run when violated."`
 	Escalate     string            `yaml:"escalate" jsonschema_description:"Name of the escalation policy that pages humans."`
 	Labels       map[string]string `yaml:"labels" jsonschema_description:"Labels added to every instance."`
-	Annotations  map[string]string `yaml:"annotations" jsonschema_description:"Go templates over .Assert, .Description, .Labels, .Values, .State, with Prometheus' template functions (humanize, humanizeDuration, reReplaceAll, …)."`
+	// Trigger makes the assert alert-triggered (trigger.go): one instance
+	// per matching alert, violated while it fires; Verify checks a fix.
+	Trigger     *Trigger          `yaml:"trigger" jsonschema_description:"Alert-triggered: one instance per alert of a sender that the selector matches, violated while it fires. Exclusive with query and expect."`
+	Verify      *Verify           `yaml:"verify" jsonschema_description:"With trigger: how a fix is verified without trusting the alert alone: query and expect, resolved_within, or both."`
+	Annotations map[string]string `yaml:"annotations" jsonschema_description:"Go templates over .Assert, .Description, .Labels, .Values, .State, with Prometheus' template functions (humanize, humanizeDuration, reReplaceAll, …)."`
 
 	// Pos is where the assert starts; set by the loader.
 	Pos strictyaml.Pos `yaml:"-" json:"-"`

@@ -51,6 +51,9 @@ type Compiled struct {
 	Heartbeats []Ref
 	// Loc finds where each setting was written, for later checks.
 	Loc strictyaml.Loc
+	// Trigger is set for an alert-triggered assert (trigger.go); it then
+	// has no queries and no expect.
+	Trigger *CompiledTrigger
 }
 
 // Query is one named PromQL query.
@@ -124,6 +127,13 @@ func Compile(a *Assert, loc strictyaml.Loc, def Defaults) (*Compiled, strictyaml
 		errs.Add(at("max_instances"), "max_instances must be at least 1, such as max_instances: 1000")
 	case a.MaxInstances == 0:
 		c.MaxInstances = cmp.Or(def.MaxInstances, DefaultMaxInstances)
+	}
+
+	if a.Trigger != nil || a.Verify != nil {
+		c.NoData, c.Missing = NoDataOK, MissingResolve
+		c.compileTrigger(loc, def, &errs)
+		c.compileMeta(at, &errs)
+		return c, errs
 	}
 
 	switch a.NoData {
@@ -204,7 +214,13 @@ func Compile(a *Assert, loc strictyaml.Loc, def Defaults) (*Compiled, strictyaml
 	if strings.TrimSpace(a.Clear) != "" {
 		c.Clear = compile("clear", a.Clear)
 	}
+	c.compileMeta(at, &errs)
+	return c, errs
+}
 
+// compileMeta checks the labels and compiles the annotation templates.
+func (c *Compiled) compileMeta(at func(path ...any) strictyaml.Pos, errs *strictyaml.Errors) {
+	a := c.Assert
 	for k := range a.Labels {
 		if err := assertd.CheckLabelName(k); err != nil {
 			errs.Add(at("labels", k), "%v", err)
@@ -220,7 +236,6 @@ func Compile(a *Assert, loc strictyaml.Loc, def Defaults) (*Compiled, strictyaml
 		}
 		c.Annotations[k] = t
 	}
-	return c, errs
 }
 
 // AnnotationFields are the fields an annotation template may use.

@@ -35,6 +35,10 @@ type Verdict struct {
 	// Clear says whether clear (or expect, when there is no clear) holds:
 	// the state machine uses it for hysteresis.
 	Clear bool `json:"clear"`
+	// Annotations and GeneratorURL are the alert's, for an
+	// alert-triggered assert.
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	GeneratorURL string            `json:"generator_url,omitempty"`
 }
 
 // Evaluation is the outcome of one evaluation of an assert.
@@ -51,6 +55,9 @@ type Evaluation struct {
 // Evaluate runs the queries at now, joins their results into instances by
 // the join rule (docs/ASSERTS.md) and evaluates expect and clear for each.
 func (c *Compiled) Evaluate(ctx context.Context, q Querier, hb HeartbeatFunc, now time.Time) Evaluation {
+	if c.Trigger != nil {
+		return c.evaluateTrigger(q, now)
+	}
 	ev := Evaluation{At: now}
 	results := make(map[string]assertd.Vector, len(c.Queries))
 	for _, qu := range c.Queries {

@@ -50,10 +50,16 @@ func TestTable(t *testing.T) {
 		sseRows(ctx, t, tab)
 	}
 	if want("8") {
+		clusterRows(ctx, t, tab)
+	}
+	if want("realistic") {
 		evalRows(ctx, t, tab, "realistic")
 	}
 	if want("promtool") {
 		promtoolRows(ctx, t, tab)
+	}
+	if strings.Contains(rows, "replay") { // only when asked for: it takes many minutes
+		replayRows(ctx, t, tab)
 	}
 	tab.Print(os.Stdout)
 }
@@ -108,7 +114,7 @@ func evalRows(ctx context.Context, t *testing.T, tab *Table, names ...string) {
 		label := fmt.Sprintf("1 eval %s", name)
 		what := fmt.Sprintf("cycle, %dk asserts, %d%% violating", w.Asserts/1000, int(w.Violating*100))
 		if w.Severities > 0 {
-			label = "8 realistic"
+			label = "realistic"
 			what = fmt.Sprintf("cycle, %dk asserts (%d severities per metric, up guard), %d%% violating", w.Asserts/1000, w.Severities, int(w.Violating*100))
 		}
 		if w.Annotate {

@@ -21,6 +21,8 @@ type Report struct {
 	Asserts      int                 `json:"asserts"`
 	Heartbeats   int                 `json:"heartbeats"`
 	Remediations int                 `json:"remediations"`
+	RuleGroups   int                 `json:"rule_groups,omitempty"`
+	Rules        int                 `json:"rules,omitempty"`
 	Errors       []*strictyaml.Error `json:"errors"`
 	// Warnings are problems that do not stop the files from loading, such
 	// as a label that reaches a url or an argv without an allow pattern.
@@ -43,6 +45,9 @@ func (r *Report) add(set *Set, errs strictyaml.Errors) {
 	r.Asserts += len(set.Asserts)
 	r.Heartbeats += len(set.Heartbeats)
 	r.Remediations += len(set.Remediations)
+	g, n := set.RuleCount()
+	r.RuleGroups += g
+	r.Rules += n
 	for _, rem := range set.Remediations {
 		r.Warnings = append(r.Warnings, rem.Warnings...)
 	}
@@ -253,6 +258,10 @@ func (r *Report) WriteText(out, summary io.Writer) {
 	}
 	counts := fmt.Sprintf("%s, %s, %s in %s", plural(r.Asserts, "assert"), plural(r.Heartbeats, "heartbeat"),
 		plural(r.Remediations, "remediation"), plural(len(r.Files), "file"))
+	if r.RuleGroups > 0 {
+		counts = fmt.Sprintf("%s, %s, %s, %s (%s) in %s", plural(r.Asserts, "assert"), plural(r.Heartbeats, "heartbeat"),
+			plural(r.Remediations, "remediation"), plural(r.RuleGroups, "Prometheus rule group"), plural(r.Rules, "rule"), plural(len(r.Files), "file"))
+	}
 	if len(r.Warnings) > 0 {
 		counts += ", " + plural(len(r.Warnings), "warning")
 	}

@@ -27,13 +27,17 @@ type Config struct {
 	EscalationPolicies []EscalationPolicy  `yaml:"escalation_policies"`
 	Web                Web                 `yaml:"web"`
 	Safety             Safety              `yaml:"safety"`
+	// PrometheusRules: how the Prometheus rule files among Files are
+	// evaluated, and the bindings that give their alerts remediations.
+	PrometheusRules PrometheusRules `yaml:"prometheus_rules"`
+	Cluster         Cluster         `yaml:"cluster"`
 }
 
 // KeyHints explains keys that are not accepted at the top of assertd.yaml.
 func (*Config) KeyHints() map[string]string {
 	h := "asserts and remediations live in their own files: list them under files:"
 	return map[string]string{
-		"asserts": h, "remediations": h, "rule_files": "write files:", "include": "write files:",
+		"asserts": h, "remediations": h, "rule_files": "list Prometheus rule files under files: too", "include": "write files:",
 		"global": "write defaults:", "alerting": "write notifiers: and escalation_policies:",
 	}
 }
@@ -142,6 +146,8 @@ type Notifier struct {
 	Slack     *Slack     `yaml:"slack"`
 	PagerDuty *PagerDuty `yaml:"pagerduty"`
 	Webhook   *Webhook   `yaml:"webhook"`
+	// Alertmanager forwards pages to Alertmanagers (notifiers/alertmanager.go).
+	Alertmanager *AlertmanagerNotifier `yaml:"alertmanager"`
 }
 
 // KeyHints explains keys that are not accepted.
@@ -215,6 +221,13 @@ type Webhook struct {
 // KeyHints explains keys that are not accepted.
 func (*Webhook) KeyHints() map[string]string {
 	return map[string]string{"secret": "secrets only by reference: write secret_env: VARIABLE or secret_file: PATH"}
+}
+
+// AlertmanagerNotifier posts pages as alerts to the /api/v2/alerts of every
+// Alertmanager listed (as Prometheus does), and resolves them on recovery.
+type AlertmanagerNotifier struct {
+	URLs    []string         `yaml:"urls" jsonschema:"required" jsonschema_description:"Base URLs of the Alertmanagers, such as http://alertmanager:9093; each gets every alert."`
+	Timeout assertd.Duration `yaml:"timeout" jsonschema_description:"Default 10s."`
 }
 
 // EscalationPolicy says who is paged, in what order, on which channels.

@@ -37,6 +37,7 @@ func crossCheck(set *Set, cfgPos *strictyaml.Positions) strictyaml.Errors {
 		hbList = append(hbList, h.Name)
 	}
 	errs.Append(checkPingAuth(set))
+	errs.Append(crossCluster(set, cfgPos))
 	remNames := map[string]strictyaml.Pos{}
 	var remList []string
 	for _, r := range set.Remediations {

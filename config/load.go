@@ -24,7 +24,6 @@ type RuleFile struct {
 // KeyHints explains keys that are not accepted at the top of a rule file.
 func (*RuleFile) KeyHints() map[string]string {
 	return map[string]string{
-		"groups": "assertd files list asserts: directly, without groups",
 		"rules":  "write asserts:",
 		"alerts": "write asserts:",
 	}
@@ -39,6 +38,10 @@ type Set struct {
 	Asserts      []*asserts.Compiled
 	Heartbeats   []*asserts.CompiledHeartbeat
 	Remediations []*remediations.Compiled
+	// PromRules are the Prometheus rule files (top-level groups:), and
+	// Bindings the config's prometheus_rules.bindings.
+	PromRules []*PromRuleFile
+	Bindings  []*CompiledBinding
 }
 
 // Assert returns the assert with this name, or nil.
@@ -192,16 +195,23 @@ func LoadRules(cfgPath string, cfg *Config, cfgPos *strictyaml.Positions, files 
 		}
 		errs.Append(set.addRules(f, data, def))
 	}
+	if cfg != nil {
+		errs.Append(set.compileBindings(cfg, cfgPos, def))
+	}
 	errs.Append(crossCheck(set, cfgPos))
+	errs.Append(checkPromRules(set))
 	return set, errs.Sort()
 }
 
 // addRules decodes and compiles one rule file into the set.
 func (s *Set) addRules(file string, data []byte, def asserts.Defaults) strictyaml.Errors {
+	if isPromRuleFile(data) {
+		return s.addPromRules(file, data)
+	}
 	var rf RuleFile
 	pos, errs := strictyaml.Decode(file, data, &rf)
 	if len(rf.Asserts)+len(rf.Heartbeats)+len(rf.Remediations) == 0 && len(errs) == 0 {
-		errs.Add(strictyaml.Pos{File: file, Line: 1, Col: 1}, "file holds no asserts, heartbeats or remediations")
+		errs.Add(strictyaml.Pos{File: file, Line: 1, Col: 1}, "file holds no asserts, heartbeats or remediations (a Prometheus rule file has a top-level groups:)")
 	}
 	for i := range rf.Asserts {
 		a := &rf.Asserts[i]

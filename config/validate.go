@@ -64,6 +64,7 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 	if d := c.Sources.Default; d != "" && !slices.Contains(names, d) {
 		errs.Add(at("sources", "default"), "default source %q is not defined%s; write embedded or the name of a sources.prometheus entry", d, strictyaml.DidYouMean(d, names))
 	}
+	errs.Append(validatePromRules(c, p, names))
 	e := c.Sources.Embedded
 	if e.ScrapeInterval < 0 || (e.ScrapeInterval == 0 && p.Has("sources", "embedded", "scrape_interval")) {
 		errs.Add(at("sources", "embedded", "scrape_interval"), "scrape_interval must be more than 0s")
@@ -83,6 +84,8 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 			}
 		}
 	}
+
+	errs.Append(validateCluster(c, p))
 
 	// Store.
 	switch c.Store.Driver {
@@ -161,9 +164,19 @@ func validate(c *Config, p *strictyaml.Positions) strictyaml.Errors {
 			}
 			oneOf(&errs, wl, false, "secret_env", n.Webhook.SecretEnv, "secret_file", n.Webhook.SecretFile)
 		}
+		if n.Alertmanager != nil {
+			kinds = append(kinds, "alertmanager")
+			al := loc.In("alertmanager")
+			if len(n.Alertmanager.URLs) == 0 {
+				errs.Add(al.At(), "alertmanager needs urls:, such as urls: [http://alertmanager:9093]")
+			}
+			for j, u := range n.Alertmanager.URLs {
+				checkURL(&errs, al.At("urls", j), u, "urls")
+			}
+		}
 		switch len(kinds) {
 		case 0:
-			errs.Add(loc.At(), "notifier %q has no kind: add one of console: {}, slack: {...}, pagerduty: {...}, webhook: {...}", n.Name)
+			errs.Add(loc.At(), "notifier %q has no kind: add one of console: {}, slack: {...}, pagerduty: {...}, webhook: {...}, alertmanager: {...}", n.Name)
 		case 1:
 		default:
 			errs.Add(loc.At(kinds[1]), "notifier %q is both %s: make one notifier per channel", n.Name, strings.Join(kinds, " and "))

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -246,7 +247,7 @@ func (e *Engine) persistClocks(ctx context.Context, t *tracked) {
 	if !dirty {
 		return
 	}
-	if err := e.opts.Store.PutInstance(ctx, inst); err != nil {
+	if err := e.opts.Store.PutInstance(e.fence(ctx, inst.Assert), inst); err != nil && !e.wasFenced(inst.Assert, err) {
 		e.log.Warn("storing instance clocks", "assert", inst.Assert, "err", err)
 	}
 }
@@ -327,7 +328,7 @@ func (e *Engine) messages(a *asserts.Compiled, in assertd.Instance, kind assertd
 func (e *Engine) messagesTo(a *asserts.Compiled, in assertd.Instance, policy string, kind assertd.NoticeKind, reason string, now time.Time, channels []string) []assertd.Message {
 	n := assertd.Notice{Version: assertd.NoticeVersion, Kind: kind, Assert: a.Name, Description: a.Description,
 		Fingerprint: in.Fingerprint, Labels: in.Labels, Values: in.Values, State: in.State, Reason: reason,
-		Annotations: annotations(a, in), Policy: policy, At: now, Since: in.Since}
+		Annotations: annotations(a, in), GeneratorURL: in.GeneratorURL, Policy: policy, At: now, Since: in.Since}
 	payload, _ := json.Marshal(n)
 	var out []assertd.Message
 	for _, ch := range channels {
@@ -338,13 +339,18 @@ func (e *Engine) messagesTo(a *asserts.Compiled, in assertd.Instance, policy str
 }
 
 // annotations renders an assert's annotation templates for an instance.
+// The annotations of the alert behind an alert-triggered instance come
+// first; the assert's own override them.
 func annotations(a *asserts.Compiled, in assertd.Instance) map[string]string {
 	if len(a.Annotations) == 0 {
-		return nil
+		return maps.Clone(in.AlertAnnotations)
 	}
 	data := map[string]any{"Assert": a.Name, "Description": a.Description, "State": string(in.State),
 		"Labels": map[string]string(in.Labels), "Values": in.Values}
-	out := map[string]string{}
+	out := maps.Clone(in.AlertAnnotations)
+	if out == nil {
+		out = map[string]string{}
+	}
 	for k, t := range a.Annotations {
 		var b bytes.Buffer
 		if err := t.Execute(&b, data); err != nil {
@@ -361,7 +367,13 @@ func annotations(a *asserts.Compiled, in assertd.Instance) map[string]string {
 func (e *Engine) commit(ctx context.Context, c store.Change) bool {
 	e.heldMu.Lock()
 	defer e.heldMu.Unlock()
-	if len(e.held) > 0 || e.commitOne(ctx, c) != nil {
+	var err error
+	if len(e.held) == 0 {
+		if err = e.commitOne(ctx, c); errors.Is(err, store.ErrFenced) {
+			return false // another replica owns the share: nothing is acted on
+		}
+	}
+	if len(e.held) > 0 || err != nil {
 		e.held = append(e.held, c)
 		e.metrics.held.Set(float64(len(e.held)))
 		e.countHeld(c, 1)
@@ -401,10 +413,13 @@ func (e *Engine) commitOne(ctx context.Context, c store.Change) error {
 	// A change is written ahead of what it causes even while assertd stops:
 	// a cancelled context must not turn into a change the store "refused"
 	// (and that is lost) for an evaluation already made.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(e.fence(ctx, changeAssert(c))), commitTimeout)
 	defer cancel()
 	_, err := e.opts.Store.Commit(wctx, c)
 	switch {
+	case e.wasFenced(changeAssert(c), err):
+		e.log.Error("the share moved to another replica: the change is not committed", "key", c.Key, "err", err)
+		return err
 	case err == nil:
 		e.metrics.storeUp.Set(1)
 		if in := c.Instance; in != nil {
@@ -433,7 +448,7 @@ func (e *Engine) flushHeld(ctx context.Context) {
 	e.heldMu.Lock()
 	flushed := 0
 	for len(e.held) > 0 {
-		if err := e.commitOne(ctx, e.held[0]); err != nil {
+		if err := e.commitOne(ctx, e.held[0]); err != nil && !errors.Is(err, store.ErrFenced) {
 			break
 		}
 		e.countHeld(e.held[0], -1)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/sources/heartbeat"
@@ -52,7 +53,16 @@ type Options struct {
 	Store      Store
 	Sources    map[string]asserts.Querier // by source name
 	Heartbeats Heartbeats                 // nil: heartbeat() is uncertain
-	Now        func() time.Time           // default time.Now
+	// Alerts is the alert feed of alert-triggered asserts (nil: they are
+	// uncertain).
+	Alerts AlertFeed
+	// Silencer silences an alert in Alertmanager while a run fixes it
+	// (trigger: {silence: …}); nil: nothing is silenced.
+	Silencer AlertSilencer
+	Now      func() time.Time // default time.Now
+	// After waits on the clock of Now (default time.After): a verify that
+	// waits for an alert to resolve uses it.
+	After      func(time.Duration) <-chan time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: not registered
 	// Concurrency bounds evaluations running at once (default 4).
@@ -66,6 +76,9 @@ type Options struct {
 	Enqueued func()
 	// Retention of history (default 30 days); compaction runs hourly.
 	Retention time.Duration
+	// Shares, when set, says which asserts this replica evaluates (several
+	// replicas share the store); nil: every assert is this engine's.
+	Shares Shares
 	// AlignedAt, when set, evaluates every assert at AlignedAt + k×every,
 	// without the per-name phase that spreads asserts (assertd test:
 	// evaluations at 0, every, 2×every … from the test's start).
@@ -101,8 +114,13 @@ type Engine struct {
 	heldMu sync.Mutex
 	held   []store.Change // changes waiting for the store to come back, in order
 
+	epochs map[string]int64 // with Options.Shares: the asserts owned, at which fencing epoch (shares.go)
+
 	silenceMu sync.Mutex
 	matchers  map[string]*assertd.MatcherSet // silence ID → its matchers, compiled (silences.go)
+
+	amMu       sync.Mutex
+	amSilenced map[string][]amSilence // assert/fingerprint → alerts silenced in Alertmanager by its run (alerts.go)
 }
 
 // New loads the instances stored by an earlier run, turns runs left running
@@ -126,7 +144,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		o.Retention = store.DefaultRetention
 	}
 	e := &Engine{opts: o, log: o.Logger, flapCfg: flapFromConfig, wake: make(chan struct{}, 1), instances: map[string]map[string]*tracked{},
-		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, floods: map[string]*flood{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
+		open: map[*tracked]struct{}{}, matchers: map[string]*assertd.MatcherSet{}, amSilenced: map[string][]amSilence{}, floods: map[string]*flood{}, epochs: map[string]int64{}, baseline: map[string]bool{}, next: map[string]time.Time{}, last: map[string]time.Time{}}
 	e.metrics = newMetrics(o.Registerer, e)
 	e.install(o.Set)
 	e.sources = o.Sources
@@ -134,22 +152,16 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		e.rem = o.NewRemediator(e)
 	}
 
-	stored, err := o.Store.Instances(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("loading instances: %w", err)
-	}
-	for _, in := range stored {
-		if e.asserts[in.Assert] == nil {
-			continue // the assert is gone from the config; its history stays
+	if o.Shares == nil {
+		// One replica: every assert is this one's (with shares, each is
+		// loaded when its share is claimed: shares.go).
+		stored, err := o.Store.Instances(ctx, "")
+		if err != nil {
+			return nil, fmt.Errorf("loading instances: %w", err)
 		}
-		t := &tracked{Instance: in, stored: true, saved: in, blindEsc: blindStored(in),
-			savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
-		if in.State == assertd.Escalated {
-			// Its pages and acknowledgement are read when they are needed.
-			t.inc = &incident{start: in.Since, paged: map[string]bool{}, sent: map[int]bool{}}
-			e.open[t] = struct{}{}
+		for _, in := range stored {
+			e.adopt(in)
 		}
-		e.instancesOf(in.Assert)[in.Fingerprint] = t
 	}
 	lcs, err := o.Store.Lifecycles(ctx)
 	if err != nil {
@@ -157,6 +169,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	for _, lc := range lcs {
 		e.applyLifecycle(lc)
+	}
+	if o.Shares != nil {
+		return e, nil
 	}
 	now := o.Now()
 	runs, err := o.Store.InterruptRuns(ctx, now, "assertd stopped while the run was in progress")
@@ -235,9 +250,13 @@ func (e *Engine) Run(ctx context.Context) error {
 // when the next evaluation or escalation step is due.
 func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 	e.flushHeld(ctx)
+	e.syncShares(ctx, now)
 	e.mu.Lock()
 	var due []*asserts.Compiled
 	for name, a := range e.asserts {
+		if !e.ownsLocked(name) {
+			continue
+		}
 		n, ok := e.next[name]
 		if !ok {
 			n = nextEvalAt(a, now.Add(-time.Nanosecond), e.phase(a)) // a new assert: at its first slot
@@ -312,14 +331,27 @@ func (e *Engine) EvaluateNow(ctx context.Context, name string, now time.Time) er
 // evaluate runs one evaluation of a and moves its instances; silences are
 // the silences active at now.
 func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Time, silences []activeSilence) {
+	ctx = e.fence(ctx, a.Name)
 	start := time.Now()
-	src := e.current().SourceName(a)
-	q := sharedQuerier(ctx, src, e.source(src))
 	var ev asserts.Evaluation
-	if q == nil {
-		ev = asserts.Evaluation{At: now, SourceErr: fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)}
+	if q, err := e.querier(a); err != nil {
+		ev = asserts.Evaluation{At: now, SourceErr: err}
 	} else {
+		if a.Trigger == nil {
+			q = sharedQuerier(ctx, e.current().SourceName(a), q)
+		}
 		ev = a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
+	}
+	if a.Trigger != nil && errors.Is(ev.SourceErr, alerts.ErrNotHeard) {
+		e.mu.Lock()
+		known := len(e.instances[a.Name])
+		e.mu.Unlock()
+		if known == 0 {
+			// Nothing fires that assertd knows of: no instance to be
+			// unsure about. Instances from before a restart are uncertain
+			// until the sender speaks again.
+			ev.SourceErr = nil
+		}
 	}
 	e.metrics.evaluations.WithLabelValues(a.Name).Inc()
 	e.metrics.duration.WithLabelValues(a.Name).Observe(time.Since(start).Seconds())
@@ -418,7 +450,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		}
 	}
 	for _, w := range todo {
-		w.t.silenced = matchSilence(silences, w.t.Labels)
+		w.t.silenced = matchSilence(silences, w.t.Assert, w.t.Labels)
 		w.t.Silenced = w.t.silenced
 	}
 	e.mu.Unlock()

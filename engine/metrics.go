@@ -16,6 +16,7 @@ type metrics struct {
 	reloadOK    prometheus.Gauge
 	reloads     *prometheus.CounterVec
 	floods      *prometheus.CounterVec
+	amSilences  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
@@ -31,11 +32,13 @@ func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {
 		reloads:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_config_reloads_total", Help: "Reloads by result."}, []string{"result"}),
 		floods: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_instance_floods_total",
 			Help: "Times an assert's series passed its max_instances (it is uncertain until they fall back)."}, []string{"assert"}),
+		amSilences: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_alertmanager_silences_total",
+			Help: "Silences of alerts in Alertmanager while a run fixes them, by result (created, expired, failed)."}, []string{"result"}),
 	}
 	m.storeUp.Set(1)
 	m.reloadOK.Set(1)
 	if reg != nil {
-		reg.MustRegister(m.evaluations, m.failures, m.missed, m.duration, m.storeUp, m.held, m.reloadOK, m.reloads, m.floods, &stateCollector{e})
+		reg.MustRegister(m.evaluations, m.failures, m.missed, m.duration, m.storeUp, m.held, m.reloadOK, m.reloads, m.floods, m.amSilences, &stateCollector{e})
 	}
 	return m
 }

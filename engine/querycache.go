@@ -74,6 +74,12 @@ func shareQueries(ctx context.Context, due []*asserts.Compiled, sourceOf func(*a
 	group := map[string]int{} // source and phase → index in groups
 	for _, a := range due {
 		src := sourceOf(a)
+		if a.Trigger != nil {
+			// An alert-triggered assert's queries are answered from its
+			// alerts: never shared.
+			groups = append(groups, []*asserts.Compiled{a})
+			continue
+		}
 		for _, q := range a.Queries {
 			counts[queryKey{src, q.Text, now.UnixNano()}]++
 		}

@@ -21,6 +21,9 @@ func definitionHash(a *asserts.Compiled) string {
 		h.Write([]byte(q.Name + "=" + q.Text + "\x00"))
 	}
 	h.Write([]byte(strings.Join(a.Join, ",") + "\x00" + a.Assert.Expect + "\x00" + a.Assert.Clear + "\x00"))
+	if t := a.Trigger; t != nil {
+		h.Write([]byte(t.Sender + "=" + t.Selector + "\x00"))
+	}
 	labels := make([]string, 0, len(a.Labels))
 	for k, v := range a.Labels {
 		labels = append(labels, k+"="+v)

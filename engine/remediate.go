@@ -45,7 +45,12 @@ type NewRemediator func(host remediations.Host) Remediator
 type RunResult = assertd.RunResult
 
 func (e *Engine) startRun(ctx context.Context, a *asserts.Compiled, d assertd.Decision, in assertd.Instance) {
-	e.rem.Start(ctx, d, in, func(r RunResult) { e.runFinished(context.WithoutCancel(ctx), a.Name, in.Fingerprint, r) })
+	ctx = e.fence(ctx, a.Name) // the run's every write: it stops when the share moves
+	unsilence := e.silenceAlerts(ctx, a, d, in)
+	e.rem.Start(ctx, d, in, func(r RunResult) {
+		unsilence(context.WithoutCancel(ctx))
+		e.runFinished(context.WithoutCancel(ctx), a.Name, in.Fingerprint, r)
+	})
 }
 
 // runFinished moves an instance whose run ended: verified → ok with an
@@ -109,10 +114,12 @@ func (e *Engine) Verify(ctx context.Context, assert string, labels assertd.Label
 	if a == nil {
 		return false, "", fmt.Errorf("no assert %q", assert)
 	}
-	src := e.current().SourceName(a)
-	q := e.source(src)
-	if q == nil {
-		return false, "", fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)
+	if a.Trigger != nil {
+		return e.verifyAlert(ctx, a, labels, now)
+	}
+	q, err := e.querier(a)
+	if err != nil {
+		return false, "", err
 	}
 	ev := a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
 	if ev.SourceErr != nil {

@@ -63,10 +63,12 @@ func (e *Engine) VerifyExpr(ctx context.Context, assert string, labels assertd.L
 	if err != nil {
 		return false, "", fmt.Errorf("verify expr %q: %w", expression, err)
 	}
-	src := e.current().SourceName(a)
-	q := e.source(src)
-	if q == nil {
-		return false, "", fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)
+	if a.Trigger != nil {
+		return false, "", fmt.Errorf("assert %s is alert-triggered: verify it with verify: %s (its verify: settings), not an expression", a.Name, a.Name)
+	}
+	q, err := e.querier(a)
+	if err != nil {
+		return false, "", err
 	}
 	ev := a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
 	if ev.SourceErr != nil {

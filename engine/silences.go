@@ -55,7 +55,7 @@ func (e *Engine) overlaySilences(ss []activeSilence) {
 	defer e.mu.Unlock()
 	for _, m := range e.instances {
 		for _, t := range m {
-			t.silenced = matchSilence(ss, t.Labels)
+			t.silenced = matchSilence(ss, t.Assert, t.Labels)
 			t.Silenced = t.silenced
 		}
 	}
@@ -68,8 +68,14 @@ func (e *Engine) SilencesChanged(ctx context.Context, now time.Time) {
 	e.overlaySilences(e.activeSilences(ctx, now))
 }
 
-// matchSilence is the ID of the first silence that matches ls, or "".
-func matchSilence(ss []activeSilence, ls assertd.Labels) string {
+// matchSilence is the ID of the first silence that matches ls, the labels
+// of an instance of assert, or "". As in Alertmanager, alertname names the
+// alert: the assert, unless the instance has a label of that name.
+func matchSilence(ss []activeSilence, assert string, ls assertd.Labels) string {
+	if _, ok := ls["alertname"]; !ok && len(ss) > 0 {
+		ls = ls.Copy()
+		ls["alertname"] = assert
+	}
 	for _, s := range ss {
 		if s.matchers.Matches(ls) {
 			return s.id

@@ -131,6 +131,7 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 		t.missing = 0
 		verdict, clears, reason = in.verdict.State, in.verdict.Clear, in.verdict.Reason
 		t.Values = keep(t.Values, in.verdict.Values)
+		t.AlertAnnotations, t.GeneratorURL = in.verdict.Annotations, in.verdict.GeneratorURL
 	}
 	t.record(verdict != assertd.OK, flap)
 
@@ -154,13 +155,14 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 			return nil
 		}
 		return t.move(assertd.OK, reason, in.now)
-	case assertd.Uncertain:
+	case assertd.Uncertain, assertd.Pending:
+		// Pending comes from an alert its sender holds pending (its own for).
 		t.ViolatedSince = time.Time{}
-		if t.State == assertd.Uncertain {
+		if t.State == verdict {
 			t.Reason = reason
 			return nil
 		}
-		return t.move(assertd.Uncertain, reason, in.now)
+		return t.move(verdict, reason, in.now)
 	}
 	// Violated.
 	if t.ViolatedSince.IsZero() {

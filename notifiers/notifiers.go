@@ -256,8 +256,14 @@ func build(n config.Notifier, sec *secrets, o Options, ui string) (Notifier, str
 			timeout = c.Timeout.Std()
 		}
 		return &Webhook{url: url, secret: []byte(key), client: client(timeout)}, "webhook", nil
+	case n.Alertmanager != nil:
+		timeout := o.Timeout
+		if n.Alertmanager.Timeout > 0 {
+			timeout = n.Alertmanager.Timeout.Std()
+		}
+		return newAlertmanager(n.Alertmanager.URLs, client(timeout), ui), "alertmanager", nil
 	}
-	return nil, "", fmt.Errorf("notifier %q has no kind: add one of console: {}, slack: {...}, pagerduty: {...}, webhook: {...}", n.Name)
+	return nil, "", fmt.Errorf("notifier %q has no kind: add one of console: {}, slack: {...}, pagerduty: {...}, webhook: {...}, alertmanager: {...}", n.Name)
 }
 
 // redactor replaces every secret value in a text.

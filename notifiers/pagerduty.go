@@ -134,6 +134,9 @@ func (p *PagerDuty) event(m *Message) *pagerduty.V2Event {
 		e.ClientURL = link
 		e.Links = []any{map[string]string{"href": link, "text": "assertd: " + n.Assert}}
 	}
+	if n.GeneratorURL != "" {
+		e.Links = append(e.Links, map[string]string{"href": n.GeneratorURL, "text": "the alert's source"})
+	}
 	for _, steplog := range []int{64 << 10, 16 << 10, 4 << 10, 1 << 10, 0} {
 		e.Payload.Details = details(m, steplog)
 		if b, err := json.Marshal(e); err == nil && len(b) <= pdMaxEvent {
@@ -162,6 +165,9 @@ func details(m *Message, steplog int) map[string]any {
 		}
 		if n.RunID != "" {
 			d["run_id"] = n.RunID
+		}
+		if n.GeneratorURL != "" {
+			d["generator_url"] = n.GeneratorURL
 		}
 		if n.StepLog != "" && steplog >= 256 {
 			d["step_log"] = tail(n.StepLog, steplog/max(1, min(len(m.Notices), 100)))

@@ -288,10 +288,7 @@ func (r *Runner) awaitApproval(ctx context.Context, ru *execRun) (bool, string) 
 		r.waiters[ru.ID] = approvalWait{decided: ch, expired: expired}
 	}
 	r.mu.Unlock()
-	select {
-	case <-ch:
-	case <-expired:
-	case <-ctx.Done():
+	if err := r.waitApproval(ctx, ru.ID, ch, expired); err != nil {
 		return false, "interrupted"
 	}
 	a, err := r.o.Store.Approval(ctx, ru.ID)
@@ -341,4 +338,27 @@ type approvalWait struct {
 // stopper is a clock that can cancel a wait After returned.
 type stopper interface {
 	Stop(ch <-chan time.Time) bool
+}
+
+// waitApproval returns once the approval of run is decided (woken by
+// ApprovalDecided or, with ApprovalPoll, read from the store) or expired.
+func (r *Runner) waitApproval(ctx context.Context, run string, decided chan struct{}, expired <-chan time.Time) error {
+	for {
+		var poll <-chan time.Time
+		if r.o.ApprovalPoll > 0 {
+			poll = r.o.Clock.After(r.o.ApprovalPoll)
+		}
+		select {
+		case <-decided:
+			return nil
+		case <-expired:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-poll:
+			if a, err := r.o.Store.Approval(ctx, run); err == nil && !a.Decided.IsZero() {
+				return nil
+			}
+		}
+	}
 }

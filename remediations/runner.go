@@ -129,6 +129,10 @@ type RunnerOptions struct {
 	// Effects, when set, stand in for the external effects of steps
 	// (assertd test): a step they answer for runs and calls nothing.
 	Effects Effects
+	// ApprovalPoll, when set, is how often a run waiting for an approval
+	// reads it from the store, so that one given on another replica sharing
+	// the store is seen (0: only ApprovalDecided wakes it).
+	ApprovalPoll time.Duration
 }
 
 // Effects stand in for what steps do outside assertd.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/store"
 )
 
 // stepResult is how one attempt of a step ended.
@@ -32,7 +33,11 @@ type stepResult struct {
 func (r *Runner) attempt(ctx context.Context, ru *execRun, st *CompiledStep, n int) bool {
 	rec := assertd.RunStep{RunID: ru.ID, Seq: ru.seq, Name: st.Name, Attempt: n, Started: r.o.Clock.Now(), Outcome: assertd.StepRunning}
 	ru.seq++
-	r.putStep(ctx, rec)
+	if err := r.putStep(ctx, rec); errors.Is(err, store.ErrFenced) {
+		// Another replica owns the assert now: nothing runs that is not recorded.
+		r.log.Error("the step is not run: its start could not be recorded", "run", ru.ID, "step", st.Name, "err", err)
+		return false
+	}
 	var res stepResult
 	faked := false
 	if r.o.Effects != nil && st.Kind != "wait" {
@@ -66,7 +71,7 @@ func (r *Runner) attempt(ctx context.Context, ru *execRun, st *CompiledStep, n i
 	rec.Ended, rec.Outcome, rec.ExitCode = r.o.Clock.Now(), res.outcome, res.exit
 	rec.Output = ru.red.redact(res.output, res.cut)
 	rec.Error = ru.red.redact(res.err, false)
-	r.putStep(ctx, rec)
+	_ = r.putStep(ctx, rec) // logged; the step already ran
 
 	line := fmt.Sprintf("%s (attempt %d): %s", st.Name, n, res.outcome)
 	if st.Kind == "run" && res.outcome != assertd.StepRunning {
@@ -88,10 +93,12 @@ func (r *Runner) attempt(ctx context.Context, ru *execRun, st *CompiledStep, n i
 	return res.outcome == assertd.StepOK
 }
 
-func (r *Runner) putStep(ctx context.Context, s assertd.RunStep) {
-	if err := r.o.Store.PutStep(context.WithoutCancel(ctx), s); err != nil {
+func (r *Runner) putStep(ctx context.Context, s assertd.RunStep) error {
+	err := r.o.Store.PutStep(context.WithoutCancel(ctx), s)
+	if err != nil {
 		r.log.Error("recording a step", "run", s.RunID, "step", s.Name, "err", err)
 	}
+	return err
 }
 
 // render executes a step template; output that is empty or holds NUL is
@@ -468,7 +475,7 @@ func (r *Runner) shadow(ctx context.Context, ru *execRun) string {
 		case "verify":
 			rec.Output = "would verify " + orDefault(st.Verify.Assert, st.Verify.Expr)
 		}
-		r.putStep(ctx, rec)
+		_ = r.putStep(ctx, rec) // logged
 		ru.log.add("%s: %s", st.Name, orDefault(rec.Output, rec.Error))
 		path = append(path, st.Name)
 		i = st.OnSuccess

@@ -261,6 +261,11 @@ func (e *Embedded) Close() error {
 type ReadOnly struct {
 	db     *tsdb.DBReadOnly
 	engine *promql.Engine
+	// whole is one querier over all of the directory, for range queries
+	// (rangequery.go): a DBReadOnly loads its WAL again for each querier,
+	// and only its first one sees it whole.
+	mu    sync.Mutex
+	whole storage.Querier
 }
 
 // OpenReadOnly opens the TSDB in dir for reading.
@@ -285,6 +290,12 @@ func (r *ReadOnly) Query(ctx context.Context, q string, ts time.Time) (assertd.V
 
 // Close releases the directory.
 func (r *ReadOnly) Close() error {
+	r.mu.Lock()
+	if r.whole != nil {
+		_ = r.whole.Close() // the directory's close reports what matters
+		r.whole = nil
+	}
+	r.mu.Unlock()
 	if err := r.db.Close(); err != nil && !errors.Is(err, tsdb.ErrClosed) {
 		return err
 	}

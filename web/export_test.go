@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assertd/assertd/alerts"
 )
 
 // What the tests of package web_test (which start assertd through app.New,
@@ -40,8 +42,12 @@ type Route struct {
 // Routes is the route table, built the way New builds it.
 func Routes() []Route {
 	var out []Route
-	for _, rt := range (&server{d: Deps{Gatherer: prometheus.NewRegistry(), RemoteWrite: http.NotFoundHandler()}}).routeTable() {
+	for _, rt := range (&server{d: Deps{Gatherer: prometheus.NewRegistry(), RemoteWrite: http.NotFoundHandler(), Alerts: alerts.New(0), PromAPI: noPromAPI{}}}).routeTable() {
 		out = append(out, Route{Method: rt.method, Path: rt.path, Role: rt.role.String(), API: rt.api, Mutating: rt.mutating(), Ingest: rt.ingest})
 	}
 	return out
 }
+
+type noPromAPI struct{}
+
+func (noPromAPI) Handler(string) http.HandlerFunc { return http.NotFound }

@@ -76,6 +76,8 @@ func handlerClass(p string) string {
 		return "ping"
 	case p == writePath:
 		return "remote_write"
+	case p == alertmanagerPath:
+		return "alertmanager"
 	case p == "/api/v1/events":
 		return "events"
 	case strings.HasPrefix(p, "/api/"):

@@ -21,7 +21,7 @@ func TestPagesRender(t *testing.T) {
 	e.settle()
 	runs, _ := e.st.Runs(e.ctx, store.RunFilter{})
 	for _, p := range []string{"/", "/?state=escalated", "/asserts/pg-connections", "/instances/pg-connections/" + db3.Fingerprint,
-		"/runs/" + runs[0].ID, "/heartbeats", "/silences", "/silences?match=%7Binstance%3D%22db3%22%7D", "/settings",
+		"/runs/" + runs[0].ID, "/heartbeats", "/rules", "/silences", "/silences?match=%7Binstance%3D%22db3%22%7D", "/settings",
 		"/break-glass?assert=pg-connections&fingerprint=" + db3.Fingerprint, "/login"} {
 		req, _ := http.NewRequest("GET", e.base+p, nil)
 		req.Header.Set("Authorization", "Bearer "+readSecret)

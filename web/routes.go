@@ -33,13 +33,14 @@ type route struct {
 	role   role
 	api    bool // JSON answers and errors; otherwise an HTML page
 	ingest bool // feeds the engine; anonymous only when configured public
+	reads  bool // a POST that only reads (Prometheus' query API takes long queries so)
 	h      http.HandlerFunc
 }
 
 // mutating reports whether the route changes something (and needs admin or,
 // for ingestion, write).
 func (rt route) mutating() bool {
-	return rt.method != http.MethodGet && rt.method != http.MethodHead
+	return rt.method != http.MethodGet && rt.method != http.MethodHead && !rt.reads
 }
 
 // routeTable lists every route but /ping/, which is mounted as given.
@@ -54,6 +55,9 @@ func (s *server) routeTable() []route {
 	var ingest []route
 	if s.d.RemoteWrite != nil {
 		ingest = append(ingest, route{method: "POST", path: writePath, role: roleWrite, api: true, ingest: true, h: s.remoteWrite})
+	}
+	if s.d.Alerts != nil {
+		ingest = append(ingest, route{method: "POST", path: alertmanagerPath, role: roleWrite, api: true, ingest: true, h: s.alertmanagerWebhook})
 	}
 	return append(append(ingest, []route{
 		api("GET", "/healthz", rolePublic, s.healthz),
@@ -72,12 +76,14 @@ func (s *server) routeTable() []route {
 		api("GET", "/api/v1/runs/{id}", roleRead, s.apiRun),
 		api("GET", "/api/v1/messages", roleRead, s.apiMessages),
 		api("GET", "/api/v1/heartbeats", roleRead, s.apiHeartbeats),
+		api("GET", "/api/v1/rules", roleRead, s.apiRules),
 		api("GET", "/api/v1/silences", roleRead, s.apiSilences),
 		api("GET", "/api/v1/settings", roleRead, s.apiSettings),
 		api("GET", "/api/v1/approvals", roleRead, s.apiApprovals),
 		api("GET", "/api/v1/audit", roleRead, s.apiAudit),
 		api("GET", "/api/v1/breakers", roleRead, s.apiBreakers),
 		api("GET", "/api/v1/lifecycle", roleRead, s.apiLifecycles),
+		api("GET", "/api/v1/cluster", roleRead, s.apiCluster),
 		api("GET", "/api/v1/events", roleRead, s.events),
 
 		api("POST", "/api/v1/silences", roleAdmin, s.apiCreateSilence),
@@ -100,9 +106,11 @@ func (s *server) routeTable() []route {
 		ui("GET", "/instances/{assert}/{fingerprint}", roleRead, s.instancePage),
 		ui("GET", "/runs/{id}", roleRead, s.runPage),
 		ui("GET", "/heartbeats", roleRead, s.heartbeatsPage),
+		ui("GET", "/rules", roleRead, s.rulesPage),
 		ui("GET", "/silences", roleRead, s.silencesPage),
 		ui("GET", "/settings", roleRead, s.settingsPage),
 		ui("GET", "/break-glass", roleRead, s.breakGlassPage),
+		ui("GET", "/cluster", roleRead, s.clusterPage),
 
 		ui("POST", "/silences", roleAdmin, s.formCreateSilence),
 		ui("POST", "/silences/{id}/expire", roleAdmin, s.formExpireSilence),
@@ -111,7 +119,7 @@ func (s *server) routeTable() []route {
 		ui("POST", "/instances/{assert}/{fingerprint}/ack", roleAdmin, s.formAck),
 		ui("POST", "/break-glass", roleAdmin, s.formBreakGlass),
 		ui("POST", "/breaker/close", roleAdmin, s.formCloseBreaker),
-	}...), s.signedRoutes()...)
+	}...), append(append(s.signedRoutes(), s.promRoutes()...), s.amRoutes()...)...)
 }
 
 // mux builds the one handler: every path answers its methods, unknown

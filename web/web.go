@@ -66,6 +66,8 @@ type Engine interface {
 	// a target (audited); Lifecycles lists those in force.
 	SetLifecycle(ctx context.Context, target assertd.Labels, state, by, reason string, now time.Time) error
 	Lifecycles() []assertd.LifecycleOverride
+	// EvaluateSoon makes asserts due now (alerts arrived for them).
+	EvaluateSoon(names ...string)
 }
 
 // Heartbeats is what the web layer reads from the heartbeat tracker.
@@ -120,9 +122,16 @@ type Deps struct {
 	Listener    *ListenerConfig
 	Pings       http.Handler // mounted at /ping/
 	RemoteWrite http.Handler // POST /api/v1/write (sources.WriteHandler); nil: not offered
-	Gatherer    prometheus.Gatherer
-	Registerer  prometheus.Registerer // the web layer's metrics; nil: not registered
-	Ready       func() error          // nil: always ready
+	// Alerts takes Alertmanager's webhook at POST /api/v1/alertmanager
+	// (the alert feed); nil: not offered.
+	Alerts AlertIntake
+	// PromAPI serves Prometheus' query API over the embedded TSDB
+	// (/api/v1/query …, read role); nil: not offered.
+	PromAPI    PromAPI
+	Gatherer   prometheus.Gatherer
+	Registerer prometheus.Registerer // the web layer's metrics; nil: not registered
+	Ready      func() error          // nil: always ready
+	Cluster    Cluster               // the replica's membership; nil: one process owns every assert
 	// Reload reloads the configuration from its files (POST /-/reload);
 	// nil: the route answers 501.
 	Reload func(ctx context.Context) error
@@ -132,6 +141,9 @@ type Deps struct {
 	EventEvery time.Duration
 	// SessionTTL bounds a UI sign-in (default 12h).
 	SessionTTL time.Duration
+	// Rules is GET /api/v1/rules: the Prometheus rule groups as
+	// Prometheus' API shows them; nil: none.
+	Rules func() any
 }
 
 // MaxBody bounds request bodies other than remote-write (which has its own).
@@ -154,8 +166,9 @@ type server struct {
 	signedClient *http.Client
 	hub          *hub // the event streams' one source of state (events.go)
 
-	newSeries *seriesBudgets
-	logins    loginFailures
+	newSeries    *seriesBudgets
+	alertMetrics *alertMetrics
+	logins       loginFailures
 }
 
 // New returns the HTTP handler. It fails when a token's secret cannot be read.
@@ -186,7 +199,7 @@ func New(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{d: d, log: d.Logger, now: d.Now, access: acc, sessions: newSessions(d.SessionTTL), pages: pg, newSeries: newSeriesBudgets()}
+	s := &server{d: d, log: d.Logger, now: d.Now, access: acc, sessions: newSessions(d.SessionTTL), pages: pg, newSeries: newSeriesBudgets(), alertMetrics: newAlertMetrics()}
 	s.metrics = newWebMetrics(s)
 	s.hub = newHub(d.EventEvery, s.snapshot)
 	s.signed, s.replays, s.signedClient = newSignedMetrics(), newSeen(), &http.Client{Timeout: slackClickTimeout}
@@ -195,6 +208,9 @@ func New(d Deps) (http.Handler, error) {
 			return nil, fmt.Errorf("web metrics: %w", err)
 		}
 		if err := d.Registerer.Register(s.signed.requests); err != nil {
+			return nil, fmt.Errorf("web metrics: %w", err)
+		}
+		if err := s.alertMetrics.register(d.Registerer); err != nil {
 			return nil, fmt.Errorf("web metrics: %w", err)
 		}
 	}

@@ -26,6 +26,7 @@ type cli struct {
 	Check        checkCmd   `cmd:"" help:"Check assertd.yaml and assert/remediation files; report every problem as path:line:col."`
 	Eval         evalCmd    `cmd:"" help:"Evaluate one assert now: every instance with its values and verdict."`
 	Test         testCmd    `cmd:"" help:"Run assertd test files: input series and pings against the real engine, expectations at times."`
+	Replay       replayCmd  `cmd:"" help:"Replay the engine over history: what it would have paged and remediated; --compare diffs two versions of the rules."`
 	Import       importCmd  `cmd:"" help:"Import other formats: prometheus-rules."`
 	Schema       schemaCmd  `cmd:"" help:"Print the JSON Schema of rule files (rules) or of assertd.yaml (config)."`
 	Demo         demoCmd    `cmd:"" help:"Run the demo: a demo service, the quickstart asserts and the UI on 127.0.0.1:8080."`

@@ -4,6 +4,7 @@
 package testprom
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -25,6 +28,14 @@ type Options struct {
 	ScrapeInterval time.Duration     // default 1s
 	RemoteWriteURL string            // optional
 	RemoteWrite    []RemoteWrite     // more remote_write queues, with credentials
+	// RuleFiles are Prometheus rule files it evaluates (rule_files).
+	RuleFiles []string
+	// RemoteWriteReceiver accepts remote-write at /api/v1/write
+	// (--web.enable-remote-write-receiver).
+	RemoteWriteReceiver bool
+	// StoragePath, when set, is the TSDB directory it starts on (blocks
+	// written beforehand) instead of an empty one in its temporary directory.
+	StoragePath string
 }
 
 // RemoteWrite is one remote_write queue of the test's Prometheus.
@@ -71,6 +82,9 @@ func Start(t testing.TB, o Options) *Server {
 		"global":         map[string]any{"scrape_interval": o.ScrapeInterval.String(), "evaluation_interval": "1s"},
 		"scrape_configs": []any{job},
 	}
+	if len(o.RuleFiles) > 0 {
+		cfg["rule_files"] = o.RuleFiles
+	}
 	queue := map[string]any{"batch_send_deadline": "1s", "min_backoff": "100ms", "max_backoff": "1s"}
 	var rws []any
 	if o.RemoteWriteURL != "" {
@@ -110,8 +124,16 @@ func Start(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bin, "--config.file="+cfgFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--web.enable-lifecycle")
+	storage := o.StoragePath
+	if storage == "" {
+		storage = filepath.Join(dir, "data")
+	}
+	args := []string{"--config.file=" + cfgFile, "--storage.tsdb.path=" + storage,
+		"--web.listen-address=" + addr, "--web.enable-lifecycle"}
+	if o.RemoteWriteReceiver {
+		args = append(args, "--web.enable-remote-write-receiver")
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
@@ -190,5 +212,52 @@ func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 			t.Fatalf("not after %s: %v", timeout, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Write remote-writes the series (the server needs RemoteWriteReceiver)
+// in slices of ten minutes: its head takes old samples only in time order
+// across series, so that series in the past can be written.
+func (s *Server) Write(t testing.TB, series []prompb.TimeSeries) {
+	t.Helper()
+	var lo, hi int64 = 1<<63 - 1, -1 << 63
+	for _, se := range series {
+		for _, p := range se.Samples {
+			lo, hi = min(lo, p.Timestamp), max(hi, p.Timestamp)
+		}
+	}
+	const slice = int64(10 * time.Minute / time.Millisecond)
+	for from := lo; from <= hi; from += slice {
+		req := &prompb.WriteRequest{}
+		for _, se := range series {
+			ts := prompb.TimeSeries{Labels: se.Labels}
+			for _, p := range se.Samples {
+				if p.Timestamp >= from && p.Timestamp < from+slice {
+					ts.Samples = append(ts.Samples, p)
+				}
+			}
+			if len(ts.Samples) > 0 {
+				req.Timeseries = append(req.Timeseries, ts)
+			}
+		}
+		if len(req.Timeseries) == 0 {
+			continue
+		}
+		raw, err := req.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr, _ := http.NewRequest("POST", s.URL+"/api/v1/write", bytes.NewReader(snappy.Encode(nil, raw)))
+		hr.Header.Set("Content-Encoding", "snappy")
+		hr.Header.Set("Content-Type", "application/x-protobuf")
+		hr.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("remote-write to %s: %s", s.URL, resp.Status)
+		}
 	}
 }

@@ -197,7 +197,7 @@ func warnIfEmpty(ctx context.Context, db *sql.DB, path string, created bool, log
 	base := filepath.Base(path)
 	var others []string
 	for _, e := range entries {
-		if n := e.Name(); n != base && !strings.HasPrefix(n, base+"-") {
+		if n := e.Name(); n != base && n != base+".lock" && !strings.HasPrefix(n, base+"-") { // .lock: assertd run's own (app)
 			others = append(others, n)
 		}
 	}

@@ -134,7 +134,7 @@ func (s *DB) wrap(op string, err error) error {
 	case s.shut.Load() && !errors.Is(err, store.ErrClosed):
 		return fmt.Errorf("store: %s: %w", op, store.ErrClosed)
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
-		errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
+		errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrFenced), errors.Is(err, context.Canceled):
 		return fmt.Errorf("store: %s: %w", op, err)
 	case s.d.Unavailable(err):
 		return fmt.Errorf("store: %s: %s at %s: %w: %w", op, s.d.Name, s.where, store.ErrUnavailable, err)
@@ -149,6 +149,10 @@ func (s *DB) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
+		return s.wrap(op, err)
+	}
+	if err := s.checkFence(ctx, tx); err != nil {
+		_ = tx.Rollback()
 		return s.wrap(op, err)
 	}
 	if err := fn(tx); err != nil {
@@ -170,6 +174,18 @@ func (s *DB) read(op string, fn func(q querier) error) error {
 func (s *DB) write(ctx context.Context, op string, query string, args ...any) (int64, error) {
 	if err := s.guard(op, true); err != nil {
 		return 0, err
+	}
+	if _, fenced := store.FenceOf(ctx); fenced {
+		var n int64
+		err := s.tx(ctx, op, func(tx *sql.Tx) error {
+			res, err := s.exec(ctx, tx, query, args...)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		return n, err
 	}
 	res, err := s.exec(ctx, s.w, query, args...)
 	if err != nil {

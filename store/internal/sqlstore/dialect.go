@@ -24,6 +24,12 @@ type Dialect struct {
 	// concurrent claimers on PostgreSQL skip each other's rows. SQLite has a
 	// single writer, so its claims are serial anyway.
 	SkipLocked string
+	// ForShare ends the read of a share's fencing epoch inside a write, so
+	// that a concurrent claim of the share waits for the write (and the
+	// write for the claim). SQLite's single writer serialises them anyway.
+	ForShare string
+	// ForUpdate ends the read of a share that a claim may change.
+	ForUpdate string
 	// Dollar: placeholders are $1, $2 … instead of ?.
 	Dollar bool
 	// LockSchema serialises migrations between processes (run inside the

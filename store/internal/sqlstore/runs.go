@@ -123,13 +123,28 @@ func (s *DB) RunStats(ctx context.Context, remediation, lockKey string, since ti
 }
 
 func (s *DB) InterruptRuns(ctx context.Context, at time.Time, reason string) ([]assertd.Run, error) {
+	return s.interruptRuns(ctx, "", at, reason)
+}
+
+func (s *DB) InterruptAssertRuns(ctx context.Context, assert string, at time.Time, reason string) ([]assertd.Run, error) {
+	if assert == "" {
+		return nil, fmt.Errorf("store: interrupt runs: no assert: %w", store.ErrInvalid)
+	}
+	return s.interruptRuns(ctx, assert, at, reason)
+}
+
+// interruptRuns interrupts the runs left running or waiting, of one assert
+// (or all when assert is "").
+func (s *DB) interruptRuns(ctx context.Context, assert string, at time.Time, reason string) ([]assertd.Run, error) {
 	if at.IsZero() {
 		return nil, fmt.Errorf("store: interrupt runs: no time: %w", store.ErrInvalid)
 	}
 	var runs []assertd.Run
 	err := s.tx(ctx, "interrupt runs", func(tx *sql.Tx) error {
-		rows, err := s.query(ctx, tx, `SELECT `+runCols+` FROM runs WHERE status IN (?, ?) ORDER BY started, id`,
-			string(assertd.RunRunning), string(assertd.RunWaiting))
+		w := where{}
+		w.add("status IN (?, ?)", string(assertd.RunRunning), string(assertd.RunWaiting))
+		w.eq("assert", assert)
+		rows, err := s.query(ctx, tx, `SELECT `+runCols+` FROM runs`+w.String()+` ORDER BY started, id`, w.args...)
 		if err != nil {
 			return err
 		}

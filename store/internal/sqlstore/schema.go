@@ -190,6 +190,21 @@ var migrations = [][]string{
 			actor TEXT NOT NULL,
 			reason TEXT NOT NULL)`,
 	},
+	3: {
+		// cluster_replicas holds the replicas sharing the store and their leases.
+		`CREATE TABLE cluster_replicas (
+			id TEXT PRIMARY KEY,
+			address TEXT NOT NULL,
+			started BIGINT NOT NULL,
+			renewed BIGINT NOT NULL,
+			lease_until BIGINT NOT NULL)`,
+		// cluster_shares holds who evaluates each share and its fencing epoch.
+		`CREATE TABLE cluster_shares (
+			name TEXT PRIMARY KEY,
+			owner TEXT NOT NULL,
+			epoch BIGINT NOT NULL,
+			since BIGINT NOT NULL)`,
+	},
 }
 
 // SchemaVersion is the schema version this build writes.
