@@ -8,7 +8,7 @@ DEB_PACKAGES := prometheus prometheus-alertmanager postgresql chromium systemd
 # The command each package provides, to tell whether it is installed.
 DEB_PROBES := /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/amtool /usr/lib/postgresql/*/bin/initdb /usr/bin/chromium /usr/bin/systemd-analyze
 
-.PHONY: test deps vet fmt-check tidy-check lint unit examples fuzz build bench dist dist-check helm-test
+.PHONY: test deps bench-deps vet fmt-check tidy-check lint unit examples fuzz build bench dist dist-check helm-test
 
 test: deps vet fmt-check tidy-check lint unit examples helm-test dist-check
 
@@ -102,10 +102,18 @@ helm-test: $(GOLANGCI_LINT)
 	cd deploy/helm && $(GO) mod tidy -diff && $(GO) vet ./... && ../../$(GOLANGCI_LINT) run ./... && $(GO) test -count=1 ./...
 
 # The benchmark table of docs/BENCHMARKS.md: every figure a ratio
-# against a baseline measured in the same run. Takes about 6 minutes and a
-# few GiB; needs PostgreSQL (make deps). Not part of make test.
+# against a baseline measured in the same run. Takes about 12 minutes and
+# a few GiB on a quiet machine (row 9 holds a million instances); needs
+# PostgreSQL (make deps) and wrk (bench-deps). Not part of make test.
 # BENCH_ROWS=1,2 picks rows. The Benchmark functions underneath run alone
 # with: go test ./bench -run '^$$' -bench . -benchtime 3x
 BENCH_ROWS ?=
-bench: deps
+# What make bench needs beyond make deps: wrk, the external load generator
+# of the ping row.
+BENCH_DEB_PACKAGES := wrk
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { echo "installing $(BENCH_DEB_PACKAGES) (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_DEB_PACKAGES) >/dev/null; }
+
+bench: deps bench-deps
 	ASSERTD_BENCH_ROWS=$(BENCH_ROWS) $(GO) test -tags bench ./bench -run '^TestTable$$' -count=1 -v -timeout 20m

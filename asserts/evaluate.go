@@ -120,6 +120,14 @@ type joined struct {
 
 // join applies the join rule.
 func (c *Compiled) join(results map[string]assertd.Vector) []*joined {
+	if out := c.joinOne(results); out != nil {
+		return out
+	}
+	return c.joinKeyed(results)
+}
+
+// joinKeyed is join by label-set keys, for every case.
+func (c *Compiled) joinKeyed(results map[string]assertd.Vector) []*joined {
 	globals := map[string]float64{}
 	byKey := map[string]*joined{}
 	var order []string
@@ -189,6 +197,46 @@ func (c *Compiled) join(results map[string]assertd.Vector) []*joined {
 				in.missing = append(in.missing, q.Name)
 			}
 		}
+	}
+	return out
+}
+
+// joinOne is join for the common case it can do without keying: one query
+// and no join labels, answered by a vector whose series all have the same
+// metric name (or none), so no two of them share a label set once the name
+// is dropped. Each series is one instance, in the vector's order; nil when
+// the case does not apply.
+func (c *Compiled) joinOne(results map[string]assertd.Vector) []*joined {
+	if len(c.Queries) != 1 || len(c.Join) > 0 {
+		return nil
+	}
+	name := c.Queries[0].Name
+	v := results[name]
+	if v.Scalar || len(v.Samples) < 2 {
+		return nil // a scalar, a single series or none: join's rules for globals and no data
+	}
+	metric, named := v.Samples[0].Labels["__name__"]
+	for _, s := range v.Samples[1:] {
+		if m, ok := s.Labels["__name__"]; ok != named || m != metric {
+			return nil
+		}
+	}
+	out := make([]*joined, len(v.Samples))
+	all := make([]joined, len(v.Samples))
+	for i, s := range v.Samples {
+		// A fresh map per instance: the vector may be shared with other
+		// asserts of the same tick, and the assert's labels go in.
+		ls := make(assertd.Labels, len(s.Labels)+len(c.Assert.Labels))
+		for k, val := range s.Labels {
+			if k != "__name__" {
+				ls[k] = val
+			}
+		}
+		for k, val := range c.Assert.Labels {
+			ls[k] = val // the assert's labels win, as a rule's do in Prometheus
+		}
+		all[i] = joined{labels: ls, values: map[string]float64{name: s.Value}}
+		out[i] = &all[i]
 	}
 	return out
 }

@@ -66,7 +66,7 @@ func NewClusterRig(ctx context.Context, w Workload, st store.Store, n int) (_ *C
 		m := cluster.New(cluster.Options{Store: cs, Name: fmt.Sprintf("bench%d", i), Lease: time.Hour, Renew: time.Minute,
 			Shares: func() []string { return names }, Clock: clock})
 		e, err := engine.New(ctx, engine.Options{Set: r.set, Store: st, Shares: m,
-			Sources:     map[string]asserts.Querier{config.EmbeddedName: pinned{r.emb}},
+			Sources:     map[string]asserts.Querier{config.EmbeddedName: &pinned{q: r.emb}},
 			Concurrency: runtime.GOMAXPROCS(0)})
 		if err != nil {
 			return nil, err

@@ -24,6 +24,21 @@ type Workload struct {
 	Seed       uint64  // the data generator's seed
 	Resolution time.Duration
 	Span       time.Duration
+	// Severities > 0 makes the realistic workload (realistic.go): each
+	// metric has this many asserts, differing in their threshold, all
+	// guarded by up.
+	Severities int
+	// Thresholds makes every assert a threshold (m<j> > 50): with the stub
+	// source of the memory rows every instance is then ok.
+	Thresholds bool
+}
+
+// kind is the kind of assert j.
+func (w Workload) kind(j int) Kind {
+	if w.Thresholds {
+		return Threshold
+	}
+	return KindOf(j)
 }
 
 // DefaultWorkload is the issue's workload with 10 % of the series violating.
@@ -70,7 +85,10 @@ var (
 // Query is the PromQL an assert of kind k over metric j binds to its value,
 // and Alert is the condition as a Prometheus alerting rule writes it.
 func (w Workload) Query(j int) (query, alert string) {
-	switch KindOf(j) {
+	if w.Severities > 0 {
+		return w.realisticQuery(j)
+	}
+	switch w.kind(j) {
 	case Rate:
 		q := fmt.Sprintf("rate(c%d[5m])", j)
 		return q, q + " > 1"
@@ -99,21 +117,30 @@ func (w Workload) violates() func() bool {
 	return func() bool { return r.Float64() < w.Violating }
 }
 
+// fillSeries is one series Fill writes.
+type fillSeries struct {
+	ls    labels.Labels
+	ref   storage.SeriesRef
+	value func(step int) float64
+}
+
 // Fill writes the workload's samples into app: Span of data at Resolution,
 // ending at EvalTime. It returns the number of series written.
 func (w Workload) Fill(ctx context.Context, app storage.Appendable) (int, error) {
-	type series struct {
-		ls    labels.Labels
-		ref   storage.SeriesRef
-		value func(step int) float64
-	}
+	type series = fillSeries
 	var all []*series
 	bad := w.violates()
-	for j := 0; j < w.Asserts; j++ {
+	if w.Severities > 0 {
+		r := rand.New(rand.NewPCG(w.Seed, 7))
+		for _, s := range w.realisticSeries(bad, func() int { return r.IntN(len(severityThresholds)) }) {
+			all = append(all, &s)
+		}
+	}
+	for j := 0; j < w.Asserts && w.Severities == 0; j++ {
 		for i := 0; i < w.Series; i++ {
 			inst := fmt.Sprintf("host-%02d", i)
 			v := bad()
-			switch KindOf(j) {
+			switch w.kind(j) {
 			case Threshold:
 				x := 20.0
 				if v {
@@ -162,12 +189,19 @@ func (w Workload) Fill(ctx context.Context, app storage.Appendable) (int, error)
 }
 
 // AssertsYAML is the workload as an assert file.
-func (w Workload) AssertsYAML() string {
+func (w Workload) AssertsYAML() string { return w.assertsYAML(0, w.Asserts) }
+
+// assertsYAML is asserts from … to-1 as an assert file.
+func (w Workload) assertsYAML(from, to int) string {
 	var b strings.Builder
 	b.WriteString("asserts:\n")
-	for j := 0; j < w.Asserts; j++ {
+	for j := from; j < to; j++ {
 		q, _ := w.Query(j)
-		fmt.Fprintf(&b, "  - name: a%05d\n    every: 15s\n    query: {v: %q}\n    expect: %q\n", j, q, expect(KindOf(j)))
+		exp := expect(w.kind(j))
+		if w.Severities > 0 {
+			exp = w.realisticExpect(j)
+		}
+		fmt.Fprintf(&b, "  - name: a%05d\n    every: 15s\n    query: {v: %q}\n    expect: %q\n", j, q, exp)
 		if w.Annotate {
 			b.WriteString("    annotations: {summary: \"{{ .Labels.instance }} is at {{ .Values.v }}\"}\n")
 		}
@@ -175,10 +209,16 @@ func (w Workload) AssertsYAML() string {
 	return b.String()
 }
 
-// LoadSet writes the workload's config and assert file under dir and loads
-// them as assertd does.
-func (w Workload) LoadSet(dir string) (*config.Set, error) {
-	cfg := `files: [asserts.yaml]
+// assertsPerFile bounds an assert file (assertd refuses files over 8 MiB).
+const assertsPerFile = 10_000
+
+// LoadSet writes the workload's config and assert files (asserts-NNN.yaml,
+// 10,000 asserts each) under dir and loads them as assertd does.
+func (w Workload) LoadSet(dir string) (*config.Set, error) { return w.writeSet(dir, false) }
+
+// writeSet writes the files of LoadSet, and loads them unless noLoad.
+func (w Workload) writeSet(dir string, noLoad bool) (*config.Set, error) {
+	cfg := `files: [asserts-*.yaml]
 data_dir: data
 notifiers:
   - {name: pager, console: {}}
@@ -190,8 +230,14 @@ defaults: {escalate: ops}
 	if err := os.WriteFile(filepath.Join(dir, "assertd.yaml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "asserts.yaml"), []byte(w.AssertsYAML()), 0o644); err != nil {
-		return nil, err
+	for from := 0; from < w.Asserts; from += assertsPerFile {
+		name := filepath.Join(dir, fmt.Sprintf("asserts-%03d.yaml", from/assertsPerFile))
+		if err := os.WriteFile(name, []byte(w.assertsYAML(from, min(from+assertsPerFile, w.Asserts))), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if noLoad {
+		return nil, nil
 	}
 	set, errs := config.Load(filepath.Join(dir, "assertd.yaml"))
 	if len(errs) > 0 {

@@ -6,8 +6,9 @@
 //     seeded data) against Prometheus' rule manager (rules.Group.Eval and
 //     AlertingRule.Eval) and the raw promql.Engine running the same queries,
 //     sequentially and with one worker per core.
-//   - Heartbeat pings: a loopback HTTP load (keep-alive connections, bounded
-//     in count and time) against /ping/{name} with durable state on SQLite
+//   - Heartbeat pings: a loopback HTTP load sent by wrk (an external
+//     process) and by the harness's own client (keep-alive connections,
+//     bounded in time) against /ping/{name} with durable state on SQLite
 //     and PostgreSQL, against a bare net/http handler that answers 200.
 //   - Reaction latency: the confirming evaluation to Remediator.Start, and a
 //     failed remediation to the page received by a fake PagerDuty server.
@@ -18,6 +19,10 @@
 //     the same with an empty store.
 //   - Event streams: engine cycles of 100k instances with 50 open
 //     /api/v1/events streams, against the same with none.
+//   - Realistic workload: asserts sharing their queries and differing in
+//     thresholds (severities, an up guard) against rules.Group.Eval on the
+//     same rules, with the queries sent per cycle.
+//   - A million instances: memory, restart to ready and steady cycles.
 //   - Silences (BenchmarkSilences only): matching 10k instances against
 //     20 regular-expression silences.
 //

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -41,16 +42,22 @@ type EvalRig struct {
 	eng     *engine.Engine
 	group   *rules.Group
 	alerts  []*rules.AlertingRule
-	queries []string // the asserts' queries, for the raw PromQL baseline
+	queries []string // the asserts' distinct queries, for the raw PromQL baseline
+	src     *pinned
 	qf      rules.QueryFunc
 	now     time.Time // the engine's clock: one cycle later at each Tick
 }
 
 // pinned answers every query at EvalTime, so that the engine's clock can
-// move on cycle after cycle while the data it sees stays the same.
-type pinned struct{ q asserts.Querier }
+// move on cycle after cycle while the data it sees stays the same; it
+// counts the queries it answers.
+type pinned struct {
+	q    asserts.Querier
+	sent atomic.Int64
+}
 
-func (p pinned) Query(ctx context.Context, q string, _ time.Time) (assertd.Vector, error) {
+func (p *pinned) Query(ctx context.Context, q string, _ time.Time) (assertd.Vector, error) {
+	p.sent.Add(1)
 	return p.q.Query(ctx, q, EvalTime)
 }
 
@@ -91,8 +98,9 @@ func NewEvalRig(ctx context.Context, w Workload) (_ *EvalRig, err error) {
 	if r.st, err = sqlite.Open(ctx, filepath.Join(dir, "assertd.db")); err != nil {
 		return nil, err
 	}
+	r.src = &pinned{q: r.emb}
 	r.eng, err = engine.New(ctx, engine.Options{Set: r.set, Store: r.st,
-		Sources:     map[string]asserts.Querier{config.EmbeddedName: pinned{r.emb}},
+		Sources:     map[string]asserts.Querier{config.EmbeddedName: r.src},
 		Concurrency: runtime.GOMAXPROCS(0)})
 	if err != nil {
 		return nil, err
@@ -100,9 +108,13 @@ func NewEvalRig(ctx context.Context, w Workload) (_ *EvalRig, err error) {
 
 	logger := slog.New(slog.DiscardHandler)
 	var rs []rules.Rule
+	seen := map[string]bool{}
 	for j := 0; j < w.Asserts; j++ {
 		q, alert := w.Query(j)
-		r.queries = append(r.queries, q)
+		if !seen[q] {
+			seen[q] = true
+			r.queries = append(r.queries, q)
+		}
 		e, err := promParser.ParseExpr(alert)
 		if err != nil {
 			return nil, fmt.Errorf("alert %d: %w", j, err)
@@ -155,11 +167,18 @@ func (r *EvalRig) Instances() (total, violating int) {
 }
 
 // AssertdCycle is one cycle of assertd: every assert evaluated once by
-// engine.Tick (concurrency: one per core).
-func (r *EvalRig) AssertdCycle(ctx context.Context) {
+// engine.Tick (concurrency: one per core). It returns how many queries the
+// engine sent to the source.
+func (r *EvalRig) AssertdCycle(ctx context.Context) int {
 	r.now = r.now.Add(15 * time.Second)
+	before := r.src.sent.Load()
 	r.eng.Tick(ctx, r.now)
+	return int(r.src.sent.Load() - before)
 }
+
+// Queries is how many distinct queries the workload's asserts send, and how
+// many rules the Prometheus baseline evaluates.
+func (r *EvalRig) Queries() (distinct, rules int) { return len(r.queries), len(r.alerts) }
 
 // GroupCycle is one rules.Group.Eval of every alerting rule (sequential, as
 // Prometheus runs a group by default), alerts sent to a no-op notifier and
@@ -179,7 +198,7 @@ func (r *EvalRig) AlertingRuleCycle(ctx context.Context) error {
 	return nil
 }
 
-// PromQLCycle runs every assert's query once on the raw promql.Engine with
+// PromQLCycle runs every distinct query of the asserts once on the raw promql.Engine with
 // workers goroutines.
 func (r *EvalRig) PromQLCycle(ctx context.Context, workers int) error {
 	next := make(chan string)

@@ -42,12 +42,14 @@ func scenarios() map[string]Workload {
 	w50.Violating = 0.5
 	w50a := w50
 	w50a.Annotate = true
-	return map[string]Workload{"viol10": w10, "viol50": w50, "viol50-annotated": w50a}
+	sev := w10
+	sev.Severities = 4
+	return map[string]Workload{"viol10": w10, "viol50": w50, "viol50-annotated": w50a, "realistic": sev}
 }
 
 func BenchmarkEvalCycle(b *testing.B) {
 	ctx := context.Background()
-	for _, name := range []string{"viol10", "viol50", "viol50-annotated"} {
+	for _, name := range []string{"viol10", "viol50", "viol50-annotated", "realistic"} {
 		w := scenarios()[name]
 		b.Run(name+"/assertd", func(b *testing.B) {
 			r := rigFor(b, w)

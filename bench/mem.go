@@ -29,6 +29,10 @@ type Memory struct {
 	// resident memory added per instance; PromPer is the live heap a
 	// Prometheus AlertingRule adds per active alert (the baseline).
 	HeapPer, RSSPer, PromPer float64
+	// CycleCPU is the process CPU time of one steady cycle (every assert
+	// evaluated, nothing changing), the median of three.
+	CycleCPU time.Duration
+	Build    time.Duration // engine.New and the two cycles that store every instance
 }
 
 // Restart is what row 5 measured.
@@ -76,15 +80,24 @@ func MeasureMemory(ctx context.Context, dir string, n int) (Memory, error) {
 		return Memory{}, err
 	}
 	heap0, rss0 := heapNow(), rssNow()
+	t0 := time.Now()
 	eng.Tick(ctx, EvalTime)
 	eng.Tick(ctx, EvalTime.Add(15*time.Second))
+	build := time.Since(t0)
 	heap1, rss1 := heapNow(), rssNow()
 	got := len(eng.Instances())
 	if got != n {
 		return Memory{}, fmt.Errorf("memory: %d instances, want %d", got, n)
 	}
+	var cycles []time.Duration
+	for i := range 3 {
+		c := cpuTime()
+		eng.Tick(ctx, EvalTime.Add(time.Duration(30+15*i)*time.Second))
+		cycles = append(cycles, cpuTime()-c)
+	}
 	runtime.KeepAlive(eng)
-	m := Memory{Instances: n, HeapPer: float64(heap1-heap0) / float64(n), RSSPer: float64(rss1-rss0) / float64(n)}
+	m := Memory{Instances: n, HeapPer: float64(heap1-heap0) / float64(n), RSSPer: float64(rss1-rss0) / float64(n),
+		CycleCPU: median(cycles), Build: build}
 	m.PromPer, err = promAlertHeap(ctx, n)
 	return m, err
 }

@@ -44,8 +44,8 @@ func TestProfileCycle(t *testing.T) {
 	}
 }
 
-// TestProfilePings writes a CPU profile of row 2's SQLite load (1 s warm-up
-// left out) to cpu-pings.out: go test -tags bench ./bench -run TestProfilePings -v.
+// TestProfilePings writes a CPU profile of row 2's SQLite load sent by wrk
+// (1 s warm-up left out) to cpu-pings.out: go test -tags bench ./bench -run TestProfilePings -v.
 func TestProfilePings(t *testing.T) {
 	ctx := context.Background()
 	hbs, paths := Heartbeats(1000)
@@ -63,7 +63,7 @@ func TestProfilePings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	load := Load{Conns: 128, Max: 1_000_000, Duration: time.Second, Paths: paths}
+	load := Wrk{Threads: 2, Conns: 128, Duration: time.Second, Paths: paths, Dir: t.TempDir()}
 	if _, err := load.Run(ctx, addr); err != nil { // warm-up
 		t.Fatal(err)
 	}

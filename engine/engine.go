@@ -278,14 +278,17 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) time.Time {
 		silences = e.activeSilences(ctx, now)
 		e.overlaySilences(silences)
 	}
+	ctx, groups := shareQueries(ctx, due, e.current().SourceName, now)
 	sem := make(chan struct{}, e.opts.Concurrency)
 	var wg sync.WaitGroup
-	for _, a := range due {
+	for _, g := range groups {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			e.evaluate(ctx, a, now, silences)
+			for _, a := range g {
+				e.evaluate(ctx, a, now, silences)
+			}
 		}()
 	}
 	wg.Wait()
@@ -334,6 +337,9 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	if q, err := e.querier(a); err != nil {
 		ev = asserts.Evaluation{At: now, SourceErr: err}
 	} else {
+		if a.Trigger == nil {
+			q = sharedQuerier(ctx, e.current().SourceName(a), q)
+		}
 		ev = a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
 	}
 	if a.Trigger != nil && errors.Is(ev.SourceErr, alerts.ErrNotHeard) {
@@ -429,7 +435,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 				lcChanges = append(lcChanges, lcChange{t.Instance, t.Lifecycle, lc})
 				t.Lifecycle = lc
 			}
-			t.Labels = v.Labels
+			t.Labels = keep(t.Labels, v.Labels)
 			todo = append(todo, work{t, t.advance(a, input{now: now, verdict: v}, e.opts.Flap)})
 		}
 		for fp, t := range insts {

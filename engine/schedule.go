@@ -8,7 +8,8 @@ import (
 )
 
 // offset spreads asserts with the same interval over it, by a stable hash of
-// the name, the way Prometheus spreads rule groups: restarts keep the phase.
+// a key (slotKey: the assert's queries, else its name), the way Prometheus
+// spreads rule groups: restarts keep the phase.
 func offset(name string, every time.Duration) time.Duration {
 	if every <= 0 {
 		return 0
@@ -20,7 +21,7 @@ func offset(name string, every time.Duration) time.Duration {
 
 // nextEval returns the first evaluation time of a strictly after t.
 func nextEval(a *asserts.Compiled, t time.Time) time.Time {
-	return nextEvalAt(a, t, offset(a.Name, a.Every))
+	return nextEvalAt(a, t, offset(slotKey(a), a.Every))
 }
 
 // nextEvalAt is nextEval with evaluations at k*every + off (Unix time).
@@ -44,7 +45,7 @@ func nextEvalAt(a *asserts.Compiled, t time.Time, off time.Duration) time.Time {
 // missed counts the evaluations of a that fell between last and now,
 // exclusive of both: they were skipped because an evaluation ran late.
 func missed(a *asserts.Compiled, last, now time.Time) int {
-	return missedAt(a, last, now, offset(a.Name, a.Every))
+	return missedAt(a, last, now, offset(slotKey(a), a.Every))
 }
 
 func missedAt(a *asserts.Compiled, last, now time.Time, off time.Duration) int {
@@ -57,10 +58,10 @@ func missedAt(a *asserts.Compiled, last, now time.Time, off time.Duration) int {
 
 // phase is the offset of a's evaluations: with Options.AlignedAt, the
 // one that puts them at AlignedAt, AlignedAt+every … (as assertd test runs
-// them), else the name's spread.
+// them), else the spread of its slot key (its queries: querycache.go).
 func (e *Engine) phase(a *asserts.Compiled) time.Duration {
 	if e.opts.AlignedAt.IsZero() {
-		return offset(a.Name, a.Every)
+		return offset(slotKey(a), a.Every)
 	}
 	if a.Every <= 0 {
 		return 0

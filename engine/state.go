@@ -130,7 +130,7 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 	default:
 		t.missing = 0
 		verdict, clears, reason = in.verdict.State, in.verdict.Clear, in.verdict.Reason
-		t.Values = in.verdict.Values
+		t.Values = keep(t.Values, in.verdict.Values)
 		t.AlertAnnotations, t.GeneratorURL = in.verdict.Annotations, in.verdict.GeneratorURL
 	}
 	t.record(verdict != assertd.OK, flap)

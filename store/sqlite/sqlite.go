@@ -99,6 +99,7 @@ var dialect = sqlstore.Dialect{
 	Name:                "sqlite",
 	Serial:              "INTEGER PRIMARY KEY AUTOINCREMENT",
 	Writers:             1,
+	LastInsertID:        true,
 	Unavailable:         unavailable,
 	UniqueViolation:     uniqueViolation,
 	ForeignKeyViolation: foreignKeyViolation,

@@ -35,6 +35,11 @@ type Dialect struct {
 	// LockSchema serialises migrations between processes (run inside the
 	// migration transaction); SQLite's immediate transactions already do.
 	LockSchema string
+	// LastInsertID: an INSERT of n rows in one statement gives them the n
+	// IDs that end at its LastInsertId, in the order of VALUES (SQLite with
+	// AUTOINCREMENT and one writer), so the pings' IDs need no RETURNING,
+	// which materialises the rows once more.
+	LastInsertID bool
 	// Writers is how many ping committers run at once: 1 for a database
 	// with a single writer.
 	Writers int

@@ -36,6 +36,9 @@ type pingBatcher struct {
 	queue chan *pingReq
 	quit  chan struct{}
 	wg    sync.WaitGroup
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // by query text, prepared on the writer pool
 }
 
 func (b *pingBatcher) start(s *DB) {
@@ -60,6 +63,7 @@ func (b *pingBatcher) stop() {
 	if started {
 		close(b.quit)
 		b.wg.Wait()
+		b.closeStmts()
 	}
 }
 
@@ -125,10 +129,15 @@ func (b *pingBatcher) commit(batch []*pingReq) {
 	if len(batch) > 1 {
 		op = fmt.Sprintf("record %d pings", len(batch))
 	}
-	err := b.s.tx(ctx, op, func(tx *sql.Tx) error { return b.s.recordPings(ctx, tx, batch) })
+	err := b.prepare(ctx)
+	if err != nil {
+		err = b.s.wrap(op, err)
+	} else {
+		err = b.s.tx(ctx, op, func(tx *sql.Tx) error { return b.recordPings(ctx, tx, batch) })
+	}
 	if err != nil && len(batch) > 1 && !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, store.ErrClosed) {
 		for _, r := range batch {
-			r.err = b.s.tx(ctx, "record ping "+r.h.Name, func(tx *sql.Tx) error { return b.s.recordPings(ctx, tx, []*pingReq{r}) })
+			r.err = b.s.tx(ctx, "record ping "+r.h.Name, func(tx *sql.Tx) error { return b.recordPings(ctx, tx, []*pingReq{r}) })
 			close(r.done)
 		}
 		return
@@ -147,79 +156,214 @@ func (b *pingBatcher) commit(batch []*pingReq) {
 // Pruning at every ping cost a quarter of the batch's time.
 const pruneEvery = 8
 
+// pingChunks are the row counts of the multi-row statements a batch is
+// written with: a batch of n rows is cut into chunks of these sizes
+// (largest first), so only a few statement texts exist and each is parsed
+// once per connection. Parsing a statement with a fresh number of rows was a
+// third of the committer's time.
+var pingChunks = [...]int{64, 16, 4, 1}
+
+// chunk returns the size of the next chunk of n rows.
+func chunk(n int) int {
+	for _, c := range pingChunks {
+		if n >= c {
+			return c
+		}
+	}
+	return n
+}
+
+// multiRow is an INSERT of n rows of cols placeholders each.
+func multiRow(head string, cols, n int, tail string) string {
+	var q strings.Builder
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	q.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(row)
+	}
+	q.WriteString(tail)
+	return q.String()
+}
+
+var (
+	upsertHeartbeatsSQL [len(pingChunks)]string
+	insertPingsSQL      [len(pingChunks)]string // with RETURNING id
+	appendPingsSQL      [len(pingChunks)]string // without: see Dialect.LastInsertID
+)
+
+func init() {
+	for i, n := range pingChunks {
+		upsertHeartbeatsSQL[i] = multiRow(`INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created) VALUES `, 9, n, heartbeatConflict)
+		insertPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source) VALUES `, 7, n, " RETURNING id")
+		appendPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source) VALUES `, 7, n, "")
+	}
+}
+
+var prunePingsSQL = fmt.Sprintf(`DELETE FROM pings WHERE heartbeat = ? AND id <= (
+			SELECT id FROM pings WHERE heartbeat = ? ORDER BY id DESC LIMIT 1 OFFSET %d)`, store.PingsKept)
+
+func chunkIndex(n int) int {
+	for i, c := range pingChunks {
+		if c == n {
+			return i
+		}
+	}
+	panic("sqlstore: no ping chunk of " + fmt.Sprint(n))
+}
+
+// prepare prepares the batch statements on the writer pool, once (outside a
+// transaction: SQLite's pool is the one connection the transaction holds).
+// A failure is returned and tried again at the next batch.
+func (b *pingBatcher) prepare(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stmts != nil {
+		return nil
+	}
+	stmts := map[string]*sql.Stmt{}
+	inserts := insertPingsSQL[:]
+	if b.s.d.LastInsertID {
+		inserts = appendPingsSQL[:]
+	}
+	for _, q := range append(append([]string{prunePingsSQL}, upsertHeartbeatsSQL[:]...), inserts...) {
+		st, err := b.s.w.PrepareContext(ctx, b.s.d.q(q))
+		if err != nil {
+			for _, st := range stmts {
+				_ = st.Close()
+			}
+			return err
+		}
+		stmts[q] = st
+	}
+	b.stmts = stmts
+	return nil
+}
+
+// stmt returns query, prepared once, for tx: tx.StmtContext uses the
+// connection's own prepared statement, preparing it there only the first
+// time.
+func (b *pingBatcher) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	b.mu.Lock()
+	st := b.stmts[query]
+	b.mu.Unlock()
+	if st == nil {
+		return nil, fmt.Errorf("statement not prepared: %.40s", query)
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// closeStmts closes the prepared statements.
+func (b *pingBatcher) closeStmts() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, st := range b.stmts {
+		_ = st.Close()
+	}
+	b.stmts = nil
+}
+
 // recordPings writes pings and their heartbeats' states, keeping the
 // newest PingsKept pings of each heartbeat (see pruneEvery). The states
-// and the pings are each written by one multi-row statement: per-statement
-// overhead, not the rows, was most of a batch's time.
-func (s *DB) recordPings(ctx context.Context, tx *sql.Tx, batch []*pingReq) error {
+// and the pings are written by multi-row statements of a few fixed sizes,
+// prepared once (see pingChunks): per-statement overhead and parsing, not
+// the rows, were most of a batch's time.
+func (b *pingBatcher) recordPings(ctx context.Context, tx *sql.Tx, batch []*pingReq) error {
 	// The newest state of each heartbeat (a batch holds one ping per
 	// heartbeat from the Tracker, but other callers may send several).
-	last := map[string]int{}
-	var names []string
+	last := make(map[string]int, len(batch))
+	names := make([]string, 0, len(batch))
 	for i, r := range batch {
 		if _, ok := last[r.h.Name]; !ok {
 			names = append(names, r.h.Name)
 		}
 		last[r.h.Name] = i
 	}
-	var q strings.Builder
-	args := make([]any, 0, 9*len(names))
-	q.WriteString(`INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created) VALUES `)
-	for i, n := range names {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, heartbeatArgs(batch[last[n]].h)...)
-	}
-	q.WriteString(heartbeatConflict)
-	if _, err := s.exec(ctx, tx, q.String(), args...); err != nil {
-		return err
-	}
-
-	q.Reset()
-	args = args[:0]
-	q.WriteString(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source) VALUES `)
-	for i, r := range batch {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-		p := r.p
-		args = append(args, r.h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, store.MaxPingBody), head(p.Source, 256))
-	}
-	q.WriteString(" RETURNING id")
-	rows, err := s.query(ctx, tx, q.String(), args...)
-	if err != nil {
-		return err
-	}
-	ids := make([]int64, 0, len(batch))
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
+	args := make([]any, 0, 9*pingChunks[0])
+	for rest := names; len(rest) > 0; {
+		n := chunk(len(rest))
+		st, err := b.stmt(ctx, tx, upsertHeartbeatsSQL[chunkIndex(n)])
+		if err != nil {
 			return err
 		}
-		ids = append(ids, id)
+		args = args[:0]
+		for _, name := range rest[:n] {
+			args = append(args, heartbeatArgs(batch[last[name]].h)...)
+		}
+		if _, err := st.ExecContext(ctx, b.s.args(args)...); err != nil {
+			return err
+		}
+		rest = rest[n:]
 	}
-	if err := rows.Close(); err != nil {
-		return err
+	ids := make([]int64, 0, len(batch))
+	for rest := batch; len(rest) > 0; {
+		n := chunk(len(rest))
+		args = args[:0]
+		for _, r := range rest[:n] {
+			p := r.p
+			args = append(args, r.h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, store.MaxPingBody), head(p.Source, 256))
+		}
+		if b.s.d.LastInsertID {
+			st, err := b.stmt(ctx, tx, appendPingsSQL[chunkIndex(n)])
+			if err != nil {
+				return err
+			}
+			res, err := st.ExecContext(ctx, b.s.args(args)...)
+			if err != nil {
+				return err
+			}
+			lastID, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			for i := range n {
+				ids = append(ids, lastID-int64(n-1-i))
+			}
+			rest = rest[n:]
+			continue
+		}
+		st, err := b.stmt(ctx, tx, insertPingsSQL[chunkIndex(n)])
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, b.s.args(args)...)
+		if err != nil {
+			return err
+		}
+		from := len(ids)
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(ids)-from != n {
+			return fmt.Errorf("%d pings inserted, %d IDs returned", n, len(ids)-from)
+		}
+		// One statement assigns its rows ascending IDs in the order of VALUES.
+		slices.Sort(ids[from:])
+		rest = rest[n:]
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(ids) != len(batch) {
-		return fmt.Errorf("%d pings inserted, %d IDs returned", len(batch), len(ids))
-	}
-	// One statement assigns its rows ascending IDs in the order of VALUES.
-	slices.Sort(ids)
 	for i, r := range batch {
 		r.id = ids[i]
 		if r.id%pruneEvery != 0 {
 			continue
 		}
-		if _, err := s.exec(ctx, tx, fmt.Sprintf(`DELETE FROM pings WHERE heartbeat = ? AND id <= (
-			SELECT id FROM pings WHERE heartbeat = ? ORDER BY id DESC LIMIT 1 OFFSET %d)`, store.PingsKept), r.h.Name, r.h.Name); err != nil {
+		st, err := b.stmt(ctx, tx, prunePingsSQL)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, r.h.Name, r.h.Name); err != nil {
 			return err
 		}
 	}
