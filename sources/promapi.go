@@ -238,23 +238,8 @@ func window(r *http.Request) (int64, int64, error) {
 
 // Series is GET|POST /api/v1/series.
 func (p *PromAPI) Series(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		badData(w, "%v", err)
-		return
-	}
-	sets, err := matchers(r, true)
-	if err != nil {
-		badData(w, "%v", err)
-		return
-	}
-	mint, maxt, err := window(r)
-	if err != nil {
-		badData(w, "%v", err)
-		return
-	}
-	q, err := p.e.db.Querier(mint, maxt)
-	if err != nil {
-		execError(w, err)
+	sets, q, mint, maxt, ok := p.open(w, r, true)
+	if !ok {
 		return
 	}
 	defer q.Close()
@@ -278,6 +263,32 @@ func (p *PromAPI) Series(w http.ResponseWriter, r *http.Request) {
 	writeAPI(w, http.StatusOK, apiResponse{Status: "success", Data: out})
 }
 
+// open reads a series or label request's match[] selectors (required or
+// not) and its window, and opens a querier over the window; false when it
+// answered the request with the error.
+func (p *PromAPI) open(w http.ResponseWriter, r *http.Request, required bool) ([][]*labels.Matcher, storage.Querier, int64, int64, bool) {
+	if err := r.ParseForm(); err != nil {
+		badData(w, "%v", err)
+		return nil, nil, 0, 0, false
+	}
+	sets, err := matchers(r, required)
+	if err != nil {
+		badData(w, "%v", err)
+		return nil, nil, 0, 0, false
+	}
+	mint, maxt, err := window(r)
+	if err != nil {
+		badData(w, "%v", err)
+		return nil, nil, 0, 0, false
+	}
+	q, err := p.e.db.Querier(mint, maxt)
+	if err != nil {
+		execError(w, err)
+		return nil, nil, 0, 0, false
+	}
+	return sets, q, mint, maxt, true
+}
+
 // Labels is GET|POST /api/v1/labels.
 func (p *PromAPI) Labels(w http.ResponseWriter, r *http.Request) {
 	p.names(w, r, "")
@@ -295,26 +306,12 @@ func (p *PromAPI) LabelValues(w http.ResponseWriter, r *http.Request) {
 
 // names answers the label names, or the values of label name.
 func (p *PromAPI) names(w http.ResponseWriter, r *http.Request, name string) {
-	if err := r.ParseForm(); err != nil {
-		badData(w, "%v", err)
-		return
-	}
-	sets, err := matchers(r, false)
-	if err != nil {
-		badData(w, "%v", err)
-		return
-	}
-	mint, maxt, err := window(r)
-	if err != nil {
-		badData(w, "%v", err)
-		return
-	}
-	q, err := p.e.db.Querier(mint, maxt)
-	if err != nil {
-		execError(w, err)
+	sets, q, _, _, ok := p.open(w, r, false)
+	if !ok {
 		return
 	}
 	defer q.Close()
+	var err error
 	if len(sets) == 0 {
 		sets = [][]*labels.Matcher{nil}
 	}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/assertd/assertd/internal/testproc"
 )
 
 // Process is a running Alertmanager or Prometheus.
@@ -164,30 +166,10 @@ func (p *Process) Restart(t testing.TB) {
 }
 
 // Stop terminates the process and waits for it (killing it after 10s).
-func (p *Process) Stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
+func (p *Process) Stop() { testproc.Stop(p.cmd, p.done) }
 
 // Log returns the tail of the process's output, for failure messages.
-func (p *Process) Log() string {
-	b, _ := os.ReadFile(p.log)
-	lines := strings.Split(string(b), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (p *Process) Log() string { return testproc.Tail(p.log) }
 
 func lookPath(t testing.TB, names ...string) string {
 	t.Helper()

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,8 @@ import (
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/assertd/assertd/internal/testproc"
 )
 
 // Options say what the server scrapes and where it writes.
@@ -162,30 +163,10 @@ func Start(t testing.TB, o Options) *Server {
 }
 
 // Stop terminates the server and waits for it (killing it after 10s).
-func (s *Server) Stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
-}
+func (s *Server) Stop() { testproc.Stop(s.cmd, s.done) }
 
 // Log returns the server's output, for failure messages.
-func (s *Server) Log() string {
-	b, _ := os.ReadFile(s.log)
-	lines := strings.Split(string(b), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *Server) Log() string { return testproc.Tail(s.log) }
 
 func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
