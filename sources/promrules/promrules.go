@@ -150,6 +150,10 @@ type running struct {
 	restore bool
 	stop    chan struct{}
 	done    chan struct{}
+	// Of a group evaluated by EvalDue: its next slot (zero: not yet
+	// scheduled) and how many times it was evaluated.
+	due   time.Time
+	evals int
 }
 
 // New builds an evaluator; nothing runs until Start.
@@ -443,6 +447,55 @@ func (e *Evaluator) loop(ctx context.Context, r *running, ts time.Time) {
 		next()
 		e.eval(ctx, r, ts)
 	}
+}
+
+// EvalDue evaluates, in the caller's goroutine, every group whose slot has
+// come by now, with the timing of a started evaluator's group loop: a
+// group's first slot is the one after the first call's now and is
+// evaluated when it comes, later slots are evaluated at the latest one at
+// or before now (the missed ones are skipped), and a group that restores
+// its for state does so after its second evaluation. It is how whoever owns the clock (a replay)
+// steps the groups in lock-step with it, on an evaluator that is not
+// started; calls must not overlap, and now must not go back. It returns
+// how many group evaluations ran.
+func (e *Evaluator) EvalDue(ctx context.Context, now time.Time) int {
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return 0
+	}
+	rs := make([]*running, 0, len(e.groups))
+	for _, r := range e.groups {
+		rs = append(rs, r)
+	}
+	e.mu.Unlock()
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].g.File() != rs[j].g.File() {
+			return rs[i].g.File() < rs[j].g.File()
+		}
+		return rs[i].g.Name() < rs[j].g.Name()
+	})
+	n := 0
+	for _, r := range rs {
+		g, itv := r.g, r.g.Interval()
+		if r.due.IsZero() {
+			r.due = g.EvalTimestamp(now.UnixNano()).Add(itv)
+		}
+		for !r.due.After(now) {
+			ts := r.due
+			if r.evals > 0 {
+				ts = ts.Add(now.Sub(ts) / itv * itv) // the missed slots are skipped
+			}
+			e.eval(withGroupOrigin(ctx, g), r, ts)
+			r.evals++
+			n++
+			if r.restore && r.evals == 2 {
+				g.RestoreForState(now)
+			}
+			r.due = ts.Add(itv)
+		}
+	}
+	return n
 }
 
 func (e *Evaluator) eval(ctx context.Context, r *running, ts time.Time) {

@@ -2,6 +2,7 @@ package promrules_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -257,5 +258,59 @@ func TestGroupOptions(t *testing.T) {
 	}
 	if ev := r.step(2); len(ev.Alerts) != 0 {
 		t.Errorf("at 2m (the query sees 0s): %+v", ev.Alerts)
+	}
+}
+
+// TestEvalDue: an evaluator stepped by EvalDue evaluates at the same
+// slots, with the same outcomes, as a started one on a clock moved by the
+// same steps: with a 30s step every slot once (TestForTimeline's
+// timeline), with a 150s step only the latest slot at or before each step
+// after the first (the group loop skips the missed ones).
+func TestEvalDue(t *testing.T) {
+	down := func(d time.Duration) float64 { return b2f(d < 0 || d >= 10*time.Minute) }
+	for _, tc := range []struct {
+		step time.Duration
+		want string // with the 30s step
+	}{
+		{30 * time.Second, "pppppfffff---"},
+		{150 * time.Second, ""},
+	} {
+		t.Run(tc.step.String(), func(t *testing.T) {
+			started, stepped := newRig(t, upRule), newRig(t, upRule)
+			started.series(down)
+			stepped.series(down)
+			started.ev.Start(context.Background())
+			start := started.clock.Now()
+			if n := stepped.ev.EvalDue(context.Background(), start); n != 0 {
+				t.Fatalf("%d evaluations before the first slot", n)
+			}
+			var want, got []string
+			outcome := func(e promrules.Evaluation) string { return e.At.Format("15:04:05") + state(e)[:1] }
+			for now := start.Add(tc.step); now.Before(start.Add(13 * time.Minute)); now = now.Add(tc.step) {
+				started.clock.Set(now)
+				if err := started.clock.Settle(func() int { return 1 }, 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				for len(started.evals) > 0 {
+					want = append(want, outcome(<-started.evals))
+				}
+				stepped.clock.Set(now)
+				for range stepped.ev.EvalDue(context.Background(), now) {
+					got = append(got, outcome(<-stepped.evals))
+				}
+			}
+			if len(want) < 5 || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("stepped evaluations %v, want the started ones %v", got, want)
+			}
+			if tc.want != "" {
+				states := ""
+				for _, o := range got {
+					states += o[len(o)-1:]
+				}
+				if states != tc.want {
+					t.Errorf("states %q, want %q", states, tc.want)
+				}
+			}
+		})
 	}
 }
