@@ -105,6 +105,16 @@ type Options struct {
 	// Start refuses; a driver that needs no listener (assertd test) runs
 	// the engine, the runner and the deliverer through the accessors.
 	NoListener bool
+	// NoRemoteWrite: the Prometheus rule files' recording rules, ALERTS
+	// and ALERTS_FOR_STATE stay in the embedded TSDB, whatever
+	// prometheus_rules.remote_write says (a replay, whose samples are in
+	// the past, writes none anywhere else).
+	NoRemoteWrite bool
+	// RuleFilesRelative: the Prometheus rule groups are known by their
+	// files' paths relative to the configuration's directory, which place
+	// their evaluation slots, so that two versions of the rules in two
+	// directories evaluate at the same times (a replay's comparison).
+	RuleFilesRelative bool
 	// Ready, when set, receives the listener's address once Start serves.
 	Ready chan<- string
 }

@@ -89,6 +89,9 @@ func (a *App) newRules() {
 func (a *App) prepareRules(set *config.Set, srcs map[string]asserts.Querier) (*promrules.Next, error) {
 	pr := set.Config.PrometheusRules
 	tg := promrules.Target{ExternalURL: a.externalURL(set)} // the embedded TSDB's query
+	if a.o.RuleFilesRelative {
+		tg.RelativeTo = set.Dir()
+	}
 	if name := pr.Source; name != "" && name != config.EmbeddedName {
 		q, ok := srcs[name]
 		if !ok {
@@ -98,7 +101,7 @@ func (a *App) prepareRules(set *config.Set, srcs map[string]asserts.Querier) (*p
 	} else if q := a.o.Sources[config.EmbeddedName]; q != nil {
 		tg.Query = sources.RuleQueryFunc(q)
 	}
-	if rw := pr.RemoteWrite; rw != nil {
+	if rw := pr.RemoteWrite; rw != nil && !a.o.NoRemoteWrite {
 		tg.RemoteWrite = &promrules.RemoteWrite{URL: rw.URL, Timeout: rw.Timeout.Std()}
 		var err error
 		if tg.RemoteWrite.Token, err = a.secret(set, rw.BearerTokenEnv, rw.BearerTokenFile); err != nil {

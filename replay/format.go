@@ -51,7 +51,7 @@ func dur(d time.Duration) string {
 func (a *AssertReport) verdict() string {
 	switch {
 	case a.NotReplayed:
-		return "not replayed (alert-triggered: no alert history)"
+		return "not replayed (triggered by Alertmanager: no alert history)"
 	case a.NoData:
 		return "no data (uncertain by policy: nothing can be said)"
 	case a.PagesSent > 0:
@@ -91,8 +91,12 @@ func level(l int) string  { return fmt.Sprintf("level %d", l) }
 
 func writeText(w io.Writer, r *Report) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "replay %s – %s UTC, every %s: %d evaluations, %d range queries for %d distinct queries\n",
+	fmt.Fprintf(&b, "replay %s – %s UTC, every %s: %d evaluations, %d range queries for %d distinct queries",
 		ts(r.From), ts(r.To), dur(r.Step), r.Evaluations, r.RangeQueries, r.Queries)
+	if r.RuleEvaluations > 0 {
+		fmt.Fprintf(&b, ", %d rule group evaluations", r.RuleEvaluations)
+	}
+	b.WriteString("\n")
 	for _, g := range r.Gaps {
 		fmt.Fprintf(&b, "GAP source %s %s – %s: %s\n", g.Source, ts(g.From), ts(g.To), g.Reason)
 	}

@@ -21,7 +21,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/prometheus/promql/parser"
+
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/app"
 	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
@@ -108,26 +111,28 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		qs[name] = h
 	}
 	a, err := app.New(ctx, app.Options{
-		ConfigPath:       o.ConfigPath,
-		DataDir:          dir,
-		Logger:           o.Logger,
-		Getenv:           func(string) string { return placeholderSecret },
-		ReadFile:         func(string) ([]byte, error) { return []byte(placeholderSecret), nil },
-		Clock:            clock,
-		Store:            st,
-		Effects:          effects{},
-		Notifiers:        fakes,
-		Sources:          qs,
-		Stdout:           io.Discard,
-		Jitter:           func() float64 { return 0.5 },
-		NoScrape:         true,
-		NoListener:       true,
-		AlignEvaluations: w.From,
+		ConfigPath:        o.ConfigPath,
+		DataDir:           dir,
+		Logger:            o.Logger,
+		Getenv:            func(string) string { return placeholderSecret },
+		ReadFile:          func(string) ([]byte, error) { return []byte(placeholderSecret), nil },
+		Clock:             clock,
+		Store:             st,
+		Effects:           effects{},
+		Notifiers:         fakes,
+		Sources:           qs,
+		Stdout:            io.Discard,
+		Jitter:            func() float64 { return 0.5 },
+		NoScrape:          true,
+		NoListener:        true,
+		NoRemoteWrite:     true,
+		RuleFilesRelative: true,
+		AlignEvaluations:  w.From,
 	})
 	if err != nil {
 		return nil, err
 	}
-	eng, runner, del, hb := a.Engine(), a.Runner(), a.Deliverer(), a.Heartbeats()
+	eng, runner, del, hb, rules := a.Engine(), a.Runner(), a.Deliverer(), a.Heartbeats(), a.Rules()
 	pings, notes := storedPings(ctx, set, o, w)
 	notes = append(notes, unreplayed(set)...)
 	stopped := false
@@ -145,7 +150,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		return nil
 	}
-	ticks := 0
+	ticks, ruleEvals := 0, 0
 	for now := w.From; !now.After(w.To); now = now.Add(w.Step) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -162,6 +167,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := settle(); err != nil {
 			return nil, err
 		}
+		// The rule groups whose slot has come, their alerts handed to the
+		// feed and the asserts bound to them made due, as assertd run
+		// does after each group evaluation.
+		ruleEvals += rules.EvalDue(ctx, now)
 		eng.Tick(ctx, now)
 		if err := settle(); err != nil {
 			return nil, err
@@ -175,7 +184,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.Evaluations, rep.Notes = ticks, notes
+	rep.Evaluations, rep.RuleEvaluations, rep.Notes = ticks, ruleEvals, notes
 	return rep, nil
 }
 
@@ -238,23 +247,66 @@ func usesEmbedded(set *config.Set) bool {
 	return len(set.PromRules) > 0 && (pr.Source == "" || pr.Source == config.EmbeddedName)
 }
 
-// unreplayed says what of the configuration a replay does not evaluate:
-// the alert feeds have no stored history, so alert-triggered asserts
-// (and the bindings of Prometheus rule files, which are such asserts) see
-// no alerts.
+// unreplayed says what of the configuration a replay does not evaluate,
+// or evaluates with less than assertd run has: Alertmanager's alerts have
+// no stored history, so the asserts they trigger see none; a rule reading a
+// series recorded by a rule file reads it from the history, which holds it
+// only if the source recorded it.
 func unreplayed(set *config.Set) []string {
 	var notes []string
-	if len(set.PromRules) > 0 {
-		notes = append(notes, fmt.Sprintf("%d Prometheus rule file(s) are not evaluated by a replay: their alerts, and the asserts bound to them, are not replayed", len(set.PromRules)))
-	}
 	var names []string
 	for _, a := range set.Asserts {
-		if a.Trigger != nil {
+		if a.Trigger != nil && a.Trigger.Sender != alerts.SenderRules {
 			names = append(names, a.Name)
 		}
 	}
 	if len(names) > 0 {
-		notes = append(notes, fmt.Sprintf("alert-triggered asserts see no alerts in a replay (no alert history is stored): %s", strings.Join(names, ", ")))
+		notes = append(notes, fmt.Sprintf("asserts triggered by Alertmanager see no alerts in a replay (no alert history is stored): %s", strings.Join(names, ", ")))
+	}
+	return append(notes, recordedReads(set)...)
+}
+
+// recordedReads names the rules that read a series a recording rule of the
+// rule files records.
+func recordedReads(set *config.Set) []string {
+	recorded := map[string]string{}
+	for _, f := range set.PromRules {
+		for _, g := range f.Groups.Groups {
+			for _, r := range g.Rules {
+				if r.Record != "" {
+					recorded[r.Record] = fmt.Sprintf("%s: group %q", f.Path, g.Name)
+				}
+			}
+		}
+	}
+	if len(recorded) == 0 {
+		return nil
+	}
+	src := set.Config.PrometheusRules.Source
+	if src == "" {
+		src = config.EmbeddedName
+	}
+	var notes []string
+	for _, f := range set.PromRules {
+		for _, g := range f.Groups.Groups {
+			for _, r := range g.Rules {
+				expr, err := config.RuleFileParser.ParseExpr(r.Expr)
+				if err != nil {
+					continue
+				}
+				name := r.Alert + r.Record
+				seen := map[string]bool{}
+				parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+					vs, ok := n.(*parser.VectorSelector)
+					if !ok || recorded[vs.Name] == "" || seen[vs.Name] {
+						return nil
+					}
+					seen[vs.Name] = true
+					notes = append(notes, fmt.Sprintf("%s: group %q, rule %q reads %s, recorded by %s: a replay reads it from the history of source %s, which holds it only if that source recorded it", f.Path, g.Name, name, vs.Name, recorded[vs.Name], src))
+					return nil
+				})
+			}
+		}
 	}
 	return notes
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/assertd/assertd"
+	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/store"
 )
@@ -32,6 +33,9 @@ type Report struct {
 	Evaluations  int `json:"evaluations"`
 	RangeQueries int `json:"range_queries"`
 	Queries      int `json:"queries"`
+	// RuleEvaluations is how many evaluations of Prometheus rule groups
+	// ran (each group at its slots of its interval).
+	RuleEvaluations int `json:"rule_evaluations,omitempty"`
 }
 
 // AssertReport is one assert's share.
@@ -41,8 +45,9 @@ type AssertReport struct {
 	// window. Nothing can be said of it: it is uncertain by policy, not
 	// "would not have paged".
 	NoData bool `json:"no_data"`
-	// NotReplayed: an alert-triggered assert, which has no alert history
-	// to replay.
+	// NotReplayed: an assert triggered by Alertmanager's alerts, which
+	// have no history to replay (the asserts bound to the alerts of
+	// Prometheus rule files are replayed: the rules are evaluated).
 	NotReplayed bool `json:"not_replayed,omitempty"`
 	// NoDataTime is how long its queries returned nothing.
 	NoDataTime time.Duration `json:"no_data_ns"`
@@ -163,7 +168,7 @@ func build(ctx context.Context, set *config.Set, st store.Store, rec *recorder, 
 	}
 	for _, a := range set.Asserts {
 		r := get(a.Name)
-		r.NotReplayed = a.Trigger != nil
+		r.NotReplayed = a.Trigger != nil && a.Trigger.Sender != alerts.SenderRules
 		if len(a.Queries) == 0 {
 			continue // heartbeats and alerts: their data is not a query's
 		}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -142,6 +143,10 @@ type Target struct {
 	// RemoteWrite, when set, takes the recording rules' samples instead of
 	// Options.Appendable (a remote source).
 	RemoteWrite *RemoteWrite
+	// RelativeTo, when set, names the groups' files relative to this
+	// directory: a group's file and name place its slots, so two versions
+	// of the rules in two directories evaluate at the same times.
+	RelativeTo string
 }
 
 type running struct {
@@ -237,8 +242,14 @@ func (e *Evaluator) Prepare(set *config.Set, tg Target) (*Next, error) {
 	files := map[string]*rulefmt.RuleGroups{}
 	var names []string
 	for _, f := range set.PromRules {
-		files[f.Path] = f.Groups
-		names = append(names, f.Path)
+		name := f.Path
+		if tg.RelativeTo != "" {
+			if rel, err := filepath.Rel(tg.RelativeTo, f.Path); err == nil {
+				name = rel
+			}
+		}
+		files[name] = f.Groups
+		names = append(names, name)
 	}
 	other := fmt.Sprintf("%s %s", pr.OutageTolerance, pr.ForGracePeriod)
 	if rw := tg.RemoteWrite; rw != nil {
