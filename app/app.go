@@ -108,7 +108,8 @@ type Options struct {
 	// NoRemoteWrite: the Prometheus rule files' recording rules, ALERTS
 	// and ALERTS_FOR_STATE stay in the embedded TSDB, whatever
 	// prometheus_rules.remote_write says (a replay, whose samples are in
-	// the past, writes none anywhere else).
+	// the past, writes none anywhere else), and the rules' queries that
+	// read only recorded series are run there.
 	NoRemoteWrite bool
 	// RuleFilesRelative: the Prometheus rule groups are known by their
 	// files' paths relative to the configuration's directory, which place

@@ -108,6 +108,10 @@ func (a *App) prepareRules(set *config.Set, srcs map[string]asserts.Querier) (*p
 			return nil, fmt.Errorf("prometheus_rules.remote_write: %w", err)
 		}
 	}
+	if a.o.NoRemoteWrite && tg.Query != nil {
+		// The recorded samples are in the embedded TSDB only.
+		tg.Query = promrules.LocalRecorded(set, tg.Query, a.emb.RuleQuery())
+	}
 	return a.rules.Prepare(set, tg)
 }
 

@@ -148,6 +148,24 @@ func TestReplayPromRules(t *testing.T) {
 			t.Errorf("pages %d → %d", d.BasePages, d.Pages)
 		}
 	})
+
+	t.Run("a rule reading the series a recording rule records", func(t *testing.T) {
+		// The source never held instance:api_error_ratio:max: the alert
+		// reads what the replay recorded, the same decisions.
+		rep := replay(t, rules(t, "promrules", prom.URL, "http://127.0.0.1:9091", sink.URL, `expr: api_error_ratio{job="api"} > 0.05`, `expr: instance:api_error_ratio:max > 0.05`))
+		if a := find(rep, "ApiErrors"); a.Incidents != 3 || len(rep.Notes) != 0 {
+			t.Fatalf("on the recorded series: %d incidents, notes %q; want 3, none", a.Incidents, rep.Notes)
+		}
+		if d := Compare(old, rep, "main"); len(d.Asserts) != 0 {
+			t.Errorf("reading the recorded series changed the decisions: %+v", d.Asserts)
+		}
+		// A rule reading recorded series and the source's runs on the
+		// history, which holds only the source's: the report says so.
+		rep = replay(t, rules(t, "promrules", prom.URL, "http://127.0.0.1:9091", sink.URL, `expr: api_error_ratio{job="api"} > 0.05`, `expr: instance:api_error_ratio:max > 0.05 and api_error_ratio > 0`))
+		if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], `rules.yaml: group "api", rule "ApiErrors" reads recorded series and others`) {
+			t.Errorf("notes %q, want one on ApiErrors", rep.Notes)
+		}
+	})
 }
 
 func pageEqual(a, b Page) bool {

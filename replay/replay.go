@@ -21,8 +21,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/prometheus/promql/parser"
-
 	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/alerts"
 	"github.com/assertd/assertd/app"
@@ -32,6 +30,7 @@ import (
 	"github.com/assertd/assertd/notifiers"
 	"github.com/assertd/assertd/remediations"
 	"github.com/assertd/assertd/sources"
+	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/store/sqlite"
 )
 
@@ -249,9 +248,8 @@ func usesEmbedded(set *config.Set) bool {
 
 // unreplayed says what of the configuration a replay does not evaluate,
 // or evaluates with less than assertd run has: Alertmanager's alerts have
-// no stored history, so the asserts they trigger see none; a rule reading a
-// series recorded by a rule file reads it from the history, which holds it
-// only if the source recorded it.
+// no stored history, so the asserts they trigger see none; a rule reading
+// both recorded series and others reads them from the history.
 func unreplayed(set *config.Set) []string {
 	var notes []string
 	var names []string
@@ -266,19 +264,13 @@ func unreplayed(set *config.Set) []string {
 	return append(notes, recordedReads(set)...)
 }
 
-// recordedReads names the rules that read a series a recording rule of the
-// rule files records.
+// recordedReads names the rules that read both a series a recording rule
+// of the rule files records and one none records: a replay writes the
+// recorded samples to its own TSDB, where a rule reading only recorded
+// series finds them, and runs a query that reads both on the history, which
+// holds the recorded series only if the source recorded them.
 func recordedReads(set *config.Set) []string {
-	recorded := map[string]string{}
-	for _, f := range set.PromRules {
-		for _, g := range f.Groups.Groups {
-			for _, r := range g.Rules {
-				if r.Record != "" {
-					recorded[r.Record] = fmt.Sprintf("%s: group %q", f.Path, g.Name)
-				}
-			}
-		}
-	}
+	recorded := promrules.Recorded(set)
 	if len(recorded) == 0 {
 		return nil
 	}
@@ -290,25 +282,20 @@ func recordedReads(set *config.Set) []string {
 	for _, f := range set.PromRules {
 		for _, g := range f.Groups.Groups {
 			for _, r := range g.Rules {
-				expr, err := config.RuleFileParser.ParseExpr(r.Expr)
-				if err != nil {
-					continue
+				if rec, other := promrules.Reads(r.Expr, recorded); rec && other {
+					notes = append(notes, fmt.Sprintf("%s: group %q, rule %q reads recorded series and others: it is run on the history of source %s, whose recorded series are those the source recorded, not those of these rules", relPath(set, f.Path), g.Name, r.Alert+r.Record, src))
 				}
-				name := r.Alert + r.Record
-				seen := map[string]bool{}
-				parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
-					vs, ok := n.(*parser.VectorSelector)
-					if !ok || recorded[vs.Name] == "" || seen[vs.Name] {
-						return nil
-					}
-					seen[vs.Name] = true
-					notes = append(notes, fmt.Sprintf("%s: group %q, rule %q reads %s, recorded by %s: a replay reads it from the history of source %s, which holds it only if that source recorded it", f.Path, g.Name, name, vs.Name, recorded[vs.Name], src))
-					return nil
-				})
 			}
 		}
 	}
 	return notes
+}
+
+func relPath(set *config.Set, path string) string {
+	if rel, err := filepath.Rel(set.Dir(), path); err == nil {
+		return rel
+	}
+	return path
 }
 
 // effects stand in for the steps: a run or http step is not executed and

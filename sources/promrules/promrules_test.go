@@ -314,3 +314,25 @@ func TestEvalDue(t *testing.T) {
 		})
 	}
 }
+
+// TestReads tells the expressions that read recorded series, others, or
+// both, through range selectors, subqueries and selectors without a name.
+func TestReads(t *testing.T) {
+	rec := map[string]bool{"job:up:sum": true}
+	for _, tc := range []struct {
+		expr       string
+		rec, other bool
+	}{
+		{`job:up:sum > 1`, true, false},
+		{`rate(job:up:sum[5m])`, true, false},
+		{`max_over_time((job:up:sum > 0)[10m:1m])`, true, false},
+		{`up == 0`, false, true},
+		{`{job="db"}`, false, true},
+		{`job:up:sum > 1 and on() up`, true, true},
+		{`vector(1)`, false, false},
+	} {
+		if rec, other := promrules.Reads(tc.expr, rec); rec != tc.rec || other != tc.other {
+			t.Errorf("Reads(%s) = %v, %v; want %v, %v", tc.expr, rec, other, tc.rec, tc.other)
+		}
+	}
+}
