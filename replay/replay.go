@@ -2,7 +2,9 @@
 // configuration is built by app.New as assertd run builds it, on a fake
 // clock that moves from the window's start to its end, with every source
 // answered from range queries over the window (each distinct query once per
-// chunk), remediation steps not executed, verify steps evaluated on the data
+// chunk), the Prometheus rule files' groups evaluated at their slots on that
+// clock (their alerts feeding the asserts bound to them), remediation steps
+// not executed, verify steps evaluated on the data
 // at the time they would have verified, and channels that record the pages
 // instead of sending them. What the engine decided is read back from its
 // store and summed up per assert (Report), and two versions of the rules are

@@ -467,7 +467,8 @@ func (e *Evaluator) loop(ctx context.Context, r *running, ts time.Time) {
 // or before now (the missed ones are skipped), and a group that restores
 // its for state does so after its second evaluation. It is how whoever owns the clock (a replay)
 // steps the groups in lock-step with it, on an evaluator that is not
-// started; calls must not overlap, and now must not go back. It returns
+// started (a started one is left to its loops: nothing is evaluated);
+// calls must not overlap, and now must not go back. It returns
 // how many group evaluations ran.
 func (e *Evaluator) EvalDue(ctx context.Context, now time.Time) int {
 	e.mu.Lock()
