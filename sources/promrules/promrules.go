@@ -416,7 +416,7 @@ func (e *Evaluator) loop(ctx context.Context, r *running, ts time.Time) {
 			return false
 		case <-ctx.Done():
 			return false
-		case <-e.o.Clock.After(until.Sub(e.o.Clock.Now())):
+		case <-e.at(until):
 			return true
 		}
 	}
@@ -436,8 +436,10 @@ func (e *Evaluator) loop(ctx context.Context, r *running, ts time.Time) {
 			return
 		}
 		next()
-		e.eval(ctx, r, ts)
-		g.RestoreForState(e.o.Clock.Now())
+		// Prometheus restores at time.Now() right after this evaluation:
+		// the time read before the outcome is told, so that whoever moves
+		// a test's clock on seeing it does not move the restore too.
+		g.RestoreForState(e.eval(ctx, r, ts))
 	}
 	for wait(ts.Add(itv)) {
 		next()
@@ -445,11 +447,27 @@ func (e *Evaluator) loop(ctx context.Context, r *running, ts time.Time) {
 	}
 }
 
-func (e *Evaluator) eval(ctx context.Context, r *running, ts time.Time) {
+// at fires when the clock reaches t: exactly so on a clock that can wait
+// for a time (the tests' fake clock, moved by the test while this
+// goroutine reads it), else after t minus now.
+func (e *Evaluator) at(t time.Time) <-chan time.Time {
+	if c, ok := e.o.Clock.(interface {
+		At(time.Time) <-chan time.Time
+	}); ok {
+		return c.At(t)
+	}
+	return e.o.Clock.After(t.Sub(e.o.Clock.Now()))
+}
+
+// eval evaluates the group at ts, tells the outcome and returns the time
+// the evaluation ended.
+func (e *Evaluator) eval(ctx context.Context, r *running, ts time.Time) time.Time {
 	rules.DefaultEvalIterationFunc(ctx, r.g, ts)
+	done := e.o.Clock.Now()
 	if e.o.OnEval != nil {
 		e.o.OnEval(Outcome(r.g, ts, r.url))
 	}
+	return done
 }
 
 // Outcome is what a group's last evaluation (at ts) left: its active alerts
