@@ -246,13 +246,27 @@ envFromSecrets: [assertd-channels]
 	}
 }
 
+// Several replicas on PostgreSQL: one Deployment of three, rolled one pod
+// at a time (never more than three at once); every pod reads the same DSN.
+func TestPostgresReplicas(t *testing.T) {
+	objs, err := render(t, "store: {driver: postgres, postgres: {dsnSecret: {name: pg, key: url}}}\nreplicas: 3\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decode[appsv1.Deployment](t, objs, "Deployment")
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 || d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType ||
+		d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxSurge.IntValue() != 0 || d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("replicas %v, strategy %+v", d.Spec.Replicas, d.Spec.Strategy)
+	}
+	checkPod(t, d.Spec.Template.Spec)
+}
+
 // Values that cannot work are refused with what to write instead.
 func TestChartRefuses(t *testing.T) {
 	for values, want := range map[string]string{
-		"store: {driver: postgres}\nreplicas: 3": "replicas: 3: more than one assertd needs its high availability",
-		"replicas: 2":                            "replicas: 2 with store.driver sqlite: SQLite is one process's file",
-		"replicas: 0":                            "replicas: write 1",
-		"store: {driver: mysql}":                 `store.driver "mysql": write sqlite or postgres`,
+		"replicas: 2":            "replicas: 2 with store.driver sqlite: SQLite is one process's file",
+		"replicas: 0":            "replicas: write 1",
+		"store: {driver: mysql}": `store.driver "mysql": write sqlite or postgres`,
 	} {
 		_, err := render(t, values)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -83,6 +83,29 @@ func (c *Clock) Stop(ch <-chan time.Time) bool {
 	return false
 }
 
+// At fires when the clock reaches t (at once when it has). Unlike
+// After(t.Sub(Now())), it cannot miss t when the clock moves between the
+// reading and the wait.
+func (c *Clock) At(t time.Time) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if !t.After(c.now) {
+		ch <- c.now
+		return ch
+	}
+	if c.auto {
+		c.slept += t.Sub(c.now)
+		c.now = t
+		ch <- c.now
+		return ch
+	}
+	c.timers = append(c.timers, timer{at: t, ch: ch})
+	close(c.moved)
+	c.moved = make(chan struct{})
+	return ch
+}
+
 // Slept is the total waited on an automatic clock.
 func (c *Clock) Slept() time.Duration {
 	c.mu.Lock()

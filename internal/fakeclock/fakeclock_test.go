@@ -119,3 +119,24 @@ func TestStopCancelsAWaitSoSettleDoesNotCountIt(t *testing.T) {
 	default:
 	}
 }
+
+func TestAtFiresAtItsTimeEvenWhenTheClockMovedFirst(t *testing.T) {
+	c := New(t0)
+	due := t0.Add(time.Minute)
+	c.Set(t0.Add(30 * time.Second)) // moved between a reading and the wait
+	ch := c.At(due)
+	c.Set(due)
+	select {
+	case got := <-ch:
+		if !got.Equal(due) {
+			t.Fatalf("fired at %v", got)
+		}
+	default:
+		t.Fatal("At did not fire when the clock reached its time")
+	}
+	select {
+	case <-c.At(t0):
+	default:
+		t.Fatal("At of a past time did not fire at once")
+	}
+}

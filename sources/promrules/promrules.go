@@ -431,7 +431,7 @@ func (e *Evaluator) loop(ctx context.Context, r *running, ts time.Time) {
 			return false
 		case <-ctx.Done():
 			return false
-		case <-e.o.Clock.After(until.Sub(e.o.Clock.Now())):
+		case <-e.at(until):
 			return true
 		}
 	}
@@ -451,8 +451,10 @@ func (e *Evaluator) loop(ctx context.Context, r *running, ts time.Time) {
 			return
 		}
 		next()
-		e.eval(ctx, r, ts)
-		g.RestoreForState(e.o.Clock.Now())
+		// Prometheus restores at time.Now() right after this evaluation:
+		// the time read before the outcome is told, so that whoever moves
+		// a test's clock on seeing it does not move the restore too.
+		g.RestoreForState(e.eval(ctx, r, ts))
 	}
 	for wait(ts.Add(itv)) {
 		next()
@@ -465,11 +467,11 @@ func (e *Evaluator) loop(ctx context.Context, r *running, ts time.Time) {
 // group's first slot is the one after the first call's now and is
 // evaluated when it comes, later slots are evaluated at the latest one at
 // or before now (the missed ones are skipped), and a group that restores
-// its for state does so after its second evaluation. It is how whoever owns the clock (a replay)
-// steps the groups in lock-step with it, on an evaluator that is not
-// started (a started one is left to its loops: nothing is evaluated);
-// calls must not overlap, and now must not go back. It returns
-// how many group evaluations ran.
+// its for state does so after its second evaluation. It is how whoever
+// owns the clock (a replay) steps the groups in lock-step with it, on an
+// evaluator that is not started (a started one is left to its loops:
+// nothing is evaluated); calls must not overlap, and now must not go back.
+// It returns how many group evaluations ran.
 func (e *Evaluator) EvalDue(ctx context.Context, now time.Time) int {
 	e.mu.Lock()
 	if e.started {
@@ -498,11 +500,11 @@ func (e *Evaluator) EvalDue(ctx context.Context, now time.Time) int {
 			if r.evals > 0 {
 				ts = ts.Add(now.Sub(ts) / itv * itv) // the missed slots are skipped
 			}
-			e.eval(withGroupOrigin(ctx, g), r, ts)
+			done := e.eval(withGroupOrigin(ctx, g), r, ts)
 			r.evals++
 			n++
 			if r.restore && r.evals == 2 {
-				g.RestoreForState(now)
+				g.RestoreForState(done) // at the time the evaluation ended, as the loop restores
 			}
 			r.due = ts.Add(itv)
 		}
@@ -510,11 +512,27 @@ func (e *Evaluator) EvalDue(ctx context.Context, now time.Time) int {
 	return n
 }
 
-func (e *Evaluator) eval(ctx context.Context, r *running, ts time.Time) {
+// at fires when the clock reaches t: exactly so on a clock that can wait
+// for a time (the tests' fake clock, moved by the test while this
+// goroutine reads it), else after t minus now.
+func (e *Evaluator) at(t time.Time) <-chan time.Time {
+	if c, ok := e.o.Clock.(interface {
+		At(time.Time) <-chan time.Time
+	}); ok {
+		return c.At(t)
+	}
+	return e.o.Clock.After(t.Sub(e.o.Clock.Now()))
+}
+
+// eval evaluates the group at ts, tells the outcome and returns the time
+// the evaluation ended.
+func (e *Evaluator) eval(ctx context.Context, r *running, ts time.Time) time.Time {
 	rules.DefaultEvalIterationFunc(ctx, r.g, ts)
+	done := e.o.Clock.Now()
 	if e.o.OnEval != nil {
 		e.o.OnEval(Outcome(r.g, ts, r.url))
 	}
+	return done
 }
 
 // Outcome is what a group's last evaluation (at ts) left: its active alerts

@@ -21,8 +21,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/*
 The values that cannot work, refused at render time: an unknown store, more
-than one replica (SQLite is one process's file; with PostgreSQL, replicas
-need assertd's high availability, which it does not have yet).
+than one replica on SQLite (one process's file; replicas share PostgreSQL,
+docs/HA.md).
 */}}
 {{- define "assertd.validate" -}}
 {{- if not (has .Values.store.driver (list "sqlite" "postgres")) -}}
@@ -31,8 +31,6 @@ need assertd's high availability, which it does not have yet).
 {{- if gt (int .Values.replicas) 1 -}}
 {{- if eq .Values.store.driver "sqlite" -}}
 {{- fail (printf "replicas: %d with store.driver sqlite: SQLite is one process's file; write replicas: 1, or use store.driver postgres" (int .Values.replicas)) -}}
-{{- else -}}
-{{- fail (printf "replicas: %d: more than one assertd needs its high availability (leader election among replicas), which this version does not have; write replicas: 1" (int .Values.replicas)) -}}
 {{- end -}}
 {{- end -}}
 {{- if lt (int .Values.replicas) 1 -}}
