@@ -131,7 +131,7 @@ type AlertsExpect struct {
 // included) and all its rendered annotations.
 type FiringExpect struct {
 	Labels      map[string]string `yaml:"labels"`
-	Annotations map[string]string `yaml:"annotations"`
+	Annotations map[string]string `yaml:"annotations,omitempty"`
 }
 
 // ExprExpect is promtool's promql_expr_test at the test's time.

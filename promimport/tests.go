@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/common/model"
 	yaml2 "go.yaml.in/yaml/v2"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/assertd/assertd/asserttest"
 )
 
 // promtool's test file, as far as the conversion reads it.
@@ -107,30 +109,10 @@ type nativeFile struct {
 }
 
 type nativeTest struct {
-	Name   string        `yaml:"name"`
-	At     string        `yaml:"at"`
-	Alerts []nativeAlert `yaml:"alerts,omitempty"`
-	Exprs  []nativeExpr  `yaml:"exprs,omitempty"`
-}
-
-type nativeAlert struct {
-	Assert string         `yaml:"assert"`
-	Firing []nativeFiring `yaml:"firing"`
-}
-
-type nativeFiring struct {
-	Labels      map[string]string `yaml:"labels"`
-	Annotations map[string]string `yaml:"annotations,omitempty"`
-}
-
-type nativeExpr struct {
-	Expr       string         `yaml:"expr"`
-	ExpSamples []nativeSample `yaml:"exp_samples"`
-}
-
-type nativeSample struct {
-	Labels string  `yaml:"labels"`
-	Value  float64 `yaml:"value"`
+	Name   string                    `yaml:"name"`
+	At     string                    `yaml:"at"`
+	Alerts []asserttest.AlertsExpect `yaml:"alerts,omitempty"`
+	Exprs  []asserttest.ExprExpect   `yaml:"exprs,omitempty"`
 }
 
 var word = regexp.MustCompile(`[A-Za-z_:][A-Za-z0-9_:]*`)
@@ -245,7 +227,7 @@ func (t *TestFile) ConvertGroup(i int, res *Result, config string) ([]byte, erro
 		if len(rules) == 0 {
 			return nil, fmt.Errorf("alert %s at %s: no imported rule has this name (Reduce drops it)", a.Alertname, a.EvalTime)
 		}
-		firing := make([][]nativeFiring, len(rules))
+		firing := make([][]asserttest.FiringExpect, len(rules))
 		for _, e := range a.ExpAlerts {
 			ls := map[string]string{"alertname": a.Alertname}
 			maps.Copy(ls, e.ExpLabels)
@@ -256,20 +238,20 @@ func (t *TestFile) ConvertGroup(i int, res *Result, config string) ([]byte, erro
 					break
 				}
 			}
-			firing[k] = append(firing[k], nativeFiring{Labels: ls, Annotations: e.ExpAnnotations})
+			firing[k] = append(firing[k], asserttest.FiringExpect{Labels: ls, Annotations: e.ExpAnnotations})
 		}
 		nt := at(a.EvalTime)
 		for j, r := range rules {
-			nt.Alerts = append(nt.Alerts, nativeAlert{Assert: r.Assert, Firing: firing[j]})
+			nt.Alerts = append(nt.Alerts, asserttest.AlertsExpect{Assert: r.Assert, Firing: firing[j]})
 		}
 	}
 	for _, x := range g.PromqlExprTests {
 		if why := exprProblem(x, res); why != "" {
 			return nil, fmt.Errorf("expr %q: %s (Reduce drops it)", x.Expr, why)
 		}
-		ne := nativeExpr{Expr: x.Expr, ExpSamples: []nativeSample{}}
+		ne := asserttest.ExprExpect{Expr: x.Expr, ExpSamples: []asserttest.SampleExpect{}}
 		for _, s := range x.ExpSamples {
-			ne.ExpSamples = append(ne.ExpSamples, nativeSample{Labels: s.Labels, Value: s.Value})
+			ne.ExpSamples = append(ne.ExpSamples, asserttest.SampleExpect{Labels: s.Labels, Value: s.Value})
 		}
 		nt := at(x.EvalTime)
 		nt.Exprs = append(nt.Exprs, ne)
