@@ -201,20 +201,43 @@ func TestCleanStopHandsSharesOver(t *testing.T) {
 	for _, r := range c.replicas {
 		r.start()
 	}
+	// Which replica owns which share follows from the replicas' random IDs
+	// (rendezvous hashing): both may own some, or one all four. Wait until
+	// both are registered and the owners have not changed for 1.5s (three
+	// rounds), then stop the owner of the first share.
 	var owner *replica
-	var share string
+	share := "chaos-" + ids[0]
+	var last string
+	var stableSince time.Time
 	testprom.Eventually(t, 20*time.Second, func() error {
-		owners := map[*replica]bool{}
+		reps, err := c.st.(store.Cluster).Replicas(context.Background(), time.Time{})
+		if err != nil {
+			return err
+		}
+		live := 0
+		for _, r := range reps {
+			if r.Live(time.Now()) {
+				live++
+			}
+		}
+		if live != 2 {
+			return fmt.Errorf("%d live replicas registered, want 2", live)
+		}
+		var now strings.Builder
 		for _, id := range ids {
 			o, _ := c.owner("chaos-" + id)
 			if o == nil {
 				return fmt.Errorf("chaos-%s has no owner", id)
 			}
-			owners[o], owner, share = true, o, "chaos-"+id
+			fmt.Fprintf(&now, "%s=%s ", id, o.name)
 		}
-		if len(owners) != 2 {
-			return fmt.Errorf("the shares are not split yet")
+		if now.String() != last {
+			last, stableSince = now.String(), time.Now()
 		}
+		if time.Since(stableSince) < 1500*time.Millisecond {
+			return fmt.Errorf("the owners are still moving: %s", last)
+		}
+		owner, _ = c.owner(share)
 		return nil
 	})
 	owner.signal(syscall.SIGTERM)
