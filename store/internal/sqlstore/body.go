@@ -85,13 +85,19 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// decBody fills in from a body. Its strings are taken from strs, which
-// shares the strings that repeat across the instances of one read (label
-// names and values, reasons, value names); states are the package's
-// constants.
-func decBody(in *assertd.Instance, body []byte, strs *interner) error {
+// decBody fills in from a body; in.Fingerprint is set. With sh, what
+// repeats across the instances of one read is shared: strings (label
+// names and values, reasons, value names) and label sets (the instances of
+// asserts over the same targets: a body whose labels are the bytes of an
+// earlier one under the same fingerprint takes that one's map). States
+// are the package's constants.
+func decBody(in *assertd.Instance, body []byte, sh *shared) error {
 	if len(body) == 0 || body[0] != bodyVersion {
 		return fmt.Errorf("%w: version %v", errBody, body[:min(len(body), 1)])
+	}
+	var strs *interner
+	if sh != nil {
+		strs = &sh.strs
 	}
 	d := bodyReader{b: body[1:], strs: strs}
 	in.State = internState(d.bytes())
@@ -104,13 +110,24 @@ func decBody(in *assertd.Instance, body []byte, strs *interner) error {
 			*t = time.Time{}
 		}
 	}
-	n := d.count()
-	in.Labels = make(assertd.Labels, n)
-	for range n {
-		k := d.str()
-		in.Labels[k] = d.str()
+	seg := d.b
+	end := labelsEnd(seg)
+	set, known := sh.set(in.Fingerprint)
+	if known && end >= 0 && set.raw == string(seg[:end]) {
+		in.Fingerprint, in.Labels = set.fingerprint, set.labels
+		d.b = seg[end:]
+	} else {
+		n := d.count()
+		in.Labels = make(assertd.Labels, n)
+		for range n {
+			k := d.str()
+			in.Labels[k] = d.str()
+		}
+		if !known && end >= 0 {
+			sh.keep(labelSet{fingerprint: in.Fingerprint, raw: string(seg[:end]), labels: in.Labels})
+		}
 	}
-	n = d.count()
+	n := d.count()
 	in.Values = make(map[string]float64, n)
 	for range n {
 		k := d.str()
@@ -131,6 +148,54 @@ func internState(b []byte) assertd.State {
 		}
 	}
 	return assertd.State(b)
+}
+
+// labelsEnd is the length of the labels at the start of b, or -1 when
+// they are malformed.
+func labelsEnd(b []byte) int {
+	d := bodyReader{b: b}
+	for range 2 * d.count() {
+		d.bytes()
+	}
+	if d.bad {
+		return -1
+	}
+	return len(b) - len(d.b)
+}
+
+// shared is what the instances of one read share: strings and label sets.
+// The zero value is ready; a nil one shares nothing.
+type shared struct {
+	strs interner
+	sets map[string]labelSet // by fingerprint: the first set read under it
+}
+
+// labelSet is a label set as read: its fingerprint, its bytes in the
+// body, its map.
+type labelSet struct {
+	fingerprint, raw string
+	labels           assertd.Labels
+}
+
+func (sh *shared) set(fp string) (labelSet, bool) {
+	if sh == nil {
+		return labelSet{}, false
+	}
+	l, ok := sh.sets[fp]
+	return l, ok
+}
+
+// keep remembers a label set, up to maxInterned of them.
+func (sh *shared) keep(l labelSet) {
+	if sh == nil {
+		return
+	}
+	if sh.sets == nil {
+		sh.sets = map[string]labelSet{}
+	}
+	if len(sh.sets) < maxInterned {
+		sh.sets[l.fingerprint] = l
+	}
 }
 
 // interner hands out one copy of each string it has seen, up to

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/assertd/assertd"
 )
@@ -16,7 +17,7 @@ func TestBodyRoundTrip(t *testing.T) {
 		Reason: "lag ≥ 10s", Values: map[string]float64{"lag": 12.5, "neg": -0.25, "inf": math.Inf(1), "max": math.MaxFloat64},
 		LastEval: at.Add(time.Minute), ClearSince: time.Unix(-1, 0).UTC()}
 	var got assertd.Instance
-	if err := decBody(&got, encBody(in), &interner{}); err != nil {
+	if err := decBody(&got, encBody(in), &shared{}); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, in) {
@@ -45,5 +46,29 @@ func TestBodyMalformed(t *testing.T) {
 	huge := []byte{bodyVersion, 0xff, 0xff, 0xff, 0xff, 0x0f}
 	if err := decBody(&in, huge, nil); !errors.Is(err, errBody) {
 		t.Errorf("a length past the end: %v", err)
+	}
+}
+
+// The instances of one read with the same label set under the same
+// fingerprint share its map; another set under that fingerprint does not.
+func TestBodySharesLabelSets(t *testing.T) {
+	var sh shared
+	read := func(l assertd.Labels) assertd.Instance {
+		in := assertd.Instance{Fingerprint: "fp"}
+		if err := decBody(&in, encBody(assertd.Instance{Labels: l, State: assertd.OK, Reason: "fine"}), &sh); err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	a, b := read(assertd.Labels{"instance": "db1", "job": "node"}), read(assertd.Labels{"instance": "db1", "job": "node"})
+	if reflect.ValueOf(a.Labels).UnsafePointer() != reflect.ValueOf(b.Labels).UnsafePointer() {
+		t.Error("two equal label sets under one fingerprint are two maps")
+	}
+	if unsafe.StringData(a.Reason) != unsafe.StringData(b.Reason) {
+		t.Error("two equal reasons are two strings")
+	}
+	c := read(assertd.Labels{"instance": "db2", "job": "node"})
+	if !reflect.DeepEqual(c.Labels, assertd.Labels{"instance": "db2", "job": "node"}) || !reflect.DeepEqual(a.Labels, assertd.Labels{"instance": "db1", "job": "node"}) {
+		t.Errorf("another set under the same fingerprint: %v, the first %v", c.Labels, a.Labels)
 	}
 }

@@ -187,7 +187,7 @@ func (s *DB) EachInstance(ctx context.Context, assert string, fn func(assertd.In
 		}
 		defer rows.Close()
 		var name, fp, body sql.RawBytes
-		var strs interner // one copy of what repeats: label names and values, reasons, value names
+		var sh shared // one copy of what repeats: strings, label sets
 		var last string
 		for rows.Next() {
 			if err := rows.Scan(&name, &fp, &body); err != nil {
@@ -198,7 +198,7 @@ func (s *DB) EachInstance(ctx context.Context, assert string, fn func(assertd.In
 				last = string(name)
 			}
 			in.Assert, in.Fingerprint = last, string(fp)
-			if err := decBody(&in, body, &strs); err != nil {
+			if err := decBody(&in, body, &sh); err != nil {
 				return fmt.Errorf("instance %s/%s: %w", in.Assert, in.Fingerprint, err)
 			}
 			if err := fn(in); err != nil {
