@@ -3,6 +3,7 @@ package assertd
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -10,8 +11,11 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/compiler"
 	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/optimizer"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
@@ -52,11 +56,43 @@ func CompileExpr(src string, env map[string]any, nameArgs ...string) (*vm.Progra
 		}
 		return nil, nil, c.err
 	}
-	prog, err := expr.Compile(src, expr.Env(env), expr.AsBool(), durationFn)
+	prog, err := compileBool(src, env)
 	if err != nil {
 		return nil, nil, exprError(err, env)
 	}
 	return prog, c.names, nil
+}
+
+// compileConfig is the compiler's configuration without an environment,
+// made once; compileBool copies it for each expression.
+var compileConfig = sync.OnceValue(func() *conf.Config {
+	c := conf.CreateNew()
+	durationFn(c)
+	return c
+})
+
+// compileBool is expr.Compile(src, expr.Env(env), expr.AsBool(),
+// durationFn) on a copy of compileConfig: expr.Compile makes a new
+// configuration each time (a map of its ~100 builtins, the largest part of
+// loading 100k asserts after YAML). The copy shares the configuration's
+// tables (builtins, functions), which compiling only reads, and has a
+// cache of its own.
+func compileBool(src string, env map[string]any) (*vm.Program, error) {
+	c := *compileConfig()
+	c.WithEnv(env)
+	c.Expect, c.ExpectAny = reflect.Bool, true
+	c.Check()
+	tree, err := checker.ParseCheck(src, &c)
+	if err != nil {
+		return nil, err
+	}
+	if err := optimizer.Optimize(&tree.Node, &c); err != nil {
+		if fe, ok := errors.AsType[*file.Error](err); ok {
+			return nil, fe.Bind(tree.Source)
+		}
+		return nil, err
+	}
+	return compiler.Compile(tree, &c)
 }
 
 type callCollector struct {
