@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ type pingBatcher struct {
 
 	sweepMu  sync.Mutex // held while a committer picks its slice
 	sweepEnd int64      // the last ping ID the sweep looked at; 0: none
+	unswept  int        // pings written since the last sweep
 }
 
 func (b *pingBatcher) start(s *DB) {
@@ -98,6 +100,11 @@ func (b *pingBatcher) run() {
 		case r := <-b.queue:
 			batch = append(batch[:0], r)
 		}
+		// Let the goroutines about to queue a ping run first: on a busy
+		// machine the batch was otherwise the 4 or 5 pings that came during
+		// the previous commit, and a batch's fixed costs (the transaction,
+		// the statements) were most of a ping's.
+		runtime.Gosched()
 	more:
 		for len(batch) < maxPingBatch {
 			select {
@@ -198,6 +205,11 @@ func multiRow(head, row string, n int, tail string) string {
 const (
 	pingRow = `(?, ?, ?, ?, ?, ?, ?, (SELECT last_ping_id FROM heartbeats WHERE name = ?),
 		COALESCE((SELECT ping_seq FROM heartbeats WHERE name = ?), 0) + 1)`
+	// joinedPingRow: the heartbeat rows are joined to the pings' VALUES, one
+	// lookup per statement instead of two subqueries per row (opening and
+	// closing their cursors was most of an insert); the last column orders
+	// the rows as given, and so their IDs.
+	joinedPingRow     = `(?, ?, ?, ?, ?, ?, ?, ?)`
 	pingHeartbeatRow  = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 	pingHeartbeatTail = heartbeatConflict + `, last_ping_id = excluded.last_ping_id, ping_seq = heartbeats.ping_seq + 1`
 )
@@ -213,12 +225,14 @@ func init() {
 		upsertHeartbeatsSQL[i] = multiRow(`INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created, last_ping_id, ping_seq) VALUES `,
 			pingHeartbeatRow, n, pingHeartbeatTail)
 		insertPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source, prev, seq) VALUES `, pingRow, n, " RETURNING id")
-		appendPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source, prev, seq) VALUES `, pingRow, n, "")
+		appendPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source, prev, seq)
+			SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, h.last_ping_id, COALESCE(h.ping_seq, 0) + 1
+			FROM (VALUES `, joinedPingRow, n, `) AS v LEFT JOIN heartbeats h ON h.name = v.column1 ORDER BY v.column8`)
 	}
 }
 
-// The sweep: each batch looks at the next pings in ID order after the
-// previous batch's (sweepEnd), sweepRows per ping it wrote, and deletes
+// The sweep: a batch looks at the next pings in ID order after the
+// previous sweep's (sweepEnd), sweepRows per ping written since, and deletes
 // those whose heartbeat has had PingsKept pings since; past the newest it
 // starts again from the oldest. A ping kept because its heartbeat is
 // seldom pinged is looked at again on each pass, so a pass costs at most
@@ -226,10 +240,16 @@ func init() {
 // per heartbeat plus what the pings written during one pass displaced.
 const sweepRows = 2
 
+// sweepEvery: a batch sweeps once this many pings were written since the
+// last sweep, so that its two statements are not run for every small batch.
+const sweepEvery = 256
+
 var (
 	sweepEndSQL = `SELECT id FROM pings WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?`
-	sweepSQL    = fmt.Sprintf(`DELETE FROM pings WHERE id > ? AND id <= ?
-		AND seq <= (SELECT h.ping_seq FROM heartbeats h WHERE h.name = pings.heartbeat) - %d`, store.PingsKept)
+	// A join, not a subquery per row: opening and closing the subquery's
+	// cursors for every row was most of the sweep.
+	sweepSQL = fmt.Sprintf(`DELETE FROM pings WHERE id IN (SELECT p.id FROM pings p JOIN heartbeats h ON h.name = p.heartbeat
+		WHERE p.id > ? AND p.id <= ? AND p.seq <= h.ping_seq - %d)`, store.PingsKept)
 )
 
 func chunkIndex(n int) int {
@@ -362,9 +382,14 @@ func (b *pingBatcher) appendPings(ctx context.Context, tx *sql.Tx, round []*ping
 	for rest := round; len(rest) > 0; {
 		n := chunk(len(rest))
 		args = args[:0]
-		for _, r := range rest[:n] {
+		for i, r := range rest[:n] {
 			p := r.p
-			args = append(args, r.h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, store.MaxPingBody), head(p.Source, 256), r.h.Name, r.h.Name)
+			args = append(args, r.h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, store.MaxPingBody), head(p.Source, 256))
+			if b.s.d.LastInsertID {
+				args = append(args, i)
+			} else {
+				args = append(args, r.h.Name, r.h.Name)
+			}
 		}
 		if b.s.d.LastInsertID {
 			st, err := b.stmt(ctx, tx, appendPingsSQL[chunkIndex(n)])
@@ -444,6 +469,10 @@ func (b *pingBatcher) sweepSlice(ctx context.Context, tx *sql.Tx, n int, newest 
 		return 0, 0, nil
 	}
 	defer b.sweepMu.Unlock()
+	if b.unswept += n; b.unswept < sweepEvery {
+		return 0, 0, nil
+	}
+	n, b.unswept = b.unswept, 0
 	st, err := b.stmt(ctx, tx, sweepEndSQL)
 	if err != nil {
 		return 0, 0, err
