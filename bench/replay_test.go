@@ -6,11 +6,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/assertd/assertd/internal/testprom"
+	"github.com/assertd/assertd/replay"
 )
 
 // replayRows: assertd replay of 24h at 30s, 1,000 asserts over 10,000
@@ -79,3 +81,41 @@ func replayRows(ctx context.Context, t *testing.T, tab *Table) {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// TestProfileReplay writes a CPU profile of replay.Run (in process, the
+// rig's data written and served first) to cpu-replay.out:
+// ASSERTD_BENCH_REPLAY_ASSERTS=100 go test -tags bench ./bench -run TestProfileReplay -v,
+// then go tool pprof -top bench.test cpu-replay.out.
+func TestProfileReplay(t *testing.T) {
+	ctx := context.Background()
+	n := 100
+	if s := os.Getenv("ASSERTD_BENCH_REPLAY_ASSERTS"); s != "" {
+		if _, err := fmt.Sscan(s, &n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := NewReplayRig(ctx, t.TempDir(), n, 10*n, 24*time.Hour, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom := testprom.Start(t, testprom.Options{StoragePath: r.TSDB})
+	if err := r.SetURL(prom.URL); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create("cpu-replay.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	s, c := time.Now(), cpuTime()
+	rep, err := replay.Run(ctx, replay.Options{ConfigPath: r.Config, From: r.From, To: r.To, Step: r.Step})
+	pprof.StopCPUProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("replay of %d asserts: %s, CPU %s (process, with the Prometheus it queries outside), %d evaluations, %d range queries, %d pages",
+		n, time.Since(s).Round(time.Millisecond), (cpuTime() - c).Round(time.Millisecond), rep.Evaluations, rep.RangeQueries, rep.Total.PagesSent)
+}
