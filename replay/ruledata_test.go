@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/prometheus/promql/parser"
 
+	"github.com/assertd/assertd/asserts"
 	"github.com/assertd/assertd/config"
 )
 
@@ -35,6 +36,34 @@ func TestProbes(t *testing.T) {
 		slices.Sort(got)
 		if !slices.Equal(got, c.want) {
 			t.Errorf("probes of %s: %q, want %q", c.expr, got, c.want)
+		}
+	}
+}
+
+// TestRuleReads: the binding's assert reads what its rule reads, and
+// through the recording rule when the alert is built on it.
+func TestRuleReads(t *testing.T) {
+	for _, c := range []struct {
+		edits  []string
+		alerts []string
+		probes []string
+	}{
+		{nil, []string{`api_error_ratio{job="api"} > 0.05`}, []string{`count(api_error_ratio{job="api"})`}},
+		{[]string{`expr: api_error_ratio{job="api"} > 0.05`, `expr: instance:api_error_ratio:max > 0.05`},
+			[]string{`instance:api_error_ratio:max > 0.05`}, []string{`count(api_error_ratio{job="api"})`}},
+		// A binding on another severity than the rule's takes none of its alerts.
+		{[]string{`match: '{alertname="ApiErrors"}'`, `match: '{alertname="ApiErrors", severity="page"}'`}, nil, nil},
+	} {
+		set, errs := config.Load(rules(t, "promrules", "http://127.0.0.1:9090", c.edits...))
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if !slices.ContainsFunc(set.Asserts, func(a *asserts.Compiled) bool { return a.Name == "ApiErrors" && a.Trigger != nil }) {
+			t.Fatalf("with %q: no binding assert ApiErrors", c.edits)
+		}
+		rr := ruleReads(set)["ApiErrors"]
+		if !slices.Equal(rr.Alerts, c.alerts) || !slices.Equal(rr.Probes, c.probes) {
+			t.Errorf("with %q: alerts %q, probes %q; want %q, %q", c.edits, rr.Alerts, rr.Probes, c.alerts, c.probes)
 		}
 	}
 }
