@@ -349,7 +349,7 @@ func (b *pingBatcher) recordPings(ctx context.Context, tx *sql.Tx, batch []*ping
 			}
 			args = args[:0]
 			for _, r := range rs[:n] {
-				args = append(append(args, heartbeatArgs(r.h)...), r.id)
+				args = append(appendHeartbeatArgs(args, r.h), r.id)
 				maxID = max(maxID, r.id)
 			}
 			if _, err := st.ExecContext(ctx, b.s.args(args)...); err != nil {

@@ -22,8 +22,12 @@ const heartbeatConflict = `
 const putHeartbeatSQL = `INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)` + heartbeatConflict
 
-func heartbeatArgs(h assertd.HeartbeatRecord) []any {
-	return []any{h.Name, tm(h.LastSuccess), tm(h.LastPing), tm(h.LastStart), h.StartRunID, h.LastExit, h.Failed, h.Paused, tm(h.Created)}
+func heartbeatArgs(h assertd.HeartbeatRecord) []any { return appendHeartbeatArgs(nil, h) }
+
+// appendHeartbeatArgs appends h's columns to args (the ping committer's
+// batches, without a slice per heartbeat).
+func appendHeartbeatArgs(args []any, h assertd.HeartbeatRecord) []any {
+	return append(args, h.Name, tm(h.LastSuccess), tm(h.LastPing), tm(h.LastStart), h.StartRunID, h.LastExit, h.Failed, h.Paused, tm(h.Created))
 }
 
 func (s *DB) putHeartbeat(ctx context.Context, q querier, h assertd.HeartbeatRecord) error {
