@@ -13,7 +13,7 @@ import (
 
 // OldInstancesVersion is the last schema version that stored an instance's
 // labels and values as JSON columns.
-const OldInstancesVersion = 3
+const OldInstancesVersion = 4
 
 // RunUpgrade checks that a database written by an assertd of schema
 // OldInstancesVersion opens with every instance it held: old is that

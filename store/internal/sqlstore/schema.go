@@ -209,7 +209,23 @@ var migrations = [][]string{
 			since BIGINT NOT NULL)`,
 	},
 	4: {
-		// An instance is its key and a binary body (body.go); upgrades[4]
+		// A heartbeat's pings are a chain: each ping names the heartbeat's
+		// previous one (prev) and its number among them (seq); the heartbeat
+		// names its newest (last_ping_id) and how many it has had (ping_seq).
+		// The pings table is then written in ID order only, without an index
+		// by heartbeat whose pages every ping dirtied at random.
+		`ALTER TABLE pings ADD COLUMN prev BIGINT`,
+		`ALTER TABLE pings ADD COLUMN seq BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE heartbeats ADD COLUMN last_ping_id BIGINT`,
+		`ALTER TABLE heartbeats ADD COLUMN ping_seq BIGINT NOT NULL DEFAULT 0`,
+		`UPDATE pings SET prev = (SELECT MAX(p.id) FROM pings p WHERE p.heartbeat = pings.heartbeat AND p.id < pings.id),
+			seq = (SELECT COUNT(*) FROM pings p WHERE p.heartbeat = pings.heartbeat AND p.id <= pings.id)`,
+		`UPDATE heartbeats SET last_ping_id = (SELECT MAX(id) FROM pings WHERE pings.heartbeat = heartbeats.name),
+			ping_seq = (SELECT COUNT(*) FROM pings WHERE pings.heartbeat = heartbeats.name)`,
+		`DROP INDEX pings_heartbeat`,
+	},
+	5: {
+		// An instance is its key and a binary body (body.go); upgrades[5]
 		// moves the rows of the JSON layout into it.
 		`CREATE TABLE instances_body (
 			assert TEXT NOT NULL,
@@ -222,7 +238,7 @@ var migrations = [][]string{
 // upgrades rewrite rows in Go after the statements of their migration, in
 // its transaction.
 var upgrades = map[int]func(ctx context.Context, tx *sql.Tx, d Dialect) error{
-	4: upgradeInstanceBodies,
+	5: upgradeInstanceBodies,
 }
 
 // upgradeInstanceBodies moves the instances from the columns of schema 1
@@ -298,8 +314,11 @@ func Migrate(ctx context.Context, w *sql.DB, d Dialect) error {
 }
 
 // MigrateTo brings the schema up to version (at most SchemaVersion), in one
-// transaction: a test builds the database an earlier assertd wrote with it.
+// transaction: tests build a database as an older assertd left it.
 func MigrateTo(ctx context.Context, w *sql.DB, d Dialect, version int) error {
+	if version > SchemaVersion {
+		return fmt.Errorf("schema version %d is newer than this assertd knows (%d): %w", version, SchemaVersion, store.ErrInvalid)
+	}
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
