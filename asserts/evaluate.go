@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -103,15 +105,40 @@ func (c *Compiled) Judge(ctx context.Context, q Querier, hb HeartbeatFunc, now t
 		results[qu.Name] = v
 	}
 	joined := c.join(results)
-	// One environment for every instance: judge overwrites what differs.
-	j := &judgement{env: Env(nil), hb: hb}
-	j.env[EnvNow] = now
-	j.env[EnvHeartbeat] = j.heartbeat
+	j := newJudgement(hb, now)
+	defer j.release()
 	ev.Verdicts = make([]Verdict, len(joined))
 	for i, in := range joined {
 		ev.Verdicts[i] = c.judge(in, j)
 	}
 	return ev
+}
+
+// baseEnv is what the environment of every evaluation starts from.
+var baseEnv = Env(nil)
+
+// judgements are reused from one evaluation to the next.
+var judgements = sync.Pool{New: func() any {
+	j := &judgement{env: map[string]any{}}
+	j.heartbeatFn = j.heartbeat
+	return j
+}}
+
+// newJudgement returns one environment for every instance of an
+// evaluation at now: judge overwrites what differs between them.
+func newJudgement(hb HeartbeatFunc, now time.Time) *judgement {
+	j := judgements.Get().(*judgement)
+	maps.Copy(j.env, baseEnv)
+	j.env[EnvNow] = now
+	j.env[EnvHeartbeat] = j.heartbeatFn
+	j.hb, j.hbErr = hb, nil
+	return j
+}
+
+func (j *judgement) release() {
+	clear(j.env)
+	j.hb, j.hbErr = nil, nil
+	judgements.Put(j)
 }
 
 // judgement is the expression environment shared by the instances of one
@@ -121,6 +148,8 @@ type judgement struct {
 	hb    HeartbeatFunc
 	hbErr error
 	vm    vm.VM // one machine for every run of the evaluation
+	// heartbeatFn is heartbeat, made once for every evaluation.
+	heartbeatFn func(string) HeartbeatStatus
 }
 
 func (j *judgement) heartbeat(name string) HeartbeatStatus {

@@ -356,8 +356,9 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 			ev.SourceErr = nil
 		}
 	}
-	e.metrics.evaluations.WithLabelValues(a.Name).Inc()
-	e.metrics.duration.WithLabelValues(a.Name).Observe(time.Since(start).Seconds())
+	am := e.metrics.of(a.Name)
+	am.evaluations.Inc()
+	am.duration.Observe(time.Since(start).Seconds())
 	if ev.SourceErr != nil {
 		e.metrics.failures.WithLabelValues(a.Name).Inc()
 		if errors.Is(ev.SourceErr, assertd.ErrBadQuery) {
