@@ -47,21 +47,30 @@ func dur(d time.Duration) string {
 	return assertd.Duration(d.Round(time.Second)).String()
 }
 
-// verdict is an assert's summary in a few words.
+// verdict is an assert's summary in a few words. A stretch without data
+// is said: the assert is not known to have held there.
 func (a *AssertReport) verdict() string {
+	var v string
 	switch {
 	case a.NotReplayed:
 		return "not replayed (triggered by Alertmanager: no alert history)"
 	case a.NoData:
 		return "no data (uncertain by policy: nothing can be said)"
 	case a.PagesSent > 0:
-		return fmt.Sprintf("would have paged %d time%s", a.PagesSent, plural(a.PagesSent))
+		v = fmt.Sprintf("would have paged %d time%s", a.PagesSent, plural(a.PagesSent))
 	case a.Remediated > 0:
-		return fmt.Sprintf("would have remediated %d time%s without a page", a.Remediated, plural(a.Remediated))
+		v = fmt.Sprintf("would have remediated %d time%s without a page", a.Remediated, plural(a.Remediated))
 	case a.Incidents > 0:
-		return "violated, no page"
+		v = "violated, no page"
+	case a.NoDataTime > 0:
+		v = "held where it had data"
+	default:
+		return "held"
 	}
-	return "held"
+	if a.NoDataTime > 0 {
+		v += fmt.Sprintf("; no data for %s (uncertain by policy there)", dur(a.NoDataTime))
+	}
+	return v
 }
 
 func plural(n int) string {
@@ -107,8 +116,8 @@ func writeText(w io.Writer, r *Report) error {
 		a := &r.Asserts[i]
 		fmt.Fprintf(&b, "\n%s: %s\n", a.Name, a.verdict())
 		writeTotalsText(&b, &a.Totals, "  ")
-		if a.NoDataTime > 0 && !a.NoData {
-			fmt.Fprintf(&b, "  no data for %s\n", dur(a.NoDataTime))
+		if !a.NoData {
+			writeGapsText(&b, a.Gaps, "  ")
 		}
 		for _, p := range a.Pages {
 			fmt.Fprintf(&b, "  page %s %s level %d %s (%s)\n", ts(p.At), p.Channel, p.Level, p.Labels, p.State)
@@ -124,6 +133,13 @@ func writeText(w io.Writer, r *Report) error {
 	writeTotalsText(&b, &r.Total, "  ")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeGapsText lists an assert's stretches without data.
+func writeGapsText(b *strings.Builder, gaps []Gap, indent string) {
+	for _, g := range gaps {
+		fmt.Fprintf(b, "%sno data %s – %s: %s\n", indent, ts(g.From), ts(g.To), g.Reason)
+	}
 }
 
 func openPaged(in Incident) string {
@@ -186,6 +202,18 @@ func writeMarkdown(w io.Writer, r *Report) error {
 	if len(pages) > 0 {
 		fmt.Fprintf(&b, "\n<details><summary>%d pages</summary>\n\n%s\n\n</details>\n", len(pages), strings.Join(pages, "\n"))
 	}
+	var gaps []string
+	for _, a := range r.Asserts {
+		if a.NoData {
+			continue // the whole window: the verdict says it
+		}
+		for _, g := range a.Gaps {
+			gaps = append(gaps, fmt.Sprintf("- `%s` %s – %s: %s", a.Name, ts(g.From), ts(g.To), g.Reason))
+		}
+	}
+	if len(gaps) > 0 {
+		fmt.Fprintf(&b, "\n<details><summary>%d stretches without data</summary>\n\n%s\n\n</details>\n", len(gaps), strings.Join(gaps, "\n"))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -220,6 +248,9 @@ func writeJUnit(w io.Writer, r *Report) error {
 		a := &r.Asserts[i]
 		var out strings.Builder
 		writeTotalsText(&out, &a.Totals, "")
+		if !a.NoData {
+			writeGapsText(&out, a.Gaps, "")
+		}
 		c := testcase{Name: a.Name, Classname: "replay", Out: out.String()}
 		switch {
 		case a.NoData, a.NotReplayed:

@@ -142,6 +142,9 @@ func shift(r *Report, d time.Duration) {
 		for j := range a.Longest {
 			a.Longest[j].From, a.Longest[j].To = a.Longest[j].From.Add(d), a.Longest[j].To.Add(d)
 		}
+		for j := range a.Gaps {
+			a.Gaps[j].From, a.Gaps[j].To = a.Gaps[j].From.Add(d), a.Gaps[j].To.Add(d)
+		}
 		for j := range a.all {
 			a.all[j].From, a.all[j].To = a.all[j].From.Add(d), a.all[j].To.Add(d)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,7 +75,7 @@ svg{display:block}.pending{fill:#f2c94c}.violated,.remediating{fill:#eb5757}.esc
 {{range .Pages}}<path class="page" d="M{{.X}} 7 l-3 -6 h6 z"><title>{{.Title}}</title></path>{{end}}
 </svg></td></tr>
 {{end}}</tbody></table>
-<p class="summary">Green: held. Yellow: pending. Red: violated or remediating; dark red: paged. Purple: uncertain. Grey: a gap in the source.
+<p class="summary">Green: held. Yellow: pending. Red: violated or remediating; dark red: paged. Purple: uncertain. Grey: a gap in the source, or a stretch in which the assert had no data.
 Triangles: pages. Dots: remediation runs (green verified, red failed).</p>
 </body></html>
 `))
@@ -106,7 +107,11 @@ func writeHTML(w io.Writer, r *Report) error {
 		a := &r.Asserts[i]
 		var b strings.Builder
 		writeTotalsText(&b, &a.Totals, "")
-		ha := htmlAssert{Name: a.Name, Verdict: a.verdict(), Summary: b.String(), Gaps: gaps}
+		ha := htmlAssert{Name: a.Name, Verdict: a.verdict(), Summary: b.String(), Gaps: slices.Clone(gaps)}
+		for _, g := range a.Gaps {
+			ha.Gaps = append(ha.Gaps, htmlSpan{X: x(g.From), W: max(x(g.To.Add(r.Step))-x(g.From), 1), Class: "gap",
+				Title: fmt.Sprintf("%s – %s: %s", ts(g.From), ts(g.To), g.Reason)})
+		}
 		for _, in := range a.all {
 			ha.Spans = append(ha.Spans, htmlSpan{X: x(in.From), W: max(x(in.To)-x(in.From), 1), Class: string(in.Worst),
 				Title: fmt.Sprintf("%s %s for %s, worst %s%s", in.Labels, ts(in.From), dur(in.Duration()), in.Worst, openPaged(in))})

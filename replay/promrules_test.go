@@ -1,7 +1,9 @@
 package replay
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +14,9 @@ import (
 
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/internal/testprom"
+	"github.com/assertd/assertd/sources"
 )
 
 // errorRatio is api-1's error ratio over the rule tests' three hours: 20%
@@ -166,6 +170,141 @@ func TestReplayPromRules(t *testing.T) {
 			t.Errorf("notes %q, want one on ApiErrors", rep.Notes)
 		}
 	})
+}
+
+// TestReplayPromRulesNoData: an alerting rule's query returns nothing
+// both when its condition is false and when its series are missing; the
+// assert bound to it is "no data" where the series its rules read are
+// missing or the source could not be read, never held.
+func TestReplayPromRulesNoData(t *testing.T) {
+	ctx := context.Background()
+	prom := testprom.Start(t, testprom.Options{RemoteWriteReceiver: true})
+	const step, span = 30 * time.Second, 3 * time.Hour
+	base := time.Now().Add(-2 * 24 * time.Hour).Truncate(time.Hour)
+	// The same series under job="gap", with nothing from 60m to 90m: the
+	// source lost them then.
+	gapFrom, gapTo := base.Add(time.Hour), base.Add(90*time.Minute)
+	gapped := ratioSeries(base, span, step)
+	for i := range gapped {
+		gapped[i].Labels[2].Value = "gap"
+	}
+	prom.Write(t, append(ratioSeries(base, span, step), without(gapped, gapFrom, gapTo)...))
+	cfg := rules(t, "promrules", prom.URL)
+	replay := func(t *testing.T, o Options) *Report {
+		t.Helper()
+		o.Step, o.Chunk = step, time.Hour
+		if o.ConfigPath == "" {
+			o.ConfigPath = cfg
+		}
+		rep, err := Run(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	outputs := func(t *testing.T, rep *Report) map[string]string {
+		t.Helper()
+		out := map[string]string{}
+		for _, f := range []string{"text", "markdown", "json", "junit"} {
+			var b bytes.Buffer
+			if err := Write(&b, rep, f); err != nil {
+				t.Fatal(err)
+			}
+			out[f] = b.String()
+		}
+		return out
+	}
+
+	t.Run("a window without data: no data, never held", func(t *testing.T) {
+		from := base.Add(-24 * time.Hour)
+		rep := replay(t, Options{From: from, To: from.Add(time.Hour)})
+		a := find(rep, "ApiErrors")
+		if a.Name == "" || !a.NoData || a.NoDataTime != time.Hour+step || !strings.HasPrefix(a.verdict(), "no data") || rep.Total.NoDataCount != 1 {
+			t.Fatalf("ApiErrors: no_data %t for %s, verdict %q, %d asserts without data; want no data for the whole window", a.NoData, a.NoDataTime, a.verdict(), rep.Total.NoDataCount)
+		}
+		if len(rep.Gaps) != 1 || !rep.Gaps[0].From.Equal(from) || !rep.Gaps[0].To.Equal(from.Add(time.Hour)) {
+			t.Errorf("gaps %+v, want the whole window", rep.Gaps)
+		}
+		out := outputs(t, rep)
+		for f, want := range map[string]string{
+			"text":     "ApiErrors: no data (uncertain by policy",
+			"markdown": "| `ApiErrors` | no data (uncertain by policy",
+			"json":     `"no_data": true`,
+			"junit":    `<skipped message="no data (uncertain by policy`,
+		} {
+			if !strings.Contains(out[f], want) || strings.Contains(out[f], "held") {
+				t.Errorf("%s lacks %q or says held:\n%s", f, want, out[f])
+			}
+		}
+	})
+
+	t.Run("series missing mid-window: the stretch is no data, not held", func(t *testing.T) {
+		rep := replay(t, Options{ConfigPath: rules(t, "promrules", prom.URL, `job="api"`, `job="gap"`),
+			From: base, To: base.Add(span - step)})
+		a := find(rep, "ApiErrors")
+		// The last samples before the gap are seen for the lookback (5m).
+		lostFrom, lostTo := gapFrom.Add(5*time.Minute), gapTo.Add(-step)
+		if a.NoData || len(a.Gaps) != 1 || !a.Gaps[0].From.Equal(lostFrom) || !a.Gaps[0].To.Equal(lostTo) || a.NoDataTime != lostTo.Sub(lostFrom)+step {
+			t.Fatalf("ApiErrors: no_data %t, %s without data in %+v; want %s – %s", a.NoData, a.NoDataTime, a.Gaps, lostFrom.Sub(base), lostTo.Sub(base))
+		}
+		if !strings.Contains(a.Gaps[0].Reason, "no data: the series its rules read") {
+			t.Errorf("reason %q", a.Gaps[0].Reason)
+		}
+		// The spikes at 30m and 150m page as on the whole series.
+		if a.PagesSent != 4 || !strings.Contains(a.verdict(), "no data for 25m") {
+			t.Errorf("%d pages, verdict %q; want 4 and the stretch without data", a.PagesSent, a.verdict())
+		}
+		if len(rep.Gaps) != 1 || !rep.Gaps[0].From.Equal(lostFrom) || !rep.Gaps[0].To.Equal(lostTo) {
+			t.Errorf("the source's gaps %+v, want %s – %s", rep.Gaps, lostFrom.Sub(base), lostTo.Sub(base))
+		}
+		out := outputs(t, rep)
+		for f, want := range map[string]string{
+			"text":     "  no data " + ts(lostFrom) + " – " + ts(lostTo) + ": no data: the series its rules read",
+			"markdown": "- `ApiErrors` " + ts(lostFrom) + " – " + ts(lostTo),
+			"json":     `"reason": "no data: the series its rules read returned no sample"`,
+			"junit":    "no data " + ts(lostFrom),
+		} {
+			if !strings.Contains(out[f], want) {
+				t.Errorf("%s lacks %q:\n%s", f, want, out[f])
+			}
+		}
+	})
+
+	t.Run("the source down for a chunk: that chunk is a gap, the assert uncertain", func(t *testing.T) {
+		remote, err := sources.NewRemote(config.Prometheus{Name: "prom", URL: prom.URL}, "", func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := &downRange{src: remote, from: gapFrom, to: gapFrom.Add(time.Hour)}
+		rep := replay(t, Options{From: base, To: base.Add(span - step), Sources: map[string]RangeSource{"prom": down}})
+		a := find(rep, "ApiErrors")
+		if a.NoData || len(a.Gaps) != 1 || !a.Gaps[0].From.Equal(down.from) || !a.Gaps[0].To.Equal(down.to.Add(-step)) ||
+			!strings.Contains(a.Gaps[0].Reason, "connection refused") || a.NoDataTime != time.Hour {
+			t.Fatalf("ApiErrors: no_data %t, %s without data in %+v; want the hour the source was down", a.NoData, a.NoDataTime, a.Gaps)
+		}
+		if a.Uncertain < 50*time.Minute {
+			t.Errorf("ApiErrors uncertain for %s in an hour its rule could not be evaluated", a.Uncertain)
+		}
+		if len(rep.Gaps) != 1 || !strings.Contains(rep.Gaps[0].Reason, "connection refused") {
+			t.Errorf("the source's gaps %+v, want the hour it was down", rep.Gaps)
+		}
+		if !strings.Contains(outputs(t, rep)["text"], "GAP source prom "+ts(down.from)) {
+			t.Errorf("the text report does not show the gap")
+		}
+	})
+}
+
+// downRange fails the range queries that start in [from, to).
+type downRange struct {
+	src      RangeSource
+	from, to time.Time
+}
+
+func (d *downRange) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]sources.RangeSeries, error) {
+	if !start.Before(d.from) && start.Before(d.to) {
+		return nil, errors.New("dial tcp: connection refused")
+	}
+	return d.src.QueryRange(ctx, q, start, end, step)
 }
 
 func pageEqual(a, b Page) bool {

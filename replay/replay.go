@@ -181,7 +181,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		ticks++
 	}
-	rep, err := build(ctx, set, st, rec, hists, w)
+	// What the series the rules read say of the data, for the asserts on
+	// their alerts (an alert query returns nothing when its series are
+	// missing as when its condition is false).
+	reads := ruleReads(set)
+	readRules(ctx, set, hists, reads)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rep, err := build(ctx, set, st, rec, hists, reads, w)
 	if err != nil {
 		return nil, err
 	}

@@ -218,6 +218,9 @@ func TestReplay(t *testing.T) {
 			if a.Uncertain < 20*time.Minute {
 				t.Errorf("%s uncertain for %s in a 25m outage", a.Name, a.Uncertain)
 			}
+			if len(a.Gaps) != 1 || !a.Gaps[0].From.Equal(g.From) || !a.Gaps[0].To.Equal(g.To) || !strings.Contains(a.verdict(), "no data for 25m") {
+				t.Errorf("%s: stretches without data %+v, verdict %q; want the outage's", a.Name, a.Gaps, a.verdict())
+			}
 		}
 		var b bytes.Buffer
 		if err := Write(&b, rep, "text"); err != nil {

@@ -42,15 +42,19 @@ type Report struct {
 type AssertReport struct {
 	Name string `json:"name"`
 	// NoData: no query of the assert returned a sample anywhere in the
-	// window. Nothing can be said of it: it is uncertain by policy, not
-	// "would not have paged".
+	// window (for an assert on the alerts of the rule files: no series its
+	// rules read, and no alert query). Nothing can be said of it: it is
+	// uncertain by policy, not "would not have paged".
 	NoData bool `json:"no_data"`
 	// NotReplayed: an assert triggered by Alertmanager's alerts, which
 	// have no history to replay (the asserts bound to the alerts of
 	// Prometheus rule files are replayed: the rules are evaluated).
 	NotReplayed bool `json:"not_replayed,omitempty"`
-	// NoDataTime is how long its queries returned nothing.
+	// NoDataTime is how long its queries returned nothing, and Gaps are
+	// those stretches, each with its reason (the source's failure, or no
+	// data): in them the assert is not known to have held.
 	NoDataTime time.Duration `json:"no_data_ns"`
+	Gaps       []Gap         `json:"gaps,omitempty"`
 	Totals
 	Runs    []RunRecord `json:"runs"`
 	Pages   []Page      `json:"pages"`
@@ -133,7 +137,7 @@ func refusalKind(reason string) string {
 
 // build reads what the engine decided back from its store and what reached
 // the channels from the recorder.
-func build(ctx context.Context, set *config.Set, st store.Store, rec *recorder, hists map[string]*history, w window) (*Report, error) {
+func build(ctx context.Context, set *config.Set, st store.Store, rec *recorder, hists map[string]*history, reads map[string]ruleRead, w window) (*Report, error) {
 	trans, err := all(ctx, func(ctx context.Context, n int) ([]assertd.Transition, error) {
 		return st.Transitions(ctx, store.TransitionFilter{Limit: n})
 	})
@@ -169,25 +173,30 @@ func build(ctx context.Context, set *config.Set, st store.Store, rec *recorder, 
 	for _, a := range set.Asserts {
 		r := get(a.Name)
 		r.NotReplayed = a.Trigger != nil && a.Trigger.Sender != alerts.SenderRules
-		if len(a.Queries) == 0 {
-			continue // heartbeats and alerts: their data is not a query's
+		var h *history
+		var qs []string
+		why := "no data: its queries returned no sample"
+		if rr, ok := reads[a.Name]; ok {
+			h, qs = hists[rulesSource(set)], append(slices.Clone(rr.Probes), rr.Alerts...)
+			why = "no data: the series its rules read returned no sample"
+		} else if len(a.Queries) > 0 {
+			src := a.Source
+			if src == "" {
+				src = def
+			}
+			h = hists[src]
+			for _, q := range a.Queries {
+				qs = append(qs, q.Text)
+			}
 		}
-		src := a.Source
-		if src == "" {
-			src = def
-		}
-		h := hists[src]
 		if h == nil {
-			continue
+			continue // heartbeats and Alertmanager's alerts: their data is not a query's
 		}
-		got, missing := false, w.steps()
-		for _, q := range a.Queries {
-			d, m := h.hasData(q.Text)
-			got = got || d
-			missing = min(missing, m)
+		r.Gaps = h.missing(qs, why)
+		for _, g := range r.Gaps {
+			r.NoDataTime += g.To.Sub(g.From) + w.Step
 		}
-		r.NoData = !got
-		r.NoDataTime = time.Duration(missing) * w.Step
+		r.NoData = r.NoDataTime >= time.Duration(w.steps())*w.Step
 	}
 	// Time in each state and the incidents, instance by instance.
 	type key struct{ assert, fp string }

@@ -46,6 +46,9 @@ func (w window) at(i int) time.Time { return w.From.Add(time.Duration(i) * w.Ste
 // perChunk is how many evaluation times one range query covers.
 func (w window) perChunk() int { return max(1, int(w.Chunk/w.Step)) }
 
+// chunks is how many range queries cover the window.
+func (w window) chunks() int { return (w.steps() + w.perChunk() - 1) / w.perChunk() }
+
 // history is one source's history over the window, as the engine reads it:
 // an instant query at an evaluation time is answered from one range query
 // over the chunk that holds it. Each distinct query text is evaluated once
@@ -80,8 +83,9 @@ type queryHistory struct {
 	// at[i] is the result at the chunk's i-th evaluation time.
 	at  []assertd.Vector
 	err error
-	// data marks the evaluation times at which this query returned a sample.
-	data []bool
+	// data marks the evaluation times at which this query returned a
+	// sample; seen the chunks it was evaluated on.
+	data, seen []bool
 }
 
 func newHistory(name string, src RangeSource, w window) *history {
@@ -115,7 +119,7 @@ func (h *history) query(q string) *queryHistory {
 	defer h.mu.Unlock()
 	qh := h.queries[q]
 	if qh == nil {
-		qh = &queryHistory{chunk: -1, data: make([]bool, h.w.steps())}
+		qh = &queryHistory{chunk: -1, data: make([]bool, h.w.steps()), seen: make([]bool, h.w.chunks())}
 		if e, err := promqlParser.ParseExpr(q); err == nil {
 			qh.scalar = e.Type() == parser.ValueTypeScalar
 		}
@@ -131,6 +135,7 @@ func (h *history) fetch(ctx context.Context, q string, qh *queryHistory, c int) 
 	last := min(first+per, h.w.steps()) - 1
 	start, end := h.w.at(first), h.w.at(last)
 	qh.chunk, qh.err, qh.at = c, nil, nil
+	qh.seen[c] = true
 	series, err := h.src.QueryRange(ctx, q, start, end, h.w.Step)
 	h.mu.Lock()
 	h.rangeQueries++
@@ -152,8 +157,13 @@ func (h *history) fetch(ctx context.Context, q string, qh *queryHistory, c int) 
 	n := last - first + 1
 	// Fresh vectors: the engine may keep what an earlier query returned.
 	qh.at = make([]assertd.Vector, n)
+	// A series has at most one sample per evaluation time: each time's
+	// samples are a full-capacity slice of one array.
+	k := len(series)
+	buf := make([]assertd.Sample, n*k)
 	for i := range qh.at {
 		qh.at[i].Scalar = qh.scalar
+		qh.at[i].Samples = buf[i*k : i*k : (i+1)*k]
 	}
 	startMs := start.UnixMilli()
 	stepMs := h.w.Step.Milliseconds()
@@ -248,24 +258,70 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// hasData reports whether q returned a sample anywhere in the window, and
-// at how many evaluation times it returned none.
-func (h *history) hasData(q string) (bool, int) {
-	h.mu.Lock()
-	qh := h.queries[q]
-	h.mu.Unlock()
-	if qh == nil {
-		return false, h.w.steps()
-	}
+// readAll evaluates q on every chunk of the window it was not evaluated
+// on, for what it says of the data, and keeps none of its results.
+func (h *history) readAll(ctx context.Context, q string) {
+	qh := h.query(q)
 	qh.mu.Lock()
 	defer qh.mu.Unlock()
-	n := 0
-	for _, d := range qh.data {
-		if !d {
-			n++
+	for c := range h.w.chunks() {
+		if ctx.Err() != nil {
+			return
+		}
+		if !qh.seen[c] {
+			h.fetch(ctx, q, qh, c)
 		}
 	}
-	return n < len(qh.data), n
+	qh.chunk, qh.at = -1, nil
+}
+
+// present marks the evaluation times at which one of qs returned a sample.
+func (h *history) present(qs []string) []bool {
+	out := make([]bool, h.w.steps())
+	for _, q := range qs {
+		h.mu.Lock()
+		qh := h.queries[q]
+		h.mu.Unlock()
+		if qh == nil {
+			continue
+		}
+		qh.mu.Lock()
+		for i, d := range qh.data {
+			out[i] = out[i] || d
+		}
+		qh.mu.Unlock()
+	}
+	return out
+}
+
+// missing are the stretches of the window in which none of qs returned a
+// sample, each with its reason: the source's failure, or no data.
+func (h *history) missing(qs []string, why string) []Gap {
+	data := h.present(qs)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	reason := func(i int) string {
+		t := h.w.at(i)
+		for _, f := range h.failures {
+			if !t.Before(f.From) && !t.After(f.To) {
+				return f.Err
+			}
+		}
+		return why
+	}
+	var out []Gap
+	for i, d := range data {
+		if d {
+			continue
+		}
+		r := reason(i)
+		if n := len(out); n > 0 && out[n-1].Reason == r && out[n-1].To.Equal(h.w.at(i-1)) {
+			out[n-1].To = h.w.at(i)
+			continue
+		}
+		out = append(out, Gap{Source: h.name, From: h.w.at(i), To: h.w.at(i), Reason: r})
+	}
+	return out
 }
 
 // promqlParser tells a scalar query from a vector one: a range query

@@ -65,7 +65,7 @@ func TestHistory(t *testing.T) {
 	if _, err := h.Query(ctx, "a", w.To.Add(w.Step)); !errors.Is(err, assertd.ErrSourceUnavailable) {
 		t.Errorf("a query after the window: %v, want unavailable", err)
 	}
-	if ok, missing := h.hasData("a"); !ok || missing != 240 {
-		t.Errorf("hasData(a) = %t, %d; want true, 240 (the outage's two hours)", ok, missing)
+	if ms := h.missing([]string{"a"}, "no data"); len(ms) != 1 || !ms[0].From.Equal(f.down[0]) || !ms[0].To.Equal(f.down[1].Add(-w.Step)) || ms[0].Reason != gaps[0].Reason {
+		t.Errorf("a missing %+v, want the outage's two hours, for the source's reason", ms)
 	}
 }
