@@ -285,6 +285,9 @@ func (e *Engine) interrupted(ctx context.Context, r assertd.Run, now time.Time) 
 	t.State, t.Since, t.Reason, t.blindEsc = assertd.Escalated, now, reason, false
 	inst := t.Instance
 	e.mu.Unlock()
+	if e.rem != nil {
+		e.rem.Interrupted(r)
+	}
 	tr := assertd.Transition{Assert: r.Assert, Fingerprint: r.Fingerprint, Labels: r.Labels,
 		From: assertd.Uncertain, To: assertd.Escalated, At: now, Reason: reason}
 	d := assertd.Decision{Assert: r.Assert, Fingerprint: r.Fingerprint, At: now, Action: assertd.ActEscalate, Reason: reason, RunID: r.ID}
