@@ -44,6 +44,14 @@ type pingBatcher struct {
 	sweepMu  sync.Mutex // held while a committer picks its slice
 	sweepEnd int64      // the last ping ID the sweep looked at; 0: none
 	unswept  int        // pings written since the last sweep
+
+	// With one writer (see counted), a ping this committer wrote can only
+	// be swept once its heartbeat had PingsKept pings after it, all written
+	// here: until some heartbeat has PingsKept+1 of them, a slice of the
+	// table above ownFrom holds nothing to delete and is not swept.
+	ownFrom int64          // the first ping ID written here; 0: none yet
+	written map[string]int // pings written here per heartbeat, until full
+	full    bool           // some heartbeat had more than PingsKept pings written here
 }
 
 func (b *pingBatcher) start(s *DB) {
@@ -358,7 +366,7 @@ func (b *pingBatcher) recordPings(ctx context.Context, tx *sql.Tx, batch []*ping
 			rs = rs[n:]
 		}
 	}
-	return b.sweep(ctx, tx, len(batch), maxID)
+	return b.sweep(ctx, tx, batch, maxID)
 }
 
 // nextRound takes from batch the first ping of each heartbeat, keeping
@@ -446,10 +454,10 @@ func (b *pingBatcher) appendPings(ctx context.Context, tx *sql.Tx, round []*ping
 	return nil
 }
 
-// sweep deletes, among the next sweepRows×n pings after the previous
-// sweep's end, those with PingsKept newer pings of their heartbeat.
-func (b *pingBatcher) sweep(ctx context.Context, tx *sql.Tx, n int, newest int64) error {
-	from, to, err := b.sweepSlice(ctx, tx, n, newest)
+// sweep deletes, among the next sweepRows×len(batch) pings after the
+// previous sweep's end, those with PingsKept newer pings of their heartbeat.
+func (b *pingBatcher) sweep(ctx context.Context, tx *sql.Tx, batch []*pingReq, newest int64) error {
+	from, to, err := b.sweepSlice(ctx, tx, batch, newest)
 	if err != nil || to == 0 {
 		return err
 	}
@@ -464,15 +472,20 @@ func (b *pingBatcher) sweep(ctx context.Context, tx *sql.Tx, n int, newest int64
 // sweepSlice picks the IDs (from, to] this batch sweeps; to is 0 when
 // there is nothing to sweep or another committer is picking its slice
 // (committers sweep slices that do not overlap).
-func (b *pingBatcher) sweepSlice(ctx context.Context, tx *sql.Tx, n int, newest int64) (from, to int64, err error) {
+func (b *pingBatcher) sweepSlice(ctx context.Context, tx *sql.Tx, batch []*pingReq, newest int64) (from, to int64, err error) {
 	if !b.sweepMu.TryLock() {
 		return 0, 0, nil
 	}
 	defer b.sweepMu.Unlock()
-	if b.unswept += n; b.unswept < sweepEvery {
+	b.count(batch)
+	if b.unswept += len(batch); b.unswept < sweepEvery {
 		return 0, 0, nil
 	}
-	n, b.unswept = b.unswept, 0
+	n := b.unswept
+	b.unswept = 0
+	if b.ownFrom > 0 && !b.full && b.sweepEnd >= b.ownFrom-1 {
+		return 0, 0, nil // only pings written here are left to look at, none sweepable yet
+	}
 	st, err := b.stmt(ctx, tx, sweepEndSQL)
 	if err != nil {
 		return 0, 0, err
@@ -484,9 +497,43 @@ func (b *pingBatcher) sweepSlice(ctx context.Context, tx *sql.Tx, n int, newest 
 	case err != nil:
 		return 0, 0, err
 	}
+	if own := b.ownFrom - 1; b.ownFrom > 0 && !b.full && to >= own {
+		to = own // the pings written here are not sweepable yet: a pass ends below them
+		newest = own
+	}
 	b.sweepEnd = to
 	if to >= newest {
 		b.sweepEnd = 0 // the newest pings reached: the next pass starts from the oldest
 	}
 	return from, to, nil
+}
+
+// counted reports whether the committer sees every ping written to the
+// table: one committer (so every batch passes sweepSlice's lock) and no
+// other process writing the same heartbeats (replicas on a shared
+// database).
+func (b *pingBatcher) counted() bool {
+	return b.s.d.Writers == 1 && b.s.d.ForUpdate == ""
+}
+
+// count adds a committed-to-be batch to the pings written here per
+// heartbeat, until one heartbeat passes PingsKept (from then on every
+// slice is swept and the counts are dropped). Called under sweepMu.
+func (b *pingBatcher) count(batch []*pingReq) {
+	if b.full || !b.counted() || len(batch) == 0 {
+		return
+	}
+	if b.ownFrom == 0 {
+		b.ownFrom = batch[0].id
+		for _, r := range batch {
+			b.ownFrom = min(b.ownFrom, r.id)
+		}
+		b.written = make(map[string]int)
+	}
+	for _, r := range batch {
+		if b.written[r.h.Name]++; b.written[r.h.Name] > store.PingsKept {
+			b.full, b.written = true, nil
+			return
+		}
+	}
 }
