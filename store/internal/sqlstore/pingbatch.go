@@ -191,7 +191,8 @@ func (b *pingBatcher) commit(batch []*pingReq) {
 // (prev) and its number (seq), and the heartbeat row names the newest
 // (last_ping_id) and the count (ping_seq). A ping is then one row appended
 // in ID order, its prev and seq read from the heartbeat row the batch
-// upserts anyway: there is no index by heartbeat, whose leaves every ping
+// upserts anyway (or, with one writer, from the chain ends the committer
+// keeps: see pingBatcher.ends): there is no index by heartbeat, whose leaves every ping
 // dirtied at random (half of the committer's WAL pages and its B-tree work).
 // Pings walks the chain from the newest; the sweep deletes the pings that
 // have PingsKept newer ones, a slice of the table in ID order per batch.
