@@ -33,7 +33,10 @@ var DefaultFlap = FlapThresholds{High: 50, Low: 25}
 // tracked is one instance as the engine holds it between evaluations.
 type tracked struct {
 	assertd.Instance
-	history  []bool // recent results: true = problem (violated or uncertain), newest last
+	// history holds the recent results, newest in bit 0 (1 = problem:
+	// violated or uncertain); nhistory how many (at most flapWindow).
+	history  uint32
+	nhistory uint8
 	flapping bool
 	missing  int    // evaluations in a row without this instance's series
 	silenced string // the ID of a silence that matches it, or ""
@@ -50,11 +53,25 @@ type tracked struct {
 	stored                    bool // the instance is in the store
 	// saved is the instance as the store last took it (or as it was
 	// created); held counts its changes that wait for the store.
-	saved assertd.Instance
+	saved saved
 	held  int
 	// blindEsc: escalated because its state could not be told (uncertain
 	// for too long), not for a violation.
 	blindEsc bool
+}
+
+// saved is what the engine shows of an instance as the store last took
+// it while a change waits for the store (view): its state, since when and
+// why — not a whole copy of the instance, which a million instances would
+// each hold twice.
+type saved struct {
+	state  assertd.State
+	since  time.Time
+	reason string
+}
+
+func savedOf(in assertd.Instance) saved {
+	return saved{state: in.State, since: in.Since, reason: in.Reason}
 }
 
 // view is the instance as the engine shows it: while a change waits for
@@ -64,7 +81,7 @@ type tracked struct {
 func (t *tracked) view() assertd.Instance {
 	in := t.Instance
 	if t.held > 0 {
-		in.State, in.Since, in.Reason = t.saved.State, t.saved.Since, t.saved.Reason
+		in.State, in.Since, in.Reason = t.saved.state, t.saved.since, t.saved.reason
 		in.Held, in.HeldState = true, t.State
 	}
 	if in.Silenced != "" {
@@ -98,6 +115,20 @@ type input struct {
 	uncertain string
 }
 
+// why is the reason of an evaluation's result, formatted only when it is
+// used: most results change nothing and say nothing new.
+type why struct {
+	s string
+	v *asserts.Verdict // set: the verdict's reason
+}
+
+func (w why) String() string {
+	if w.v != nil {
+		return w.v.Why()
+	}
+	return w.s
+}
+
 // change is a state change the machine decided; it becomes a transition.
 type change struct {
 	from, to assertd.State
@@ -111,26 +142,29 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 	t.LastEval = in.now
 	var verdict assertd.State
 	var clears bool
-	reason := ""
+	var reason why
 	switch {
 	case in.srcErr != nil:
-		verdict, reason = assertd.Uncertain, "source unavailable: "+in.srcErr.Error()
+		verdict, reason = assertd.Uncertain, why{s: "source unavailable: " + in.srcErr.Error()}
 	case in.uncertain != "":
-		verdict, reason = assertd.Uncertain, in.uncertain
+		verdict, reason = assertd.Uncertain, why{s: in.uncertain}
 	case in.verdict == nil:
 		t.missing++
 		if a.Missing == asserts.MissingResolve {
 			if t.missing < 2 || t.State == assertd.OK {
 				return nil
 			}
-			verdict, clears, reason = assertd.OK, true, "resolved: its series are gone (missing: resolve)"
+			verdict, clears, reason = assertd.OK, true, why{s: "resolved: its series are gone (missing: resolve)"}
 		} else {
-			verdict, reason = assertd.Uncertain, "its series are gone while the source is healthy (missing: uncertain)"
+			verdict, reason = assertd.Uncertain, why{s: "its series are gone while the source is healthy (missing: uncertain)"}
 		}
 	default:
 		t.missing = 0
-		verdict, clears, reason = in.verdict.State, in.verdict.Clear, in.verdict.Reason
-		t.Values = keep(t.Values, in.verdict.Values)
+		verdict, clears, reason = in.verdict.State, in.verdict.Clear, why{v: in.verdict}
+		if !in.verdict.SameValues(t.Values) {
+			// Keep the map the instance has while the values are the same.
+			t.Values = in.verdict.ValueSet()
+		}
 		t.AlertAnnotations, t.GeneratorURL = in.verdict.Annotations, in.verdict.GeneratorURL
 	}
 	t.record(verdict != assertd.OK, flap)
@@ -154,25 +188,25 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 		if t.State == assertd.OK {
 			return nil
 		}
-		return t.move(assertd.OK, reason, in.now)
+		return t.move(assertd.OK, reason.String(), in.now)
 	case assertd.Uncertain, assertd.Pending:
 		// Pending comes from an alert its sender holds pending (its own for).
 		t.ViolatedSince = time.Time{}
 		if t.State == verdict {
-			t.Reason = reason
+			t.Reason = reason.String()
 			return nil
 		}
-		return t.move(verdict, reason, in.now)
+		return t.move(verdict, reason.String(), in.now)
 	}
 	// Violated.
 	if t.ViolatedSince.IsZero() {
 		t.ViolatedSince = in.now
 	}
 	if in.now.Sub(t.ViolatedSince) >= a.For.Std() {
-		return t.move(assertd.Violated, reason, in.now)
+		return t.move(assertd.Violated, reason.String(), in.now)
 	}
 	if t.State == assertd.Pending {
-		t.Reason = reason
+		t.Reason = reason.String()
 		return nil
 	}
 	return t.move(assertd.Pending, fmt.Sprintf("%s (for %s)", reason, a.For), in.now)
@@ -180,10 +214,10 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 
 // recover handles a violated or escalated instance: it returns to ok only
 // when clear (or expect) has held for clear_for.
-func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clears bool, reason string, now time.Time) *change {
+func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clears bool, reason why, now time.Time) *change {
 	if verdict == assertd.Uncertain {
 		t.ClearSince = time.Time{}
-		t.Reason = reason
+		t.Reason = reason.String()
 		return nil
 	}
 	if verdict != assertd.OK || !clears {
@@ -197,18 +231,18 @@ func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clears boo
 		return nil
 	}
 	t.ViolatedSince, t.ClearSince = time.Time{}, time.Time{}
-	return t.move(assertd.OK, "recovered: "+reason, now)
+	return t.move(assertd.OK, "recovered: "+reason.String(), now)
 }
 
 // unblind handles an instance escalated while its state could not be told:
 // once it is really violated (for its for), it moves to violated, so that
 // the policy considers its remediation as for any violation; until then its
 // reason says what is known now. It recovers like a violated instance.
-func (t *tracked) unblind(a *asserts.Compiled, verdict assertd.State, clears bool, reason string, now time.Time) *change {
+func (t *tracked) unblind(a *asserts.Compiled, verdict assertd.State, clears bool, reason why, now time.Time) *change {
 	if verdict != assertd.Violated {
 		t.ViolatedSince = time.Time{}
 		if verdict == assertd.OK {
-			t.Reason = reason
+			t.Reason = reason.String()
 		}
 		return t.recover(a, verdict, clears, reason, now)
 	}
@@ -217,7 +251,7 @@ func (t *tracked) unblind(a *asserts.Compiled, verdict assertd.State, clears boo
 		t.ViolatedSince = now
 	}
 	if now.Sub(t.ViolatedSince) >= a.For.Std() {
-		return t.move(assertd.Violated, reason, now)
+		return t.move(assertd.Violated, reason.String(), now)
 	}
 	t.Reason = fmt.Sprintf("%s (for %s)", reason, a.For)
 	return nil
@@ -234,14 +268,20 @@ func (t *tracked) move(to assertd.State, reason string, now time.Time) *change {
 
 // record adds a result to the flap history and updates flapping.
 func (t *tracked) record(problem bool, th FlapThresholds) {
-	t.history = append(t.history, problem)
-	if len(t.history) > flapWindow {
-		t.history = t.history[len(t.history)-flapWindow:]
+	t.history = (t.history << 1) & (1<<flapWindow - 1)
+	if problem {
+		t.history |= 1
 	}
-	if len(t.history) < flapMinHistory {
+	t.nhistory = min(t.nhistory+1, flapWindow)
+	n := int(t.nhistory)
+	if n < flapMinHistory {
 		return
 	}
-	p := flapPercent(t.history)
+	var h [flapWindow]bool // oldest first
+	for i := range n {
+		h[i] = t.history&(1<<(n-1-i)) != 0
+	}
+	p := flapPercent(h[:n])
 	switch {
 	case !t.flapping && p > th.High:
 		t.flapping = true
