@@ -357,7 +357,18 @@ func (b *pingBatcher) recordPings(ctx context.Context, tx *sql.Tx, batch []*ping
 			names = append(names, r.h.Name)
 		}
 		slices.Sort(names)
-		if _, err := tx.ExecContext(ctx, b.s.d.q(`SELECT name FROM heartbeats WHERE name = ANY(CAST(? AS TEXT[])) ORDER BY name`+b.s.d.ForUpdate), slices.Compact(names)); err != nil {
+		names = slices.Compact(names)
+		// A heartbeat without a row yet gets one first (waiting for a
+		// writer inserting it at the same time), so that the lock below
+		// holds every heartbeat of the batch: a row created by another
+		// transaction after this one's lock would not be locked, and its
+		// pings would fork the chain. The placeholder is overwritten by the
+		// upsert before this transaction commits.
+		if _, err := tx.ExecContext(ctx, b.s.d.q(`INSERT INTO heartbeats (name, start_rid, last_exit, failed, paused, ping_seq)
+			SELECT n, '', 0, false, false, 0 FROM unnest(CAST(? AS TEXT[])) AS n ORDER BY n ON CONFLICT (name) DO NOTHING`), names); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, b.s.d.q(`SELECT name FROM heartbeats WHERE name = ANY(CAST(? AS TEXT[])) ORDER BY name`+b.s.d.ForUpdate), names); err != nil {
 			return err
 		}
 	}
