@@ -54,6 +54,9 @@ type Options struct {
 	DataDir string
 	// Getenv reads the remote sources' secrets. Default os.Getenv.
 	Getenv func(string) string
+	// Pings, when set, is the store the heartbeats' pings are read from
+	// (a running assertd's) instead of opening the configured one.
+	Pings  PingStore
 	Logger *slog.Logger
 }
 
