@@ -116,14 +116,16 @@ func (s *server) formReplay(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusTooManyRequests, "A replay is running: one runs at a time. Try again when it has ended.")
 		return
 	}
-	defer s.replaying.Store(false)
 	ctx, cancel := context.WithTimeout(r.Context(), s.d.ReplayTimeout)
 	defer cancel()
 	// The listener's write timeout is shorter than a replay may take.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.d.ReplayTimeout + 30*time.Second))
 	s.log.Info("UI replay", "by", p.Name, "from", win.From, "to", win.To, "step", win.Step)
 	began := time.Now()
-	rep, err := s.d.Replay(ctx, win)
+	rep, err := func() (ReplayReport, error) {
+		defer s.replaying.Store(false) // before the answer: the next may start once this one is read
+		return s.d.Replay(ctx, win)
+	}()
 	v.Window, v.Took = win, time.Since(began).Round(time.Millisecond)
 	switch {
 	case err == nil:
