@@ -43,7 +43,8 @@ type ReplayReport struct {
 // configuration in force was read …) and is shown as such.
 type Replay func(ctx context.Context, w ReplayWindow) (ReplayReport, error)
 
-// ErrReplayRefused: the replay cannot run as asked; the message says why.
+// ErrReplayRefused is wrapped by the errors of a replay that cannot run as
+// asked; the message says why.
 var ErrReplayRefused = errors.New("replay refused")
 
 // The replay page's bounds.
@@ -182,10 +183,10 @@ func parseReplayWindow(f replayForm, now time.Time) (ReplayWindow, error) {
 // replayTime reads now, a duration ago (24h, 7d, "24h ago") or an RFC 3339
 // time.
 func replayTime(s string, now time.Time) (time.Time, error) {
-	switch {
-	case s == "":
+	switch s {
+	case "":
 		return time.Time{}, errors.New("write a duration ago (24h, 7d) or a time such as 2026-11-22T01:00:00Z")
-	case s == "now":
+	case "now":
 		return now, nil
 	}
 	if d, err := assertd.ParseDuration(strings.TrimSuffix(s, " ago")); err == nil && d > 0 {
