@@ -26,6 +26,15 @@ const BodyLimitHeader = "Ping-Body-Limit"
 
 const allowedMethods = "GET, HEAD, POST"
 
+// Header values every accepted ping's answer carries, shared rather than
+// allocated per answer (Header.Set makes a slice each time). net/http only
+// reads them; their length is their capacity, so an Add copies first.
+var (
+	bodyLimitValue = []string{strconv.Itoa(MaxBody)}
+	textPlain      = []string{"text/plain; charset=utf-8"}
+	noStore        = []string{"no-store"}
+)
+
 const usage = "use /ping/{name}[/start|/fail|/log|/{exit code 0-255}] with the heartbeat's key, " +
 	"/ping/{ping-key}/{name}[/…] with the project ping key, or /ping/{uuid}[/…]"
 
@@ -69,7 +78,7 @@ const (
 )
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set(BodyLimitHeader, strconv.Itoa(MaxBody))
+	w.Header()[BodyLimitHeader] = bodyLimitValue
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 	default:
@@ -202,8 +211,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	hd := w.Header()
+	hd["Content-Type"], hd["Cache-Control"] = textPlain, noStore
 	status, text := http.StatusOK, "OK"
 	if created {
 		status, text = http.StatusCreated, "Created"

@@ -3,7 +3,9 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -272,4 +274,65 @@ func testClosed(t *testing.T, open Open) {
 	wantErr(t, err, store.ErrClosed)
 	_, err = s.Commit(c, store.Change{Key: "k", At: at(0)})
 	wantErr(t, err, store.ErrClosed)
+}
+
+// testPingChains records pings from concurrent callers, several for the same
+// heartbeat at once (so that a group commit holds more than one ping of a
+// heartbeat), and a heartbeat pinged once before all of them: each
+// heartbeat's pings are its newest PingsKept, newest first, and the lone
+// ping is kept however many others came after it.
+func testPingChains(t *testing.T, open Open) {
+	s, c := open(t, "pingchains"), ctx(t)
+	lone := must1[int64](t)(s.RecordPing(c, assertd.HeartbeatRecord{Name: "weekly", Created: at(0)},
+		assertd.Ping{Kind: assertd.PingSuccess, At: at(0), Body: "once"}))
+	const hbs, callers, each = 3, 12, 40 // 160 pings per heartbeat
+	var mu sync.Mutex
+	ids := map[string][]int64{}
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprint("hb-", g%hbs)
+			for i := range each {
+				when := at(time.Duration(g*each+i) * time.Millisecond)
+				id, err := s.RecordPing(c, assertd.HeartbeatRecord{Name: name, Created: at(0), LastPing: when},
+					assertd.Ping{Kind: assertd.PingSuccess, At: when, RunID: fmt.Sprint("g", g, "-", i)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				ids[name] = append(ids[name], id)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for name, recorded := range ids {
+		slices.Sort(recorded)
+		slices.Reverse(recorded)
+		if len(slices.Compact(slices.Clone(recorded))) != len(recorded) {
+			t.Fatalf("%s: IDs given twice: %v", name, recorded)
+		}
+		got := must1[[]assertd.Ping](t)(s.Pings(c, name, 0))
+		var gotIDs []int64
+		for _, p := range got {
+			if p.Heartbeat != name {
+				t.Fatalf("%s: a ping of %s among its pings", name, p.Heartbeat)
+			}
+			gotIDs = append(gotIDs, p.ID)
+		}
+		if want := recorded[:store.PingsKept]; !slices.Equal(gotIDs, want) {
+			t.Errorf("%s: pings %v,\nwant the newest %d recorded: %v", name, gotIDs, store.PingsKept, want)
+		}
+	}
+	if got := must1[[]assertd.Ping](t)(s.Pings(c, "weekly", 0)); len(got) != 1 || got[0].ID != lone || got[0].Body != "once" {
+		t.Errorf("the lone ping of weekly after %d others: %+v", callers*each, got)
+	}
 }

@@ -53,6 +53,7 @@ func Run(t *testing.T, open Open) {
 		{"OutboxConcurrentClaim", testOutboxConcurrentClaim},
 		{"OutboxRelease", testOutboxRelease},
 		{"Heartbeats", testHeartbeats},
+		{"PingChains", testPingChains},
 		{"Silences", testSilences},
 		{"Settings", testSettings},
 		{"Audit", testAudit},

@@ -99,7 +99,7 @@ type querier interface {
 // clean makes a string storable in both databases: PostgreSQL's text refuses
 // NUL bytes and invalid UTF-8, so both become U+FFFD, the same way on both.
 func clean(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+	if isClean(s) {
 		return s
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
@@ -107,12 +107,15 @@ func clean(s string) string {
 
 func (s *DB) args(args []any) []any {
 	for i, a := range args {
-		if v, ok := a.(string); ok {
-			args[i] = clean(v)
+		if v, ok := a.(string); ok && !isClean(v) {
+			args[i] = clean(v) // only then: storing a string in an any allocates
 		}
 	}
 	return args
 }
+
+// isClean reports whether s is stored as it is (see clean).
+func isClean(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 func (s *DB) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
 	return q.ExecContext(ctx, s.d.q(query), s.args(args)...)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,10 @@ type pingBatcher struct {
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // by query text, prepared on the writer pool
+
+	sweepMu  sync.Mutex // held while a committer picks its slice
+	sweepEnd int64      // the last ping ID the sweep looked at; 0: none
+	unswept  int        // pings written since the last sweep
 }
 
 func (b *pingBatcher) start(s *DB) {
@@ -95,6 +100,11 @@ func (b *pingBatcher) run() {
 		case r := <-b.queue:
 			batch = append(batch[:0], r)
 		}
+		// Let the goroutines about to queue a ping run first: on a busy
+		// machine the batch was otherwise the 4 or 5 pings that came during
+		// the previous commit, and a batch's fixed costs (the transaction,
+		// the statements) were most of a ping's.
+		runtime.Gosched()
 	more:
 		for len(batch) < maxPingBatch {
 			select {
@@ -150,11 +160,14 @@ func (b *pingBatcher) commit(batch []*pingReq) {
 	}
 }
 
-// pruneEvery: a heartbeat's old pings are deleted when one of its pings
-// gets an ID divisible by it, so a heartbeat keeps PingsKept pings plus a
-// few (Pings never returns more than PingsKept; Compact prunes them all).
-// Pruning at every ping cost a quarter of the batch's time.
-const pruneEvery = 8
+// A heartbeat's pings are a chain (migration 4): each names the previous one
+// (prev) and its number (seq), and the heartbeat row names the newest
+// (last_ping_id) and the count (ping_seq). A ping is then one row appended
+// in ID order, its prev and seq read from the heartbeat row the batch
+// upserts anyway: there is no index by heartbeat, whose leaves every ping
+// dirtied at random (half of the committer's WAL pages and its B-tree work).
+// Pings walks the chain from the newest; the sweep deletes the pings that
+// have PingsKept newer ones, a slice of the table in ID order per batch.
 
 // pingChunks are the row counts of the multi-row statements a batch is
 // written with: a batch of n rows is cut into chunks of these sizes
@@ -173,10 +186,9 @@ func chunk(n int) int {
 	return n
 }
 
-// multiRow is an INSERT of n rows of cols placeholders each.
-func multiRow(head string, cols, n int, tail string) string {
+// multiRow is an INSERT of n rows written as row.
+func multiRow(head, row string, n int, tail string) string {
 	var q strings.Builder
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
 	q.WriteString(head)
 	for i := range n {
 		if i > 0 {
@@ -188,6 +200,20 @@ func multiRow(head string, cols, n int, tail string) string {
 	return q.String()
 }
 
+// A ping's prev and seq come from its heartbeat's row as the transaction
+// sees it: before this ping's heartbeat is upserted.
+const (
+	pingRow = `(?, ?, ?, ?, ?, ?, ?, (SELECT last_ping_id FROM heartbeats WHERE name = ?),
+		COALESCE((SELECT ping_seq FROM heartbeats WHERE name = ?), 0) + 1)`
+	// joinedPingRow: the heartbeat rows are joined to the pings' VALUES, one
+	// lookup per statement instead of two subqueries per row (opening and
+	// closing their cursors was most of an insert); the last column orders
+	// the rows as given, and so their IDs.
+	joinedPingRow     = `(?, ?, ?, ?, ?, ?, ?, ?)`
+	pingHeartbeatRow  = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+	pingHeartbeatTail = heartbeatConflict + `, last_ping_id = excluded.last_ping_id, ping_seq = heartbeats.ping_seq + 1`
+)
+
 var (
 	upsertHeartbeatsSQL [len(pingChunks)]string
 	insertPingsSQL      [len(pingChunks)]string // with RETURNING id
@@ -196,14 +222,35 @@ var (
 
 func init() {
 	for i, n := range pingChunks {
-		upsertHeartbeatsSQL[i] = multiRow(`INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created) VALUES `, 9, n, heartbeatConflict)
-		insertPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source) VALUES `, 7, n, " RETURNING id")
-		appendPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source) VALUES `, 7, n, "")
+		upsertHeartbeatsSQL[i] = multiRow(`INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created, last_ping_id, ping_seq) VALUES `,
+			pingHeartbeatRow, n, pingHeartbeatTail)
+		insertPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source, prev, seq) VALUES `, pingRow, n, " RETURNING id")
+		appendPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source, prev, seq)
+			SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, h.last_ping_id, COALESCE(h.ping_seq, 0) + 1
+			FROM (VALUES `, joinedPingRow, n, `) AS v LEFT JOIN heartbeats h ON h.name = v.column1 ORDER BY v.column8`)
 	}
 }
 
-var prunePingsSQL = fmt.Sprintf(`DELETE FROM pings WHERE heartbeat = ? AND id <= (
-			SELECT id FROM pings WHERE heartbeat = ? ORDER BY id DESC LIMIT 1 OFFSET %d)`, store.PingsKept)
+// The sweep: a batch looks at the next pings in ID order after the
+// previous sweep's (sweepEnd), sweepRows per ping written since, and deletes
+// those whose heartbeat has had PingsKept pings since; past the newest it
+// starts again from the oldest. A ping kept because its heartbeat is
+// seldom pinged is looked at again on each pass, so a pass costs at most
+// sweepRows rows per ping written and the table holds about PingsKept pings
+// per heartbeat plus what the pings written during one pass displaced.
+const sweepRows = 2
+
+// sweepEvery: a batch sweeps once this many pings were written since the
+// last sweep, so that its two statements are not run for every small batch.
+const sweepEvery = 256
+
+var (
+	sweepEndSQL = `SELECT id FROM pings WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?`
+	// A join, not a subquery per row: opening and closing the subquery's
+	// cursors for every row was most of the sweep.
+	sweepSQL = fmt.Sprintf(`DELETE FROM pings WHERE id IN (SELECT p.id FROM pings p JOIN heartbeats h ON h.name = p.heartbeat
+		WHERE p.id > ? AND p.id <= ? AND p.seq <= h.ping_seq - %d)`, store.PingsKept)
+)
 
 func chunkIndex(n int) int {
 	for i, c := range pingChunks {
@@ -228,7 +275,7 @@ func (b *pingBatcher) prepare(ctx context.Context) error {
 	if b.s.d.LastInsertID {
 		inserts = appendPingsSQL[:]
 	}
-	for _, q := range append(append([]string{prunePingsSQL}, upsertHeartbeatsSQL[:]...), inserts...) {
+	for _, q := range append(append([]string{sweepEndSQL, sweepSQL}, upsertHeartbeatsSQL[:]...), inserts...) {
 		st, err := b.s.w.PrepareContext(ctx, b.s.d.q(q))
 		if err != nil {
 			for _, st := range stmts {
@@ -265,45 +312,84 @@ func (b *pingBatcher) closeStmts() {
 	b.stmts = nil
 }
 
-// recordPings writes pings and their heartbeats' states, keeping the
-// newest PingsKept pings of each heartbeat (see pruneEvery). The states
-// and the pings are written by multi-row statements of a few fixed sizes,
-// prepared once (see pingChunks): per-statement overhead and parsing, not
-// the rows, were most of a batch's time.
+// recordPings writes pings and their heartbeats' states, then sweeps (see
+// sweepRows). The pings and the states are written by multi-row statements
+// of a few fixed sizes, prepared once (see pingChunks): per-statement
+// overhead and parsing, not the rows, were most of a batch's time. A batch
+// holding several pings of one heartbeat (the Tracker sends one at a time,
+// other callers may not) is written in rounds, each ping after the one
+// before it in the chain.
 func (b *pingBatcher) recordPings(ctx context.Context, tx *sql.Tx, batch []*pingReq) error {
-	// The newest state of each heartbeat (a batch holds one ping per
-	// heartbeat from the Tracker, but other callers may send several).
-	last := make(map[string]int, len(batch))
-	names := make([]string, 0, len(batch))
-	for i, r := range batch {
-		if _, ok := last[r.h.Name]; !ok {
+	if b.s.d.ForUpdate != "" {
+		// Concurrent writers of one heartbeat (replicas sharing the
+		// database) take turns, so that each ping follows the one before.
+		names := make([]string, 0, len(batch))
+		for _, r := range batch {
 			names = append(names, r.h.Name)
 		}
-		last[r.h.Name] = i
-	}
-	args := make([]any, 0, 9*pingChunks[0])
-	for rest := names; len(rest) > 0; {
-		n := chunk(len(rest))
-		st, err := b.stmt(ctx, tx, upsertHeartbeatsSQL[chunkIndex(n)])
-		if err != nil {
+		slices.Sort(names)
+		if _, err := tx.ExecContext(ctx, b.s.d.q(`SELECT name FROM heartbeats WHERE name = ANY(CAST(? AS TEXT[])) ORDER BY name`+b.s.d.ForUpdate), slices.Compact(names)); err != nil {
 			return err
 		}
-		args = args[:0]
-		for _, name := range rest[:n] {
-			args = append(args, heartbeatArgs(batch[last[name]].h)...)
-		}
-		if _, err := st.ExecContext(ctx, b.s.args(args)...); err != nil {
+	}
+	rest := batch
+	var round []*pingReq
+	var maxID int64
+	args := make([]any, 0, 10*pingChunks[0])
+	for len(rest) > 0 {
+		round, rest = nextRound(rest)
+		if err := b.appendPings(ctx, tx, round, args); err != nil {
 			return err
 		}
-		rest = rest[n:]
+		for rs := round; len(rs) > 0; {
+			n := chunk(len(rs))
+			st, err := b.stmt(ctx, tx, upsertHeartbeatsSQL[chunkIndex(n)])
+			if err != nil {
+				return err
+			}
+			args = args[:0]
+			for _, r := range rs[:n] {
+				args = append(appendHeartbeatArgs(args, r.h), r.id)
+				maxID = max(maxID, r.id)
+			}
+			if _, err := st.ExecContext(ctx, b.s.args(args)...); err != nil {
+				return err
+			}
+			rs = rs[n:]
+		}
 	}
-	ids := make([]int64, 0, len(batch))
-	for rest := batch; len(rest) > 0; {
+	return b.sweep(ctx, tx, len(batch), maxID)
+}
+
+// nextRound takes from batch the first ping of each heartbeat, keeping
+// the order; the rest follow in later rounds.
+func nextRound(batch []*pingReq) (round, rest []*pingReq) {
+	seen := make(map[string]bool, len(batch))
+	for _, r := range batch {
+		if seen[r.h.Name] {
+			rest = append(rest, r)
+			continue
+		}
+		seen[r.h.Name] = true
+		round = append(round, r)
+	}
+	return round, rest
+}
+
+// appendPings inserts the pings of one round, of distinct heartbeats, and
+// gives each its ID.
+func (b *pingBatcher) appendPings(ctx context.Context, tx *sql.Tx, round []*pingReq, args []any) error {
+	for rest := round; len(rest) > 0; {
 		n := chunk(len(rest))
 		args = args[:0]
-		for _, r := range rest[:n] {
+		for i, r := range rest[:n] {
 			p := r.p
 			args = append(args, r.h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, store.MaxPingBody), head(p.Source, 256))
+			if b.s.d.LastInsertID {
+				args = append(args, i)
+			} else {
+				args = append(args, r.h.Name, r.h.Name)
+			}
 		}
 		if b.s.d.LastInsertID {
 			st, err := b.stmt(ctx, tx, appendPingsSQL[chunkIndex(n)])
@@ -318,8 +404,8 @@ func (b *pingBatcher) recordPings(ctx context.Context, tx *sql.Tx, batch []*ping
 			if err != nil {
 				return err
 			}
-			for i := range n {
-				ids = append(ids, lastID-int64(n-1-i))
+			for i, r := range rest[:n] {
+				r.id = lastID - int64(n-1-i)
 			}
 			rest = rest[n:]
 			continue
@@ -332,7 +418,7 @@ func (b *pingBatcher) recordPings(ctx context.Context, tx *sql.Tx, batch []*ping
 		if err != nil {
 			return err
 		}
-		from := len(ids)
+		ids := make([]int64, 0, n)
 		for rows.Next() {
 			var id int64
 			if err := rows.Scan(&id); err != nil {
@@ -347,25 +433,60 @@ func (b *pingBatcher) recordPings(ctx context.Context, tx *sql.Tx, batch []*ping
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(ids)-from != n {
-			return fmt.Errorf("%d pings inserted, %d IDs returned", n, len(ids)-from)
+		if len(ids) != n {
+			return fmt.Errorf("%d pings inserted, %d IDs returned", n, len(ids))
 		}
 		// One statement assigns its rows ascending IDs in the order of VALUES.
-		slices.Sort(ids[from:])
+		slices.Sort(ids)
+		for i, r := range rest[:n] {
+			r.id = ids[i]
+		}
 		rest = rest[n:]
 	}
-	for i, r := range batch {
-		r.id = ids[i]
-		if r.id%pruneEvery != 0 {
-			continue
-		}
-		st, err := b.stmt(ctx, tx, prunePingsSQL)
-		if err != nil {
-			return err
-		}
-		if _, err := st.ExecContext(ctx, r.h.Name, r.h.Name); err != nil {
-			return err
-		}
-	}
 	return nil
+}
+
+// sweep deletes, among the next sweepRows×n pings after the previous
+// sweep's end, those with PingsKept newer pings of their heartbeat.
+func (b *pingBatcher) sweep(ctx context.Context, tx *sql.Tx, n int, newest int64) error {
+	from, to, err := b.sweepSlice(ctx, tx, n, newest)
+	if err != nil || to == 0 {
+		return err
+	}
+	st, err := b.stmt(ctx, tx, sweepSQL)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, from, to)
+	return err
+}
+
+// sweepSlice picks the IDs (from, to] this batch sweeps; to is 0 when
+// there is nothing to sweep or another committer is picking its slice
+// (committers sweep slices that do not overlap).
+func (b *pingBatcher) sweepSlice(ctx context.Context, tx *sql.Tx, n int, newest int64) (from, to int64, err error) {
+	if !b.sweepMu.TryLock() {
+		return 0, 0, nil
+	}
+	defer b.sweepMu.Unlock()
+	if b.unswept += n; b.unswept < sweepEvery {
+		return 0, 0, nil
+	}
+	n, b.unswept = b.unswept, 0
+	st, err := b.stmt(ctx, tx, sweepEndSQL)
+	if err != nil {
+		return 0, 0, err
+	}
+	from = b.sweepEnd
+	switch err := st.QueryRowContext(ctx, from, sweepRows*n-1).Scan(&to); {
+	case errors.Is(err, sql.ErrNoRows):
+		to = newest // fewer left: up to the newest
+	case err != nil:
+		return 0, 0, err
+	}
+	b.sweepEnd = to
+	if to >= newest {
+		b.sweepEnd = 0 // the newest pings reached: the next pass starts from the oldest
+	}
+	return from, to, nil
 }

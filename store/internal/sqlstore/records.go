@@ -22,8 +22,12 @@ const heartbeatConflict = `
 const putHeartbeatSQL = `INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)` + heartbeatConflict
 
-func heartbeatArgs(h assertd.HeartbeatRecord) []any {
-	return []any{h.Name, tm(h.LastSuccess), tm(h.LastPing), tm(h.LastStart), h.StartRunID, h.LastExit, h.Failed, h.Paused, tm(h.Created)}
+func heartbeatArgs(h assertd.HeartbeatRecord) []any { return appendHeartbeatArgs(nil, h) }
+
+// appendHeartbeatArgs appends h's columns to args (the ping committer's
+// batches, without a slice per heartbeat).
+func appendHeartbeatArgs(args []any, h assertd.HeartbeatRecord) []any {
+	return append(args, h.Name, tm(h.LastSuccess), tm(h.LastPing), tm(h.LastStart), h.StartRunID, h.LastExit, h.Failed, h.Paused, tm(h.Created))
 }
 
 func (s *DB) putHeartbeat(ctx context.Context, q querier, h assertd.HeartbeatRecord) error {
@@ -83,8 +87,14 @@ func (s *DB) Pings(ctx context.Context, heartbeat string, n int) ([]assertd.Ping
 	}
 	var out []assertd.Ping
 	err := s.read("pings "+heartbeat, func(q querier) error {
-		rows, err := s.query(ctx, q, fmt.Sprintf(`SELECT id, heartbeat, kind, exit_code, rid, at, body, source FROM pings
-			WHERE heartbeat = ? ORDER BY id DESC LIMIT %d`, n), heartbeat)
+		// The chain from the heartbeat's newest ping (see pingbatch.go); it
+		// ends at the first ping no longer kept.
+		rows, err := s.query(ctx, q, fmt.Sprintf(`WITH RECURSIVE chain (id, n) AS (
+				SELECT last_ping_id, 1 FROM heartbeats WHERE name = ? AND last_ping_id IS NOT NULL
+				UNION ALL
+				SELECT p.prev, c.n + 1 FROM chain c JOIN pings p ON p.id = c.id WHERE p.prev IS NOT NULL AND c.n < %d)
+			SELECT p.id, p.heartbeat, p.kind, p.exit_code, p.rid, p.at, p.body, p.source FROM chain c JOIN pings p ON p.id = c.id
+			WHERE p.heartbeat = ? ORDER BY p.id DESC`, n), heartbeat, heartbeat)
 		if err != nil {
 			return err
 		}

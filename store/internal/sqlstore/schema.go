@@ -205,6 +205,22 @@ var migrations = [][]string{
 			epoch BIGINT NOT NULL,
 			since BIGINT NOT NULL)`,
 	},
+	4: {
+		// A heartbeat's pings are a chain: each ping names the heartbeat's
+		// previous one (prev) and its number among them (seq); the heartbeat
+		// names its newest (last_ping_id) and how many it has had (ping_seq).
+		// The pings table is then written in ID order only, without an index
+		// by heartbeat whose pages every ping dirtied at random.
+		`ALTER TABLE pings ADD COLUMN prev BIGINT`,
+		`ALTER TABLE pings ADD COLUMN seq BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE heartbeats ADD COLUMN last_ping_id BIGINT`,
+		`ALTER TABLE heartbeats ADD COLUMN ping_seq BIGINT NOT NULL DEFAULT 0`,
+		`UPDATE pings SET prev = (SELECT MAX(p.id) FROM pings p WHERE p.heartbeat = pings.heartbeat AND p.id < pings.id),
+			seq = (SELECT COUNT(*) FROM pings p WHERE p.heartbeat = pings.heartbeat AND p.id <= pings.id)`,
+		`UPDATE heartbeats SET last_ping_id = (SELECT MAX(id) FROM pings WHERE pings.heartbeat = heartbeats.name),
+			ping_seq = (SELECT COUNT(*) FROM pings WHERE pings.heartbeat = heartbeats.name)`,
+		`DROP INDEX pings_heartbeat`,
+	},
 }
 
 // SchemaVersion is the schema version this build writes.
@@ -213,6 +229,15 @@ var SchemaVersion = len(migrations) - 1
 // Migrate brings the schema up to the version this build writes, in one
 // transaction.
 func Migrate(ctx context.Context, w *sql.DB, d Dialect) error {
+	return MigrateTo(ctx, w, d, SchemaVersion)
+}
+
+// MigrateTo brings the schema up to version (at most SchemaVersion), in one
+// transaction: tests build a database as an older assertd left it.
+func MigrateTo(ctx context.Context, w *sql.DB, d Dialect, version int) error {
+	if version > SchemaVersion {
+		return fmt.Errorf("schema version %d is newer than this assertd knows (%d): %w", version, SchemaVersion, store.ErrInvalid)
+	}
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -233,7 +258,7 @@ func Migrate(ctx context.Context, w *sql.DB, d Dialect) error {
 	if v > SchemaVersion {
 		return fmt.Errorf("the database has schema version %d, newer than this assertd knows (%d): run a newer assertd: %w", v, SchemaVersion, store.ErrInvalid)
 	}
-	for ; v < SchemaVersion; v++ {
+	for ; v < version; v++ {
 		for _, stmt := range migrations[v+1] {
 			if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{{serial}}", d.Serial)); err != nil {
 				return fmt.Errorf("migration %d: %w", v+1, err)
