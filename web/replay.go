@@ -99,7 +99,7 @@ func (s *server) formReplay(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if p.kind == "" && s.credentials(s.access.policy()) {
+	if p.kind == "" && (s.credentials(s.access.policy()) || !onLoopback(r)) {
 		fail(http.StatusUnauthorized, "A replay needs a sign-in: reads may be public here, running a replay is not (sign in with a token).")
 		return
 	}
