@@ -3,13 +3,20 @@ package assertd
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/optimizer"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/assertd/assertd/internal/strictyaml"
@@ -22,27 +29,70 @@ var durationFn = expr.Function(FnDuration, func(params ...any) (any, error) {
 	return ParseDuration(params[0].(string))
 }, new(func(string) time.Duration))
 
+// parseConfig is what parsing needs of the compiler's configuration (the
+// functions that are not builtins), made once: parsing does not change it.
+var parseConfig = sync.OnceValue(func() *conf.Config {
+	c := conf.CreateNew()
+	durationFn(c)
+	return c
+})
+
 // CompileExpr compiles a boolean expression against env (built by Env, plus
 // any extra functions the caller adds) and checks the literal arguments of
 // duration() and of the functions in nameArgs (such as heartbeat), whose
 // first argument must be a quoted name; those names are returned by function.
 func CompileExpr(src string, env map[string]any, nameArgs ...string) (*vm.Program, map[string][]string, error) {
-	prog, err := expr.Compile(src, expr.Env(env), expr.AsBool(), durationFn, expr.Optimize(false))
-	if err != nil {
-		return nil, nil, exprError(err, env)
-	}
-	node := prog.Node()
+	// The literal arguments are checked on the tree as written (compiling
+	// with optimisations folds a call on a literal away), and the program
+	// compiled once, with them.
 	c := &callCollector{want: nameArgs, names: map[string][]string{}}
-	ast.Walk(&node, c)
+	if tree, err := parser.ParseWithConfig(src, parseConfig()); err == nil {
+		ast.Walk(&tree.Node, c)
+	}
 	if c.err != nil {
+		// A type error is told first, as the compiler finds it.
+		if _, err := expr.Compile(src, expr.Env(env), expr.AsBool(), durationFn, expr.Optimize(false)); err != nil {
+			return nil, nil, exprError(err, env)
+		}
 		return nil, nil, c.err
 	}
-	// Compile again with optimisations now that the tree has been checked.
-	prog, err = expr.Compile(src, expr.Env(env), expr.AsBool(), durationFn)
+	prog, err := compileBool(src, env)
 	if err != nil {
 		return nil, nil, exprError(err, env)
 	}
 	return prog, c.names, nil
+}
+
+// compileConfig is the compiler's configuration without an environment,
+// made once; compileBool copies it for each expression.
+var compileConfig = sync.OnceValue(func() *conf.Config {
+	c := conf.CreateNew()
+	durationFn(c)
+	return c
+})
+
+// compileBool is expr.Compile(src, expr.Env(env), expr.AsBool(),
+// durationFn) on a copy of compileConfig: expr.Compile makes a new
+// configuration each time (a map of its ~100 builtins, the largest part of
+// loading 100k asserts after YAML). The copy shares the configuration's
+// tables (builtins, functions), which compiling only reads, and has a
+// cache of its own.
+func compileBool(src string, env map[string]any) (*vm.Program, error) {
+	c := *compileConfig()
+	c.WithEnv(env)
+	c.Expect, c.ExpectAny = reflect.Bool, true
+	c.Check()
+	tree, err := checker.ParseCheck(src, &c)
+	if err != nil {
+		return nil, err
+	}
+	if err := optimizer.Optimize(&tree.Node, &c); err != nil {
+		if fe, ok := errors.AsType[*file.Error](err); ok {
+			return nil, fe.Bind(tree.Source)
+		}
+		return nil, err
+	}
+	return compiler.Compile(tree, &c)
 }
 
 type callCollector struct {

@@ -325,8 +325,8 @@ func millionRows(ctx context.Context, t *testing.T, tab *Table) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%d instances: seeded in %s, ready in %s (reading them %s), heap %.0f B and RSS %.0f B per instance, steady cycle CPU %s", n, m.Seed.Round(time.Millisecond),
-			m.Ready.Round(time.Millisecond), m.Read.Round(time.Millisecond), m.HeapPer, m.RSSPer, m.CycleCPU.Round(time.Millisecond))
+		t.Logf("%d instances: seeded in %s, ready in %s (CPU %s; reading them %s), heap %.0f B and RSS %.0f B per instance, steady cycle CPU %s", n, m.Seed.Round(time.Millisecond),
+			m.Ready.Round(time.Millisecond), m.ReadyCPU.Round(time.Millisecond), m.Read.Round(time.Millisecond), m.HeapPer, m.RSSPer, m.CycleCPU.Round(time.Millisecond))
 		if n < 1_000_000 {
 			base = m
 			continue

@@ -241,7 +241,7 @@ func (e *Engine) persistClocks(ctx context.Context, t *tracked) {
 	dirty := t.held == 0 && (!t.stored || !t.ViolatedSince.Equal(t.savedViolated) || !t.ClearSince.Equal(t.savedClear))
 	inst := t.Instance
 	if dirty {
-		t.savedViolated, t.savedClear, t.stored, t.saved = t.ViolatedSince, t.ClearSince, true, inst
+		t.savedViolated, t.savedClear, t.stored, t.saved = t.ViolatedSince, t.ClearSince, true, savedOf(inst)
 	}
 	e.mu.Unlock()
 	if !dirty {
@@ -401,7 +401,7 @@ func (e *Engine) markStored(in assertd.Instance) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if t := e.instances[in.Assert][in.Fingerprint]; t != nil {
-		t.stored, t.savedViolated, t.savedClear, t.saved = true, in.ViolatedSince, in.ClearSince, in
+		t.stored, t.savedViolated, t.savedClear, t.saved = true, in.ViolatedSince, in.ClearSince, savedOf(in)
 	}
 }
 

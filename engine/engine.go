@@ -155,12 +155,8 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.Shares == nil {
 		// One replica: every assert is this one's (with shares, each is
 		// loaded when its share is claimed: shares.go).
-		stored, err := o.Store.Instances(ctx, "")
-		if err != nil {
+		if err := e.restore(ctx); err != nil {
 			return nil, fmt.Errorf("loading instances: %w", err)
-		}
-		for _, in := range stored {
-			e.adopt(in)
 		}
 	}
 	lcs, err := o.Store.Lifecycles(ctx)
@@ -484,7 +480,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 
 func (e *Engine) newTracked(a *asserts.Compiled, ls assertd.Labels, now time.Time) *tracked {
 	in := assertd.Instance{Assert: a.Name, Fingerprint: ls.Fingerprint(), Labels: ls, State: assertd.OK, Since: now, FirstSeen: now}
-	return &tracked{Instance: in, saved: in}
+	return &tracked{Instance: in, saved: savedOf(in)}
 }
 
 func (e *Engine) heartbeatFunc(now time.Time) asserts.HeartbeatFunc {

@@ -33,7 +33,7 @@ func (e *Engine) adopt(in assertd.Instance) {
 	if e.asserts[in.Assert] == nil {
 		return // the assert is gone from the config; its history stays
 	}
-	t := &tracked{Instance: in, stored: true, saved: in, blindEsc: blindStored(in),
+	t := &tracked{Instance: in, stored: true, saved: savedOf(in), blindEsc: blindStored(in),
 		savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
 	if in.State == assertd.Escalated {
 		// Its pages and acknowledgement are read when they are needed.

@@ -33,7 +33,10 @@ var DefaultFlap = FlapThresholds{High: 50, Low: 25}
 // tracked is one instance as the engine holds it between evaluations.
 type tracked struct {
 	assertd.Instance
-	history  []bool // recent results: true = problem (violated or uncertain), newest last
+	// history holds the recent results, newest in bit 0 (1 = problem:
+	// violated or uncertain); nhistory how many (at most flapWindow).
+	history  uint32
+	nhistory uint8
 	flapping bool
 	missing  int    // evaluations in a row without this instance's series
 	silenced string // the ID of a silence that matches it, or ""
@@ -50,11 +53,25 @@ type tracked struct {
 	stored                    bool // the instance is in the store
 	// saved is the instance as the store last took it (or as it was
 	// created); held counts its changes that wait for the store.
-	saved assertd.Instance
+	saved saved
 	held  int
 	// blindEsc: escalated because its state could not be told (uncertain
 	// for too long), not for a violation.
 	blindEsc bool
+}
+
+// saved is what the engine shows of an instance as the store last took
+// it while a change waits for the store (view): its state, since when and
+// why — not a whole copy of the instance, which a million instances would
+// each hold twice.
+type saved struct {
+	state  assertd.State
+	since  time.Time
+	reason string
+}
+
+func savedOf(in assertd.Instance) saved {
+	return saved{state: in.State, since: in.Since, reason: in.Reason}
 }
 
 // view is the instance as the engine shows it: while a change waits for
@@ -64,7 +81,7 @@ type tracked struct {
 func (t *tracked) view() assertd.Instance {
 	in := t.Instance
 	if t.held > 0 {
-		in.State, in.Since, in.Reason = t.saved.State, t.saved.Since, t.saved.Reason
+		in.State, in.Since, in.Reason = t.saved.state, t.saved.since, t.saved.reason
 		in.Held, in.HeldState = true, t.State
 	}
 	if in.Silenced != "" {
@@ -234,14 +251,20 @@ func (t *tracked) move(to assertd.State, reason string, now time.Time) *change {
 
 // record adds a result to the flap history and updates flapping.
 func (t *tracked) record(problem bool, th FlapThresholds) {
-	t.history = append(t.history, problem)
-	if len(t.history) > flapWindow {
-		t.history = t.history[len(t.history)-flapWindow:]
+	t.history = (t.history << 1) & (1<<flapWindow - 1)
+	if problem {
+		t.history |= 1
 	}
-	if len(t.history) < flapMinHistory {
+	t.nhistory = min(t.nhistory+1, flapWindow)
+	n := int(t.nhistory)
+	if n < flapMinHistory {
 		return
 	}
-	p := flapPercent(t.history)
+	var h [flapWindow]bool // oldest first
+	for i := range n {
+		h[i] = t.history&(1<<(n-1-i)) != 0
+	}
+	p := flapPercent(h[:n])
 	switch {
 	case !t.flapping && p > th.High:
 		t.flapping = true

@@ -197,11 +197,11 @@ func TestInstanceView(t *testing.T) {
 		held                 bool
 		reason               string
 	}{
-		{"plain", tracked{Instance: assertd.Instance{State: assertd.Violated, Reason: "x"}, saved: stored}, assertd.Violated, "", "", false, "x"},
+		{"plain", tracked{Instance: assertd.Instance{State: assertd.Violated, Reason: "x"}, saved: savedOf(stored)}, assertd.Violated, "", "", false, "x"},
 		{"silenced", tracked{Instance: assertd.Instance{State: assertd.Violated, Silenced: "s-1", Reason: "x"}}, assertd.Silenced, assertd.Violated, "", false, "x"},
-		{"held: the stored state, and the state to come", tracked{Instance: assertd.Instance{State: assertd.Remediating, Reason: "allowed: restart"}, saved: stored, held: 2},
+		{"held: the stored state, and the state to come", tracked{Instance: assertd.Instance{State: assertd.Remediating, Reason: "allowed: restart"}, saved: savedOf(stored), held: 2},
 			assertd.OK, "", assertd.Remediating, true, "holds"},
-		{"held and silenced", tracked{Instance: assertd.Instance{State: assertd.Violated, Silenced: "s-1"}, saved: stored, held: 1},
+		{"held and silenced", tracked{Instance: assertd.Instance{State: assertd.Violated, Silenced: "s-1"}, saved: savedOf(stored), held: 1},
 			assertd.Silenced, assertd.OK, assertd.Violated, true, "holds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

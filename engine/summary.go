@@ -34,7 +34,7 @@ func (e *Engine) Summary() Summary {
 		for _, t := range m {
 			state, since, held := t.State, t.Since, t.held > 0
 			if held {
-				state, since = t.saved.State, t.saved.Since
+				state, since = t.saved.state, t.saved.since
 			}
 			if t.Silenced != "" {
 				state = assertd.Silenced

@@ -98,6 +98,7 @@ func WithRegisterer(r prometheus.Registerer) Option {
 var dialect = sqlstore.Dialect{
 	Name:                "sqlite",
 	Serial:              "INTEGER PRIMARY KEY AUTOINCREMENT",
+	Blob:                "BLOB",
 	Writers:             1,
 	LastInsertID:        true,
 	Unavailable:         unavailable,

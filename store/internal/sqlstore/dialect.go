@@ -20,6 +20,8 @@ type Dialect struct {
 	// Serial is the column type of an auto-incrementing primary key. SQLite's
 	// AUTOINCREMENT never reuses an ID, so IDs order rows like PostgreSQL's.
 	Serial string
+	// Blob is the column type of bytes: BLOB, BYTEA.
+	Blob string
 	// SkipLocked ends the subquery that picks outbox messages to claim, so
 	// concurrent claimers on PostgreSQL skip each other's rows. SQLite has a
 	// single writer, so its claims are serial anyway.

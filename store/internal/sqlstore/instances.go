@@ -128,13 +128,9 @@ func (s *DB) insertTransition(ctx context.Context, q querier, key string, t asse
 }
 
 func (s *DB) putInstance(ctx context.Context, q querier, in assertd.Instance) error {
-	_, err := s.exec(ctx, q, `INSERT INTO instances (assert, fingerprint, labels, state, since, reason, vals, last_eval, violated_since, clear_since)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (assert, fingerprint) DO UPDATE SET labels = excluded.labels, state = excluded.state, since = excluded.since,
-			reason = excluded.reason, vals = excluded.vals, last_eval = excluded.last_eval,
-			violated_since = excluded.violated_since, clear_since = excluded.clear_since`,
-		in.Assert, in.Fingerprint, encLabels(in.Labels), string(in.State), tm(in.Since), in.Reason, encValues(in.Values),
-		tm(in.LastEval), tm(in.ViolatedSince), tm(in.ClearSince))
+	_, err := s.exec(ctx, q, `INSERT INTO instances (assert, fingerprint, body) VALUES (?, ?, ?)
+		ON CONFLICT (assert, fingerprint) DO UPDATE SET body = excluded.body`,
+		in.Assert, in.Fingerprint, encBody(in))
 	return err
 }
 
@@ -145,23 +141,18 @@ func (s *DB) PutInstance(ctx context.Context, in assertd.Instance) error {
 	return s.tx(ctx, "put instance "+in.Assert, func(tx *sql.Tx) error { return s.putInstance(ctx, tx, in) })
 }
 
-const instanceCols = `assert, fingerprint, labels, state, since, reason, vals, last_eval, violated_since, clear_since`
+const instanceCols = `assert, fingerprint, body`
 
 func scanInstance(sc interface{ Scan(...any) error }) (assertd.Instance, error) {
 	var in assertd.Instance
-	var labels, vals, state string
-	var since, last, viol, clr sql.NullInt64
-	if err := sc.Scan(&in.Assert, &in.Fingerprint, &labels, &state, &since, &in.Reason, &vals, &last, &viol, &clr); err != nil {
+	var body []byte
+	if err := sc.Scan(&in.Assert, &in.Fingerprint, &body); err != nil {
 		return in, err
 	}
-	in.State = assertd.State(state)
-	in.Since, in.LastEval, in.ViolatedSince, in.ClearSince = fromMicros(since), fromMicros(last), fromMicros(viol), fromMicros(clr)
-	var err error
-	if in.Labels, err = decLabels(labels); err != nil {
-		return in, err
+	if err := decBody(&in, body, nil); err != nil {
+		return in, fmt.Errorf("instance %s/%s: %w", in.Assert, in.Fingerprint, err)
 	}
-	in.Values, err = decValues(vals)
-	return in, err
+	return in, nil
 }
 
 func (s *DB) Instance(ctx context.Context, assert, fingerprint string) (assertd.Instance, error) {
@@ -175,17 +166,47 @@ func (s *DB) Instance(ctx context.Context, assert, fingerprint string) (assertd.
 
 func (s *DB) Instances(ctx context.Context, assert string) ([]assertd.Instance, error) {
 	var out []assertd.Instance
-	err := s.read("instances", func(q querier) error {
+	err := s.EachInstance(ctx, assert, func(in assertd.Instance) error {
+		out = append(out, in)
+		return nil
+	})
+	return out, err
+}
+
+// EachInstance calls fn with every stored instance (of assert, or all when
+// assert is ""), ordered by assert and fingerprint, as the rows are read:
+// no slice of them all is built. An error from fn stops the reading and is
+// returned.
+func (s *DB) EachInstance(ctx context.Context, assert string, fn func(assertd.Instance) error) error {
+	return s.read("instances", func(q querier) error {
 		var w where
 		w.eq("assert", assert)
 		rows, err := s.query(ctx, q, `SELECT `+instanceCols+` FROM instances`+w.String()+` ORDER BY assert, fingerprint`, w.args...)
 		if err != nil {
 			return err
 		}
-		out, err = collect(rows, scanInstance)
-		return err
+		defer rows.Close()
+		var name, fp, body sql.RawBytes
+		var sh shared // one copy of what repeats: strings, label sets
+		var last string
+		for rows.Next() {
+			if err := rows.Scan(&name, &fp, &body); err != nil {
+				return err
+			}
+			var in assertd.Instance
+			if string(name) != last { // the rows come by assert: one copy of its name
+				last = string(name)
+			}
+			in.Assert, in.Fingerprint = last, string(fp)
+			if err := decBody(&in, body, &sh); err != nil {
+				return fmt.Errorf("instance %s/%s: %w", in.Assert, in.Fingerprint, err)
+			}
+			if err := fn(in); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
 	})
-	return out, err
 }
 
 func (s *DB) DeleteInstance(ctx context.Context, assert, fingerprint string) error {

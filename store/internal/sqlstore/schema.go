@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/assertd/assertd"
 	"github.com/assertd/assertd/store"
 )
 
 // migrations is the schema, one entry per version; never edit an entry that
 // has shipped, append a new one. The same text serves both databases:
-// {{serial}} is the dialect's auto-incrementing primary key. Times are BIGINT
-// Unix microseconds (NULL for none); labels and values are JSON text.
+// {{serial}} is the dialect's auto-incrementing primary key and {{blob}} its
+// bytes type. Times are BIGINT Unix microseconds (NULL for none); labels and
+// values are JSON text, but in instances, whose rows are a binary body
+// (body.go). A migration may rewrite rows in Go too (upgrades).
 var migrations = [][]string{
 	1: {
 		`CREATE TABLE instances (
@@ -221,6 +224,84 @@ var migrations = [][]string{
 			ping_seq = (SELECT COUNT(*) FROM pings WHERE pings.heartbeat = heartbeats.name)`,
 		`DROP INDEX pings_heartbeat`,
 	},
+	5: {
+		// An instance is its key and a binary body (body.go); upgrades[5]
+		// moves the rows of the JSON layout into it.
+		`CREATE TABLE instances_body (
+			assert TEXT NOT NULL,
+			fingerprint TEXT NOT NULL,
+			body {{blob}} NOT NULL,
+			PRIMARY KEY (assert, fingerprint))`,
+	},
+}
+
+// upgrades rewrite rows in Go after the statements of their migration, in
+// its transaction.
+var upgrades = map[int]func(ctx context.Context, tx *sql.Tx, d Dialect) error{
+	5: upgradeInstanceBodies,
+}
+
+// upgradeInstanceBodies moves the instances from the columns of schema 1
+// (labels and values as JSON) into instances_body, which then takes the
+// name instances. It reads them in batches by key, so that its memory does
+// not grow with the number of instances.
+func upgradeInstanceBodies(ctx context.Context, tx *sql.Tx, d Dialect) error {
+	ins, err := tx.PrepareContext(ctx, d.q(`INSERT INTO instances_body (assert, fingerprint, body) VALUES (?, ?, ?)`))
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	const batch = 10_000
+	var lastAssert, lastFP string
+	for first := true; ; first = false {
+		q, args := `SELECT assert, fingerprint, labels, state, since, reason, vals, last_eval, violated_since, clear_since FROM instances`, []any{}
+		if !first {
+			q, args = q+` WHERE assert > ? OR (assert = ? AND fingerprint > ?)`, []any{lastAssert, lastAssert, lastFP}
+		}
+		rows, err := tx.QueryContext(ctx, d.q(q+fmt.Sprintf(` ORDER BY assert, fingerprint LIMIT %d`, batch)), args...)
+		if err != nil {
+			return err
+		}
+		got, err := collect(rows, scanInstanceJSON)
+		if err != nil {
+			return err
+		}
+		for _, in := range got {
+			if _, err := ins.ExecContext(ctx, in.Assert, in.Fingerprint, encBody(in)); err != nil {
+				return fmt.Errorf("instance %s/%s: %w", in.Assert, in.Fingerprint, err)
+			}
+		}
+		if len(got) < batch {
+			break
+		}
+		lastAssert, lastFP = got[len(got)-1].Assert, got[len(got)-1].Fingerprint
+	}
+	for _, stmt := range []string{`DROP TABLE instances`, `ALTER TABLE instances_body RENAME TO instances`} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanInstanceJSON reads an instance in the columns of schema 1.
+func scanInstanceJSON(sc interface{ Scan(...any) error }) (assertd.Instance, error) {
+	var in assertd.Instance
+	var labels, vals, state string
+	var since, last, viol, clr sql.NullInt64
+	if err := sc.Scan(&in.Assert, &in.Fingerprint, &labels, &state, &since, &in.Reason, &vals, &last, &viol, &clr); err != nil {
+		return in, err
+	}
+	in.State = assertd.State(state)
+	in.Since, in.LastEval, in.ViolatedSince, in.ClearSince = fromMicros(since), fromMicros(last), fromMicros(viol), fromMicros(clr)
+	var err error
+	if in.Labels, err = decLabels(labels); err == nil {
+		in.Values, err = decValues(vals)
+	}
+	if err != nil {
+		return in, fmt.Errorf("instance %s/%s: %w", in.Assert, in.Fingerprint, err)
+	}
+	return in, nil
 }
 
 // SchemaVersion is the schema version this build writes.
@@ -260,7 +341,13 @@ func MigrateTo(ctx context.Context, w *sql.DB, d Dialect, version int) error {
 	}
 	for ; v < version; v++ {
 		for _, stmt := range migrations[v+1] {
-			if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{{serial}}", d.Serial)); err != nil {
+			stmt = strings.NewReplacer("{{serial}}", d.Serial, "{{blob}}", d.Blob).Replace(stmt)
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+		}
+		if up := upgrades[v+1]; up != nil {
+			if err := up(ctx, tx, d); err != nil {
 				return fmt.Errorf("migration %d: %w", v+1, err)
 			}
 		}
