@@ -11,6 +11,7 @@ import (
 	"time"
 	_ "time/tzdata" // schedules name time zones; do not depend on the host's zoneinfo
 
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 	"github.com/prometheus/prometheus/promql/parser"
 
@@ -54,6 +55,9 @@ type Compiled struct {
 	// Trigger is set for an alert-triggered assert (trigger.go); it then
 	// has no queries and no expect.
 	Trigger *CompiledTrigger
+	// readsLabels: expect or clear may read the instance's labels, which
+	// are then built for every evaluation.
+	readsLabels bool
 }
 
 // Query is one named PromQL query.
@@ -214,6 +218,7 @@ func Compile(a *Assert, loc strictyaml.Loc, def Defaults) (*Compiled, strictyaml
 	if strings.TrimSpace(a.Clear) != "" {
 		c.Clear = compile("clear", a.Clear)
 	}
+	c.readsLabels = readsLabels(c.Expect) || readsLabels(c.Clear)
 	c.compileMeta(at, &errs)
 	return c, errs
 }
@@ -272,4 +277,27 @@ func sortedKeys[V any](m map[string]V) []string {
 
 func didYouMean(word string, candidates []string) string {
 	return strictyaml.DidYouMean(word, candidates)
+}
+
+// readsLabels reports whether p may read the labels from its environment:
+// it names them, or the environment itself ($env).
+func readsLabels(p *vm.Program) bool {
+	if p == nil {
+		return false
+	}
+	node := p.Node()
+	f := &identFinder{names: []string{EnvLabels, "$env"}}
+	ast.Walk(&node, f)
+	return f.found
+}
+
+type identFinder struct {
+	names []string
+	found bool
+}
+
+func (f *identFinder) Visit(n *ast.Node) {
+	if id, ok := (*n).(*ast.IdentifierNode); ok && slices.Contains(f.names, id.Value) {
+		f.found = true
+	}
 }

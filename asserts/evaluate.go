@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/assertd/assertd"
@@ -39,6 +40,12 @@ type Verdict struct {
 	// alert-triggered assert.
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	GeneratorURL string            `json:"generator_url,omitempty"`
+
+	// A verdict of Judge keeps its labels and values as the source gave
+	// them, and its reason unformatted, until they are used (lazy.go).
+	raw
+	c   *Compiled
+	why whyKind
 }
 
 // Evaluation is the outcome of one evaluation of an assert.
@@ -53,8 +60,37 @@ type Evaluation struct {
 }
 
 // Evaluate runs the queries at now, joins their results into instances by
-// the join rule (docs/ASSERTS.md) and evaluates expect and clear for each.
+// the join rule (docs/ASSERTS.md) and evaluates expect and clear for each;
+// the verdicts are complete and ordered by their labels.
 func (c *Compiled) Evaluate(ctx context.Context, q Querier, hb HeartbeatFunc, now time.Time) Evaluation {
+	if c.Trigger != nil {
+		return c.evaluateTrigger(q, now)
+	}
+	ev := c.Judge(ctx, q, hb, now)
+	type keyed struct {
+		key string
+		v   Verdict
+	}
+	out := make([]keyed, len(ev.Verdicts))
+	for i := range ev.Verdicts {
+		v := &ev.Verdicts[i]
+		v.Complete()
+		out[i] = keyed{v.Labels.String(), *v}
+	}
+	slices.SortFunc(out, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	for i := range out {
+		ev.Verdicts[i] = out[i].v
+	}
+	return ev
+}
+
+// Judge is Evaluate for a caller that holds the instances of the last
+// evaluation: the verdicts come in the order the source answered, and an
+// instance's labels, values and reason are built on first use (LabelSet,
+// ValueSet, Why; SameLabels and SameValues compare them with what the
+// caller holds without building them). Until then, Labels, Values and
+// Reason may be empty: Complete fills them.
+func (c *Compiled) Judge(ctx context.Context, q Querier, hb HeartbeatFunc, now time.Time) Evaluation {
 	if c.Trigger != nil {
 		return c.evaluateTrigger(q, now)
 	}
@@ -69,25 +105,40 @@ func (c *Compiled) Evaluate(ctx context.Context, q Querier, hb HeartbeatFunc, no
 		results[qu.Name] = v
 	}
 	joined := c.join(results)
-	// One environment for every instance: judge overwrites what differs.
-	j := &judgement{env: Env(nil), hb: hb}
-	j.env[EnvNow] = now
-	j.env[EnvHeartbeat] = j.heartbeat
-	type keyed struct {
-		key string
-		v   Verdict
-	}
-	out := make([]keyed, len(joined))
+	j := newJudgement(hb, now)
+	defer j.release()
+	ev.Verdicts = make([]Verdict, len(joined))
 	for i, in := range joined {
-		v := c.judge(in, j)
-		out[i] = keyed{v.Labels.String(), v}
-	}
-	slices.SortFunc(out, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
-	ev.Verdicts = make([]Verdict, len(out))
-	for i := range out {
-		ev.Verdicts[i] = out[i].v
+		ev.Verdicts[i] = c.judge(in, j)
 	}
 	return ev
+}
+
+// baseEnv is what the environment of every evaluation starts from.
+var baseEnv = Env(nil)
+
+// judgements are reused from one evaluation to the next.
+var judgements = sync.Pool{New: func() any {
+	j := &judgement{env: map[string]any{}}
+	j.heartbeatFn = j.heartbeat
+	return j
+}}
+
+// newJudgement returns one environment for every instance of an
+// evaluation at now: judge overwrites what differs between them.
+func newJudgement(hb HeartbeatFunc, now time.Time) *judgement {
+	j := judgements.Get().(*judgement)
+	maps.Copy(j.env, baseEnv)
+	j.env[EnvNow] = now
+	j.env[EnvHeartbeat] = j.heartbeatFn
+	j.hb, j.hbErr = hb, nil
+	return j
+}
+
+func (j *judgement) release() {
+	clear(j.env)
+	j.hb, j.hbErr = nil, nil
+	judgements.Put(j)
 }
 
 // judgement is the expression environment shared by the instances of one
@@ -96,6 +147,9 @@ type judgement struct {
 	env   map[string]any
 	hb    HeartbeatFunc
 	hbErr error
+	vm    vm.VM // one machine for every run of the evaluation
+	// heartbeatFn is heartbeat, made once for every evaluation.
+	heartbeatFn func(string) HeartbeatStatus
 }
 
 func (j *judgement) heartbeat(name string) HeartbeatStatus {
@@ -113,6 +167,7 @@ func (j *judgement) heartbeat(name string) HeartbeatStatus {
 type joined struct {
 	labels  assertd.Labels
 	values  map[string]float64
+	raw              // joinOne: the labels and value as the source gave them
 	dupes   []string // queries that returned several series for this key
 	missing []string // queries without a value for this instance
 	noData  bool     // every query returned nothing
@@ -224,18 +279,10 @@ func (c *Compiled) joinOne(results map[string]assertd.Vector) []*joined {
 	out := make([]*joined, len(v.Samples))
 	all := make([]joined, len(v.Samples))
 	for i, s := range v.Samples {
-		// A fresh map per instance: the vector may be shared with other
-		// asserts of the same tick, and the assert's labels go in.
-		ls := make(assertd.Labels, len(s.Labels)+len(c.Assert.Labels))
-		for k, val := range s.Labels {
-			if k != "__name__" {
-				ls[k] = val
-			}
-		}
-		for k, val := range c.Assert.Labels {
-			ls[k] = val // the assert's labels win, as a rule's do in Prometheus
-		}
-		all[i] = joined{labels: ls, values: map[string]float64{name: s.Value}}
+		// The series' labels stay the source's: the vector may be shared
+		// with other asserts of the same tick, and the assert's labels go
+		// over them when the labels are built (raw).
+		all[i] = joined{raw: raw{series: s.Labels, extra: c.Assert.Labels, name: name, value: s.Value, labels: true, values: true}}
 		out[i] = &all[i]
 	}
 	return out
@@ -266,7 +313,7 @@ func (c *Compiled) noDataState() assertd.State {
 
 // judge evaluates one joined instance.
 func (c *Compiled) judge(in *joined, j *judgement) Verdict {
-	v := Verdict{Labels: in.labels, Values: in.values}
+	v := Verdict{Labels: in.labels, Values: in.values, raw: in.raw}
 	switch {
 	case len(in.dupes) > 0:
 		v.State = assertd.Uncertain
@@ -282,12 +329,18 @@ func (c *Compiled) judge(in *joined, j *judgement) Verdict {
 		return v
 	}
 	env := j.env
-	for k, val := range in.values {
-		env[k] = val
+	if v.raw.values {
+		env[v.name] = v.value
+	} else {
+		for k, val := range v.Values {
+			env[k] = val
+		}
 	}
-	env[EnvLabels] = map[string]string(in.labels)
+	if c.readsLabels {
+		env[EnvLabels] = map[string]string(v.LabelSet())
+	}
 	j.hbErr = nil
-	holds, err := run(c.Expect, env)
+	holds, err := j.run(c.Expect)
 	switch {
 	case j.hbErr != nil:
 		v.State, v.Reason = assertd.Uncertain, "cannot tell: "+j.hbErr.Error()
@@ -298,20 +351,21 @@ func (c *Compiled) judge(in *joined, j *judgement) Verdict {
 	}
 	v.Clear = holds
 	if c.Clear != nil {
-		if v.Clear, err = run(c.Clear, env); err != nil {
+		if v.Clear, err = j.run(c.Clear); err != nil {
 			v.Clear = false
 		}
 	}
+	v.c = c
 	if holds {
-		v.State, v.Reason = assertd.OK, "holds: "+c.Assert.Expect+valuesSuffix(in.values)
+		v.State, v.why = assertd.OK, whyHolds
 	} else {
-		v.State, v.Reason = assertd.Violated, "violated: "+c.Assert.Expect+" is false"+valuesSuffix(in.values)
+		v.State, v.why = assertd.Violated, whyViolated
 	}
 	return v
 }
 
-func run(p *vm.Program, env map[string]any) (bool, error) {
-	out, err := expr.Run(p, env)
+func (j *judgement) run(p *vm.Program) (bool, error) {
+	out, err := j.vm.Run(p, j.env)
 	if err != nil {
 		return false, err
 	}

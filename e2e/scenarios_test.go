@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -280,5 +281,9 @@ func TestKill9MidRemediation(t *testing.T) {
 	r.settled("latency", 2)
 	if n := r.pdEvents("trigger"); n != 1 {
 		t.Fatalf("want exactly one page, got %d", n)
+	}
+	// The restarted process counts the run it found interrupted.
+	if _, m := r.get("/metrics", ""); !strings.Contains(m, `assertd_remediation_runs_total{outcome="interrupted",remediation="restart"} 1`) {
+		t.Errorf("the interrupted run is not counted:\n%s", grepLines(m, "assertd_remediation_runs_total"))
 	}
 }

@@ -30,18 +30,27 @@ type alertQuerier struct {
 // querier returns what a's evaluation reads: its source, and for an
 // alert-triggered assert the alert feed. It errs when that is not running.
 func (e *Engine) querier(a *asserts.Compiled) (asserts.Querier, error) {
-	src := e.current().SourceName(a)
-	q := e.source(src)
+	_, q, err := e.querierOf(a)
+	return q, err
+}
+
+// querierOf is querier with the name of the source (one look at the
+// configuration in force).
+func (e *Engine) querierOf(a *asserts.Compiled) (string, asserts.Querier, error) {
+	e.mu.Lock()
+	src := e.set.SourceName(a)
+	q := e.sources[src]
+	e.mu.Unlock()
 	if a.Trigger != nil {
 		if e.opts.Alerts == nil {
-			return nil, fmt.Errorf("%w: no alert feed is running", assertd.ErrSourceUnavailable)
+			return src, nil, fmt.Errorf("%w: no alert feed is running", assertd.ErrSourceUnavailable)
 		}
-		return alertQuerier{q, e.opts.Alerts}, nil
+		return src, alertQuerier{q, e.opts.Alerts}, nil
 	}
 	if q == nil {
-		return nil, fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)
+		return src, nil, fmt.Errorf("%w: source %q is not running", assertd.ErrSourceUnavailable, src)
 	}
-	return q, nil
+	return src, q, nil
 }
 
 // verifyAlert verifies a fix of an alert-triggered instance without

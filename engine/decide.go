@@ -63,6 +63,26 @@ func (e *Engine) act(ctx context.Context, a *asserts.Compiled, t *tracked, c *ch
 	e.commit(ctx, store.Change{Key: tr.Key(), Instance: &inst, Transition: &tr, Decision: &d})
 }
 
+// mayAct reports whether act has anything to do for an instance whose
+// evaluation changed nothing (e.mu held): escalating one uncertain for too
+// long, acting on a violation held back, or storing clocks that moved.
+func (e *Engine) mayAct(a *asserts.Compiled, t *tracked, now time.Time) bool {
+	switch {
+	case t.State == assertd.Uncertain && now.Sub(t.Since) >= a.UncertainFor && t.Silenced == "":
+		return true
+	case t.State == assertd.Violated && t.deferred:
+		return true
+	}
+	return clocksDirty(t)
+}
+
+// clocksDirty reports whether the instance's clocks moved since they were
+// stored (e.mu held); a held change stores the instance when the store is
+// back, in order.
+func clocksDirty(t *tracked) bool {
+	return t.held == 0 && (!t.stored || !t.ViolatedSince.Equal(t.savedViolated) || !t.ClearSince.Equal(t.savedClear))
+}
+
 // holdBack says why a violated instance must not be acted on now, or "".
 func (e *Engine) holdBack(in assertd.Instance, now time.Time) string {
 	if in.Silenced != "" {
@@ -237,8 +257,7 @@ func (e *Engine) escalate(ctx context.Context, a *asserts.Compiled, t *tracked, 
 // state change, so that a restart continues them.
 func (e *Engine) persistClocks(ctx context.Context, t *tracked) {
 	e.mu.Lock()
-	// A held change stores the instance when the store is back, in order.
-	dirty := t.held == 0 && (!t.stored || !t.ViolatedSince.Equal(t.savedViolated) || !t.ClearSince.Equal(t.savedClear))
+	dirty := clocksDirty(t)
 	inst := t.Instance
 	if dirty {
 		t.savedViolated, t.savedClear, t.stored, t.saved = t.ViolatedSince, t.ClearSince, true, savedOf(inst)
@@ -266,6 +285,9 @@ func (e *Engine) interrupted(ctx context.Context, r assertd.Run, now time.Time) 
 	t.State, t.Since, t.Reason, t.blindEsc = assertd.Escalated, now, reason, false
 	inst := t.Instance
 	e.mu.Unlock()
+	if e.rem != nil {
+		e.rem.Interrupted(r)
+	}
 	tr := assertd.Transition{Assert: r.Assert, Fingerprint: r.Fingerprint, Labels: r.Labels,
 		From: assertd.Uncertain, To: assertd.Escalated, At: now, Reason: reason}
 	d := assertd.Decision{Assert: r.Assert, Fingerprint: r.Fingerprint, At: now, Action: assertd.ActEscalate, Reason: reason, RunID: r.ID}

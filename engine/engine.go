@@ -107,6 +107,9 @@ type Engine struct {
 	last      map[string]time.Time           // assert → last evaluation
 	reloadErr error
 	reloadAt  time.Time
+	// anySilenced: some instance is silenced, so that an overlay without
+	// silences has something to lift (silences.go).
+	anySilenced bool
 
 	lifecycles   []lifecycleOverride
 	lifecycleLog []assertd.LifecycleOverride // the same, as set: who, when, why
@@ -330,13 +333,13 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	ctx = e.fence(ctx, a.Name)
 	start := time.Now()
 	var ev asserts.Evaluation
-	if q, err := e.querier(a); err != nil {
+	if src, q, err := e.querierOf(a); err != nil {
 		ev = asserts.Evaluation{At: now, SourceErr: err}
 	} else {
 		if a.Trigger == nil {
-			q = sharedQuerier(ctx, e.current().SourceName(a), q)
+			q = sharedQuerier(ctx, src, q)
 		}
-		ev = a.Evaluate(ctx, q, e.heartbeatFunc(now), now)
+		ev = a.Judge(ctx, q, e.heartbeatFunc(now), now)
 	}
 	if a.Trigger != nil && errors.Is(ev.SourceErr, alerts.ErrNotHeard) {
 		e.mu.Lock()
@@ -349,8 +352,9 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 			ev.SourceErr = nil
 		}
 	}
-	e.metrics.evaluations.WithLabelValues(a.Name).Inc()
-	e.metrics.duration.WithLabelValues(a.Name).Observe(time.Since(start).Seconds())
+	am := e.metrics.of(a.Name)
+	am.evaluations.Inc()
+	am.duration.Observe(time.Since(start).Seconds())
 	if ev.SourceErr != nil {
 		e.metrics.failures.WithLabelValues(a.Name).Inc()
 		if errors.Is(ev.SourceErr, assertd.ErrBadQuery) {
@@ -365,21 +369,8 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		return
 	}
 	insts := e.instancesOf(a.Name)
-	seen := map[string]bool{}
-	type work struct {
-		t *tracked
-		c *change
-	}
-	var todo []work
-	type retired struct {
-		t     *tracked
-		in    assertd.Instance
-		state string
-	}
-	type lcChange struct {
-		in       assertd.Instance
-		from, to string
-	}
+	seen := make(map[*tracked]bool, len(insts))
+	todo := make([]work, 0, max(len(insts), len(ev.Verdicts)))
 	var gone []retired
 	var lcChanges []lcChange
 	flooded := ""
@@ -398,58 +389,77 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 			todo = append(todo, work{t, t.advance(a, blind, e.opts.Flap)})
 		}
 	} else {
+		var fpBuf [24]byte
+		found := false // series found: the fleet as it is
 		for i := range ev.Verdicts {
 			v := &ev.Verdicts[i]
-			lc := e.lifecycleOf(v.Labels)
-			if _, ok := v.Labels[LifecycleLabel]; ok {
+			lc := e.lifecycleOf(v.Label)
+			if _, ok := v.Label(LifecycleLabel); ok {
 				// The lifecycle is a property of the target, not part of
 				// the instance's identity.
-				v.Labels = v.Labels.Copy()
+				v.Labels = v.LabelSet().Copy()
 				delete(v.Labels, LifecycleLabel)
 			}
-			fp := v.Labels.Fingerprint()
-			seen[fp] = true
-			t := insts[fp]
+			found = found || v.HasLabels()
+			// The instance is found by its fingerprint, computed from the
+			// series without building its labels (most are unchanged).
+			fp := v.AppendFingerprint(fpBuf[:0])
+			t := insts[string(fp)]
 			if slices.Contains(notEvaluated, lc) {
 				if t != nil {
-					delete(insts, fp)
+					delete(insts, t.Fingerprint)
 					gone = append(gone, retired{t, t.Instance, lc})
 				}
 				continue
 			}
 			if t == nil {
-				t = e.newTracked(a, v.Labels, now)
+				t = e.newTracked(a, v.LabelSet(), now)
 				t.Lifecycle = lc
 				if !e.baseline[a.Name] {
 					// Found by the assert's first evaluation: the fleet as
 					// it is, not instances that appeared since.
 					t.FirstSeen = time.Time{}
 				}
-				insts[fp] = t
+				insts[t.Fingerprint] = t
 			}
+			seen[t] = true
 			if t.Lifecycle != lc {
 				lcChanges = append(lcChanges, lcChange{t.Instance, t.Lifecycle, lc})
 				t.Lifecycle = lc
 			}
-			t.Labels = keep(t.Labels, v.Labels)
+			if !v.SameLabels(t.Labels) {
+				// Keep the map the instance has (the instance as stored
+				// shares it) while the labels are the same.
+				t.Labels = v.LabelSet()
+			}
 			todo = append(todo, work{t, t.advance(a, input{now: now, verdict: v}, e.opts.Flap)})
 		}
-		for fp, t := range insts {
-			if !seen[fp] {
+		for _, t := range insts {
+			if !seen[t] {
 				todo = append(todo, work{t, t.advance(a, input{now: now}, e.opts.Flap)})
 			}
 		}
-		if slices.ContainsFunc(ev.Verdicts, func(v asserts.Verdict) bool { return len(v.Labels) > 0 }) {
+		if found {
 			// The first evaluation that found series is the fleet as it
 			// is (one that found nothing, before the first scrape, is not).
 			e.baseline[a.Name] = true
 		}
 	}
+	// Only the instances with something to do are acted on, in the order
+	// of their labels.
+	acts := todo[:0]
 	for _, w := range todo {
 		w.t.silenced = matchSilence(silences, w.t.Assert, w.t.Labels)
 		w.t.Silenced = w.t.silenced
+		e.anySilenced = e.anySilenced || w.t.silenced != ""
+		if w.c != nil || e.mayAct(a, w.t, now) {
+			acts = append(acts, w)
+		}
 	}
 	e.mu.Unlock()
+	byLabels(acts, func(w work) assertd.Labels { return w.t.Labels })
+	byLabels(lcChanges, func(c lcChange) assertd.Labels { return c.in.Labels })
+	byLabels(gone, func(g retired) assertd.Labels { return g.in.Labels })
 
 	for _, c := range lcChanges {
 		e.lifecycleChange(ctx, c.in, c.from, c.to, now)
@@ -457,7 +467,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	for _, g := range gone {
 		e.retire(ctx, a, g.t, g.in, g.state, now)
 	}
-	for _, w := range todo {
+	for _, w := range acts {
 		e.act(ctx, a, w.t, w.c, now)
 	}
 	// Instances whose series are gone and that resolved are forgotten
@@ -465,7 +475,7 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 	e.mu.Lock()
 	var forget []string
 	for fp, t := range insts {
-		if !seen[fp] && ev.SourceErr == nil && flooded == "" && t.missing >= 2 && t.State == assertd.OK {
+		if !seen[t] && ev.SourceErr == nil && flooded == "" && t.missing >= 2 && t.State == assertd.OK {
 			delete(insts, fp)
 			forget = append(forget, fp)
 		}
@@ -475,6 +485,43 @@ func (e *Engine) evaluate(ctx context.Context, a *asserts.Compiled, now time.Tim
 		if err := e.opts.Store.DeleteInstance(ctx, a.Name, fp); err != nil {
 			e.log.Warn("forgetting an instance whose series are gone", "assert", a.Name, "err", err)
 		}
+	}
+}
+
+// work is an instance and what its evaluation changed.
+type work struct {
+	t *tracked
+	c *change
+}
+
+// retired is an instance whose target left the fleet (its lifecycle).
+type retired struct {
+	t     *tracked
+	in    assertd.Instance
+	state string
+}
+
+type lcChange struct {
+	in       assertd.Instance
+	from, to string
+}
+
+// byLabels orders s by the labels of its instances, as they read.
+func byLabels[T any](s []T, labels func(T) assertd.Labels) {
+	if len(s) < 2 {
+		return
+	}
+	type keyed struct {
+		key string
+		x   T
+	}
+	ks := make([]keyed, len(s))
+	for i, x := range s {
+		ks[i] = keyed{labels(x).String(), x}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	for i := range ks {
+		s[i] = ks[i].x
 	}
 }
 

@@ -492,6 +492,7 @@ func fixed(r Remediator) NewRemediator { return func(remediations.Host) Remediat
 type noOperator struct{}
 
 func (noOperator) StartManual(context.Context, assertd.Decision, assertd.Instance, func(RunResult)) {}
+func (noOperator) Interrupted(assertd.Run)                                                          {}
 func (noOperator) ApprovalDecided(string)                                                           {}
 func (noOperator) Breakers(context.Context, time.Time) ([]assertd.Breaker, error)                   { return nil, nil }
 func (noOperator) CloseBreaker(_ context.Context, assert, _, _ string, _ time.Time) (assertd.Breaker, error) {

@@ -38,6 +38,9 @@ type incident struct {
 	sent     map[int]bool    // levels of round written
 	next     time.Time       // when the next page is due; zero: none
 	loaded   bool            // false: from before a restart, not read from the store yet
+	// stepped is the policy next was found under: while it is in force,
+	// nothing is due before next (nothing at all when next is zero).
+	stepped *config.EscalationPolicy
 }
 
 // opened starts the incident of t, escalated at since, whose first page is
@@ -148,8 +151,19 @@ func (e *Engine) escalateDue(ctx context.Context, now time.Time) time.Time {
 		t    *tracked
 		inc  *incident
 		inst assertd.Instance
+		key  string // assert/fingerprint: the order they are paged in
+	}
+	var wake time.Time
+	soonest := func(n time.Time) {
+		if !n.IsZero() && (wake.IsZero() || n.Before(wake)) {
+			wake = n
+		}
 	}
 	e.mu.Lock()
+	var cfg *config.Config
+	if e.set != nil {
+		cfg = e.set.Config
+	}
 	var todo []open
 	for t := range e.open {
 		switch inc := t.inc; {
@@ -159,16 +173,15 @@ func (e *Engine) escalateDue(ctx context.Context, now time.Time) time.Time {
 			// escalated, or forgotten: nothing more to page (a resolve
 			// reads t.inc itself).
 			delete(e.open, t)
+		case inc.loaded && inc.stepped != nil && inc.stepped == policyIn(cfg, inc.first.Policy) && (inc.next.IsZero() || inc.next.After(now)):
+			soonest(inc.next) // nothing due yet under the same policy
 		default:
-			todo = append(todo, open{t, inc, t.Instance})
+			todo = append(todo, open{t, inc, t.Instance, t.Assert + "/" + t.Fingerprint})
 		}
 	}
 	e.mu.Unlock()
-	slices.SortFunc(todo, func(a, b open) int {
-		return strings.Compare(a.inst.Assert+"/"+a.inst.Fingerprint, b.inst.Assert+"/"+b.inst.Fingerprint)
-	})
+	slices.SortFunc(todo, func(a, b open) int { return strings.Compare(a.key, b.key) })
 
-	var wake time.Time
 	for _, o := range todo {
 		e.mu.Lock()
 		loaded := o.inc.loaded
@@ -192,9 +205,8 @@ func (e *Engine) escalateDue(ctx context.Context, now time.Time) time.Time {
 			e.commit(ctx, c)
 		}
 		e.mu.Lock()
-		if n := o.inc.next; !n.IsZero() && (wake.IsZero() || n.Before(wake)) {
-			wake = n
-		}
+		o.inc.stepped = p
+		soonest(o.inc.next)
 		e.mu.Unlock()
 	}
 	return wake
@@ -329,7 +341,11 @@ func (e *Engine) paged(t *tracked) bool {
 
 // policyNamed returns the escalation policy with this name, or nil.
 func (e *Engine) policyNamed(name string) *config.EscalationPolicy {
-	c := e.current().Config
+	return policyIn(e.current().Config, name)
+}
+
+// policyIn is the escalation policy of c with this name, or nil.
+func policyIn(c *config.Config, name string) *config.EscalationPolicy {
 	if c == nil || name == "" {
 		return nil
 	}

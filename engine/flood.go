@@ -44,12 +44,14 @@ func (e *Engine) checkFlood(a *asserts.Compiled, vs []asserts.Verdict, insts map
 	if len(vs)+n > limit { // only then is it worth counting exactly
 		seen := make(map[string]bool, len(vs))
 		for i := range vs {
-			ls := vs[i].Labels
-			if _, ok := ls[LifecycleLabel]; ok {
-				ls = ls.Copy()
+			var fp string
+			if _, ok := vs[i].Label(LifecycleLabel); ok {
+				ls := vs[i].LabelSet().Copy()
 				delete(ls, LifecycleLabel)
+				fp = ls.Fingerprint()
+			} else {
+				fp = string(vs[i].AppendFingerprint(nil))
 			}
-			fp := ls.Fingerprint()
 			if (insts[fp] == nil || fp == standIn) && !seen[fp] {
 				seen[fp] = true
 				n++

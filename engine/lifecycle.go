@@ -31,11 +31,11 @@ const DefaultExpectedDisruption = 30 * time.Minute
 
 // lifecycleOf returns the lifecycle of an instance: set through the API for
 // a target whose labels it carries, or from its lifecycle label.
-func (e *Engine) lifecycleOf(ls assertd.Labels) string {
+func (e *Engine) lifecycleOf(label func(string) (string, bool)) string {
 	for _, o := range e.lifecycles {
 		match := true
 		for k, v := range o.target {
-			if ls[k] != v {
+			if l, _ := label(k); l != v {
 				match = false
 				break
 			}
@@ -44,7 +44,8 @@ func (e *Engine) lifecycleOf(ls assertd.Labels) string {
 			return o.state
 		}
 	}
-	return ls[LifecycleLabel]
+	l, _ := label(LifecycleLabel)
+	return l
 }
 
 type lifecycleOverride struct {

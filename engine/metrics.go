@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assertd/assertd"
@@ -17,6 +19,25 @@ type metrics struct {
 	reloads     *prometheus.CounterVec
 	floods      *prometheus.CounterVec
 	amSilences  *prometheus.CounterVec
+	// byAssert holds each assert's evaluation counter and duration
+	// histogram (assertMetrics), so that an evaluation does not look them
+	// up by label value.
+	byAssert sync.Map
+}
+
+type assertMetrics struct {
+	evaluations prometheus.Counter
+	duration    prometheus.Observer
+}
+
+// of returns the evaluation metrics of an assert.
+func (m *metrics) of(assert string) assertMetrics {
+	if am, ok := m.byAssert.Load(assert); ok {
+		return am.(assertMetrics)
+	}
+	am := assertMetrics{m.evaluations.WithLabelValues(assert), m.duration.WithLabelValues(assert)}
+	m.byAssert.Store(assert, am)
+	return am
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) *metrics {

@@ -30,6 +30,9 @@ type Remediator interface {
 	// ApprovalDecided wakes the run waiting for this approval, which the
 	// engine has just recorded.
 	ApprovalDecided(runID string)
+	// Interrupted counts a run the store marked interrupted (its process
+	// stopped, or its replica lost the share, while it ran).
+	Interrupted(run assertd.Run)
 	// The blast-radius breaker, as operators see and close it.
 	Breakers
 }

@@ -53,12 +53,18 @@ func (e *Engine) activeSilences(ctx context.Context, now time.Time) []activeSile
 func (e *Engine) overlaySilences(ss []activeSilence) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if len(ss) == 0 && !e.anySilenced {
+		return // no silence, and none to lift
+	}
+	found := false
 	for _, m := range e.instances {
 		for _, t := range m {
 			t.silenced = matchSilence(ss, t.Assert, t.Labels)
 			t.Silenced = t.silenced
+			found = found || t.silenced != ""
 		}
 	}
+	e.anySilenced = found
 }
 
 // SilencesChanged applies the silences active at now to every instance
@@ -72,7 +78,10 @@ func (e *Engine) SilencesChanged(ctx context.Context, now time.Time) {
 // of an instance of assert, or "". As in Alertmanager, alertname names the
 // alert: the assert, unless the instance has a label of that name.
 func matchSilence(ss []activeSilence, assert string, ls assertd.Labels) string {
-	if _, ok := ls["alertname"]; !ok && len(ss) > 0 {
+	if len(ss) == 0 {
+		return ""
+	}
+	if _, ok := ls["alertname"]; !ok {
 		ls = ls.Copy()
 		ls["alertname"] = assert
 	}

@@ -115,6 +115,20 @@ type input struct {
 	uncertain string
 }
 
+// why is the reason of an evaluation's result, formatted only when it is
+// used: most results change nothing and say nothing new.
+type why struct {
+	s string
+	v *asserts.Verdict // set: the verdict's reason
+}
+
+func (w why) String() string {
+	if w.v != nil {
+		return w.v.Why()
+	}
+	return w.s
+}
+
 // change is a state change the machine decided; it becomes a transition.
 type change struct {
 	from, to assertd.State
@@ -128,26 +142,29 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 	t.LastEval = in.now
 	var verdict assertd.State
 	var clears bool
-	reason := ""
+	var reason why
 	switch {
 	case in.srcErr != nil:
-		verdict, reason = assertd.Uncertain, "source unavailable: "+in.srcErr.Error()
+		verdict, reason = assertd.Uncertain, why{s: "source unavailable: " + in.srcErr.Error()}
 	case in.uncertain != "":
-		verdict, reason = assertd.Uncertain, in.uncertain
+		verdict, reason = assertd.Uncertain, why{s: in.uncertain}
 	case in.verdict == nil:
 		t.missing++
 		if a.Missing == asserts.MissingResolve {
 			if t.missing < 2 || t.State == assertd.OK {
 				return nil
 			}
-			verdict, clears, reason = assertd.OK, true, "resolved: its series are gone (missing: resolve)"
+			verdict, clears, reason = assertd.OK, true, why{s: "resolved: its series are gone (missing: resolve)"}
 		} else {
-			verdict, reason = assertd.Uncertain, "its series are gone while the source is healthy (missing: uncertain)"
+			verdict, reason = assertd.Uncertain, why{s: "its series are gone while the source is healthy (missing: uncertain)"}
 		}
 	default:
 		t.missing = 0
-		verdict, clears, reason = in.verdict.State, in.verdict.Clear, in.verdict.Reason
-		t.Values = keep(t.Values, in.verdict.Values)
+		verdict, clears, reason = in.verdict.State, in.verdict.Clear, why{v: in.verdict}
+		if !in.verdict.SameValues(t.Values) {
+			// Keep the map the instance has while the values are the same.
+			t.Values = in.verdict.ValueSet()
+		}
 		t.AlertAnnotations, t.GeneratorURL = in.verdict.Annotations, in.verdict.GeneratorURL
 	}
 	t.record(verdict != assertd.OK, flap)
@@ -171,25 +188,25 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 		if t.State == assertd.OK {
 			return nil
 		}
-		return t.move(assertd.OK, reason, in.now)
+		return t.move(assertd.OK, reason.String(), in.now)
 	case assertd.Uncertain, assertd.Pending:
 		// Pending comes from an alert its sender holds pending (its own for).
 		t.ViolatedSince = time.Time{}
 		if t.State == verdict {
-			t.Reason = reason
+			t.Reason = reason.String()
 			return nil
 		}
-		return t.move(verdict, reason, in.now)
+		return t.move(verdict, reason.String(), in.now)
 	}
 	// Violated.
 	if t.ViolatedSince.IsZero() {
 		t.ViolatedSince = in.now
 	}
 	if in.now.Sub(t.ViolatedSince) >= a.For.Std() {
-		return t.move(assertd.Violated, reason, in.now)
+		return t.move(assertd.Violated, reason.String(), in.now)
 	}
 	if t.State == assertd.Pending {
-		t.Reason = reason
+		t.Reason = reason.String()
 		return nil
 	}
 	return t.move(assertd.Pending, fmt.Sprintf("%s (for %s)", reason, a.For), in.now)
@@ -197,10 +214,10 @@ func (t *tracked) advance(a *asserts.Compiled, in input, flap FlapThresholds) *c
 
 // recover handles a violated or escalated instance: it returns to ok only
 // when clear (or expect) has held for clear_for.
-func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clears bool, reason string, now time.Time) *change {
+func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clears bool, reason why, now time.Time) *change {
 	if verdict == assertd.Uncertain {
 		t.ClearSince = time.Time{}
-		t.Reason = reason
+		t.Reason = reason.String()
 		return nil
 	}
 	if verdict != assertd.OK || !clears {
@@ -214,18 +231,18 @@ func (t *tracked) recover(a *asserts.Compiled, verdict assertd.State, clears boo
 		return nil
 	}
 	t.ViolatedSince, t.ClearSince = time.Time{}, time.Time{}
-	return t.move(assertd.OK, "recovered: "+reason, now)
+	return t.move(assertd.OK, "recovered: "+reason.String(), now)
 }
 
 // unblind handles an instance escalated while its state could not be told:
 // once it is really violated (for its for), it moves to violated, so that
 // the policy considers its remediation as for any violation; until then its
 // reason says what is known now. It recovers like a violated instance.
-func (t *tracked) unblind(a *asserts.Compiled, verdict assertd.State, clears bool, reason string, now time.Time) *change {
+func (t *tracked) unblind(a *asserts.Compiled, verdict assertd.State, clears bool, reason why, now time.Time) *change {
 	if verdict != assertd.Violated {
 		t.ViolatedSince = time.Time{}
 		if verdict == assertd.OK {
-			t.Reason = reason
+			t.Reason = reason.String()
 		}
 		return t.recover(a, verdict, clears, reason, now)
 	}
@@ -234,7 +251,7 @@ func (t *tracked) unblind(a *asserts.Compiled, verdict assertd.State, clears boo
 		t.ViolatedSince = now
 	}
 	if now.Sub(t.ViolatedSince) >= a.For.Std() {
-		return t.move(assertd.Violated, reason, now)
+		return t.move(assertd.Violated, reason.String(), now)
 	}
 	t.Reason = fmt.Sprintf("%s (for %s)", reason, a.For)
 	return nil

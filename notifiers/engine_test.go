@@ -31,6 +31,7 @@ type healer struct{ verified bool }
 
 func (healer) StartManual(context.Context, assertd.Decision, assertd.Instance, func(engine.RunResult)) {
 }
+func (healer) Interrupted(assertd.Run)                                        {}
 func (healer) ApprovalDecided(string)                                         {}
 func (healer) Breakers(context.Context, time.Time) ([]assertd.Breaker, error) { return nil, nil }
 func (healer) CloseBreaker(context.Context, string, string, string, time.Time) (assertd.Breaker, error) {

@@ -307,6 +307,10 @@ func (r *Runner) awaitApproval(ctx context.Context, ru *execRun) (bool, string) 
 	return true, ""
 }
 
+// Interrupted counts a run marked interrupted after its process stopped
+// (or its replica lost the share) while it ran: it ended, unverified.
+func (r *Runner) Interrupted(run assertd.Run) { r.m.ended(run.Remediation, assertd.RunInterrupted) }
+
 // ApprovalDecided wakes the run waiting for this approval (the engine's
 // Approve calls it after recording the decision in the store).
 func (r *Runner) ApprovalDecided(runID string) {

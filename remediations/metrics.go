@@ -35,7 +35,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_remediation_runs_total",
-			Help: "Remediation runs that ended, by remediation and final status (succeeded, failed, refused)."}, []string{"remediation", "outcome"}),
+			Help: "Remediation runs that ended, by remediation and final status (succeeded, failed, refused, interrupted)."}, []string{"remediation", "outcome"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "assertd_refusals_total",
 			Help: "Remediations refused (by a gate when deciding, or when a run starts), by kind of refusal."}, []string{"reason"}),
 	}

@@ -52,6 +52,100 @@ func TestPingsSwept(t *testing.T) {
 	}
 }
 
+// Pings written before a restart are swept by the pings written after it:
+// the committer leaves only its own pings alone while no heartbeat has had
+// more than PingsKept of them.
+func TestPingsSweptAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "restart.db")
+	i := 0
+	rec := func(s store.Store, name string) {
+		t.Helper()
+		i++
+		when := storetest.T0.Add(time.Duration(i) * time.Second)
+		if _, err := s.RecordPing(ctx, assertd.HeartbeatRecord{Name: name, Created: storetest.T0}, assertd.Ping{Kind: assertd.PingSuccess, At: when}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range store.PingsKept {
+		rec(s, "a")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range store.PingsKept {
+		rec(s, "a")
+	}
+	for j := range 600 {
+		rec(s, fmt.Sprint("other-", j))
+	}
+	var rows int
+	if err := s.(*db).r.QueryRowContext(ctx, `SELECT COUNT(*) FROM pings WHERE heartbeat = 'a'`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != store.PingsKept {
+		t.Errorf("%d pings of a in the table after %d, want %d", rows, 2*store.PingsKept, store.PingsKept)
+	}
+	got, err := s.Pings(ctx, "a", 0)
+	if err != nil || len(got) != store.PingsKept || !got[0].At.Equal(storetest.T0.Add(2*store.PingsKept*time.Second)) {
+		t.Errorf("a: %d pings, %v", len(got), err)
+	}
+}
+
+// A ping follows the one before it in its heartbeat's chain even when
+// another process wrote that one: the committer's kept chain end is found
+// stale and the ping written after the other's.
+func TestPingsChainedAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	open := func() store.Store {
+		t.Helper()
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	one, other := open(), open()
+	i := 0
+	rec := func(s store.Store) {
+		t.Helper()
+		i++
+		if _, err := s.RecordPing(ctx, assertd.HeartbeatRecord{Name: "a", Created: storetest.T0},
+			assertd.Ping{Kind: assertd.PingSuccess, At: storetest.T0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []store.Store{one, one, other, other, one, other, one} {
+		rec(s)
+	}
+	got, err := one.Pings(ctx, "a", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != i {
+		t.Fatalf("%d pings of a, want %d", len(got), i)
+	}
+	for j, p := range got {
+		if want := storetest.T0.Add(time.Duration(i-j) * time.Second); !p.At.Equal(want) {
+			t.Errorf("ping %d at %s, want %s (newest first)", j, p.At, want)
+		}
+	}
+	var seq int
+	if err := one.(*db).r.QueryRowContext(ctx, `SELECT ping_seq FROM heartbeats WHERE name = 'a'`).Scan(&seq); err != nil || seq != i {
+		t.Errorf("ping_seq %d, %v; want %d", seq, err, i)
+	}
+}
+
 // A database written before pings were chained (schema version 3) keeps
 // its pings: they are chained by the migration, newest first, and new pings
 // follow them.

@@ -44,6 +44,23 @@ type pingBatcher struct {
 	sweepMu  sync.Mutex // held while a committer picks its slice
 	sweepEnd int64      // the last ping ID the sweep looked at; 0: none
 	unswept  int        // pings written since the last sweep
+
+	// With one writer (see counted), a ping this committer wrote can only
+	// be swept once its heartbeat had PingsKept pings after it, all written
+	// here: until some heartbeat has PingsKept+1 of them, a slice of the
+	// table above ownFrom holds nothing to delete and is not swept.
+	// With one writer, the committer also keeps each heartbeat's chain end
+	// (the row's last_ping_id and ping_seq) as last committed, so that a
+	// ping's prev and seq are bound instead of joined from the heartbeat
+	// rows; the heartbeats' upsert updates a row only while its ping_seq is
+	// the one the committer had (another process writing the database fails
+	// the batch, which forgets the ends and is retried ping by ping).
+	// Dropped when a transaction fails. Only the committer's goroutine uses it.
+	ends map[string]chainEnd
+
+	ownFrom int64          // the first ping ID written here; 0: none yet
+	written map[string]int // pings written here per heartbeat, until full
+	full    bool           // some heartbeat had more than PingsKept pings written here
 }
 
 func (b *pingBatcher) start(s *DB) {
@@ -144,10 +161,20 @@ func (b *pingBatcher) commit(batch []*pingReq) {
 		err = b.s.wrap(op, err)
 	} else {
 		err = b.s.tx(ctx, op, func(tx *sql.Tx) error { return b.recordPings(ctx, tx, batch) })
+		if errors.Is(err, errStaleEnd) {
+			// Another process wrote pings: once more, from the ends in the database.
+			b.ends = nil
+			err = b.s.tx(ctx, op, func(tx *sql.Tx) error { return b.recordPings(ctx, tx, batch) })
+		}
+	}
+	if err != nil {
+		b.ends = nil
 	}
 	if err != nil && len(batch) > 1 && !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, store.ErrClosed) {
 		for _, r := range batch {
-			r.err = b.s.tx(ctx, "record ping "+r.h.Name, func(tx *sql.Tx) error { return b.recordPings(ctx, tx, []*pingReq{r}) })
+			if r.err = b.s.tx(ctx, "record ping "+r.h.Name, func(tx *sql.Tx) error { return b.recordPings(ctx, tx, []*pingReq{r}) }); r.err != nil {
+				b.ends = nil
+			}
 			close(r.done)
 		}
 		return
@@ -164,10 +191,15 @@ func (b *pingBatcher) commit(batch []*pingReq) {
 // (prev) and its number (seq), and the heartbeat row names the newest
 // (last_ping_id) and the count (ping_seq). A ping is then one row appended
 // in ID order, its prev and seq read from the heartbeat row the batch
-// upserts anyway: there is no index by heartbeat, whose leaves every ping
+// upserts anyway (or, with one writer, from the chain ends the committer
+// keeps: see pingBatcher.ends): there is no index by heartbeat, whose leaves every ping
 // dirtied at random (half of the committer's WAL pages and its B-tree work).
 // Pings walks the chain from the newest; the sweep deletes the pings that
 // have PingsKept newer ones, a slice of the table in ID order per batch.
+
+// chainEnd is the end of a heartbeat's chain: its newest ping (0: none)
+// and how many it has had.
+type chainEnd struct{ last, seq int64 }
 
 // pingChunks are the row counts of the multi-row statements a batch is
 // written with: a batch of n rows is cut into chunks of these sizes
@@ -214,7 +246,19 @@ const (
 	pingHeartbeatTail = heartbeatConflict + `, last_ping_id = excluded.last_ping_id, ping_seq = heartbeats.ping_seq + 1`
 )
 
+// The statements of a committer that knows the chains' ends (see
+// pingBatcher.ends): pings with their prev and seq, and the heartbeats'
+// upsert that takes the new end only from the row whose ping_seq precedes it.
+const (
+	boundPingRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	endHeartbeatRow  = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	endHeartbeatTail = heartbeatConflict + `, last_ping_id = excluded.last_ping_id, ping_seq = excluded.ping_seq WHERE heartbeats.ping_seq = excluded.ping_seq - 1`
+	chainEndSQL      = `SELECT last_ping_id, ping_seq FROM heartbeats WHERE name = ?`
+)
+
 var (
+	boundPingsSQL       [len(pingChunks)]string
+	endHeartbeatsSQL    [len(pingChunks)]string
 	upsertHeartbeatsSQL [len(pingChunks)]string
 	insertPingsSQL      [len(pingChunks)]string // with RETURNING id
 	appendPingsSQL      [len(pingChunks)]string // without: see Dialect.LastInsertID
@@ -224,33 +268,15 @@ func init() {
 	for i, n := range pingChunks {
 		upsertHeartbeatsSQL[i] = multiRow(`INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created, last_ping_id, ping_seq) VALUES `,
 			pingHeartbeatRow, n, pingHeartbeatTail)
+		boundPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source, prev, seq) VALUES `, boundPingRow, n, "")
+		endHeartbeatsSQL[i] = multiRow(`INSERT INTO heartbeats (name, last_success, last_ping, last_start, start_rid, last_exit, failed, paused, created, last_ping_id, ping_seq) VALUES `,
+			endHeartbeatRow, n, endHeartbeatTail)
 		insertPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source, prev, seq) VALUES `, pingRow, n, " RETURNING id")
 		appendPingsSQL[i] = multiRow(`INSERT INTO pings (heartbeat, kind, exit_code, rid, at, body, source, prev, seq)
 			SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, h.last_ping_id, COALESCE(h.ping_seq, 0) + 1
 			FROM (VALUES `, joinedPingRow, n, `) AS v LEFT JOIN heartbeats h ON h.name = v.column1 ORDER BY v.column8`)
 	}
 }
-
-// The sweep: a batch looks at the next pings in ID order after the
-// previous sweep's (sweepEnd), sweepRows per ping written since, and deletes
-// those whose heartbeat has had PingsKept pings since; past the newest it
-// starts again from the oldest. A ping kept because its heartbeat is
-// seldom pinged is looked at again on each pass, so a pass costs at most
-// sweepRows rows per ping written and the table holds about PingsKept pings
-// per heartbeat plus what the pings written during one pass displaced.
-const sweepRows = 2
-
-// sweepEvery: a batch sweeps once this many pings were written since the
-// last sweep, so that its two statements are not run for every small batch.
-const sweepEvery = 256
-
-var (
-	sweepEndSQL = `SELECT id FROM pings WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?`
-	// A join, not a subquery per row: opening and closing the subquery's
-	// cursors for every row was most of the sweep.
-	sweepSQL = fmt.Sprintf(`DELETE FROM pings WHERE id IN (SELECT p.id FROM pings p JOIN heartbeats h ON h.name = p.heartbeat
-		WHERE p.id > ? AND p.id <= ? AND p.seq <= h.ping_seq - %d)`, store.PingsKept)
-)
 
 func chunkIndex(n int) int {
 	for i, c := range pingChunks {
@@ -274,6 +300,9 @@ func (b *pingBatcher) prepare(ctx context.Context) error {
 	inserts := insertPingsSQL[:]
 	if b.s.d.LastInsertID {
 		inserts = appendPingsSQL[:]
+	}
+	if b.bound() {
+		inserts = append(append(append([]string{chainEndSQL}, boundPingsSQL[:]...), endHeartbeatsSQL[:]...), inserts...)
 	}
 	for _, q := range append(append([]string{sweepEndSQL, sweepSQL}, upsertHeartbeatsSQL[:]...), inserts...) {
 		st, err := b.s.w.PrepareContext(ctx, b.s.d.q(q))
@@ -338,6 +367,15 @@ func (b *pingBatcher) recordPings(ctx context.Context, tx *sql.Tx, batch []*ping
 	args := make([]any, 0, 10*pingChunks[0])
 	for len(rest) > 0 {
 		round, rest = nextRound(rest)
+		if b.bound() {
+			if err := b.writeBound(ctx, tx, round, args); err != nil {
+				return err
+			}
+			for _, r := range round {
+				maxID = max(maxID, r.id)
+			}
+			continue
+		}
 		if err := b.appendPings(ctx, tx, round, args); err != nil {
 			return err
 		}
@@ -358,7 +396,89 @@ func (b *pingBatcher) recordPings(ctx context.Context, tx *sql.Tx, batch []*ping
 			rs = rs[n:]
 		}
 	}
-	return b.sweep(ctx, tx, len(batch), maxID)
+	return b.sweep(ctx, tx, batch, maxID)
+}
+
+// errStaleEnd: a chain end the committer kept is not the database's (another
+// process wrote pings of that heartbeat).
+var errStaleEnd = errors.New("pings written by another process meanwhile")
+
+// bound reports whether the committer binds the pings' prev and seq from
+// the chain ends it keeps: with one writer whose IDs come from LastInsertId.
+func (b *pingBatcher) bound() bool { return b.counted() && b.s.d.LastInsertID }
+
+// writeBound writes one round (pings of distinct heartbeats) with the
+// chain ends the committer keeps, reading those it does not have yet, and
+// moves the ends on. The heartbeats' upsert leaves a row whose ping_seq
+// moved under the committer; a statement that changed fewer rows than it
+// wrote fails the batch.
+func (b *pingBatcher) writeBound(ctx context.Context, tx *sql.Tx, round []*pingReq, args []any) error {
+	if b.ends == nil {
+		b.ends = make(map[string]chainEnd)
+	}
+	for _, r := range round {
+		if _, ok := b.ends[r.h.Name]; ok {
+			continue
+		}
+		st, err := b.stmt(ctx, tx, chainEndSQL)
+		if err != nil {
+			return err
+		}
+		var last sql.NullInt64
+		var end chainEnd
+		switch err := st.QueryRowContext(ctx, r.h.Name).Scan(&last, &end.seq); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		}
+		end.last = last.Int64
+		b.ends[r.h.Name] = end
+	}
+	for rest := round; len(rest) > 0; {
+		n := chunk(len(rest))
+		args = args[:0]
+		for _, r := range rest[:n] {
+			p, end := r.p, b.ends[r.h.Name]
+			var prev any
+			if end.last != 0 {
+				prev = end.last
+			}
+			args = append(args, r.h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, store.MaxPingBody), head(p.Source, 256), prev, end.seq+1)
+		}
+		st, err := b.stmt(ctx, tx, boundPingsSQL[chunkIndex(n)])
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx, b.s.args(args)...)
+		if err != nil {
+			return err
+		}
+		lastID, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		args = args[:0]
+		for i, r := range rest[:n] {
+			r.id = lastID - int64(n-1-i)
+			args = append(appendHeartbeatArgs(args, r.h), r.id, b.ends[r.h.Name].seq+1)
+		}
+		if st, err = b.stmt(ctx, tx, endHeartbeatsSQL[chunkIndex(n)]); err != nil {
+			return err
+		}
+		if res, err = st.ExecContext(ctx, b.s.args(args)...); err != nil {
+			return err
+		}
+		if changed, err := res.RowsAffected(); err != nil {
+			return err
+		} else if changed != int64(n) {
+			return fmt.Errorf("%d of %d heartbeats: %w", int64(n)-changed, n, errStaleEnd)
+		}
+		for _, r := range rest[:n] {
+			b.ends[r.h.Name] = chainEnd{last: r.id, seq: b.ends[r.h.Name].seq + 1}
+		}
+		rest = rest[n:]
+	}
+	return nil
 }
 
 // nextRound takes from batch the first ping of each heartbeat, keeping
@@ -444,49 +564,4 @@ func (b *pingBatcher) appendPings(ctx context.Context, tx *sql.Tx, round []*ping
 		rest = rest[n:]
 	}
 	return nil
-}
-
-// sweep deletes, among the next sweepRows×n pings after the previous
-// sweep's end, those with PingsKept newer pings of their heartbeat.
-func (b *pingBatcher) sweep(ctx context.Context, tx *sql.Tx, n int, newest int64) error {
-	from, to, err := b.sweepSlice(ctx, tx, n, newest)
-	if err != nil || to == 0 {
-		return err
-	}
-	st, err := b.stmt(ctx, tx, sweepSQL)
-	if err != nil {
-		return err
-	}
-	_, err = st.ExecContext(ctx, from, to)
-	return err
-}
-
-// sweepSlice picks the IDs (from, to] this batch sweeps; to is 0 when
-// there is nothing to sweep or another committer is picking its slice
-// (committers sweep slices that do not overlap).
-func (b *pingBatcher) sweepSlice(ctx context.Context, tx *sql.Tx, n int, newest int64) (from, to int64, err error) {
-	if !b.sweepMu.TryLock() {
-		return 0, 0, nil
-	}
-	defer b.sweepMu.Unlock()
-	if b.unswept += n; b.unswept < sweepEvery {
-		return 0, 0, nil
-	}
-	n, b.unswept = b.unswept, 0
-	st, err := b.stmt(ctx, tx, sweepEndSQL)
-	if err != nil {
-		return 0, 0, err
-	}
-	from = b.sweepEnd
-	switch err := st.QueryRowContext(ctx, from, sweepRows*n-1).Scan(&to); {
-	case errors.Is(err, sql.ErrNoRows):
-		to = newest // fewer left: up to the newest
-	case err != nil:
-		return 0, 0, err
-	}
-	b.sweepEnd = to
-	if to >= newest {
-		b.sweepEnd = 0 // the newest pings reached: the next pass starts from the oldest
-	}
-	return from, to, nil
 }
