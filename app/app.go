@@ -37,7 +37,6 @@ import (
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/store"
-	"github.com/assertd/assertd/store/sqlite"
 	"github.com/assertd/assertd/web"
 )
 
@@ -243,27 +242,14 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		}
 	}()
 
-	set, errs := config.Load(o.ConfigPath)
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s has errors (run assertd check):\n%w", o.ConfigPath, errs)
+	set, restored, err := a.loadAndOpen(ctx, reg)
+	if err != nil {
+		return nil, err
 	}
 	a.applyOverrides(set)
 	a.set, a.stamps = set, fileStamps(set)
 	a.logWarnings(set)
 
-	if o.Store != nil {
-		a.st = o.Store
-	} else {
-		if set.Config.Store.Driver != "postgres" {
-			if a.unlock, err = lockSQLite(set); err != nil {
-				return nil, err
-			}
-		}
-		if a.st, err = OpenStore(ctx, set, o.Getenv, sqlite.WithLogger(a.log), sqlite.WithRegisterer(reg)); err != nil {
-			return nil, err
-		}
-		a.ownSt = true
-	}
 	a.member = a.newMember(set, reg)
 	if a.emb, err = sources.OpenEmbedded(sources.EmbeddedOptions{
 		Dir: sources.TSDBDir(set.DataDir()), Config: set.Config.Sources.Embedded,
@@ -298,7 +284,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	// remediations) and the engine needs the runner: the engine builds it.
 	if a.eng, err = engine.New(ctx, engine.Options{Set: set, Store: a.st, Sources: srcs, Heartbeats: a.hb, Now: a.now, Alerts: a.ruleFeed, After: o.Clock.After, Silencer: amclient.Silencer{},
 		Logger: a.log, Registerer: reg, Enqueued: a.del.Wake, Concurrency: o.Concurrency, AlignedAt: o.AlignEvaluations,
-		Shares: a.shares(),
+		Shares: a.shares(), Restored: restored,
 		NewRemediator: func(h remediations.Host) engine.Remediator {
 			a.runner = remediations.NewRunner(remediations.RunnerOptions{Host: h, Store: a.st, Logger: a.log, Clock: o.Clock,
 				Effects: o.Effects, LookupEnv: a.lookupEnv, ReadFile: o.ReadFile, Registerer: reg, ApprovalPoll: a.approvalPoll()})

@@ -83,6 +83,10 @@ type Options struct {
 	// without the per-name phase that spreads asserts (assertd test:
 	// evaluations at 0, every, 2×every … from the test's start).
 	AlignedAt time.Time
+	// Restored, when set, is the store's instances read beforehand
+	// (ReadInstances, while the configuration loads); without Shares the
+	// engine adopts them instead of reading the store again.
+	Restored *Restored
 }
 
 // Engine evaluates asserts and acts on their instances.
@@ -158,7 +162,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.Shares == nil {
 		// One replica: every assert is this one's (with shares, each is
 		// loaded when its share is claimed: shares.go).
-		if err := e.restore(ctx); err != nil {
+		if o.Restored != nil {
+			e.adoptRestored(o.Restored)
+		} else if err := e.restore(ctx); err != nil {
 			return nil, fmt.Errorf("loading instances: %w", err)
 		}
 	}

@@ -33,14 +33,22 @@ func (e *Engine) adopt(in assertd.Instance) {
 	if e.asserts[in.Assert] == nil {
 		return // the assert is gone from the config; its history stays
 	}
+	t := storedInstance(in)
+	if t.inc != nil {
+		e.open[t] = struct{}{}
+	}
+	e.instancesOf(in.Assert)[in.Fingerprint] = t
+}
+
+// storedInstance is the engine's instance for one read from the store.
+func storedInstance(in assertd.Instance) *tracked {
 	t := &tracked{Instance: in, stored: true, saved: savedOf(in), blindEsc: blindStored(in),
 		savedViolated: in.ViolatedSince, savedClear: in.ClearSince}
 	if in.State == assertd.Escalated {
 		// Its pages and acknowledgement are read when they are needed.
 		t.inc = &incident{start: in.Since, paged: map[string]bool{}, sent: map[int]bool{}}
-		e.open[t] = struct{}{}
 	}
-	e.instancesOf(in.Assert)[in.Fingerprint] = t
+	return t
 }
 
 // ownsLocked reports whether this replica evaluates the assert; e.mu is held.
