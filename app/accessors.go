@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,7 @@ import (
 	"github.com/assertd/assertd/sources/heartbeat"
 	"github.com/assertd/assertd/sources/promrules"
 	"github.com/assertd/assertd/store"
+	"github.com/assertd/assertd/web"
 )
 
 // Addr is the listener's address ("" before Start).
@@ -75,3 +77,24 @@ func (a *App) Alerts() *alerts.Feed { return a.feed }
 // Rules is the evaluator of the Prometheus rule files (built by New, run by
 // Start; a driver without a listener may run it itself).
 func (a *App) Rules() *promrules.Evaluator { return a.rules }
+
+// Getenv reads the environment as the App does (the secrets named by
+// *_env settings).
+func (a *App) Getenv(key string) string { return a.o.Getenv(key) }
+
+// ConfigChanged reports whether the files of the configuration in force
+// have changed since they were read: a reload is due, or was refused.
+func (a *App) ConfigChanged() bool {
+	a.mu.Lock()
+	set, stamps := a.set, a.stamps
+	a.mu.Unlock()
+	return fileStamps(set) != stamps
+}
+
+// webReplay is Options.Replay for the web layer, nil without it.
+func (a *App) webReplay() web.Replay {
+	if a.o.Replay == nil {
+		return nil
+	}
+	return func(ctx context.Context, w web.ReplayWindow) (web.ReplayReport, error) { return a.o.Replay(ctx, a, w) }
+}

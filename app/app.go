@@ -117,6 +117,11 @@ type Options struct {
 	RuleFilesRelative bool
 	// Ready, when set, receives the listener's address once Start serves.
 	Ready chan<- string
+	// Replay runs a replay of the configuration in force of the App over a
+	// window of its sources' history, for the UI's replay page; nil: the
+	// page says replays are not offered. It is given here because what
+	// replays (package replay) builds an App of its own through New.
+	Replay func(ctx context.Context, a *App, w web.ReplayWindow) (web.ReplayReport, error)
 }
 
 // buildInfoGauge is assertd_build_info: 1, labelled with the binary's
@@ -308,7 +313,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		Engine: a.eng, Store: a.st, Heartbeats: a.hb, Web: set.Config.Web, Access: a.access, Listener: a.lc, ChatOps: a.chatops, ConfigDir: set.Dir(), Getenv: o.Getenv,
 		Pings: a.hb.Handler(a.now), Rules: func() any { return a.rules.API() }, RemoteWrite: sources.WriteHandler(a.emb.Appendable(), a.now), Alerts: a.feed, PromAPI: a.emb.PromAPI(a.now),
 		Gatherer: o.Gatherer, Registerer: reg, Logger: a.log, Now: a.now, EventEvery: o.EventEvery, Ready: a.ready, Reload: a.Reload,
-		Cluster: a.webCluster(),
+		Cluster: a.webCluster(), Replay: a.webReplay(),
 	}); err != nil {
 		return nil, err
 	}

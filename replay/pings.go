@@ -22,6 +22,9 @@ func storedPings(ctx context.Context, set *config.Set, o Options, w window) ([]a
 	if len(set.Heartbeats) == 0 {
 		return nil, nil
 	}
+	if o.Pings != nil {
+		return readPings(ctx, set, o.Pings, w)
+	}
 	c := set.Config.Store
 	if c.Driver != "postgres" {
 		path := c.Path
@@ -40,6 +43,15 @@ func storedPings(ctx context.Context, set *config.Set, o Options, w window) ([]a
 		return nil, []string{fmt.Sprintf("heartbeats: the store cannot be read (%v): no pings, heartbeat asserts uncertain", err)}
 	}
 	defer st.Close()
+	return readPings(ctx, set, st, w)
+}
+
+// PingStore is where the heartbeats' pings are read.
+type PingStore interface {
+	Pings(ctx context.Context, heartbeat string, limit int) ([]assertd.Ping, error)
+}
+
+func readPings(ctx context.Context, set *config.Set, st PingStore, w window) ([]assertd.Ping, []string) {
 	var out []assertd.Ping
 	var notes []string
 	for _, h := range set.Heartbeats {

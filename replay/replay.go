@@ -8,7 +8,8 @@
 // at the time they would have verified, and channels that record the pages
 // instead of sending them. What the engine decided is read back from its
 // store and summed up per assert (Report), and two versions of the rules are
-// compared on the same window (Compare).
+// compared on the same window (Compare). InForce replays the configuration
+// in force of a running assertd for its UI's Replay page.
 package replay
 
 import (
@@ -54,6 +55,9 @@ type Options struct {
 	DataDir string
 	// Getenv reads the remote sources' secrets. Default os.Getenv.
 	Getenv func(string) string
+	// Pings, when set, is the store the heartbeats' pings are read from
+	// (a running assertd's) instead of opening the configured one.
+	Pings  PingStore
 	Logger *slog.Logger
 }
 

@@ -66,7 +66,17 @@ func (r *ReadOnly) QueryRange(ctx context.Context, q string, start, end time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", assertd.ErrSourceUnavailable, err)
 	}
-	qry, err := r.engine.NewRangeQuery(ctx, whole, nil, q, start, end, step)
+	return rangeQuery(ctx, r.engine, whole, q, start, end, step)
+}
+
+// QueryRange evaluates q at start, start+step … end on the embedded TSDB
+// (a replay of the history assertd stored, while it runs).
+func (e *Embedded) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]RangeSeries, error) {
+	return rangeQuery(ctx, e.engine, e.db, q, start, end, step)
+}
+
+func rangeQuery(ctx context.Context, engine *promql.Engine, db storage.Queryable, q string, start, end time.Time, step time.Duration) ([]RangeSeries, error) {
+	qry, err := engine.NewRangeQuery(ctx, db, nil, q, start, end, step)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", assertd.ErrBadQuery, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assertd/assertd/app"
+	"github.com/assertd/assertd/replay"
 	"github.com/assertd/assertd/store"
 	"github.com/assertd/assertd/web"
 )
@@ -46,7 +48,8 @@ type row struct {
 func TestEveryRouteEveryCaller(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t, dir, "table")
-	l := startListenerIn(t, dir, listenerConfig, tlsWebConfig(t), nil)
+	// Replays wired as assertd run wires them (an empty form runs none).
+	l := startListenerIn(t, dir, listenerConfig, tlsWebConfig(t), nil, func(o *app.Options) { o.Replay = replay.InForce })
 	base := "https://" + l.app.Addr()
 	now := l.clock.Now()
 	var rows []row

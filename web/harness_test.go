@@ -179,6 +179,13 @@ func newEnv(t testing.TB) *env {
 // newEnvWith is newEnv with another configuration and rules.
 func newEnvWith(t testing.TB, cfg, rules string) *env {
 	t.Helper()
+	return newEnvOptions(t, cfg, rules, app.Options{})
+}
+
+// newEnvOptions is newEnvWith with more of app.Options (those newApp does
+// not set).
+func newEnvOptions(t testing.TB, cfg, rules string, o app.Options) *env {
+	t.Helper()
 	dir := t.TempDir()
 	for name, text := range map[string]string{"assertd.yaml": cfg, "rules.yaml": rules} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
@@ -186,7 +193,7 @@ func newEnvWith(t testing.TB, cfg, rules string) *env {
 		}
 	}
 	e := &env{t: t, ctx: context.Background(), clock: fakeclock.New(start0), fx: &fakeEffects{}, config: filepath.Join(dir, "assertd.yaml")}
-	a := e.newApp(app.Options{})
+	a := e.newApp(o)
 	e.app, e.set, e.st, e.eng, e.run = a, a.Set(), a.Store(), a.Engine(), a.Runner()
 	srv := httptest.NewUnstartedServer(a.Handler())
 	srv.Config = web.Server(a.Handler())

@@ -111,6 +111,10 @@ func (s *server) routeTable() []route {
 		ui("GET", "/settings", roleRead, s.settingsPage),
 		ui("GET", "/break-glass", roleRead, s.breakGlassPage),
 		ui("GET", "/cluster", roleRead, s.clusterPage),
+		ui("GET", "/replay", roleRead, s.replayPage),
+		// A replay changes nothing: it reads history (see replay.go for
+		// who may run one).
+		{method: "POST", path: "/replay", role: roleRead, reads: true, h: s.formReplay},
 
 		ui("POST", "/silences", roleAdmin, s.formCreateSilence),
 		ui("POST", "/silences/{id}/expire", roleAdmin, s.formExpireSilence),

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -144,6 +145,11 @@ type Deps struct {
 	// Rules is GET /api/v1/rules: the Prometheus rule groups as
 	// Prometheus' API shows them; nil: none.
 	Rules func() any
+	// Replay runs the replay page's replays (see replay.go); nil: the page
+	// says they are not offered. ReplayTimeout bounds one (default
+	// DefaultReplayTimeout).
+	Replay        Replay
+	ReplayTimeout time.Duration
 }
 
 // MaxBody bounds request bodies other than remote-write (which has its own).
@@ -169,6 +175,7 @@ type server struct {
 	newSeries    *seriesBudgets
 	alertMetrics *alertMetrics
 	logins       loginFailures
+	replaying    atomic.Bool // a replay of the replay page runs
 }
 
 // New returns the HTTP handler. It fails when a token's secret cannot be read.
@@ -184,6 +191,9 @@ func New(d Deps) (http.Handler, error) {
 	}
 	if d.EventEvery <= 0 {
 		d.EventEvery = time.Second
+	}
+	if d.ReplayTimeout <= 0 {
+		d.ReplayTimeout = DefaultReplayTimeout
 	}
 	if d.SessionTTL <= 0 {
 		d.SessionTTL = 12 * time.Hour

@@ -51,7 +51,7 @@ func TestRunFlags(t *testing.T) {
 				t.Fatalf("got %+v\nwant %+v", c.Run, tc.want)
 			}
 			o := c.Run.options(&env{stderr: io.Discard})
-			if o.ConfigPath != tc.want.Config || o.Listen != tc.want.Listen || o.ExternalURL != tc.want.ExternalURL || o.DataDir != tc.want.Storage || o.Logger == nil {
+			if o.ConfigPath != tc.want.Config || o.Listen != tc.want.Listen || o.ExternalURL != tc.want.ExternalURL || o.DataDir != tc.want.Storage || o.Logger == nil || o.Replay == nil {
 				t.Fatalf("options %+v", o)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"github.com/assertd/assertd/app"
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
+	"github.com/assertd/assertd/replay"
 )
 
 type runCmd struct {
@@ -58,7 +59,8 @@ func (f logFlags) logger(w io.Writer) *slog.Logger {
 
 // options are the app.Options the flags set.
 func (c *runCmd) options(e *env) app.Options {
-	return app.Options{ConfigPath: c.Config, Listen: c.Listen, ExternalURL: c.ExternalURL, WebConfigFile: c.WebConfig, DataDir: c.Storage, Logger: c.logger(e.stderr)}
+	return app.Options{ConfigPath: c.Config, Listen: c.Listen, ExternalURL: c.ExternalURL, WebConfigFile: c.WebConfig, DataDir: c.Storage, Logger: c.logger(e.stderr),
+		Replay: replay.InForce}
 }
 
 func (c *runCmd) Run(e *env) error {
