@@ -21,14 +21,7 @@ import (
 // cycles are the difference of two heap profiles: go tool pprof -sample_index
 // alloc_space -diff_base mem-cycle-before.out -top bench.test mem-cycle.out.
 func TestProfileCycle(t *testing.T) {
-	name := os.Getenv("ASSERTD_BENCH_PROFILE")
-	if name == "" {
-		name = "viol10"
-	}
-	w, ok := scenarios()[name]
-	if !ok {
-		t.Fatalf("no scenario %q", name)
-	}
+	_, w := profileScenario(t)
 	ctx := context.Background()
 	r := rigFor(t, w)
 	writeHeap(t, "mem-cycle-before.out")
@@ -108,14 +101,7 @@ func TestProfilePings(t *testing.T) {
 // CPU time (ASSERTD_BENCH_PROFILE picks the scenario, as above):
 // go test -tags bench ./bench -run TestCycleRatio -v.
 func TestCycleRatio(t *testing.T) {
-	name := os.Getenv("ASSERTD_BENCH_PROFILE")
-	if name == "" {
-		name = "viol10"
-	}
-	w, ok := scenarios()[name]
-	if !ok {
-		t.Fatalf("no scenario %q", name)
-	}
+	name, w := profileScenario(t)
 	ctx := context.Background()
 	r := rigFor(t, w)
 	workers := runtime.GOMAXPROCS(0)
@@ -134,4 +120,18 @@ func TestCycleRatio(t *testing.T) {
 		median(ad).Round(time.Millisecond), median(adCPU).Round(time.Millisecond), workers,
 		median(par).Round(time.Millisecond), median(parCPU).Round(time.Millisecond),
 		median(ad).Seconds()/median(par).Seconds(), median(adCPU).Seconds()/median(parCPU).Seconds())
+}
+
+// profileScenario is the scenario ASSERTD_BENCH_PROFILE names (viol10 when
+// unset).
+func profileScenario(t *testing.T) (string, Workload) {
+	name := os.Getenv("ASSERTD_BENCH_PROFILE")
+	if name == "" {
+		name = "viol10"
+	}
+	w, ok := scenarios()[name]
+	if !ok {
+		t.Fatalf("no scenario %q", name)
+	}
+	return name, w
 }

@@ -456,15 +456,7 @@ func (b *pingBatcher) writeBound(ctx context.Context, tx *sql.Tx, round []*pingR
 			}
 			args = append(args, r.h.Name, string(p.Kind), p.ExitCode, p.RunID, tm(p.At), head(p.Body, store.MaxPingBody), head(p.Source, 256), prev, end.seq+1)
 		}
-		st, err := b.stmt(ctx, tx, boundPingsSQL[chunkIndex(n)])
-		if err != nil {
-			return err
-		}
-		res, err := st.ExecContext(ctx, b.s.args(args)...)
-		if err != nil {
-			return err
-		}
-		lastID, err := res.LastInsertId()
+		lastID, err := b.insertRows(ctx, tx, boundPingsSQL[chunkIndex(n)], args)
 		if err != nil {
 			return err
 		}
@@ -473,10 +465,12 @@ func (b *pingBatcher) writeBound(ctx context.Context, tx *sql.Tx, round []*pingR
 			r.id = lastID - int64(n-1-i)
 			args = append(appendHeartbeatArgs(args, r.h), r.id, b.ends[r.h.Name].seq+1)
 		}
-		if st, err = b.stmt(ctx, tx, endHeartbeatsSQL[chunkIndex(n)]); err != nil {
+		st, err := b.stmt(ctx, tx, endHeartbeatsSQL[chunkIndex(n)])
+		if err != nil {
 			return err
 		}
-		if res, err = st.ExecContext(ctx, b.s.args(args)...); err != nil {
+		res, err := st.ExecContext(ctx, b.s.args(args)...)
+		if err != nil {
 			return err
 		}
 		if changed, err := res.RowsAffected(); err != nil {
@@ -523,15 +517,7 @@ func (b *pingBatcher) appendPings(ctx context.Context, tx *sql.Tx, round []*ping
 			}
 		}
 		if b.s.d.LastInsertID {
-			st, err := b.stmt(ctx, tx, appendPingsSQL[chunkIndex(n)])
-			if err != nil {
-				return err
-			}
-			res, err := st.ExecContext(ctx, b.s.args(args)...)
-			if err != nil {
-				return err
-			}
-			lastID, err := res.LastInsertId()
+			lastID, err := b.insertRows(ctx, tx, appendPingsSQL[chunkIndex(n)], args)
 			if err != nil {
 				return err
 			}
@@ -575,4 +561,18 @@ func (b *pingBatcher) appendPings(ctx context.Context, tx *sql.Tx, round []*ping
 		rest = rest[n:]
 	}
 	return nil
+}
+
+// insertRows runs a prepared multi-row INSERT and returns the ID of its
+// last row (its rows have consecutive IDs in the order of VALUES).
+func (b *pingBatcher) insertRows(ctx context.Context, tx *sql.Tx, query string, args []any) (int64, error) {
+	st, err := b.stmt(ctx, tx, query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, b.s.args(args)...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
