@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -167,17 +168,43 @@ type ProcessRun struct {
 	Output string
 }
 
-// run times a process and reads its peak resident memory.
+// run times a process and reads its peak resident memory. The peak is the
+// process's own VmHWM, read every 20 ms while it runs: the rusage of a
+// child reports at least the parent's peak (Go starts children with
+// vfork, so the exec replaces the parent's memory map and inherits its
+// high-water mark; after the million-instance row that is 4 GiB).
 func runProcess(ctx context.Context, dir, name string, args ...string) (ProcessRun, error) {
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr, cmd.Dir = &out, &errb, dir
 	start := time.Now()
-	err := cmd.Run()
-	p := ProcessRun{Wall: time.Since(start), Output: out.String()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		p.MaxRSS = ru.Maxrss * 1024
-		p.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	err := cmd.Start()
+	var hwm int64
+	if err == nil {
+		done := make(chan struct{})
+		polled := make(chan struct{})
+		go func() {
+			defer close(polled)
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				hwm = max(hwm, vmHWM(cmd.Process.Pid))
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+		err = cmd.Wait()
+		close(done)
+		<-polled
+	}
+	p := ProcessRun{Wall: time.Since(start), Output: out.String(), MaxRSS: hwm}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			p.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
 	}
 	if err != nil {
 		return p, fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, errb.String())
@@ -207,4 +234,20 @@ func (r *ReplayRig) Backfill(ctx context.Context, url string, n int) (ProcessRun
 	return runProcess(ctx, r.Dir, Promtool, "tsdb", "create-blocks-from", "rules", "--quiet", "--url", url,
 		"--start", r.From.Format(time.RFC3339), "--end", r.To.Format(time.RFC3339),
 		"--eval-interval", r.Step.String(), "--output-dir", out, rules)
+}
+
+// vmHWM is the peak resident memory of a running process, in bytes (0 when
+// it cannot be read: the process ended).
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
