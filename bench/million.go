@@ -89,7 +89,7 @@ func MeasureMillion(ctx context.Context, dir string, n int) (Million, error) {
 		eng.Tick(ctx, at.Add(time.Duration(30+15*i)*time.Second))
 		cycles = append(cycles, cpuTime()-c)
 	}
-	m.Memory = Memory{Instances: n, HeapPer: (float64(heap1-heap0) - float64(heapSet)) / float64(n), RSSPer: float64(rss1-rss0) / float64(n), CycleCPU: median(cycles)}
+	m.Memory = Memory{Instances: n, HeapPer: (float64(int64(heap1)-int64(heap0)) - float64(heapSet)) / float64(n), RSSPer: float64(int64(rss1)-int64(rss0)) / float64(n), CycleCPU: median(cycles)}
 	if got := len(eng.Instances()); got != n {
 		return m, fmt.Errorf("million: %d instances, want %d", got, n)
 	}
