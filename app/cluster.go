@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/assertd/assertd/config"
 	"github.com/assertd/assertd/engine"
 	"github.com/assertd/assertd/store"
-	"github.com/assertd/assertd/store/sqlite"
 	"github.com/assertd/assertd/web"
 )
 
@@ -74,14 +72,9 @@ var errLocked = errors.New("in use")
 // lockSQLite refuses to run a second assertd on one SQLite file: SQLite is
 // one process's store (several replicas share PostgreSQL).
 func lockSQLite(set *config.Set) (func() error, error) {
-	path := set.Config.Store.Path
-	if path == "" {
-		if err := os.MkdirAll(set.DataDir(), 0o755); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		path = filepath.Join(set.DataDir(), sqlite.File)
-	} else {
-		path = resolve(set, path)
+	path, err := sqlitePath(set)
+	if err != nil {
+		return nil, err
 	}
 	unlock, err := lockFile(path + ".lock")
 	if errors.Is(err, errLocked) {

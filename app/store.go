@@ -39,14 +39,9 @@ func OpenStore(ctx context.Context, set *config.Set, getenv func(string) string,
 		}
 		return st, nil
 	}
-	path := c.Path
-	if path == "" {
-		if err := os.MkdirAll(set.DataDir(), 0o755); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		path = filepath.Join(set.DataDir(), sqlite.File)
-	} else {
-		path = resolve(set, path)
+	path, err := sqlitePath(set)
+	if err != nil {
+		return nil, err
 	}
 	st, err := sqlite.Open(ctx, path, opts...)
 	if err != nil {
@@ -67,3 +62,15 @@ var (
 	_ heartbeat.Store        = store.HeartbeatStore{}
 	_ heartbeat.PingRecorder = store.HeartbeatStore{}
 )
+
+// sqlitePath is the SQLite file of the configuration: store.path (relative
+// to the config file) or the file in the data directory, which it creates.
+func sqlitePath(set *config.Set) (string, error) {
+	if p := set.Config.Store.Path; p != "" {
+		return resolve(set, p), nil
+	}
+	if err := os.MkdirAll(set.DataDir(), 0o755); err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	return filepath.Join(set.DataDir(), sqlite.File), nil
+}
